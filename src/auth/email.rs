@@ -1,0 +1,108 @@
+//! A normalized, syntactically valid email address (parse, don't validate).
+
+use std::fmt;
+
+use email_address::{EmailAddress, Options};
+
+/// Longest address SMTP can carry (RFC 5321's path limit less the angle brackets).
+const MAX_LEN: usize = 254;
+
+/// An email trimmed and lower-cased, so `A@B.com` and `a@b.com` are one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// Normalizes and checks `raw`. The error completes a sentence that starts with the field name.
+    pub fn parse(raw: &str) -> Result<Email, &'static str> {
+        let normalized = raw.trim().to_lowercase();
+        if normalized.is_empty() {
+            return Err("must not be empty");
+        }
+        if normalized.chars().count() > MAX_LEN {
+            return Err("must be at most 254 characters");
+        }
+        let options = Options {
+            minimum_sub_domains: 2,
+            allow_domain_literal: false,
+            allow_display_text: false,
+            allow_long_local_parts: false,
+        };
+        EmailAddress::parse_with_options(&normalized, options)
+            .map(|_| Email(normalized))
+            .map_err(|_| "is not a valid email address")
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Email;
+
+    #[test]
+    fn emails_are_trimmed_and_lower_cased() {
+        let email = Email::parse("  Bob@Example.COM \n").unwrap();
+        assert_eq!(email.as_str(), "bob@example.com");
+    }
+
+    #[test]
+    fn ordinary_addresses_are_accepted() {
+        for ok in [
+            "guillaume@holberton.io",
+            "a.b+tag@sub.example.org",
+            "x_y-z@d.co",
+        ] {
+            assert!(Email::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn malformed_addresses_are_refused() {
+        for bad in [
+            "plainaddress",
+            "@no-local.com",
+            "no-domain@",
+            "two@@at.com",
+            "user@localhost",
+            "a b@c.com",
+            "Bob <bob@example.com>",
+            "user@[127.0.0.1]",
+            "<script>@x.com",
+        ] {
+            assert_eq!(
+                Email::parse(bad),
+                Err("is not a valid email address"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_and_blank_emails_are_refused() {
+        assert_eq!(Email::parse(""), Err("must not be empty"));
+        assert_eq!(Email::parse("   "), Err("must not be empty"));
+    }
+
+    #[test]
+    fn an_email_over_254_characters_is_refused() {
+        let local = "a".repeat(60);
+        let domain = format!("{}.com", vec!["b".repeat(60); 3].join("."));
+        let fits = format!("{local}@{domain}");
+        assert!(
+            fits.len() <= 254 && Email::parse(&fits).is_ok(),
+            "{}",
+            fits.len()
+        );
+        let long = format!("{local}@{}.{domain}", "c".repeat(60));
+        assert!(long.len() > 254);
+        assert_eq!(Email::parse(&long), Err("must be at most 254 characters"));
+    }
+}

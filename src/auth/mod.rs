@@ -1,0 +1,413 @@
+//! Auth layer: the original service's `Auth` class. Registration, credential checks, sessions
+//! and reset tokens, on top of the data layer. Knows nothing of HTTP.
+//!
+//! Invariants kept here: bcrypt runs only in `spawn_blocking` and never while a pooled
+//! connection is held (each `db.run` closure ends before a hash starts); secrets leave this
+//! module only as the raw value for the client and enter the database only as SHA-256 digests.
+
+pub mod email;
+pub mod password;
+pub mod token;
+
+pub use email::Email;
+pub use password::{Password, PasswordPolicy};
+
+use crate::config::Settings;
+use crate::db::{Db, DbError, User, UserChanges, sessions, users};
+
+/// Errors of the auth layer; `web::error` alone turns them into responses.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("no live session")]
+    NoSession,
+    #[error("no account has that email")]
+    UnknownEmail,
+    #[error("invalid reset token")]
+    InvalidResetToken,
+    /// A failure that is not the client's: logged with its cause, answered generically.
+    #[error("internal error: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<DbError> for AuthError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::EmailTaken => AuthError::EmailTaken,
+            other => AuthError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<bcrypt::BcryptError> for AuthError {
+    fn from(error: bcrypt::BcryptError) -> Self {
+        AuthError::Internal(error.into())
+    }
+}
+
+impl From<tokio::task::JoinError> for AuthError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        AuthError::Internal(error.into())
+    }
+}
+
+/// The authentication service, held in Rocket's managed state.
+pub struct Auth {
+    db: Db,
+    bcrypt_cost: u32,
+    policy: PasswordPolicy,
+    /// A hash at the configured cost that no password matches; logins for unknown emails verify
+    /// against it so they take as long as logins for known ones.
+    dummy_hash: String,
+}
+
+impl Auth {
+    pub async fn new(db: Db, settings: &Settings) -> Result<Auth, AuthError> {
+        let dummy = Password::parse(&token::generate()).expect("a 43-byte secret is a password");
+        Ok(Auth {
+            db,
+            bcrypt_cost: settings.bcrypt_cost,
+            policy: PasswordPolicy {
+                min_length: settings.password_min_length,
+            },
+            dummy_hash: password::hash(dummy, settings.bcrypt_cost).await?,
+        })
+    }
+
+    pub fn policy(&self) -> &PasswordPolicy {
+        &self.policy
+    }
+
+    /// Creates an account. The early lookup spares a bcrypt hash for a taken email; the unique
+    /// index still decides races, so two concurrent registrations give one account.
+    pub async fn register(&self, email: &Email, password: Password) -> Result<User, AuthError> {
+        let address = email.to_string();
+        if self
+            .db
+            .run(move |c| users::find_user_by_email(c, &address))
+            .await?
+            .is_some()
+        {
+            return Err(AuthError::EmailTaken);
+        }
+        let hashed = password::hash(password, self.bcrypt_cost).await?;
+        let address = email.to_string();
+        Ok(self
+            .db
+            .run(move |c| users::add_user(c, &address, &hashed))
+            .await?)
+    }
+
+    /// The account whose password is `password`. Unknown emails and unusable passwords cost one
+    /// bcrypt verification, like a wrong password, and get the same error.
+    pub async fn valid_login(&self, email: &Email, password: &str) -> Result<User, AuthError> {
+        let address = email.to_string();
+        let user = self
+            .db
+            .run(move |c| users::find_user_by_email(c, &address))
+            .await?;
+        let hash = user
+            .as_ref()
+            .map_or_else(|| self.dummy_hash.clone(), |u| u.hashed_password.clone());
+        let matches = password::verify(Password::parse(password).ok(), hash).await?;
+        user.filter(|_| matches)
+            .ok_or(AuthError::InvalidCredentials)
+    }
+
+    /// Starts a new session for `user` and returns its id, the only copy of the raw value.
+    pub async fn create_session(&self, user: &User) -> Result<String, AuthError> {
+        let session_id = token::generate();
+        let (user_id, digest) = (user.id, token::digest(&session_id));
+        self.db
+            .run(move |c| sessions::add_session(c, user_id, &digest))
+            .await?;
+        Ok(session_id)
+    }
+
+    /// Checks the credentials and starts a session: the user and the new session id.
+    pub async fn login(&self, email: &Email, password: &str) -> Result<(User, String), AuthError> {
+        let user = self.valid_login(email, password).await?;
+        let session_id = self.create_session(&user).await?;
+        Ok((user, session_id))
+    }
+
+    pub async fn user_for_session(&self, session_id: &str) -> Result<User, AuthError> {
+        let digest = token::digest(session_id);
+        let found = self
+            .db
+            .run(move |c| sessions::find_session(c, &digest))
+            .await?;
+        found.map(|(_, user)| user).ok_or(AuthError::NoSession)
+    }
+
+    /// Ends the session `session_id` only; the account's other devices stay logged in.
+    pub async fn destroy_session(&self, session_id: &str) -> Result<(), AuthError> {
+        let digest = token::digest(session_id);
+        match self
+            .db
+            .run(move |c| sessions::delete_session(c, &digest))
+            .await?
+        {
+            true => Ok(()),
+            false => Err(AuthError::NoSession),
+        }
+    }
+
+    /// Issues a reset token for `email`, replacing any earlier one, and returns its raw value.
+    pub async fn reset_token(&self, email: &Email) -> Result<String, AuthError> {
+        let reset_token = token::generate();
+        let (address, digest) = (email.to_string(), token::digest(&reset_token));
+        self.db
+            .run(move |c| {
+                let user = users::find_user_by_email(c, &address)?.ok_or(DbError::NotFound)?;
+                let changes = UserChanges {
+                    reset_token: Some(Some(&digest)),
+                    ..Default::default()
+                };
+                users::update_user(c, user.id, &changes)
+            })
+            .await
+            .map_err(|e| match e {
+                DbError::NotFound => AuthError::UnknownEmail,
+                other => other.into(),
+            })?;
+        Ok(reset_token)
+    }
+
+    /// Sets a new password with a reset token: the token is spent and every session of the
+    /// account ends; no one is logged in. A token not valid for `email` costs no bcrypt hash.
+    pub async fn update_password(
+        &self,
+        email: &Email,
+        reset_token: &str,
+        password: Password,
+    ) -> Result<User, AuthError> {
+        let digest = token::digest(reset_token);
+        let holder = self
+            .db
+            .run(move |c| users::find_user_by_reset_token(c, &digest))
+            .await?;
+        if holder.is_none_or(|user| user.email != email.as_str()) {
+            return Err(AuthError::InvalidResetToken);
+        }
+        let hashed = password::hash(password, self.bcrypt_cost).await?;
+        let address = email.to_string();
+        self.db
+            .run(move |c| users::reset_password(c, &address, &digest, &hashed))
+            .await?
+            .ok_or(AuthError::InvalidResetToken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::schema::{sessions as sessions_table, users as users_table};
+    use crate::db::testing::{conn, temp_db};
+    use diesel::prelude::*;
+
+    async fn auth() -> (Auth, Db, tempfile::TempDir) {
+        let (db, dir) = temp_db();
+        let settings = Settings {
+            bcrypt_cost: 4,
+            password_min_length: 1,
+            ..Settings::default()
+        };
+        (Auth::new(db.clone(), &settings).await.unwrap(), db, dir)
+    }
+
+    fn email(s: &str) -> Email {
+        Email::parse(s).unwrap()
+    }
+
+    fn password(s: &str) -> Password {
+        Password::parse(s).unwrap()
+    }
+
+    #[rocket::async_test]
+    async fn register_stores_a_bcrypt_hash_not_the_password() {
+        let (auth, _db, _dir) = auth().await;
+        let user = auth
+            .register(&email("a@b.com"), password("pw12345"))
+            .await
+            .unwrap();
+        assert!(user.hashed_password.starts_with("$2b$04$"));
+        assert!(bcrypt::verify("pw12345", &user.hashed_password).unwrap());
+    }
+
+    #[rocket::async_test]
+    async fn registering_a_taken_email_fails() {
+        let (auth, _db, _dir) = auth().await;
+        auth.register(&email("a@b.com"), password("x"))
+            .await
+            .unwrap();
+        let again = auth.register(&email("a@b.com"), password("y")).await;
+        assert!(matches!(again, Err(AuthError::EmailTaken)));
+    }
+
+    #[rocket::async_test]
+    async fn valid_login_needs_the_right_password_and_a_known_email() {
+        let (auth, _db, _dir) = auth().await;
+        auth.register(&email("a@b.com"), password("right"))
+            .await
+            .unwrap();
+        assert!(auth.valid_login(&email("a@b.com"), "right").await.is_ok());
+        for (who, pw) in [
+            ("a@b.com", "wrong"),
+            ("a@b.com", ""),
+            ("nobody@b.com", "right"),
+        ] {
+            let result = auth.valid_login(&email(who), pw).await;
+            assert!(
+                matches!(result, Err(AuthError::InvalidCredentials)),
+                "{who}"
+            );
+        }
+        let long = "r".repeat(73);
+        let result = auth.valid_login(&email("a@b.com"), &long).await;
+        assert!(matches!(result, Err(AuthError::InvalidCredentials)));
+    }
+
+    #[rocket::async_test]
+    async fn the_database_holds_only_digests_of_session_ids_and_reset_tokens() {
+        let (auth, db, _dir) = auth().await;
+        auth.register(&email("a@b.com"), password("pw"))
+            .await
+            .unwrap();
+        let (_, session_id) = auth.login(&email("a@b.com"), "pw").await.unwrap();
+        let reset_token = auth.reset_token(&email("a@b.com")).await.unwrap();
+
+        let c = &mut conn(&db);
+        let stored_session: Vec<u8> = sessions_table::table
+            .select(sessions_table::token_hash)
+            .first(c)
+            .unwrap();
+        let stored_reset: Option<Vec<u8>> = users_table::table
+            .select(users_table::reset_token)
+            .first(c)
+            .unwrap();
+        assert_eq!(stored_session, token::digest(&session_id));
+        assert_eq!(stored_reset.unwrap(), token::digest(&reset_token));
+
+        let raw = std::fs::read(_dir.path().join("test.db")).unwrap();
+        let wal = std::fs::read(_dir.path().join("test.db-wal")).unwrap_or_default();
+        for secret in [&session_id, &reset_token] {
+            let needle = secret.as_bytes();
+            let found = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+            assert!(
+                !found(&raw) && !found(&wal),
+                "raw secret in the database file"
+            );
+        }
+    }
+
+    #[rocket::async_test]
+    async fn sessions_resolve_to_their_user_until_destroyed() {
+        let (auth, _db, _dir) = auth().await;
+        let user = auth
+            .register(&email("a@b.com"), password("pw"))
+            .await
+            .unwrap();
+        let (_, first) = auth.login(&email("a@b.com"), "pw").await.unwrap();
+        let (_, second) = auth.login(&email("a@b.com"), "pw").await.unwrap();
+        assert_ne!(first, second);
+        assert_eq!(auth.user_for_session(&first).await.unwrap().id, user.id);
+
+        auth.destroy_session(&first).await.unwrap();
+        assert!(matches!(
+            auth.user_for_session(&first).await,
+            Err(AuthError::NoSession)
+        ));
+        assert!(matches!(
+            auth.destroy_session(&first).await,
+            Err(AuthError::NoSession)
+        ));
+        assert_eq!(auth.user_for_session(&second).await.unwrap().id, user.id);
+    }
+
+    #[rocket::async_test]
+    async fn a_reset_token_for_an_unknown_email_is_refused() {
+        let (auth, _db, _dir) = auth().await;
+        let result = auth.reset_token(&email("nobody@b.com")).await;
+        assert!(matches!(result, Err(AuthError::UnknownEmail)));
+    }
+
+    #[rocket::async_test]
+    async fn a_reset_token_works_once_and_ends_every_session() {
+        let (auth, _db, _dir) = auth().await;
+        auth.register(&email("a@b.com"), password("old"))
+            .await
+            .unwrap();
+        let (_, session_id) = auth.login(&email("a@b.com"), "old").await.unwrap();
+        let reset_token = auth.reset_token(&email("a@b.com")).await.unwrap();
+
+        auth.update_password(&email("a@b.com"), &reset_token, password("new"))
+            .await
+            .unwrap();
+        assert!(auth.valid_login(&email("a@b.com"), "new").await.is_ok());
+        assert!(auth.valid_login(&email("a@b.com"), "old").await.is_err());
+        assert!(auth.user_for_session(&session_id).await.is_err());
+
+        let again = auth
+            .update_password(&email("a@b.com"), &reset_token, password("newer"))
+            .await;
+        assert!(matches!(again, Err(AuthError::InvalidResetToken)));
+        assert!(auth.valid_login(&email("a@b.com"), "new").await.is_ok());
+    }
+
+    #[rocket::async_test]
+    async fn a_reset_token_is_valid_only_for_its_own_email() {
+        let (auth, _db, _dir) = auth().await;
+        auth.register(&email("a@b.com"), password("a"))
+            .await
+            .unwrap();
+        auth.register(&email("c@d.com"), password("c"))
+            .await
+            .unwrap();
+        let reset_token = auth.reset_token(&email("a@b.com")).await.unwrap();
+        let result = auth
+            .update_password(&email("c@d.com"), &reset_token, password("x"))
+            .await;
+        assert!(matches!(result, Err(AuthError::InvalidResetToken)));
+        assert!(auth.valid_login(&email("c@d.com"), "c").await.is_ok());
+    }
+
+    #[rocket::async_test]
+    async fn a_new_reset_token_replaces_the_old_one() {
+        let (auth, _db, _dir) = auth().await;
+        auth.register(&email("a@b.com"), password("a"))
+            .await
+            .unwrap();
+        let old = auth.reset_token(&email("a@b.com")).await.unwrap();
+        let new = auth.reset_token(&email("a@b.com")).await.unwrap();
+        let result = auth
+            .update_password(&email("a@b.com"), &old, password("x"))
+            .await;
+        assert!(matches!(result, Err(AuthError::InvalidResetToken)));
+        assert!(
+            auth.update_password(&email("a@b.com"), &new, password("x"))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[rocket::async_test]
+    async fn racing_resets_with_one_token_succeed_once() {
+        let (auth, _db, _dir) = auth().await;
+        auth.register(&email("a@b.com"), password("a"))
+            .await
+            .unwrap();
+        let reset_token = auth.reset_token(&email("a@b.com")).await.unwrap();
+        let (e, t) = (email("a@b.com"), reset_token.as_str());
+        let (one, two, three) = rocket::tokio::join!(
+            auth.update_password(&e, t, password("one")),
+            auth.update_password(&e, t, password("two")),
+            auth.update_password(&e, t, password("three")),
+        );
+        let wins = [one.is_ok(), two.is_ok(), three.is_ok()];
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+    }
+}

@@ -1,0 +1,195 @@
+//! Data layer: the connection pool, embedded migrations and every SQL query of the service.
+//!
+//! Query functions are plain synchronous functions on `&mut SqliteConnection`; callers run them
+//! through [`Db::run`], which takes a pooled connection on a blocking thread. Nothing here knows
+//! about HTTP, so a PostgreSQL backend only needs changes in this module.
+
+pub mod schema;
+pub mod sessions;
+pub mod users;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use sessions::Session;
+pub use users::{User, UserChanges};
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Errors of the data layer. "No such row" is distinct from a failing database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("no such record")]
+    NotFound,
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("database query failed: {0}")]
+    Query(#[from] DieselError),
+    #[error("database connection unavailable: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("database task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl DbError {
+    /// Maps a unique-constraint violation to `taken`, keeping every other error as it is.
+    fn unique_as(error: DieselError, taken: DbError) -> DbError {
+        match error {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => taken,
+            other => DbError::Query(other),
+        }
+    }
+}
+
+/// Pragmas applied to every pooled connection. WAL lets readers run beside the one writer;
+/// `busy_timeout` makes a writer wait for the lock instead of failing with "database is locked".
+#[derive(Debug)]
+struct Pragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 5000;
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// The shared connection pool; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<ConnectionManager<SqliteConnection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the SQLite file at `url` and applies pending migrations.
+    /// Blocking: call it from a blocking context.
+    pub fn open(url: &str, pool_size: u32) -> Result<Db, DbError> {
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(10))
+            .connection_customizer(Box::new(Pragmas))
+            .build(ConnectionManager::new(url))?;
+        pool.get()?
+            .run_pending_migrations(MIGRATIONS)
+            .map_err(|e| DbError::Migration(e.to_string()))?;
+        Ok(Db { pool })
+    }
+
+    /// Runs `f` with a pooled connection on a blocking thread, so neither the query nor the wait
+    /// for a connection ever occupies an async worker.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || f(&mut *pool.get()?)).await?
+    }
+}
+
+/// Seconds since the Unix epoch, the unit of every timestamp column.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A freshly migrated database in its own temporary directory (kept alive by the guard).
+    pub fn temp_db() -> (Db, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        (Db::open(path.to_str().unwrap(), 8).unwrap(), dir)
+    }
+
+    pub fn conn(db: &Db) -> diesel::r2d2::PooledConnection<ConnectionManager<SqliteConnection>> {
+        db.pool.get().unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+
+    fn plan(sql: &str) -> String {
+        let (db, _dir) = temp_db();
+        diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<Row>(&mut conn(&db))
+            .unwrap()
+            .into_iter()
+            .map(|r| r.detail)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    #[test]
+    fn every_pooled_connection_has_the_pragmas() {
+        #[derive(QueryableByName)]
+        struct Value {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            v: i64,
+        }
+        let (db, _dir) = temp_db();
+        let mut c = conn(&db);
+        let one = |c: &mut SqliteConnection, sql: &str| {
+            diesel::sql_query(sql).get_result::<Value>(c).unwrap().v
+        };
+        assert_eq!(
+            one(&mut c, "SELECT foreign_keys AS v FROM pragma_foreign_keys"),
+            1
+        );
+        assert_eq!(
+            one(&mut c, "SELECT timeout AS v FROM pragma_busy_timeout"),
+            5000
+        );
+        assert_eq!(
+            one(&mut c, "SELECT synchronous AS v FROM pragma_synchronous"),
+            1
+        );
+        #[derive(QueryableByName)]
+        struct Mode {
+            #[diesel(sql_type = Text)]
+            journal_mode: String,
+        }
+        let mode = diesel::sql_query("PRAGMA journal_mode").get_result::<Mode>(&mut c);
+        assert_eq!(mode.unwrap().journal_mode, "wal");
+    }
+
+    #[test]
+    fn lookups_by_email_token_hash_and_reset_token_use_indexes() {
+        for sql in [
+            "SELECT * FROM users WHERE email = 'a@b.c'",
+            "SELECT * FROM users WHERE reset_token = x'00'",
+            "SELECT * FROM users WHERE id = 1",
+            "SELECT * FROM sessions INNER JOIN users ON users.id = sessions.user_id \
+             WHERE sessions.token_hash = x'00'",
+            "DELETE FROM sessions WHERE user_id = 1",
+        ] {
+            let plan = plan(sql);
+            assert!(!plan.contains("SCAN"), "{sql} scans: {plan}");
+            assert!(plan.contains("USING"), "{sql}: {plan}");
+        }
+    }
+}

@@ -1,0 +1,25 @@
+// @generated shape of `diesel print-schema` for the migrations in `migrations/`.
+
+diesel::table! {
+    sessions (id) {
+        id -> Integer,
+        token_hash -> Binary,
+        user_id -> Integer,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        email -> Text,
+        hashed_password -> Text,
+        reset_token -> Nullable<Binary>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(sessions, users);

@@ -1,0 +1,301 @@
+//! The `users` table: the original service's `DB` class (add, find, update a user).
+
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use super::schema::{sessions, users};
+use super::{DbError, now};
+
+/// An account as stored. `reset_token` is a SHA-256 digest, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct User {
+    pub id: i32,
+    pub email: String,
+    pub hashed_password: String,
+    pub reset_token: Option<Vec<u8>>,
+    pub created_at: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct NewUser<'a> {
+    email: &'a str,
+    hashed_password: &'a str,
+    created_at: i64,
+}
+
+/// A typed partial update: `None` leaves a column alone; `reset_token: Some(None)` clears it.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges<'a> {
+    pub hashed_password: Option<&'a str>,
+    pub reset_token: Option<Option<&'a [u8]>>,
+}
+
+/// Adds a user; an email already present is [`DbError::EmailTaken`] (the unique index decides,
+/// so two concurrent registrations of one email create exactly one row).
+pub fn add_user(
+    conn: &mut SqliteConnection,
+    email: &str,
+    hashed_password: &str,
+) -> Result<User, DbError> {
+    diesel::insert_into(users::table)
+        .values(NewUser {
+            email,
+            hashed_password,
+            created_at: now(),
+        })
+        .returning(User::as_returning())
+        .get_result(conn)
+        .map_err(|e| DbError::unique_as(e, DbError::EmailTaken))
+}
+
+pub fn find_user_by_id(conn: &mut SqliteConnection, id: i32) -> Result<Option<User>, DbError> {
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// `email` must already be normalized (see `auth::Email`).
+pub fn find_user_by_email(
+    conn: &mut SqliteConnection,
+    email: &str,
+) -> Result<Option<User>, DbError> {
+    Ok(users::table
+        .filter(users::email.eq(email))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_user_by_reset_token(
+    conn: &mut SqliteConnection,
+    token_digest: &[u8],
+) -> Result<Option<User>, DbError> {
+    Ok(users::table
+        .filter(users::reset_token.eq(token_digest))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Applies `changes` to user `id`; a missing user is [`DbError::NotFound`].
+pub fn update_user(
+    conn: &mut SqliteConnection,
+    id: i32,
+    changes: &UserChanges<'_>,
+) -> Result<User, DbError> {
+    diesel::update(users::table.find(id))
+        .set(changes)
+        .returning(User::as_returning())
+        .get_result(conn)
+        .optional()?
+        .ok_or(DbError::NotFound)
+}
+
+/// Sets the password of the account `email` if `token_digest` is its current reset token,
+/// clears the token and deletes every session of the account, all in one transaction.
+///
+/// The token is consumed by a single `UPDATE … RETURNING`, so of two concurrent calls with the
+/// same token at most one gets `Some`. `None` means the token is not (or no longer) valid.
+pub fn reset_password(
+    conn: &mut SqliteConnection,
+    email: &str,
+    token_digest: &[u8],
+    hashed_password: &str,
+) -> Result<Option<User>, DbError> {
+    conn.immediate_transaction(|conn| {
+        let user = diesel::update(
+            users::table
+                .filter(users::email.eq(email))
+                .filter(users::reset_token.eq(token_digest)),
+        )
+        .set((
+            users::hashed_password.eq(hashed_password),
+            users::reset_token.eq(None::<Vec<u8>>),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .optional()?;
+        if let Some(user) = &user {
+            diesel::delete(sessions::table.filter(sessions::user_id.eq(user.id))).execute(conn)?;
+        }
+        Ok(user)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::sessions::{add_session, find_session};
+    use crate::db::testing::{conn, temp_db};
+
+    #[test]
+    fn an_added_user_is_found_by_id_and_email() {
+        let (db, _dir) = temp_db();
+        let c = &mut conn(&db);
+        let user = add_user(c, "a@b.com", "hash").unwrap();
+        assert_eq!(user.email, "a@b.com");
+        assert_eq!(user.reset_token, None);
+        assert_eq!(find_user_by_id(c, user.id).unwrap(), Some(user.clone()));
+        assert_eq!(find_user_by_email(c, "a@b.com").unwrap(), Some(user));
+        assert_eq!(find_user_by_email(c, "x@b.com").unwrap(), None);
+    }
+
+    #[test]
+    fn a_second_user_with_the_same_email_is_email_taken() {
+        let (db, _dir) = temp_db();
+        let c = &mut conn(&db);
+        add_user(c, "a@b.com", "one").unwrap();
+        assert!(matches!(
+            add_user(c, "a@b.com", "two"),
+            Err(DbError::EmailTaken)
+        ));
+        let kept = find_user_by_email(c, "a@b.com").unwrap().unwrap();
+        assert_eq!(kept.hashed_password, "one");
+    }
+
+    #[test]
+    fn concurrent_inserts_of_one_email_create_one_row() {
+        let (db, _dir) = temp_db();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let results: Vec<_> = (0..6)
+            .map(|i| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let c = &mut conn(&db);
+                    barrier.wait();
+                    add_user(c, "race@b.com", &format!("hash{i}"))
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        assert!(
+            results
+                .iter()
+                .filter(|r| r.is_err())
+                .all(|r| matches!(r, Err(DbError::EmailTaken)))
+        );
+        let count: i64 = users::table.count().get_result(&mut conn(&db)).unwrap();
+        assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn update_user_changes_only_the_named_fields() {
+        let (db, _dir) = temp_db();
+        let c = &mut conn(&db);
+        let user = add_user(c, "a@b.com", "old").unwrap();
+        let digest = [7u8; 32];
+        let changes = UserChanges {
+            reset_token: Some(Some(&digest)),
+            ..Default::default()
+        };
+        let updated = update_user(c, user.id, &changes).unwrap();
+        assert_eq!(updated.hashed_password, "old");
+        assert_eq!(updated.reset_token.as_deref(), Some(&digest[..]));
+        assert_eq!(
+            find_user_by_reset_token(c, &digest).unwrap().map(|u| u.id),
+            Some(user.id)
+        );
+
+        let cleared = UserChanges {
+            reset_token: Some(None),
+            hashed_password: Some("new"),
+        };
+        let updated = update_user(c, user.id, &cleared).unwrap();
+        assert_eq!(
+            (updated.hashed_password.as_str(), updated.reset_token),
+            ("new", None)
+        );
+    }
+
+    #[test]
+    fn updating_a_missing_user_is_not_found() {
+        let (db, _dir) = temp_db();
+        let changes = UserChanges {
+            hashed_password: Some("x"),
+            ..Default::default()
+        };
+        assert!(matches!(
+            update_user(&mut conn(&db), 42, &changes),
+            Err(DbError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn reset_password_consumes_the_token_once_and_ends_every_session() {
+        let (db, _dir) = temp_db();
+        let c = &mut conn(&db);
+        let user = add_user(c, "a@b.com", "old").unwrap();
+        let digest = [9u8; 32];
+        let changes = UserChanges {
+            reset_token: Some(Some(&digest)),
+            ..Default::default()
+        };
+        update_user(c, user.id, &changes).unwrap();
+        add_session(c, user.id, &[1u8; 32]).unwrap();
+        add_session(c, user.id, &[2u8; 32]).unwrap();
+
+        assert_eq!(reset_password(c, "x@b.com", &digest, "new").unwrap(), None);
+        let done = reset_password(c, "a@b.com", &digest, "new")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (done.hashed_password.as_str(), done.reset_token),
+            ("new", None)
+        );
+        assert_eq!(find_session(c, &[1u8; 32]).unwrap(), None);
+        assert_eq!(find_session(c, &[2u8; 32]).unwrap(), None);
+        assert_eq!(
+            reset_password(c, "a@b.com", &digest, "newer").unwrap(),
+            None
+        );
+        let stored = find_user_by_id(c, user.id).unwrap().unwrap();
+        assert_eq!(stored.hashed_password, "new");
+    }
+
+    #[test]
+    fn racing_resets_with_one_token_succeed_once() {
+        let (db, _dir) = temp_db();
+        let user = add_user(&mut conn(&db), "a@b.com", "old").unwrap();
+        let digest = [5u8; 32];
+        let changes = UserChanges {
+            reset_token: Some(Some(&digest)),
+            ..Default::default()
+        };
+        update_user(&mut conn(&db), user.id, &changes).unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let wins = (0..6)
+            .map(|i| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let c = &mut conn(&db);
+                    barrier.wait();
+                    reset_password(c, "a@b.com", &digest, &format!("new{i}")).unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|t| t.join().unwrap())
+            .count();
+        assert_eq!(wins, 1);
+    }
+
+    #[test]
+    fn deleting_a_user_deletes_their_sessions() {
+        let (db, _dir) = temp_db();
+        let c = &mut conn(&db);
+        let user = add_user(c, "a@b.com", "h").unwrap();
+        add_session(c, user.id, &[3u8; 32]).unwrap();
+        diesel::delete(users::table.find(user.id))
+            .execute(c)
+            .unwrap();
+        assert_eq!(find_session(c, &[3u8; 32]).unwrap(), None);
+    }
+}

@@ -1,0 +1,49 @@
+//! A user-authentication service: the original Flask service's JSON API, in three layers that
+//! call one way only: `web` → `auth` → `db`. See ARCHITECTURE.md for the map.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod web;
+
+use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
+use rocket::{Build, Rocket};
+
+use auth::Auth;
+use config::Settings;
+use db::Db;
+
+/// The application as `cargo run` serves it: `Rocket.toml` and `ROCKET_*` variables.
+pub fn rocket() -> Rocket<Build> {
+    build(rocket::Config::figment())
+}
+
+/// The application on any configuration; tests merge a temporary database into the figment.
+pub fn build(figment: Figment) -> Rocket<Build> {
+    rocket::custom(figment)
+        .attach(AdHoc::try_on_ignite("Settings, database and auth", setup))
+        .attach(web::stage())
+}
+
+/// Reads the settings, opens the database (applying migrations) and builds the auth service.
+/// Any failure stops the launch with a message naming the cause.
+async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
+    let started = async {
+        let settings = Settings::from_figment(rocket.figment())?;
+        let (url, size) = (settings.database_url.clone(), settings.database_pool_size);
+        let db = tokio::task::spawn_blocking(move || Db::open(&url, size))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot open database {:?}: {e}", settings.database_url))?;
+        let auth = Auth::new(db, &settings).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((settings, auth))
+    };
+    match started.await {
+        Ok((settings, auth)) => Ok(rocket.manage(settings).manage(auth)),
+        Err(message) => {
+            log::error!(target: "auth_service", "cannot start: {message}");
+            Err(rocket)
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! `TestApp`: the production Rocket on a temporary database with a cheap bcrypt cost, plus named
+//! request helpers so each test reads as the journey it checks.
+
+use auth_service::db::schema::{sessions, users};
+use diesel::prelude::*;
+use rocket::figment::Figment;
+use rocket::http::{ContentType, Cookie, Status};
+use rocket::local::blocking::{Client, LocalResponse};
+use rocket::serde::json::Value;
+use tempfile::TempDir;
+
+/// A temporary database and the app configuration that points at it.
+pub struct TestDb {
+    /// The debug profile (what `cargo run` serves) on this database, with bcrypt cost 4.
+    pub figment: Figment,
+    path: String,
+    _dir: TempDir,
+}
+
+impl TestDb {
+    pub fn new(configure: impl FnOnce(Figment) -> Figment) -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db").to_str().unwrap().to_owned();
+        let figment = rocket::Config::figment()
+            .merge(("database_url", &path))
+            .merge(("bcrypt_cost", 4))
+            .merge(("log_level", "critical"));
+        let figment = configure(figment);
+        TestDb {
+            figment,
+            path,
+            _dir: dir,
+        }
+    }
+
+    /// A direct connection, to check what the app stored.
+    pub fn conn(&self) -> SqliteConnection {
+        SqliteConnection::establish(&self.path).unwrap()
+    }
+
+    pub fn user_count(&self) -> i64 {
+        users::table.count().get_result(&mut self.conn()).unwrap()
+    }
+
+    pub fn session_count(&self) -> i64 {
+        sessions::table
+            .count()
+            .get_result(&mut self.conn())
+            .unwrap()
+    }
+
+    pub fn stored_password_hash(&self, email: &str) -> String {
+        users::table
+            .filter(users::email.eq(email))
+            .select(users::hashed_password)
+            .first(&mut self.conn())
+            .unwrap()
+    }
+}
+
+pub struct TestApp {
+    pub client: Client,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    /// The debug profile, as the original service's clients see it.
+    pub fn new() -> TestApp {
+        TestApp::with(|figment| figment)
+    }
+
+    /// The debug profile, changed by `configure` (for example a merged key).
+    pub fn with(configure: impl FnOnce(Figment) -> Figment) -> TestApp {
+        let db = TestDb::new(configure);
+        let client = Client::untracked(auth_service::build(db.figment.clone())).unwrap();
+        TestApp { client, db }
+    }
+
+    pub fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> LocalResponse<'_> {
+        self.client
+            .post(path.to_owned())
+            .header(ContentType::Form)
+            .body(form(fields))
+            .dispatch()
+    }
+
+    pub fn register(&self, email: &str, password: &str) -> LocalResponse<'_> {
+        self.post_form("/users", &[("email", email), ("password", password)])
+    }
+
+    pub fn login(&self, email: &str, password: &str) -> LocalResponse<'_> {
+        self.post_form("/sessions", &[("email", email), ("password", password)])
+    }
+
+    /// Logs in (which must succeed) and returns the session id from the cookie.
+    pub fn session_for(&self, email: &str, password: &str) -> String {
+        let response = self.login(email, password);
+        assert_eq!(response.status(), Status::Ok);
+        response
+            .cookies()
+            .get("session_id")
+            .unwrap()
+            .value()
+            .to_owned()
+    }
+
+    pub fn profile(&self, session_id: Option<&str>) -> LocalResponse<'_> {
+        with_session(self.client.get("/profile"), session_id).dispatch()
+    }
+
+    pub fn logout(&self, session_id: Option<&str>) -> LocalResponse<'_> {
+        with_session(self.client.delete("/sessions"), session_id).dispatch()
+    }
+
+    pub fn request_reset(&self, email: &str) -> LocalResponse<'_> {
+        self.post_form("/reset_password", &[("email", email)])
+    }
+
+    /// Requests a reset token (which must succeed) and returns it.
+    pub fn reset_token_for(&self, email: &str) -> String {
+        let body = json(self.request_reset(email));
+        body["reset_token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn update_password(&self, email: &str, token: &str, password: &str) -> LocalResponse<'_> {
+        let fields = [
+            ("email", email),
+            ("reset_token", token),
+            ("new_password", password),
+        ];
+        self.client
+            .put("/reset_password")
+            .header(ContentType::Form)
+            .body(form(&fields))
+            .dispatch()
+    }
+}
+
+fn with_session<'c>(
+    request: rocket::local::blocking::LocalRequest<'c>,
+    session_id: Option<&str>,
+) -> rocket::local::blocking::LocalRequest<'c> {
+    match session_id {
+        Some(id) => request.cookie(Cookie::new("session_id", id.to_owned())),
+        None => request,
+    }
+}
+
+/// A form-encoded body, as Python `requests` sends `data=`.
+pub fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The response's JSON body, after checking it is declared as JSON.
+pub fn json(response: LocalResponse<'_>) -> Value {
+    assert_eq!(response.content_type(), Some(ContentType::JSON));
+    response.into_json().expect("a JSON body")
+}
+
+/// Asserts the status and that the body is exactly `{"message": message}`.
+pub fn assert_message(response: LocalResponse<'_>, status: Status, message: &str) {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        json(response),
+        rocket::serde::json::json!({ "message": message })
+    );
+}

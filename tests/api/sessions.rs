@@ -1,0 +1,150 @@
+use rocket::http::{ContentType, Status};
+use rocket::serde::json::json;
+
+use crate::helpers::{TestApp, assert_message, json};
+
+fn app_with_bob() -> TestApp {
+    let app = TestApp::new();
+    assert_eq!(
+        app.register("bob@bob.com", "mySuperPwd").status(),
+        Status::Ok
+    );
+    app
+}
+
+#[test]
+fn a_login_answers_logged_in_and_sets_a_hardened_session_cookie() {
+    let app = app_with_bob();
+    let response = app.login("bob@bob.com", "mySuperPwd");
+    assert_eq!(response.status(), Status::Ok);
+    let set_cookie = response.headers().get_one("Set-Cookie").unwrap().to_owned();
+    let cookie = response.cookies().get("session_id").unwrap().clone();
+    assert_eq!(
+        json(response),
+        json!({ "email": "bob@bob.com", "message": "logged in" })
+    );
+    assert_eq!(cookie.value().len(), 43);
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    assert!(set_cookie.contains("Path=/"), "{set_cookie}");
+    assert!(!set_cookie.contains("Domain"), "{set_cookie}");
+    assert!(
+        !set_cookie.contains("Secure"),
+        "debug serves plain http: {set_cookie}"
+    );
+    assert_eq!(app.db.session_count(), 1);
+}
+
+#[test]
+fn the_cookie_is_secure_and_renamed_when_configured() {
+    let app = TestApp::with(|f| {
+        f.merge(("session_cookie_secure", true))
+            .merge(("session_cookie_name", "sid"))
+    });
+    app.register("bob@bob.com", "pw");
+    let response = app.login("bob@bob.com", "pw");
+    let set_cookie = response.headers().get_one("Set-Cookie").unwrap();
+    assert!(set_cookie.starts_with("sid="), "{set_cookie}");
+    assert!(set_cookie.contains("Secure"), "{set_cookie}");
+}
+
+#[test]
+fn a_json_login_works_too() {
+    let app = app_with_bob();
+    let response = app
+        .client
+        .post("/sessions")
+        .header(ContentType::JSON)
+        .body(r#"{"email": "bob@bob.com", "password": "mySuperPwd"}"#)
+        .dispatch();
+    assert_eq!(response.status(), Status::Ok);
+    assert!(response.cookies().get("session_id").is_some());
+}
+
+#[test]
+fn the_email_of_a_login_is_case_insensitive() {
+    let app = app_with_bob();
+    let response = app.login(" BOB@Bob.com", "mySuperPwd");
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(json(response)["email"], "bob@bob.com");
+}
+
+#[test]
+fn a_wrong_password_or_unknown_email_is_401_without_a_cookie() {
+    let app = app_with_bob();
+    for (email, password) in [
+        ("bob@bob.com", "wrong"),
+        ("bob@bob.com", "MYSUPERPWD"),
+        ("nobody@bob.com", "mySuperPwd"),
+        ("bob@bob.com", &"m".repeat(73)),
+    ] {
+        let response = app.login(email, password);
+        assert_eq!(response.status(), Status::Unauthorized, "{email}");
+        assert!(response.cookies().get("session_id").is_none());
+        assert_eq!(
+            json(response),
+            json!({ "message": "invalid email or password" })
+        );
+    }
+    assert_eq!(app.db.session_count(), 0);
+}
+
+#[test]
+fn a_login_without_fields_is_400_naming_the_field() {
+    let app = app_with_bob();
+    assert_message(
+        app.post_form("/sessions", &[("password", "mySuperPwd")]),
+        Status::BadRequest,
+        "email is required",
+    );
+    assert_message(
+        app.post_form("/sessions", &[("email", "bob@bob.com")]),
+        Status::BadRequest,
+        "password is required",
+    );
+}
+
+#[test]
+fn two_logins_give_two_sessions_that_both_work() {
+    let app = app_with_bob();
+    let laptop = app.session_for("bob@bob.com", "mySuperPwd");
+    let phone = app.session_for("bob@bob.com", "mySuperPwd");
+    assert_ne!(laptop, phone);
+    assert_eq!(app.db.session_count(), 2);
+    for session in [&laptop, &phone] {
+        let response = app.profile(Some(session));
+        assert_eq!(response.status(), Status::Ok);
+        assert_eq!(json(response), json!({ "email": "bob@bob.com" }));
+    }
+}
+
+#[test]
+fn logging_out_redirects_home_and_ends_only_that_session() {
+    let app = app_with_bob();
+    let laptop = app.session_for("bob@bob.com", "mySuperPwd");
+    let phone = app.session_for("bob@bob.com", "mySuperPwd");
+
+    let response = app.logout(Some(&laptop));
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(response.headers().get_one("Location"), Some("/"));
+    let removal = response.headers().get_one("Set-Cookie").unwrap();
+    assert!(removal.starts_with("session_id=;"), "{removal}");
+
+    assert_eq!(app.profile(Some(&laptop)).status(), Status::Forbidden);
+    assert_eq!(app.profile(Some(&phone)).status(), Status::Ok);
+    assert_eq!(app.db.session_count(), 1);
+}
+
+#[test]
+fn logging_out_without_a_live_session_is_403() {
+    let app = app_with_bob();
+    assert_message(app.logout(None), Status::Forbidden, "no live session");
+    assert_message(
+        app.logout(Some("not-a-session")),
+        Status::Forbidden,
+        "no live session",
+    );
+    let session = app.session_for("bob@bob.com", "mySuperPwd");
+    app.logout(Some(&session));
+    assert_eq!(app.logout(Some(&session)).status(), Status::Forbidden);
+}
