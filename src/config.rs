@@ -21,6 +21,9 @@ pub struct Settings {
     pub session_cookie_secure: bool,
     /// Put the reset token in `POST /reset_password`'s body, as the original service did.
     pub expose_reset_token: bool,
+    /// The service's public origin (`https://auth.example.com`): reset links are built from it,
+    /// never from the request's `Host`, and API calls from it are same-origin.
+    pub public_base_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -33,6 +36,7 @@ impl Default for Settings {
             session_cookie_name: "session_id".into(),
             session_cookie_secure: true,
             expose_reset_token: false,
+            public_base_url: None,
         }
     }
 }

@@ -177,26 +177,51 @@ impl Auth {
         Ok(reset_token)
     }
 
-    /// Sets a new password with a reset token: the token is spent and every session of the
-    /// account ends; no one is logged in. A token not valid for `email` costs no bcrypt hash.
+    /// The account a reset token belongs to. Checks without spending the token.
+    pub async fn reset_token_holder(&self, reset_token: &str) -> Result<User, AuthError> {
+        let digest = token::digest(reset_token);
+        self.db
+            .run(move |c| users::find_user_by_reset_token(c, &digest))
+            .await?
+            .ok_or(AuthError::InvalidResetToken)
+    }
+
+    /// Sets a new password with a reset token that must belong to `email` (the API's contract).
     pub async fn update_password(
         &self,
         email: &Email,
         reset_token: &str,
         password: Password,
     ) -> Result<User, AuthError> {
-        let digest = token::digest(reset_token);
-        let holder = self
-            .db
-            .run(move |c| users::find_user_by_reset_token(c, &digest))
-            .await?;
-        if holder.is_none_or(|user| user.email != email.as_str()) {
+        let holder = self.reset_token_holder(reset_token).await?;
+        if holder.email != email.as_str() {
             return Err(AuthError::InvalidResetToken);
         }
+        self.spend_reset_token(holder, reset_token, password).await
+    }
+
+    /// Sets a new password with a reset token alone (the emailed link names no email).
+    pub async fn reset_password(
+        &self,
+        reset_token: &str,
+        password: Password,
+    ) -> Result<User, AuthError> {
+        let holder = self.reset_token_holder(reset_token).await?;
+        self.spend_reset_token(holder, reset_token, password).await
+    }
+
+    /// The token is spent and every session of the account ends; no one is logged in. Callers
+    /// check the token first, so an invalid one costs no bcrypt hash.
+    async fn spend_reset_token(
+        &self,
+        holder: User,
+        reset_token: &str,
+        password: Password,
+    ) -> Result<User, AuthError> {
         let hashed = password::hash(password, self.bcrypt_cost).await?;
-        let address = email.to_string();
+        let digest = token::digest(reset_token);
         self.db
-            .run(move |c| users::reset_password(c, &address, &digest, &hashed))
+            .run(move |c| users::reset_password(c, &holder.email, &digest, &hashed))
             .await?
             .ok_or(AuthError::InvalidResetToken)
     }
@@ -373,6 +398,27 @@ mod tests {
             .await;
         assert!(matches!(result, Err(AuthError::InvalidResetToken)));
         assert!(auth.valid_login(&email("c@d.com"), "c").await.is_ok());
+    }
+
+    #[rocket::async_test]
+    async fn a_reset_by_token_alone_changes_the_holders_password() {
+        let (auth, _db, _dir) = auth().await;
+        auth.register(&email("a@b.com"), password("old"))
+            .await
+            .unwrap();
+        let reset_token = auth.reset_token(&email("a@b.com")).await.unwrap();
+        let holder = auth.reset_token_holder(&reset_token).await.unwrap();
+        assert_eq!(holder.email, "a@b.com");
+        let user = auth
+            .reset_password(&reset_token, password("new"))
+            .await
+            .unwrap();
+        assert_eq!(user.id, holder.id);
+        assert!(auth.valid_login(&email("a@b.com"), "new").await.is_ok());
+        assert!(matches!(
+            auth.reset_token_holder(&reset_token).await,
+            Err(AuthError::InvalidResetToken)
+        ));
     }
 
     #[rocket::async_test]

@@ -7,7 +7,8 @@ use rocket::{State, delete, get, post, put, routes, uri};
 
 use super::error::ApiError;
 use super::input::Fields;
-use super::session::{self, SessionCookie};
+use super::origin::SameOrigin;
+use super::session::{self, CurrentUser, SessionCookie};
 use crate::auth::{Auth, AuthError};
 use crate::config::Settings;
 
@@ -25,13 +26,17 @@ pub fn routes() -> Vec<rocket::Route> {
     ]
 }
 
-#[get("/")]
+#[get("/", rank = 2)]
 pub fn index() -> Json<Value> {
     Json(json!({ "message": "Bienvenue" }))
 }
 
 #[post("/users", data = "<body>")]
-async fn create_user(body: Result<Fields, ApiError>, auth: &State<Auth>) -> ApiResult {
+async fn create_user(
+    _origin: SameOrigin,
+    body: Result<Fields, ApiError>,
+    auth: &State<Auth>,
+) -> ApiResult {
     let body = body?;
     let email = body.email("email")?;
     let password = body.new_password("password", auth.policy())?;
@@ -43,6 +48,7 @@ async fn create_user(body: Result<Fields, ApiError>, auth: &State<Auth>) -> ApiR
 
 #[post("/sessions", data = "<body>")]
 async fn create_session(
+    _origin: SameOrigin,
     body: Result<Fields, ApiError>,
     auth: &State<Auth>,
     settings: &State<Settings>,
@@ -58,21 +64,19 @@ async fn create_session(
 /// Logs out this device only, then redirects (303) to `GET /` as the original did.
 #[delete("/sessions")]
 async fn destroy_session(
+    _origin: SameOrigin,
     cookie: SessionCookie,
     auth: &State<Auth>,
     settings: &State<Settings>,
     cookies: &CookieJar<'_>,
 ) -> Result<Redirect, ApiError> {
-    let session_id = cookie.session_id().ok_or(AuthError::NoSession)?;
-    auth.destroy_session(session_id).await?;
-    session::clear(cookies, settings);
+    session::end(&cookie, auth, cookies, settings).await?;
     Ok(Redirect::to(uri!(index)))
 }
 
-#[get("/profile")]
-async fn profile(cookie: SessionCookie, auth: &State<Auth>) -> ApiResult {
-    let session_id = cookie.session_id().ok_or(AuthError::NoSession)?;
-    let user = auth.user_for_session(session_id).await?;
+#[get("/profile", rank = 2)]
+async fn profile(user: Result<CurrentUser, AuthError>) -> ApiResult {
+    let CurrentUser(user) = user?;
     Ok(Json(json!({ "email": user.email })))
 }
 
@@ -80,6 +84,7 @@ async fn profile(cookie: SessionCookie, auth: &State<Auth>) -> ApiResult {
 /// original, and an unknown email is 403; otherwise every valid email gets the same answer.
 #[post("/reset_password", data = "<body>")]
 async fn reset_token(
+    _origin: SameOrigin,
     body: Result<Fields, ApiError>,
     auth: &State<Auth>,
     settings: &State<Settings>,
@@ -100,7 +105,11 @@ async fn reset_token(
 }
 
 #[put("/reset_password", data = "<body>")]
-async fn update_password(body: Result<Fields, ApiError>, auth: &State<Auth>) -> ApiResult {
+async fn update_password(
+    _origin: SameOrigin,
+    body: Result<Fields, ApiError>,
+    auth: &State<Auth>,
+) -> ApiResult {
     let body = body?;
     let email = body.email("email")?;
     let reset_token = body.text("reset_token")?;

@@ -2,19 +2,29 @@
 //! layer only; never the database.
 
 pub mod api;
+pub mod csrf;
 pub mod error;
+pub mod headers;
 pub mod input;
+pub mod origin;
+pub mod pages;
 pub mod request_id;
 pub mod session;
 
 use rocket::fairing::AdHoc;
+use rocket::fs::FileServer;
+use rocket_dyn_templates::Template;
 
-/// Mounts the API, its catchers and the request-id fairing.
+/// Mounts the API, the pages, static assets and catchers, with their fairings.
 pub fn stage() -> AdHoc {
     AdHoc::on_ignite("Web", |rocket| async {
         rocket
             .mount("/", api::routes())
+            .mount("/", pages::routes())
+            .mount("/static", FileServer::from("static"))
             .register("/", error::catchers())
+            .attach(Template::fairing())
+            .attach(headers::SecurityHeaders)
             .attach(request_id::RequestIds)
     })
 }

@@ -1,12 +1,14 @@
-//! The session cookie: how a session id travels to and from the client.
+//! The session cookie: how a session id travels to and from the client, and the guard that turns
+//! it into the logged-in user.
 
-use rocket::http::{Cookie, CookieJar, SameSite};
+use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 
+use crate::auth::{Auth, AuthError};
 use crate::config::Settings;
+use crate::db::User;
 
-/// The session id a request's cookie carries, if any. Never fails: what a missing session means
-/// (403 for the API) is the handler's business.
+/// The session id a request's cookie carries, if any.
 pub struct SessionCookie(Option<String>);
 
 impl SessionCookie {
@@ -20,16 +22,62 @@ impl<'r> FromRequest<'r> for SessionCookie {
     type Error = std::convert::Infallible;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let settings = req
-            .rocket()
-            .state::<Settings>()
-            .expect("settings are managed");
         let value = req
             .cookies()
-            .get(&settings.session_cookie_name)
+            .get(&settings(req).session_cookie_name)
             .map(|c| c.value().to_owned());
         Outcome::Success(SessionCookie(value))
     }
+}
+
+/// The user of the request's live session. Fails with [`AuthError::NoSession`] (403) when there
+/// is none; pages turn that into a redirect to the login page.
+pub struct CurrentUser(pub User);
+
+/// The session lookup, done once per request however many guards ask.
+enum Lookup {
+    Found(User),
+    Missing,
+    Failed,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for CurrentUser {
+    type Error = AuthError;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let lookup = req
+            .local_cache_async(async {
+                let cookie = req.guard::<SessionCookie>().await.unwrap();
+                let Some(session_id) = cookie.session_id() else {
+                    return Lookup::Missing;
+                };
+                let auth = req.rocket().state::<Auth>().expect("auth is managed");
+                match auth.user_for_session(session_id).await {
+                    Ok(user) => Lookup::Found(user),
+                    Err(AuthError::NoSession) => Lookup::Missing,
+                    Err(error) => {
+                        log::error!(target: "auth_service::error", "session lookup: {error}");
+                        Lookup::Failed
+                    }
+                }
+            })
+            .await;
+        match lookup {
+            Lookup::Found(user) => Outcome::Success(CurrentUser(user.clone())),
+            Lookup::Missing => Outcome::Error((Status::Forbidden, AuthError::NoSession)),
+            Lookup::Failed => Outcome::Error((
+                Status::InternalServerError,
+                AuthError::Internal("session lookup failed".into()),
+            )),
+        }
+    }
+}
+
+fn settings<'r>(req: &'r Request<'_>) -> &'r Settings {
+    req.rocket()
+        .state::<Settings>()
+        .expect("settings are managed")
 }
 
 /// Hands `session_id` to the client with every attribute set explicitly: `HttpOnly` (no script
@@ -43,7 +91,15 @@ pub fn set(cookies: &CookieJar<'_>, settings: &Settings, session_id: String) {
     cookies.add(cookie);
 }
 
-/// Tells the client to drop its session cookie.
-pub fn clear(cookies: &CookieJar<'_>, settings: &Settings) {
+/// Ends the session the cookie names, on the server, and tells the client to drop the cookie.
+pub async fn end(
+    cookie: &SessionCookie,
+    auth: &Auth,
+    cookies: &CookieJar<'_>,
+    settings: &Settings,
+) -> Result<(), AuthError> {
+    let session_id = cookie.session_id().ok_or(AuthError::NoSession)?;
+    auth.destroy_session(session_id).await?;
     cookies.remove(Cookie::build(settings.session_cookie_name.clone()).path("/"));
+    Ok(())
 }

@@ -4,7 +4,7 @@
 use auth_service::db::schema::{sessions, users};
 use diesel::prelude::*;
 use rocket::figment::Figment;
-use rocket::http::{ContentType, Cookie, Status};
+use rocket::http::{Accept, ContentType, Cookie, Status};
 use rocket::local::blocking::{Client, LocalResponse};
 use rocket::serde::json::Value;
 use tempfile::TempDir;
@@ -74,6 +74,55 @@ impl TestApp {
         let db = TestDb::new(configure);
         let client = Client::untracked(auth_service::build(db.figment.clone())).unwrap();
         TestApp { client, db }
+    }
+
+    /// A client that keeps its cookies between requests, as a browser does.
+    pub fn browser() -> TestApp {
+        TestApp::browser_with(|figment| figment)
+    }
+
+    pub fn browser_with(configure: impl FnOnce(Figment) -> Figment) -> TestApp {
+        let db = TestDb::new(configure);
+        let client = Client::tracked(auth_service::build(db.figment.clone())).unwrap();
+        TestApp { client, db }
+    }
+
+    /// A page as a browser asks for it (`Accept: text/html` first).
+    pub fn page(&self, path: &str) -> LocalResponse<'_> {
+        self.client
+            .get(path.to_owned())
+            .header(Accept::HTML)
+            .dispatch()
+    }
+
+    /// Submits a page's form with this visitor's CSRF token, as the browser would.
+    pub fn submit(&self, path: &str, fields: &[(&str, &str)]) -> LocalResponse<'_> {
+        let token = self.csrf_token();
+        let mut fields = fields.to_vec();
+        fields.push(("csrf_token", &token));
+        self.submit_raw(path, &fields)
+    }
+
+    /// Submits exactly `fields` (no CSRF token added).
+    pub fn submit_raw(&self, path: &str, fields: &[(&str, &str)]) -> LocalResponse<'_> {
+        self.client
+            .post(path.to_owned())
+            .header(ContentType::Form)
+            .header(Accept::HTML)
+            .body(form(fields))
+            .dispatch()
+    }
+
+    /// The CSRF token this visitor's forms carry, read from a page that always has a form.
+    pub fn csrf_token(&self) -> String {
+        let html = self.page("/password/forgot").into_string().unwrap();
+        hidden_value(&html, "csrf_token").expect("a CSRF field")
+    }
+
+    /// Signs up through the page (which logs in) and checks it worked.
+    pub fn sign_up(&self, email: &str, password: &str) {
+        let response = self.submit("/signup", &[("email", email), ("password", password)]);
+        assert_eq!(response.status(), Status::SeeOther);
     }
 
     pub fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> LocalResponse<'_> {
@@ -180,4 +229,16 @@ pub fn assert_message(response: LocalResponse<'_>, status: Status, message: &str
         json(response),
         rocket::serde::json::json!({ "message": message })
     );
+}
+
+/// The `value` of the input named `name` in `html`.
+pub fn hidden_value(html: &str, name: &str) -> Option<String> {
+    let start = html.find(&format!("name=\"{name}\" value=\""))? + name.len() + 15;
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// Where a redirect points.
+pub fn location(response: &LocalResponse<'_>) -> String {
+    response.headers().get_one("Location").unwrap().to_owned()
 }

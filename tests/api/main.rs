@@ -3,6 +3,9 @@
 mod helpers;
 
 mod journey;
+mod pages_account;
+mod pages_password;
+mod pages_security;
 mod profile;
 mod reset_password;
 mod root;
