@@ -17,8 +17,20 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     /// Minimum password length in characters (not bytes).
     pub password_min_length: usize,
+    /// Refuse the compiled-in list of common passwords.
+    pub password_check_common: bool,
     pub session_cookie_name: String,
     pub session_cookie_secure: bool,
+    /// A session unused this long is over (seconds).
+    pub session_idle_secs: i64,
+    /// A session this old is over however active (seconds).
+    pub session_absolute_secs: i64,
+    /// A reset token this old no longer works (seconds).
+    pub reset_token_ttl_secs: i64,
+    /// How often expired sessions and reset tokens are purged (seconds).
+    pub cleanup_interval_secs: u64,
+    /// Send `Strict-Transport-Security` (only behind TLS).
+    pub hsts: bool,
     /// Put the reset token in `POST /reset_password`'s body, as the original service did.
     pub expose_reset_token: bool,
     /// The service's public origin (`https://auth.example.com`): reset links are built from it,
@@ -33,8 +45,14 @@ impl Default for Settings {
             database_pool_size: 8,
             bcrypt_cost: 12,
             password_min_length: 8,
+            password_check_common: true,
             session_cookie_name: "session_id".into(),
             session_cookie_secure: true,
+            session_idle_secs: 60 * 60,
+            session_absolute_secs: 24 * 60 * 60,
+            reset_token_ttl_secs: 60 * 60,
+            cleanup_interval_secs: 5 * 60,
+            hsts: true,
             expose_reset_token: false,
             public_base_url: None,
         }
@@ -48,7 +66,29 @@ impl Settings {
             .extract()
             .map_err(|e| format!("invalid configuration: {e}"))?;
         settings.check()?;
+        if figment.profile() == "release" {
+            settings.check_release()?;
+        }
         Ok(settings)
+    }
+
+    /// What a deployment must not get wrong; checked in the release profile only, where the
+    /// debug conveniences would be dangerous.
+    fn check_release(&self) -> Result<(), String> {
+        if self.bcrypt_cost < 10 {
+            return Err(format!(
+                "bcrypt_cost {} is too cheap for the release profile: use at least 10",
+                self.bcrypt_cost
+            ));
+        }
+        if self.public_base_url.is_none() {
+            return Err(
+                "the release profile needs public_base_url (the origin reset links \
+                        point to, for example https://auth.example.com)"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 
     fn check(&self) -> Result<(), String> {
@@ -60,6 +100,25 @@ impl Settings {
         }
         if self.database_pool_size == 0 {
             return Err("database_pool_size must be at least 1".into());
+        }
+        for (key, value) in [
+            ("session_idle_secs", self.session_idle_secs),
+            ("session_absolute_secs", self.session_absolute_secs),
+            ("reset_token_ttl_secs", self.reset_token_ttl_secs),
+        ] {
+            if value <= 0 {
+                return Err(format!("{key} must be a positive number of seconds"));
+            }
+        }
+        if self.cleanup_interval_secs == 0 {
+            return Err("cleanup_interval_secs must be at least 1".into());
+        }
+        if let Some(url) = &self.public_base_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(format!(
+                "public_base_url {url:?} must start with https:// or http://"
+            ));
         }
         if self.password_min_length == 0 {
             return Err("password_min_length must be at least 1".into());
@@ -108,6 +167,41 @@ mod tests {
         assert!(with("session_cookie_name", "a;b").is_err());
         assert!(with("session_cookie_name", "").is_err());
         assert!(with("session_cookie_name", "sid_2").is_ok());
+    }
+
+    fn release(key: &str, value: impl serde::Serialize) -> Result<Settings, String> {
+        let figment = Figment::new()
+            .merge(("public_base_url", "https://auth.example.com"))
+            .merge((key, value))
+            .select("release");
+        Settings::from_figment(&figment)
+    }
+
+    #[test]
+    fn the_release_profile_refuses_a_cost_below_10() {
+        let err = release("bcrypt_cost", 9).unwrap_err();
+        assert!(err.contains("at least 10"), "{err}");
+        assert!(release("bcrypt_cost", 10).is_ok());
+        assert!(with("bcrypt_cost", 4).is_ok(), "debug may be cheap");
+    }
+
+    #[test]
+    fn the_release_profile_needs_a_public_base_url() {
+        let figment = Figment::new().select("release");
+        let err = Settings::from_figment(&figment).unwrap_err();
+        assert!(err.contains("public_base_url"), "{err}");
+    }
+
+    #[test]
+    fn a_public_base_url_must_be_http_or_https() {
+        assert!(with("public_base_url", "auth.example.com").is_err());
+        assert!(with("public_base_url", "https://auth.example.com").is_ok());
+    }
+
+    #[test]
+    fn lifetimes_must_be_positive() {
+        assert!(with("session_idle_secs", 0).is_err());
+        assert!(with("reset_token_ttl_secs", -5).is_err());
     }
 
     #[test]

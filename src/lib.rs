@@ -23,7 +23,37 @@ pub fn rocket() -> Rocket<Build> {
 pub fn build(figment: Figment) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(AdHoc::try_on_ignite("Settings, database and auth", setup))
+        .attach(AdHoc::on_liftoff("Periodic cleanup", |rocket| {
+            Box::pin(start_cleanup(rocket))
+        }))
         .attach(web::stage())
+}
+
+/// Every `cleanup_interval_secs`, deletes expired sessions and clears expired reset tokens, until
+/// the server shuts down. Expiry is also enforced in every lookup; this only reclaims space.
+async fn start_cleanup(rocket: &Rocket<rocket::Orbit>) {
+    let (Some(auth), Some(settings)) = (rocket.state::<Auth>(), rocket.state::<Settings>()) else {
+        return;
+    };
+    let (auth, mut shutdown) = (auth.clone(), rocket.shutdown());
+    let interval = std::time::Duration::from_secs(settings.cleanup_interval_secs);
+    tokio::spawn(async move {
+        loop {
+            rocket::tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            match auth.purge_expired().await {
+                Ok((sessions, tokens)) => log::info!(
+                    target: "auth_service::cleanup",
+                    "purged {sessions} expired sessions and {tokens} expired reset tokens"
+                ),
+                Err(error) => {
+                    log::error!(target: "auth_service::cleanup", "cleanup failed: {error}")
+                }
+            }
+        }
+    });
 }
 
 /// Reads the settings, opens the database (applying migrations) and builds the auth service.

@@ -13,7 +13,8 @@ pub use email::Email;
 pub use password::{Password, PasswordPolicy};
 
 use crate::config::Settings;
-use crate::db::{Db, DbError, User, UserChanges, sessions, users};
+use crate::db::sessions::{Lifetimes, TOUCH_AFTER_SECS};
+use crate::db::{Db, DbError, User, UserChanges, now, sessions, users};
 
 /// Errors of the auth layer; `web::error` alone turns them into responses.
 #[derive(Debug, thiserror::Error)]
@@ -54,11 +55,14 @@ impl From<tokio::task::JoinError> for AuthError {
     }
 }
 
-/// The authentication service, held in Rocket's managed state.
+/// The authentication service, held in Rocket's managed state; cheap to clone.
+#[derive(Clone)]
 pub struct Auth {
     db: Db,
     bcrypt_cost: u32,
     policy: PasswordPolicy,
+    lifetimes: Lifetimes,
+    reset_token_ttl: i64,
     /// A hash at the configured cost that no password matches; logins for unknown emails verify
     /// against it so they take as long as logins for known ones.
     dummy_hash: String,
@@ -72,7 +76,13 @@ impl Auth {
             bcrypt_cost: settings.bcrypt_cost,
             policy: PasswordPolicy {
                 min_length: settings.password_min_length,
+                check_common: settings.password_check_common,
             },
+            lifetimes: Lifetimes {
+                idle: settings.session_idle_secs,
+                absolute: settings.session_absolute_secs,
+            },
+            reset_token_ttl: settings.reset_token_ttl_secs,
             dummy_hash: password::hash(dummy, settings.bcrypt_cost).await?,
         })
     }
@@ -113,8 +123,32 @@ impl Auth {
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.hashed_password.clone());
         let matches = password::verify(Password::parse(password).ok(), hash).await?;
-        user.filter(|_| matches)
-            .ok_or(AuthError::InvalidCredentials)
+        let user = user
+            .filter(|_| matches)
+            .ok_or(AuthError::InvalidCredentials)?;
+        self.upgrade_hash(user, password).await
+    }
+
+    /// Rehashes a correct password whose stored hash is cheaper than the configured cost (the
+    /// cost was raised since it was set), so every account follows the new cost at next login.
+    async fn upgrade_hash(&self, user: User, password: &str) -> Result<User, AuthError> {
+        let stale = password::cost_of(&user.hashed_password).is_some_and(|c| c < self.bcrypt_cost);
+        let Some(password) = Password::parse(password).ok().filter(|_| stale) else {
+            return Ok(user);
+        };
+        let hashed = password::hash(password, self.bcrypt_cost).await?;
+        let id = user.id;
+        let upgraded = self
+            .db
+            .run(move |c| {
+                let changes = UserChanges {
+                    hashed_password: Some(&hashed),
+                    ..Default::default()
+                };
+                users::update_user(c, id, &changes)
+            })
+            .await?;
+        Ok(upgraded)
     }
 
     /// Starts a new session for `user` and returns its id, the only copy of the raw value.
@@ -134,21 +168,31 @@ impl Auth {
         Ok((user, session_id))
     }
 
+    /// The user of a live session. Use is recorded at most once a minute per session, so most
+    /// lookups stay reads.
     pub async fn user_for_session(&self, session_id: &str) -> Result<User, AuthError> {
-        let digest = token::digest(session_id);
+        let (digest, lifetimes, at) = (token::digest(session_id), self.lifetimes, now());
         let found = self
             .db
-            .run(move |c| sessions::find_session(c, &digest))
+            .run(move |c| {
+                let found = sessions::find_session(c, &digest, at, lifetimes)?;
+                if let Some((session, _)) = &found
+                    && at - session.last_seen_at >= TOUCH_AFTER_SECS
+                {
+                    sessions::touch_session(c, session.id, at)?;
+                }
+                Ok(found)
+            })
             .await?;
         found.map(|(_, user)| user).ok_or(AuthError::NoSession)
     }
 
     /// Ends the session `session_id` only; the account's other devices stay logged in.
     pub async fn destroy_session(&self, session_id: &str) -> Result<(), AuthError> {
-        let digest = token::digest(session_id);
+        let (digest, lifetimes, at) = (token::digest(session_id), self.lifetimes, now());
         match self
             .db
-            .run(move |c| sessions::delete_session(c, &digest))
+            .run(move |c| sessions::delete_session(c, &digest, at, lifetimes))
             .await?
         {
             true => Ok(()),
@@ -160,11 +204,13 @@ impl Auth {
     pub async fn reset_token(&self, email: &Email) -> Result<String, AuthError> {
         let reset_token = token::generate();
         let (address, digest) = (email.to_string(), token::digest(&reset_token));
+        let expires_at = now() + self.reset_token_ttl;
         self.db
             .run(move |c| {
                 let user = users::find_user_by_email(c, &address)?.ok_or(DbError::NotFound)?;
                 let changes = UserChanges {
                     reset_token: Some(Some(&digest)),
+                    reset_token_expires_at: Some(Some(expires_at)),
                     ..Default::default()
                 };
                 users::update_user(c, user.id, &changes)
@@ -179,9 +225,9 @@ impl Auth {
 
     /// The account a reset token belongs to. Checks without spending the token.
     pub async fn reset_token_holder(&self, reset_token: &str) -> Result<User, AuthError> {
-        let digest = token::digest(reset_token);
+        let (digest, at) = (token::digest(reset_token), now());
         self.db
-            .run(move |c| users::find_user_by_reset_token(c, &digest))
+            .run(move |c| users::find_user_by_reset_token(c, &digest, at))
             .await?
             .ok_or(AuthError::InvalidResetToken)
     }
@@ -221,9 +267,23 @@ impl Auth {
         let hashed = password::hash(password, self.bcrypt_cost).await?;
         let digest = token::digest(reset_token);
         self.db
-            .run(move |c| users::reset_password(c, &holder.email, &digest, &hashed))
+            .run(move |c| users::reset_password(c, &holder.email, &digest, &hashed, now()))
             .await?
             .ok_or(AuthError::InvalidResetToken)
+    }
+
+    /// Deletes expired sessions and clears expired reset tokens (the periodic cleanup).
+    /// Returns how many of each.
+    pub async fn purge_expired(&self) -> Result<(usize, usize), AuthError> {
+        let lifetimes = self.lifetimes;
+        Ok(self
+            .db
+            .run(move |c| {
+                let at = now();
+                let sessions = sessions::delete_expired_sessions(c, at, lifetimes)?;
+                Ok((sessions, users::clear_expired_reset_tokens(c, at)?))
+            })
+            .await?)
     }
 }
 

@@ -1,6 +1,9 @@
 //! Passwords: the 72-byte bcrypt limit, the policy for new passwords, and hashing off the
 //! async workers.
 
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
 use tokio::task::spawn_blocking;
 
 use super::AuthError;
@@ -34,11 +37,18 @@ impl std::fmt::Debug for Password {
     }
 }
 
+/// The 19,646 most common passwords (lower-cased), as shipped by Django
+/// (`django/contrib/auth/common-passwords.txt.gz`, BSD-3-Clause), compiled into the binary.
+static COMMON: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| include_str!("common-passwords.txt").lines().collect());
+
 /// Rules a new password (signup, reset) must meet on top of [`Password::parse`].
 #[derive(Debug, Clone)]
 pub struct PasswordPolicy {
     /// In characters, as people count them, not bytes.
     pub min_length: usize,
+    /// Refuse passwords on the common list (compared case-insensitively).
+    pub check_common: bool,
 }
 
 impl PasswordPolicy {
@@ -47,6 +57,9 @@ impl PasswordPolicy {
         if raw.chars().count() < self.min_length {
             return Err(format!("must be at least {} characters", self.min_length));
         }
+        if self.check_common && COMMON.contains(raw.to_lowercase().as_str()) {
+            return Err("is one of the most common passwords: choose another".into());
+        }
         Ok(password)
     }
 }
@@ -54,6 +67,13 @@ impl PasswordPolicy {
 /// Hashes with bcrypt at `cost` on a blocking thread.
 pub async fn hash(password: Password, cost: u32) -> Result<String, AuthError> {
     Ok(spawn_blocking(move || bcrypt::hash(&password.0, cost)).await??)
+}
+
+/// The work factor a stored bcrypt hash was made with.
+pub fn cost_of(hash: &str) -> Option<u32> {
+    hash.parse::<bcrypt::HashParts>()
+        .ok()
+        .map(|parts| parts.get_cost())
 }
 
 /// Checks `candidate` against `hash` on a blocking thread. `None` (a password that could not be
@@ -85,16 +105,49 @@ mod tests {
         assert!(Password::parse(&format!("{euros}a")).is_err());
     }
 
+    const LENIENT: PasswordPolicy = PasswordPolicy {
+        min_length: 1,
+        check_common: false,
+    };
+
+    #[test]
+    fn the_common_list_has_at_least_10000_entries() {
+        assert!(COMMON.len() >= 10_000, "{}", COMMON.len());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        let policy = PasswordPolicy {
+            min_length: 8,
+            check_common: true,
+        };
+        for common in ["password", "Password1", "QWERTYUIOP", "iloveyou"] {
+            let err = policy.new_password(common).unwrap_err();
+            assert!(err.contains("most common"), "{common}: {err}");
+        }
+        assert!(policy.new_password("correct horse battery staple").is_ok());
+        assert!(
+            LENIENT.new_password("password").is_ok(),
+            "the check can be off"
+        );
+    }
+
     #[test]
     fn passwords_are_not_trimmed() {
-        let policy = PasswordPolicy { min_length: 3 };
+        let policy = PasswordPolicy {
+            min_length: 3,
+            check_common: false,
+        };
         assert!(policy.new_password(" a ").is_ok());
         assert!(policy.new_password("").is_err());
     }
 
     #[test]
     fn the_minimum_counts_characters() {
-        let policy = PasswordPolicy { min_length: 8 };
+        let policy = PasswordPolicy {
+            min_length: 8,
+            check_common: false,
+        };
         assert_eq!(
             policy.new_password("short").unwrap_err(),
             "must be at least 8 characters"
@@ -119,6 +172,13 @@ mod tests {
         assert!(check("correct horse").await.unwrap());
         assert!(!check("correct horsE").await.unwrap());
         assert!(!verify(None, hashed.clone()).await.unwrap());
+    }
+
+    #[test]
+    fn the_cost_of_a_hash_is_read_from_it() {
+        let hashed = bcrypt::hash("pw", 5).unwrap();
+        assert_eq!(cost_of(&hashed), Some(5));
+        assert_eq!(cost_of("not a hash"), None);
     }
 
     #[rocket::async_test]

@@ -17,6 +17,7 @@ diesel::table! {
         hashed_password -> Text,
         reset_token -> Nullable<Binary>,
         created_at -> BigInt,
+        reset_token_expires_at -> Nullable<BigInt>,
     }
 }
 

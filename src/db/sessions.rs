@@ -16,6 +16,33 @@ pub struct Session {
     pub last_seen_at: i64,
 }
 
+/// How long sessions live. Both limits are checked inside the lookup query, so an expired
+/// session is absent whether or not the periodic purge has removed it yet.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// Seconds without use after which a session is over.
+    pub idle: i64,
+    /// Seconds after login after which a session is over, however active.
+    pub absolute: i64,
+}
+
+impl Lifetimes {
+    /// The SQL condition "this session is live at `now`".
+    fn live_at(self, now: i64) -> live {
+        live(now - self.idle, now - self.absolute)
+    }
+}
+
+#[diesel::dsl::auto_type]
+fn live(seen_after: i64, created_after: i64) -> _ {
+    sessions::last_seen_at
+        .gt(seen_after)
+        .and(sessions::created_at.gt(created_after))
+}
+
+/// `last_seen_at` is refreshed at most this often, so reading a session is not a write each time.
+pub const TOUCH_AFTER_SECS: i64 = 60;
+
 /// Records a new session for `user_id`; a missing user is [`DbError::NotFound`].
 pub fn add_session(
     conn: &mut SqliteConnection,
@@ -41,24 +68,54 @@ pub fn add_session(
         })
 }
 
-/// The session with this token digest, joined with its user.
+/// The live session with this token digest at `now`, joined with its user.
 pub fn find_session(
     conn: &mut SqliteConnection,
     token_digest: &[u8],
+    now: i64,
+    lifetimes: Lifetimes,
 ) -> Result<Option<(Session, User)>, DbError> {
     Ok(sessions::table
         .inner_join(users::table)
         .filter(sessions::token_hash.eq(token_digest))
+        .filter(lifetimes.live_at(now))
         .select((Session::as_select(), User::as_select()))
         .first(conn)
         .optional()?)
 }
 
-/// Deletes the session with this token digest; `false` when there was none.
-pub fn delete_session(conn: &mut SqliteConnection, token_digest: &[u8]) -> Result<bool, DbError> {
-    let deleted = diesel::delete(sessions::table.filter(sessions::token_hash.eq(token_digest)))
+/// Records that session `id` was used at `now`.
+pub fn touch_session(conn: &mut SqliteConnection, id: i32, now: i64) -> Result<(), DbError> {
+    diesel::update(sessions::table.find(id))
+        .set(sessions::last_seen_at.eq(now))
         .execute(conn)?;
-    Ok(deleted > 0)
+    Ok(())
+}
+
+/// Deletes every session that is over at `now`; returns how many.
+pub fn delete_expired_sessions(
+    conn: &mut SqliteConnection,
+    now: i64,
+    lifetimes: Lifetimes,
+) -> Result<usize, DbError> {
+    let expired = sessions::last_seen_at
+        .le(now - lifetimes.idle)
+        .or(sessions::created_at.le(now - lifetimes.absolute));
+    Ok(diesel::delete(sessions::table.filter(expired)).execute(conn)?)
+}
+
+/// Deletes the live session with this token digest; `false` when there was none (an expired
+/// one is left to the periodic purge).
+pub fn delete_session(
+    conn: &mut SqliteConnection,
+    token_digest: &[u8],
+    now: i64,
+    lifetimes: Lifetimes,
+) -> Result<bool, DbError> {
+    let live = sessions::table
+        .filter(sessions::token_hash.eq(token_digest))
+        .filter(lifetimes.live_at(now));
+    Ok(diesel::delete(live).execute(conn)? > 0)
 }
 
 #[cfg(test)]
@@ -66,6 +123,22 @@ mod tests {
     use super::*;
     use crate::db::testing::{conn, temp_db};
     use crate::db::users::add_user;
+
+    const LIFETIMES: Lifetimes = Lifetimes {
+        idle: 100,
+        absolute: 1000,
+    };
+
+    /// Sets session `id`'s timestamps directly, as if time had passed.
+    fn age(c: &mut SqliteConnection, id: i32, created_at: i64, last_seen_at: i64) {
+        diesel::update(sessions::table.find(id))
+            .set((
+                sessions::created_at.eq(created_at),
+                sessions::last_seen_at.eq(last_seen_at),
+            ))
+            .execute(c)
+            .unwrap();
+    }
 
     #[test]
     fn a_session_is_found_with_its_user_until_deleted() {
@@ -75,13 +148,15 @@ mod tests {
         let session = add_session(c, user.id, &[1u8; 32]).unwrap();
         assert_eq!(session.created_at, session.last_seen_at);
 
-        let (found, owner) = find_session(c, &[1u8; 32]).unwrap().unwrap();
+        let (found, owner) = find_session(c, &[1u8; 32], now(), LIFETIMES)
+            .unwrap()
+            .unwrap();
         assert_eq!((found, owner), (session, user));
-        assert_eq!(find_session(c, &[2u8; 32]).unwrap(), None);
+        assert_eq!(find_session(c, &[2u8; 32], now(), LIFETIMES).unwrap(), None);
 
-        assert!(delete_session(c, &[1u8; 32]).unwrap());
-        assert!(!delete_session(c, &[1u8; 32]).unwrap());
-        assert_eq!(find_session(c, &[1u8; 32]).unwrap(), None);
+        assert!(delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap());
+        assert!(!delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap());
+        assert_eq!(find_session(c, &[1u8; 32], now(), LIFETIMES).unwrap(), None);
     }
 
     #[test]
@@ -91,8 +166,12 @@ mod tests {
         let user = add_user(c, "a@b.com", "h").unwrap();
         add_session(c, user.id, &[1u8; 32]).unwrap();
         add_session(c, user.id, &[2u8; 32]).unwrap();
-        delete_session(c, &[1u8; 32]).unwrap();
-        assert!(find_session(c, &[2u8; 32]).unwrap().is_some());
+        delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap();
+        assert!(
+            find_session(c, &[2u8; 32], now(), LIFETIMES)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
@@ -102,5 +181,41 @@ mod tests {
             add_session(&mut conn(&db), 99, &[1u8; 32]),
             Err(DbError::NotFound)
         ));
+    }
+
+    #[test]
+    fn a_session_idle_or_old_too_long_is_absent_and_purged() {
+        let (db, _dir) = temp_db();
+        let c = &mut conn(&db);
+        let user = add_user(c, "a@b.com", "h").unwrap();
+        let t = now();
+        let fresh = add_session(c, user.id, &[1u8; 32]).unwrap();
+        let idle = add_session(c, user.id, &[2u8; 32]).unwrap();
+        let old = add_session(c, user.id, &[3u8; 32]).unwrap();
+        age(c, fresh.id, t - 999, t - 99);
+        age(c, idle.id, t - 200, t - 100);
+        age(c, old.id, t - 1000, t);
+
+        assert!(find_session(c, &[1u8; 32], t, LIFETIMES).unwrap().is_some());
+        assert_eq!(find_session(c, &[2u8; 32], t, LIFETIMES).unwrap(), None);
+        assert_eq!(find_session(c, &[3u8; 32], t, LIFETIMES).unwrap(), None);
+
+        assert_eq!(delete_expired_sessions(c, t, LIFETIMES).unwrap(), 2);
+        assert!(find_session(c, &[1u8; 32], t, LIFETIMES).unwrap().is_some());
+    }
+
+    #[test]
+    fn touching_a_session_extends_its_idle_life() {
+        let (db, _dir) = temp_db();
+        let c = &mut conn(&db);
+        let user = add_user(c, "a@b.com", "h").unwrap();
+        let t = now();
+        let session = add_session(c, user.id, &[1u8; 32]).unwrap();
+        age(c, session.id, t - 150, t - 90);
+        touch_session(c, session.id, t).unwrap();
+        let (found, _) = find_session(c, &[1u8; 32], t + 50, LIFETIMES)
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.last_seen_at, t);
     }
 }

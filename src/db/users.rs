@@ -15,6 +15,7 @@ pub struct User {
     pub hashed_password: String,
     pub reset_token: Option<Vec<u8>>,
     pub created_at: i64,
+    pub reset_token_expires_at: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -31,6 +32,7 @@ struct NewUser<'a> {
 pub struct UserChanges<'a> {
     pub hashed_password: Option<&'a str>,
     pub reset_token: Option<Option<&'a [u8]>>,
+    pub reset_token_expires_at: Option<Option<i64>>,
 }
 
 /// Adds a user; an email already present is [`DbError::EmailTaken`] (the unique index decides,
@@ -71,12 +73,15 @@ pub fn find_user_by_email(
         .optional()?)
 }
 
+/// The holder of an unexpired reset token (expired tokens are as good as absent).
 pub fn find_user_by_reset_token(
     conn: &mut SqliteConnection,
     token_digest: &[u8],
+    now: i64,
 ) -> Result<Option<User>, DbError> {
     Ok(users::table
         .filter(users::reset_token.eq(token_digest))
+        .filter(users::reset_token_expires_at.gt(now))
         .select(User::as_select())
         .first(conn)
         .optional()?)
@@ -96,8 +101,8 @@ pub fn update_user(
         .ok_or(DbError::NotFound)
 }
 
-/// Sets the password of the account `email` if `token_digest` is its current reset token,
-/// clears the token and deletes every session of the account, all in one transaction.
+/// Sets the password of the account `email` if `token_digest` is its current, unexpired reset
+/// token, clears the token and deletes every session of the account, all in one transaction.
 ///
 /// The token is consumed by a single `UPDATE … RETURNING`, so of two concurrent calls with the
 /// same token at most one gets `Some`. `None` means the token is not (or no longer) valid.
@@ -106,16 +111,19 @@ pub fn reset_password(
     email: &str,
     token_digest: &[u8],
     hashed_password: &str,
+    now: i64,
 ) -> Result<Option<User>, DbError> {
     conn.immediate_transaction(|conn| {
         let user = diesel::update(
             users::table
                 .filter(users::email.eq(email))
-                .filter(users::reset_token.eq(token_digest)),
+                .filter(users::reset_token.eq(token_digest))
+                .filter(users::reset_token_expires_at.gt(now)),
         )
         .set((
             users::hashed_password.eq(hashed_password),
             users::reset_token.eq(None::<Vec<u8>>),
+            users::reset_token_expires_at.eq(None::<i64>),
         ))
         .returning(User::as_returning())
         .get_result(conn)
@@ -127,10 +135,37 @@ pub fn reset_password(
     })
 }
 
+/// Clears reset tokens that expired before `now`; returns how many.
+pub fn clear_expired_reset_tokens(conn: &mut SqliteConnection, now: i64) -> Result<usize, DbError> {
+    Ok(
+        diesel::update(users::table.filter(users::reset_token_expires_at.le(now)))
+            .set((
+                users::reset_token.eq(None::<Vec<u8>>),
+                users::reset_token_expires_at.eq(None::<i64>),
+            ))
+            .execute(conn)?,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::sessions::{add_session, find_session};
+    use crate::db::sessions::{Lifetimes, add_session, find_session};
+
+    const LIFETIMES: Lifetimes = Lifetimes {
+        idle: 3600,
+        absolute: 86400,
+    };
+
+    /// Gives user `id` the reset token `digest`, valid for an hour.
+    fn give_reset_token(c: &mut SqliteConnection, id: i32, digest: &[u8]) {
+        let changes = UserChanges {
+            reset_token: Some(Some(digest)),
+            reset_token_expires_at: Some(Some(now() + 3600)),
+            ..Default::default()
+        };
+        update_user(c, id, &changes).unwrap();
+    }
     use crate::db::testing::{conn, temp_db};
 
     #[test]
@@ -194,19 +229,23 @@ mod tests {
         let digest = [7u8; 32];
         let changes = UserChanges {
             reset_token: Some(Some(&digest)),
+            reset_token_expires_at: Some(Some(now() + 60)),
             ..Default::default()
         };
         let updated = update_user(c, user.id, &changes).unwrap();
         assert_eq!(updated.hashed_password, "old");
         assert_eq!(updated.reset_token.as_deref(), Some(&digest[..]));
         assert_eq!(
-            find_user_by_reset_token(c, &digest).unwrap().map(|u| u.id),
+            find_user_by_reset_token(c, &digest, now())
+                .unwrap()
+                .map(|u| u.id),
             Some(user.id)
         );
 
         let cleared = UserChanges {
             reset_token: Some(None),
             hashed_password: Some("new"),
+            ..Default::default()
         };
         let updated = update_user(c, user.id, &cleared).unwrap();
         assert_eq!(
@@ -234,26 +273,27 @@ mod tests {
         let c = &mut conn(&db);
         let user = add_user(c, "a@b.com", "old").unwrap();
         let digest = [9u8; 32];
-        let changes = UserChanges {
-            reset_token: Some(Some(&digest)),
-            ..Default::default()
-        };
-        update_user(c, user.id, &changes).unwrap();
+        give_reset_token(c, user.id, &digest);
         add_session(c, user.id, &[1u8; 32]).unwrap();
         add_session(c, user.id, &[2u8; 32]).unwrap();
 
-        assert_eq!(reset_password(c, "x@b.com", &digest, "new").unwrap(), None);
-        let done = reset_password(c, "a@b.com", &digest, "new")
+        let t = now();
+        assert_eq!(
+            reset_password(c, "x@b.com", &digest, "new", t).unwrap(),
+            None
+        );
+        let done = reset_password(c, "a@b.com", &digest, "new", t)
             .unwrap()
             .unwrap();
         assert_eq!(
             (done.hashed_password.as_str(), done.reset_token),
             ("new", None)
         );
-        assert_eq!(find_session(c, &[1u8; 32]).unwrap(), None);
-        assert_eq!(find_session(c, &[2u8; 32]).unwrap(), None);
+        assert_eq!(done.reset_token_expires_at, None);
+        assert_eq!(find_session(c, &[1u8; 32], t, LIFETIMES).unwrap(), None);
+        assert_eq!(find_session(c, &[2u8; 32], t, LIFETIMES).unwrap(), None);
         assert_eq!(
-            reset_password(c, "a@b.com", &digest, "newer").unwrap(),
+            reset_password(c, "a@b.com", &digest, "newer", t).unwrap(),
             None
         );
         let stored = find_user_by_id(c, user.id).unwrap().unwrap();
@@ -265,11 +305,7 @@ mod tests {
         let (db, _dir) = temp_db();
         let user = add_user(&mut conn(&db), "a@b.com", "old").unwrap();
         let digest = [5u8; 32];
-        let changes = UserChanges {
-            reset_token: Some(Some(&digest)),
-            ..Default::default()
-        };
-        update_user(&mut conn(&db), user.id, &changes).unwrap();
+        give_reset_token(&mut conn(&db), user.id, &digest);
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
         let wins = (0..6)
             .map(|i| {
@@ -277,7 +313,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let c = &mut conn(&db);
                     barrier.wait();
-                    reset_password(c, "a@b.com", &digest, &format!("new{i}")).unwrap()
+                    reset_password(c, "a@b.com", &digest, &format!("new{i}"), now()).unwrap()
                 })
             })
             .collect::<Vec<_>>()
@@ -296,6 +332,28 @@ mod tests {
         diesel::delete(users::table.find(user.id))
             .execute(c)
             .unwrap();
-        assert_eq!(find_session(c, &[3u8; 32]).unwrap(), None);
+        assert_eq!(find_session(c, &[3u8; 32], now(), LIFETIMES).unwrap(), None);
+    }
+
+    #[test]
+    fn an_expired_reset_token_neither_finds_nor_resets_and_is_cleared() {
+        let (db, _dir) = temp_db();
+        let c = &mut conn(&db);
+        let user = add_user(c, "a@b.com", "old").unwrap();
+        let digest = [4u8; 32];
+        give_reset_token(c, user.id, &digest);
+        let later = now() + 3600;
+        assert_eq!(find_user_by_reset_token(c, &digest, later).unwrap(), None);
+        assert_eq!(
+            reset_password(c, "a@b.com", &digest, "new", later).unwrap(),
+            None
+        );
+        assert_eq!(clear_expired_reset_tokens(c, later - 1).unwrap(), 0);
+        assert_eq!(clear_expired_reset_tokens(c, later).unwrap(), 1);
+        let stored = find_user_by_id(c, user.id).unwrap().unwrap();
+        assert_eq!(
+            (stored.reset_token, stored.hashed_password.as_str()),
+            (None, "old")
+        );
     }
 }

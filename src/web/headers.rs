@@ -8,7 +8,10 @@ use rocket::{Request, Response};
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
-pub struct SecurityHeaders;
+pub struct SecurityHeaders {
+    /// Send `Strict-Transport-Security` (release profile; meaningful only behind TLS).
+    pub hsts: bool,
+}
 
 #[rocket::async_trait]
 impl Fairing for SecurityHeaders {
@@ -24,6 +27,12 @@ impl Fairing for SecurityHeaders {
         res.set_header(Header::new("Content-Security-Policy", CSP));
         res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
         res.set_header(Header::new("X-Frame-Options", "DENY"));
+        if self.hsts {
+            res.set_header(Header::new(
+                "Strict-Transport-Security",
+                "max-age=31536000; includeSubDomains",
+            ));
+        }
         // Reset pages carry (or just carried) a token in their URL: never leak it onward.
         let referrer = match path.starts_with("/password/reset") {
             true => "no-referrer",

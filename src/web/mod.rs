@@ -15,16 +15,19 @@ use rocket::fairing::AdHoc;
 use rocket::fs::FileServer;
 use rocket_dyn_templates::Template;
 
+use crate::config::Settings;
+
 /// Mounts the API, the pages, static assets and catchers, with their fairings.
 pub fn stage() -> AdHoc {
     AdHoc::on_ignite("Web", |rocket| async {
+        let hsts = rocket.state::<Settings>().is_none_or(|s| s.hsts);
         rocket
             .mount("/", api::routes())
             .mount("/", pages::routes())
             .mount("/static", FileServer::from("static"))
             .register("/", error::catchers())
             .attach(Template::fairing())
-            .attach(headers::SecurityHeaders)
+            .attach(headers::SecurityHeaders { hsts })
             .attach(request_id::RequestIds)
     })
 }

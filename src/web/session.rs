@@ -3,6 +3,7 @@
 
 use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::request::{FromRequest, Outcome, Request};
+use rocket::time::Duration;
 
 use crate::auth::{Auth, AuthError};
 use crate::config::Settings;
@@ -81,13 +82,15 @@ fn settings<'r>(req: &'r Request<'_>) -> &'r Settings {
 }
 
 /// Hands `session_id` to the client with every attribute set explicitly: `HttpOnly` (no script
-/// reads it), `SameSite=Lax`, `Path=/`, no `Domain`, `Secure` as configured.
+/// reads it), `SameSite=Lax`, `Path=/`, no `Domain`, `Secure` as configured, and a `Max-Age`
+/// of the session's absolute lifetime.
 pub fn set(cookies: &CookieJar<'_>, settings: &Settings, session_id: String) {
     let cookie = Cookie::build((settings.session_cookie_name.clone(), session_id))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
-        .secure(settings.session_cookie_secure);
+        .secure(settings.session_cookie_secure)
+        .max_age(Duration::seconds(settings.session_absolute_secs));
     cookies.add(cookie);
 }
 

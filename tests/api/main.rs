@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod expiry;
 mod journey;
 mod pages_account;
 mod pages_password;

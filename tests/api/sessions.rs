@@ -148,3 +148,36 @@ fn logging_out_without_a_live_session_is_403() {
     app.logout(Some(&session));
     assert_eq!(app.logout(Some(&session)).status(), Status::Forbidden);
 }
+
+#[test]
+fn a_login_rehashes_a_password_stored_at_a_lower_cost() {
+    use rocket::local::blocking::Client;
+    let app = app_with_bob();
+    assert!(
+        app.db
+            .stored_password_hash("bob@bob.com")
+            .starts_with("$2b$04$")
+    );
+
+    let raised = Client::untracked(auth_service::build(
+        app.db.figment.clone().merge(("bcrypt_cost", 5)),
+    ))
+    .unwrap();
+    let login = raised
+        .post("/sessions")
+        .header(ContentType::Form)
+        .body("email=bob%40bob.com&password=mySuperPwd")
+        .dispatch();
+    assert_eq!(login.status(), Status::Ok);
+    let upgraded = app.db.stored_password_hash("bob@bob.com");
+    assert!(upgraded.starts_with("$2b$05$"), "{upgraded}");
+    assert!(bcrypt::verify("mySuperPwd", &upgraded).unwrap());
+
+    let wrong = raised
+        .post("/sessions")
+        .header(ContentType::Form)
+        .body("email=bob%40bob.com&password=nope")
+        .dispatch();
+    assert_eq!(wrong.status(), Status::Unauthorized);
+    assert_eq!(app.db.stored_password_hash("bob@bob.com"), upgraded);
+}

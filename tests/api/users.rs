@@ -220,3 +220,28 @@ async fn concurrent_registrations_of_one_email_give_one_account() {
     );
     assert_eq!(db.user_count(), 1);
 }
+
+#[test]
+fn common_passwords_are_refused_when_the_check_is_on() {
+    let app = TestApp::with(|f| f.merge(("password_check_common", true)));
+    assert_message(
+        app.register("ann@example.com", "QwertyUIOP"),
+        Status::BadRequest,
+        "password is one of the most common passwords: choose another",
+    );
+    assert_eq!(app.db.user_count(), 0);
+    assert_eq!(
+        app.register("ann@example.com", "violet tractor mango")
+            .status(),
+        Status::Ok
+    );
+}
+
+#[test]
+fn the_debug_profile_accepts_the_originals_short_test_password() {
+    let app = TestApp::new();
+    assert_eq!(
+        app.register("guillaume@holberton.io", "b4l0u").status(),
+        Status::Ok
+    );
+}
