@@ -31,6 +31,22 @@ pub struct Settings {
     pub cleanup_interval_secs: u64,
     /// Send `Strict-Transport-Security` (only behind TLS).
     pub hsts: bool,
+    /// Master switch of the brute-force limits (off only for benchmarks and load tests).
+    pub throttle_enabled: bool,
+    /// The sliding window the limits count in (seconds).
+    pub throttle_window_secs: i64,
+    /// Failed logins per email in the window.
+    pub throttle_login_per_account: i64,
+    /// Failed logins per client address in the window.
+    pub throttle_login_per_address: i64,
+    /// Signup requests per client address in the window.
+    pub throttle_signup_per_address: i64,
+    /// Reset requests (and, separately, wrong reset tokens) per client address in the window.
+    pub throttle_reset_per_address: i64,
+    /// Where audit events go: `stderr` or a file path.
+    pub audit_log: String,
+    /// Audit line format: `text` or `json`.
+    pub log_format: String,
     /// Put the reset token in `POST /reset_password`'s body, as the original service did.
     pub expose_reset_token: bool,
     /// The service's public origin (`https://auth.example.com`): reset links are built from it,
@@ -55,6 +71,14 @@ impl Default for Settings {
             hsts: true,
             expose_reset_token: false,
             public_base_url: None,
+            throttle_enabled: true,
+            throttle_window_secs: 15 * 60,
+            throttle_login_per_account: 10,
+            throttle_login_per_address: 100,
+            throttle_signup_per_address: 20,
+            throttle_reset_per_address: 20,
+            audit_log: "stderr".into(),
+            log_format: "text".into(),
         }
     }
 }
@@ -109,6 +133,35 @@ impl Settings {
             if value <= 0 {
                 return Err(format!("{key} must be a positive number of seconds"));
             }
+        }
+        for (key, value) in [
+            ("throttle_window_secs", self.throttle_window_secs),
+            (
+                "throttle_login_per_account",
+                self.throttle_login_per_account,
+            ),
+            (
+                "throttle_login_per_address",
+                self.throttle_login_per_address,
+            ),
+            (
+                "throttle_signup_per_address",
+                self.throttle_signup_per_address,
+            ),
+            (
+                "throttle_reset_per_address",
+                self.throttle_reset_per_address,
+            ),
+        ] {
+            if value <= 0 {
+                return Err(format!("{key} must be at least 1"));
+            }
+        }
+        if !["text", "json"].contains(&self.log_format.as_str()) {
+            return Err(format!(
+                "log_format must be text or json, not {:?}",
+                self.log_format
+            ));
         }
         if self.cleanup_interval_secs == 0 {
             return Err("cleanup_interval_secs must be at least 1".into());

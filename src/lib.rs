@@ -10,7 +10,7 @@ use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
 
-use auth::Auth;
+use auth::{AuditLog, Auth};
 use config::Settings;
 use db::Db;
 
@@ -29,7 +29,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .attach(web::stage())
 }
 
-/// Every `cleanup_interval_secs`, deletes expired sessions and clears expired reset tokens, until
+/// Every `cleanup_interval_secs`, purges expired sessions, reset tokens and throttle rows, until
 /// the server shuts down. Expiry is also enforced in every lookup; this only reclaims space.
 async fn start_cleanup(rocket: &Rocket<rocket::Orbit>) {
     let (Some(auth), Some(settings)) = (rocket.state::<Auth>(), rocket.state::<Settings>()) else {
@@ -44,9 +44,9 @@ async fn start_cleanup(rocket: &Rocket<rocket::Orbit>) {
                 _ = tokio::time::sleep(interval) => {}
             }
             match auth.purge_expired().await {
-                Ok((sessions, tokens)) => log::info!(
+                Ok((sessions, tokens, attempts)) => log::info!(
                     target: "auth_service::cleanup",
-                    "purged {sessions} expired sessions and {tokens} expired reset tokens"
+                    "purged {sessions} sessions, {tokens} reset tokens, {attempts} throttle rows"
                 ),
                 Err(error) => {
                     log::error!(target: "auth_service::cleanup", "cleanup failed: {error}")
@@ -66,7 +66,11 @@ async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot open database {:?}: {e}", settings.database_url))?;
-        let auth = Auth::new(db, &settings).await.map_err(|e| e.to_string())?;
+        let audit = AuditLog::open(&settings.audit_log, &settings.log_format)
+            .map_err(|e| format!("cannot open audit_log {:?}: {e}", settings.audit_log))?;
+        let auth = Auth::new(db, &settings, audit)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok::<_, String>((settings, auth))
     };
     match started.await {

@@ -6,6 +6,7 @@
 
 pub mod schema;
 pub mod sessions;
+pub mod throttle_events;
 pub mod users;
 
 use std::time::Duration;

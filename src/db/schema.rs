@@ -24,3 +24,12 @@ diesel::table! {
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(sessions, users);
+
+diesel::table! {
+    throttle_events (id) {
+        id -> Integer,
+        scope -> Text,
+        key -> Text,
+        at -> BigInt,
+    }
+}

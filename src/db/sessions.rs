@@ -104,18 +104,21 @@ pub fn delete_expired_sessions(
     Ok(diesel::delete(sessions::table.filter(expired)).execute(conn)?)
 }
 
-/// Deletes the live session with this token digest; `false` when there was none (an expired
-/// one is left to the periodic purge).
+/// Deletes the live session with this token digest and returns its user's id; `None` when there
+/// was none (an expired one is left to the periodic purge).
 pub fn delete_session(
     conn: &mut SqliteConnection,
     token_digest: &[u8],
     now: i64,
     lifetimes: Lifetimes,
-) -> Result<bool, DbError> {
+) -> Result<Option<i32>, DbError> {
     let live = sessions::table
         .filter(sessions::token_hash.eq(token_digest))
         .filter(lifetimes.live_at(now));
-    Ok(diesel::delete(live).execute(conn)? > 0)
+    Ok(diesel::delete(live)
+        .returning(sessions::user_id)
+        .get_result(conn)
+        .optional()?)
 }
 
 #[cfg(test)]
@@ -151,11 +154,15 @@ mod tests {
         let (found, owner) = find_session(c, &[1u8; 32], now(), LIFETIMES)
             .unwrap()
             .unwrap();
-        assert_eq!((found, owner), (session, user));
+        assert_eq!((found, owner), (session, user.clone()));
         assert_eq!(find_session(c, &[2u8; 32], now(), LIFETIMES).unwrap(), None);
 
-        assert!(delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap());
-        assert!(!delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap());
+        let deleted = delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap();
+        assert_eq!(deleted, Some(user.id));
+        assert_eq!(
+            delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap(),
+            None
+        );
         assert_eq!(find_session(c, &[1u8; 32], now(), LIFETIMES).unwrap(), None);
     }
 

@@ -9,7 +9,7 @@ use super::error::ApiError;
 use super::input::Fields;
 use super::origin::SameOrigin;
 use super::session::{self, CurrentUser, SessionCookie};
-use crate::auth::{Auth, AuthError};
+use crate::auth::{Auth, AuthError, Caller};
 use crate::config::Settings;
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -34,13 +34,14 @@ pub fn index() -> Json<Value> {
 #[post("/users", data = "<body>")]
 async fn create_user(
     _origin: SameOrigin,
+    caller: Caller,
     body: Result<Fields, ApiError>,
     auth: &State<Auth>,
 ) -> ApiResult {
     let body = body?;
     let email = body.email("email")?;
     let password = body.new_password("password", auth.policy())?;
-    let user = auth.register(&email, password).await?;
+    let user = auth.register(&caller, &email, password).await?;
     Ok(Json(
         json!({ "email": user.email, "message": "user created" }),
     ))
@@ -49,6 +50,7 @@ async fn create_user(
 #[post("/sessions", data = "<body>")]
 async fn create_session(
     _origin: SameOrigin,
+    caller: Caller,
     body: Result<Fields, ApiError>,
     auth: &State<Auth>,
     settings: &State<Settings>,
@@ -56,7 +58,7 @@ async fn create_session(
 ) -> ApiResult {
     let body = body?;
     let email = body.email("email")?;
-    let (user, session_id) = auth.login(&email, body.text("password")?).await?;
+    let (user, session_id) = auth.login(&caller, &email, body.text("password")?).await?;
     session::set(cookies, settings, session_id);
     Ok(Json(json!({ "email": user.email, "message": "logged in" })))
 }
@@ -65,12 +67,13 @@ async fn create_session(
 #[delete("/sessions")]
 async fn destroy_session(
     _origin: SameOrigin,
+    caller: Caller,
     cookie: SessionCookie,
     auth: &State<Auth>,
     settings: &State<Settings>,
     cookies: &CookieJar<'_>,
 ) -> Result<Redirect, ApiError> {
-    session::end(&cookie, auth, cookies, settings).await?;
+    session::end(&caller, &cookie, auth, cookies, settings).await?;
     Ok(Redirect::to(uri!(index)))
 }
 
@@ -85,12 +88,13 @@ async fn profile(user: Result<CurrentUser, AuthError>) -> ApiResult {
 #[post("/reset_password", data = "<body>")]
 async fn reset_token(
     _origin: SameOrigin,
+    caller: Caller,
     body: Result<Fields, ApiError>,
     auth: &State<Auth>,
     settings: &State<Settings>,
 ) -> ApiResult {
     let email = body?.email("email")?;
-    match auth.reset_token(&email).await {
+    match auth.reset_token(&caller, &email).await {
         Ok(token) if settings.expose_reset_token => Ok(Json(
             json!({ "email": email.as_str(), "reset_token": token }),
         )),
@@ -107,6 +111,7 @@ async fn reset_token(
 #[put("/reset_password", data = "<body>")]
 async fn update_password(
     _origin: SameOrigin,
+    caller: Caller,
     body: Result<Fields, ApiError>,
     auth: &State<Auth>,
 ) -> ApiResult {
@@ -114,7 +119,9 @@ async fn update_password(
     let email = body.email("email")?;
     let reset_token = body.text("reset_token")?;
     let password = body.new_password("new_password", auth.policy())?;
-    let user = auth.update_password(&email, reset_token, password).await?;
+    let user = auth
+        .update_password(&caller, &email, reset_token, password)
+        .await?;
     Ok(Json(
         json!({ "email": user.email, "message": "Password updated" }),
     ))

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use rocket::http::Status;
+use rocket::http::{Header, Status};
 use rocket::response::{self, Responder};
 use rocket::serde::json::{Json, json};
 use rocket::{Either, Request, catch, catchers};
@@ -15,6 +15,7 @@ use crate::auth::AuthError;
 /// The status and client-safe message of an auth-layer error.
 fn classify(error: AuthError) -> (Status, Cow<'static, str>) {
     let status = match &error {
+        AuthError::Throttled { .. } => Status::TooManyRequests,
         AuthError::EmailTaken => Status::BadRequest,
         AuthError::InvalidCredentials => Status::Unauthorized,
         AuthError::NoSession | AuthError::UnknownEmail | AuthError::InvalidResetToken => {
@@ -28,11 +29,12 @@ fn classify(error: AuthError) -> (Status, Cow<'static, str>) {
     (status, error.to_string().into())
 }
 
-/// An API failure: a status and a message safe to show the client.
+/// An API failure: a status, a message safe to show the client and, for 429, when to retry.
 #[derive(Debug)]
 pub struct ApiError {
     status: Status,
     message: Cow<'static, str>,
+    retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -40,6 +42,14 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Sets `Retry-After` on a response that reports this error.
+    pub fn add_headers(&self, response: &mut rocket::Response<'_>) {
+        if let Some(seconds) = self.retry_after {
+            response.set_header(Header::new("Retry-After", seconds.to_string()));
         }
     }
 
@@ -58,48 +68,54 @@ impl ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> ApiError {
+        let retry_after = match error {
+            AuthError::Throttled { retry_after } => Some(retry_after),
+            _ => None,
+        };
         let (status, message) = classify(error);
-        ApiError::new(status, message)
+        ApiError {
+            retry_after,
+            ..ApiError::new(status, message)
+        }
     }
 }
 
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        (self.status, Json(json!({ "message": self.message }))).respond_to(req)
+        let mut response =
+            (self.status, Json(json!({ "message": self.message }))).respond_to(req)?;
+        self.add_headers(&mut response);
+        Ok(response)
     }
 }
 
-/// A browser-facing failure: the error page with a status and a message.
+/// A browser-facing failure: the error page with the error's status and message.
 #[derive(Debug)]
-pub struct PageError {
-    status: Status,
-    message: Cow<'static, str>,
-}
+pub struct PageError(ApiError);
 
 impl PageError {
     pub fn new(status: Status, message: impl Into<Cow<'static, str>>) -> PageError {
-        PageError {
-            status,
-            message: message.into(),
-        }
+        PageError(ApiError::new(status, message))
     }
 }
 
 impl From<AuthError> for PageError {
     fn from(error: AuthError) -> PageError {
-        let (status, message) = classify(error);
-        PageError::new(status, message)
+        PageError(error.into())
     }
 }
 
 impl<'r> Responder<'r, 'static> for PageError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let PageError(error) = self;
         let context = json!({
-            "title": self.status.reason_lossy(),
-            "status": self.status.code,
-            "message": self.message,
+            "title": error.status.reason_lossy(),
+            "status": error.status.code,
+            "message": error.message,
         });
-        (self.status, Template::render("error", context)).respond_to(req)
+        let mut response = (error.status, Template::render("error", context)).respond_to(req)?;
+        error.add_headers(&mut response);
+        Ok(response)
     }
 }
 

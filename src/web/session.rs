@@ -5,7 +5,7 @@ use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::time::Duration;
 
-use crate::auth::{Auth, AuthError};
+use crate::auth::{Auth, AuthError, Caller};
 use crate::config::Settings;
 use crate::db::User;
 
@@ -96,13 +96,14 @@ pub fn set(cookies: &CookieJar<'_>, settings: &Settings, session_id: String) {
 
 /// Ends the session the cookie names, on the server, and tells the client to drop the cookie.
 pub async fn end(
+    caller: &Caller,
     cookie: &SessionCookie,
     auth: &Auth,
     cookies: &CookieJar<'_>,
     settings: &Settings,
 ) -> Result<(), AuthError> {
     let session_id = cookie.session_id().ok_or(AuthError::NoSession)?;
-    auth.destroy_session(session_id).await?;
+    auth.destroy_session(caller, session_id).await?;
     cookies.remove(Cookie::build(settings.session_cookie_name.clone()).path("/"));
     Ok(())
 }

@@ -23,6 +23,7 @@ impl TestDb {
         let path = dir.path().join("test.db").to_str().unwrap().to_owned();
         let figment = rocket::Config::figment()
             .merge(("database_url", &path))
+            .merge(("audit_log", dir.path().join("audit.log")))
             .merge(("bcrypt_cost", 4))
             .merge(("log_level", "critical"));
         let figment = configure(figment);
@@ -31,6 +32,12 @@ impl TestDb {
             path,
             _dir: dir,
         }
+    }
+
+    /// Everything the audit log holds so far.
+    pub fn audit_log(&self) -> String {
+        let path = std::path::Path::new(&self.path).with_file_name("audit.log");
+        std::fs::read_to_string(path).unwrap_or_default()
     }
 
     /// A direct connection, to check what the app stored.

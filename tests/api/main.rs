@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod audit;
 mod expiry;
 mod journey;
 mod pages_account;
@@ -11,4 +12,5 @@ mod profile;
 mod reset_password;
 mod root;
 mod sessions;
+mod throttle;
 mod users;

@@ -1,21 +1,18 @@
 //! Signing up, logging in, the profile and logging out.
 
-use rocket::http::{CookieJar, Header, Status};
+use rocket::http::{CookieJar, Header};
 use rocket::response::{Flash, Redirect};
 use rocket::serde::json::json;
 use rocket::{Either, Responder, State, get, post, uri};
 use rocket_dyn_templates::Template;
 
 use super::home::rocket_uri_macro_home_page;
-use super::{Layout, PrefersHtml, redirect_with};
-use crate::auth::Auth;
+use super::{FormError, Layout, PrefersHtml, redirect_with};
+use crate::auth::{Auth, Caller};
 use crate::config::Settings;
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ApiError, PageError};
 use crate::web::session::{self, SessionCookie};
-
-/// A form re-rendered with its error, at the error's status.
-type FormError = (Status, Template);
 
 #[get("/signup")]
 pub fn signup_page(layout: Layout, auth: &State<Auth>) -> Either<Template, Redirect> {
@@ -36,6 +33,7 @@ fn signup_form(layout: &Layout, auth: &Auth, email: &str, error: Option<&str>) -
 #[post("/signup", data = "<form>")]
 pub async fn signup_submit(
     form: CheckedForm,
+    caller: Caller,
     layout: Layout,
     auth: &State<Auth>,
     settings: &State<Settings>,
@@ -45,7 +43,7 @@ pub async fn signup_submit(
     let created = async {
         let email = fields.email("email")?;
         let password = fields.new_password("password", auth.policy())?;
-        let user = auth.register(&email, password).await?;
+        let user = auth.register(&caller, &email, password).await?;
         Ok::<_, ApiError>(auth.create_session(&user).await?)
     };
     match created.await {
@@ -56,8 +54,8 @@ pub async fn signup_submit(
         }
         Err(error) => {
             let typed = fields.text("email").unwrap_or_default();
-            let page = signup_form(&layout, auth, typed, Some(error.message()));
-            Err((error.status(), page))
+            let form = |message: &str| signup_form(&layout, auth, typed, Some(message));
+            Err(FormError::new(error, form))
         }
     }
 }
@@ -82,6 +80,7 @@ fn login_form(layout: &Layout, email: &str, error: Option<&str>) -> Template {
 #[post("/login", data = "<form>")]
 pub async fn login_submit(
     form: CheckedForm,
+    caller: Caller,
     layout: Layout,
     auth: &State<Auth>,
     settings: &State<Settings>,
@@ -90,7 +89,10 @@ pub async fn login_submit(
     let CheckedForm(fields) = form;
     let logged_in = async {
         let email = fields.email("email")?;
-        Ok::<_, ApiError>(auth.login(&email, fields.text("password")?).await?)
+        Ok::<_, ApiError>(
+            auth.login(&caller, &email, fields.text("password")?)
+                .await?,
+        )
     };
     match logged_in.await {
         Ok((_, session_id)) => {
@@ -99,10 +101,8 @@ pub async fn login_submit(
         }
         Err(error) => {
             let typed = fields.text("email").unwrap_or_default();
-            Err((
-                error.status(),
-                login_form(&layout, typed, Some(error.message())),
-            ))
+            let form = |message: &str| login_form(&layout, typed, Some(message));
+            Err(FormError::new(error, form))
         }
     }
 }
@@ -130,12 +130,13 @@ pub struct LoggedOut {
 #[post("/logout", data = "<_form>")]
 pub async fn logout_submit(
     _form: CheckedForm,
+    caller: Caller,
     cookie: SessionCookie,
     auth: &State<Auth>,
     settings: &State<Settings>,
     cookies: &CookieJar<'_>,
 ) -> Result<LoggedOut, PageError> {
-    match session::end(&cookie, auth, cookies, settings).await {
+    match session::end(&caller, &cookie, auth, cookies, settings).await {
         Ok(()) | Err(crate::auth::AuthError::NoSession) => {}
         Err(error) => return Err(error.into()),
     }

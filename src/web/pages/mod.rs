@@ -7,12 +7,13 @@ mod password;
 
 use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
-use rocket::response::{Flash, Redirect};
+use rocket::response::{self, Flash, Redirect, Responder};
 use rocket::routes;
 use rocket::serde::json::{Value, json};
 use rocket_dyn_templates::Template;
 
 use super::csrf::CsrfToken;
+use super::error::ApiError;
 use super::session::CurrentUser;
 use crate::db::User;
 
@@ -99,6 +100,28 @@ impl Layout {
             context.extend(page);
         }
         Template::render(template, context)
+    }
+}
+
+/// A form re-rendered with its error, at the error's status (with `Retry-After` on a 429).
+pub struct FormError {
+    error: ApiError,
+    page: Template,
+}
+
+impl FormError {
+    /// `render` draws the form around the error's message.
+    fn new(error: ApiError, render: impl FnOnce(&str) -> Template) -> FormError {
+        let page = render(error.message());
+        FormError { error, page }
+    }
+}
+
+impl<'r> Responder<'r, 'static> for FormError {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = (self.error.status(), self.page).respond_to(req)?;
+        self.error.add_headers(&mut response);
+        Ok(response)
     }
 }
 

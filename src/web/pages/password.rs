@@ -12,8 +12,8 @@ use rocket::{Either, State, get, post, uri};
 use rocket_dyn_templates::Template;
 
 use super::account::rocket_uri_macro_login_page;
-use super::{Layout, redirect_with};
-use crate::auth::{Auth, AuthError};
+use super::{FormError, Layout, redirect_with};
+use crate::auth::{Auth, AuthError, Caller};
 use crate::config::Settings;
 use crate::db::User;
 use crate::web::csrf::CheckedForm;
@@ -39,17 +39,18 @@ fn forgot_form(layout: &Layout, email: &str, error: Option<&str>) -> Template {
 #[post("/password/forgot", data = "<form>")]
 pub async fn forgot_submit(
     form: CheckedForm,
+    caller: Caller,
     layout: Layout,
     auth: &State<Auth>,
     settings: &State<Settings>,
-) -> Result<Template, Either<PageError, (Status, Template)>> {
+) -> Result<Template, Either<PageError, FormError>> {
     let CheckedForm(fields) = form;
     let email = fields.email("email").map_err(|error| {
         let typed = fields.text("email").unwrap_or_default();
-        let page = forgot_form(&layout, typed, Some(error.message()));
-        Either::Right((error.status(), page))
+        let form = |message: &str| forgot_form(&layout, typed, Some(message));
+        Either::Right(FormError::new(error, form))
     })?;
-    let link = match auth.reset_token(&email).await {
+    let link = match auth.reset_token(&caller, &email).await {
         Ok(token) if settings.expose_reset_token => Some(reset_link(settings, &token)),
         Ok(_) | Err(AuthError::UnknownEmail) => None,
         Err(error) => return Err(Either::Left(error.into())),
@@ -86,11 +87,12 @@ pub fn reset_link_opened(
 
 #[get("/password/reset", rank = 2)]
 pub async fn reset_page(
+    caller: Caller,
     layout: Layout,
     auth: &State<Auth>,
     cookies: &CookieJar<'_>,
 ) -> Result<Template, PageError> {
-    let (_, holder) = link_holder(auth, cookies).await?;
+    let (_, holder) = link_holder(&caller, auth, cookies).await?;
     Ok(reset_form(&layout, auth, &holder, None))
 }
 
@@ -105,12 +107,19 @@ fn reset_form(layout: &Layout, auth: &Auth, holder: &User, error: Option<&str>) 
 }
 
 /// The token from the link cookie and the account it belongs to; 403 for any invalid link.
-async fn link_holder(auth: &Auth, cookies: &CookieJar<'_>) -> Result<(String, User), PageError> {
+async fn link_holder(
+    caller: &Caller,
+    auth: &Auth,
+    cookies: &CookieJar<'_>,
+) -> Result<(String, User), PageError> {
     let token = cookies
         .get_private(RESET_COOKIE)
         .map(|cookie| cookie.value().to_owned())
         .ok_or_else(invalid_link)?;
-    let holder = auth.reset_token_holder(&token).await.map_err(link_error)?;
+    let holder = auth
+        .reset_token_holder(caller, &token)
+        .await
+        .map_err(link_error)?;
     Ok((token, holder))
 }
 
@@ -130,19 +139,22 @@ fn link_error(error: AuthError) -> PageError {
 #[post("/password/reset", data = "<form>")]
 pub async fn reset_submit(
     form: CheckedForm,
+    caller: Caller,
     layout: Layout,
     auth: &State<Auth>,
     cookies: &CookieJar<'_>,
-) -> Result<Flash<Redirect>, Either<PageError, (Status, Template)>> {
+) -> Result<Flash<Redirect>, Either<PageError, FormError>> {
     let CheckedForm(fields) = form;
-    let (token, holder) = link_holder(auth, cookies).await.map_err(Either::Left)?;
+    let (token, holder) = link_holder(&caller, auth, cookies)
+        .await
+        .map_err(Either::Left)?;
     let password = fields
         .new_password("new_password", auth.policy())
         .map_err(|error| {
-            let page = reset_form(&layout, auth, &holder, Some(error.message()));
-            Either::Right((error.status(), page))
+            let form = |message: &str| reset_form(&layout, auth, &holder, Some(message));
+            Either::Right(FormError::new(error, form))
         })?;
-    auth.reset_password(&token, password)
+    auth.reset_password(&caller, &token, password)
         .await
         .map_err(|error| Either::Left(link_error(error)))?;
     cookies.remove_private(Cookie::build(RESET_COOKIE).path(RESET_PATH));
