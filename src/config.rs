@@ -7,7 +7,8 @@ use serde::Deserialize;
 /// Settings the application reads; Rocket's own keys (`port`, `secret_key`, …) stay Rocket's.
 ///
 /// Defaults are the hardened (release) values: a deployment that forgets a key gets the safe one.
-#[derive(Debug, Clone, Deserialize)]
+/// Not `Debug`: it holds `smtp_password`, which must never reach a log.
+#[derive(Clone, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     /// SQLite file path, created with its schema on first start.
@@ -43,6 +44,20 @@ pub struct Settings {
     pub throttle_signup_per_address: i64,
     /// Reset requests (and, separately, wrong reset tokens) per client address in the window.
     pub throttle_reset_per_address: i64,
+    /// `outbox` (each message an `.eml` file in `mail_outbox_dir`) or `smtp`.
+    pub mail_transport: String,
+    pub mail_outbox_dir: String,
+    /// The sender, as `Name <address>` or a bare address.
+    pub mail_from: String,
+    pub smtp_host: Option<String>,
+    /// Defaults to the port of `smtp_tls`: 25, 587 or 465.
+    pub smtp_port: Option<u16>,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    /// `none`, `starttls` or `tls` (implicit TLS).
+    pub smtp_tls: String,
+    /// How long one SMTP exchange may take before the send is abandoned (and logged).
+    pub smtp_timeout_secs: u64,
     /// Where audit events go: `stderr` or a file path.
     pub audit_log: String,
     /// Audit line format: `text` or `json`.
@@ -79,6 +94,15 @@ impl Default for Settings {
             throttle_reset_per_address: 20,
             audit_log: "stderr".into(),
             log_format: "text".into(),
+            mail_transport: "outbox".into(),
+            mail_outbox_dir: "mail".into(),
+            mail_from: "Auth Service <no-reply@localhost>".into(),
+            smtp_host: None,
+            smtp_port: None,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_tls: "starttls".into(),
+            smtp_timeout_secs: 10,
         }
     }
 }
@@ -210,7 +234,12 @@ mod tests {
 
     #[test]
     fn bcrypt_cost_outside_4_to_31_is_refused() {
-        assert!(with("bcrypt_cost", 3).unwrap_err().contains("bcrypt_cost"));
+        assert!(
+            with("bcrypt_cost", 3)
+                .err()
+                .unwrap()
+                .contains("bcrypt_cost")
+        );
         assert!(with("bcrypt_cost", 32).is_err());
         assert_eq!(with("bcrypt_cost", 4).unwrap().bcrypt_cost, 4);
     }
@@ -232,7 +261,7 @@ mod tests {
 
     #[test]
     fn the_release_profile_refuses_a_cost_below_10() {
-        let err = release("bcrypt_cost", 9).unwrap_err();
+        let err = release("bcrypt_cost", 9).err().unwrap();
         assert!(err.contains("at least 10"), "{err}");
         assert!(release("bcrypt_cost", 10).is_ok());
         assert!(with("bcrypt_cost", 4).is_ok(), "debug may be cheap");
@@ -241,7 +270,7 @@ mod tests {
     #[test]
     fn the_release_profile_needs_a_public_base_url() {
         let figment = Figment::new().select("release");
-        let err = Settings::from_figment(&figment).unwrap_err();
+        let err = Settings::from_figment(&figment).err().unwrap();
         assert!(err.contains("public_base_url"), "{err}");
     }
 
@@ -261,7 +290,8 @@ mod tests {
     fn a_wrongly_typed_key_names_itself() {
         assert!(
             with("bcrypt_cost", "high")
-                .unwrap_err()
+                .err()
+                .unwrap()
                 .contains("bcrypt_cost")
         );
     }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod mail;
 pub mod web;
 
 use rocket::fairing::AdHoc;
@@ -13,6 +14,7 @@ use rocket::{Build, Rocket};
 use auth::{AuditLog, Auth};
 use config::Settings;
 use db::Db;
+use mail::Mailer;
 
 /// The application as `cargo run` serves it: `Rocket.toml` and `ROCKET_*` variables.
 pub fn rocket() -> Rocket<Build> {
@@ -68,7 +70,16 @@ async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
             .map_err(|e| format!("cannot open database {:?}: {e}", settings.database_url))?;
         let audit = AuditLog::open(&settings.audit_log, &settings.log_format)
             .map_err(|e| format!("cannot open audit_log {:?}: {e}", settings.audit_log))?;
-        let auth = Auth::new(db, &settings, audit)
+        let mailer = Mailer::from_settings(&settings)?;
+        if mailer.is_outbox() && rocket.figment().profile() == "release" {
+            log::warn!(
+                target: "auth_service::mail",
+                "mail_transport is \"outbox\": reset links are written to {:?}, not delivered; \
+                 set mail_transport = \"smtp\" and the smtp_* keys",
+                settings.mail_outbox_dir
+            );
+        }
+        let auth = Auth::new(db, &settings, audit, mailer)
             .await
             .map_err(|e| e.to_string())?;
         Ok::<_, String>((settings, auth))

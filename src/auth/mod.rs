@@ -23,6 +23,7 @@ use throttle::{Limits, Scope};
 use crate::config::Settings;
 use crate::db::sessions::{Lifetimes, TOUCH_AFTER_SECS};
 use crate::db::{Db, DbError, User, UserChanges, now, sessions, throttle_events, users};
+use crate::mail::Mailer;
 
 /// Errors of the auth layer; `web::error` alone turns them into responses.
 #[derive(Debug, thiserror::Error)]
@@ -76,13 +77,19 @@ pub struct Auth {
     reset_token_ttl: i64,
     limits: Limits,
     audit: AuditLog,
+    mailer: Mailer,
     /// A hash at the configured cost that no password matches; logins for unknown emails verify
     /// against it so they take as long as logins for known ones.
     dummy_hash: String,
 }
 
 impl Auth {
-    pub async fn new(db: Db, settings: &Settings, audit: AuditLog) -> Result<Auth, AuthError> {
+    pub async fn new(
+        db: Db,
+        settings: &Settings,
+        audit: AuditLog,
+        mailer: Mailer,
+    ) -> Result<Auth, AuthError> {
         let dummy = Password::parse(&token::generate()).expect("a 43-byte secret is a password");
         Ok(Auth {
             db,
@@ -98,6 +105,7 @@ impl Auth {
             reset_token_ttl: settings.reset_token_ttl_secs,
             limits: Limits::from_settings(settings),
             audit,
+            mailer,
             dummy_hash: password::hash(dummy, settings.bcrypt_cost).await?,
         })
     }
@@ -329,8 +337,8 @@ impl Auth {
         Ok(())
     }
 
-    /// Issues a reset token for `email`, replacing any earlier one, and returns its raw value.
-    /// Requests are limited per client address.
+    /// Issues a reset token for `email`, replacing any earlier one, mails the link and returns
+    /// the token's raw value. Requests are limited per client address.
     pub async fn reset_token(&self, caller: &Caller, email: &Email) -> Result<String, AuthError> {
         self.gate(vec![(Scope::Reset, caller.address_key())], true)
             .await
@@ -360,6 +368,7 @@ impl Auth {
         };
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "reset.requested", &fields);
+        self.mailer.send_reset_link(&user.email, &reset_token);
         Ok(reset_token)
     }
 
@@ -437,6 +446,7 @@ impl Auth {
         self.forgive(&user.email).await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "reset.completed", &fields);
+        self.mailer.send_password_changed(&user.email);
         Ok(user)
     }
 
@@ -470,14 +480,15 @@ mod tests {
         let settings = Settings {
             bcrypt_cost: 4,
             password_min_length: 1,
+            mail_outbox_dir: dir.path().join("mail").to_str().unwrap().to_owned(),
             ..Settings::default()
         };
         let audit = AuditLog::open(dir.path().join("audit.log").to_str().unwrap(), "text").unwrap();
-        (
-            Auth::new(db.clone(), &settings, audit).await.unwrap(),
-            db,
-            dir,
-        )
+        let mailer = Mailer::from_settings(&settings).unwrap();
+        let auth = Auth::new(db.clone(), &settings, audit, mailer)
+            .await
+            .unwrap();
+        (auth, db, dir)
     }
 
     fn caller() -> Caller {

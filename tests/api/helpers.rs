@@ -24,6 +24,7 @@ impl TestDb {
         let figment = rocket::Config::figment()
             .merge(("database_url", &path))
             .merge(("audit_log", dir.path().join("audit.log")))
+            .merge(("mail_outbox_dir", dir.path().join("mail")))
             .merge(("bcrypt_cost", 4))
             .merge(("log_level", "critical"));
         let figment = configure(figment);
@@ -31,6 +32,32 @@ impl TestDb {
             figment,
             path,
             _dir: dir,
+        }
+    }
+
+    /// The messages in the mail outbox, oldest first, waiting (at most 10 s) until there are
+    /// at least `count` (mail goes out after the response).
+    pub fn outbox(&self, count: usize) -> Vec<String> {
+        let dir = std::path::Path::new(&self.path).with_file_name("mail");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mut messages: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
+                .map(|entries| {
+                    entries
+                        .filter_map(Result::ok)
+                        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                        .map(|e| {
+                            let modified = e.metadata().unwrap().modified().unwrap();
+                            (modified, std::fs::read_to_string(e.path()).unwrap())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if messages.len() >= count || std::time::Instant::now() > deadline {
+                messages.sort();
+                return messages.into_iter().map(|(_, text)| text).collect();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 
@@ -248,4 +275,30 @@ pub fn hidden_value(html: &str, name: &str) -> Option<String> {
 /// Where a redirect points.
 pub fn location(response: &LocalResponse<'_>) -> String {
     response.headers().get_one("Location").unwrap().to_owned()
+}
+
+/// The reset link in a mail message, after undoing quoted-printable (soft line breaks, `=XX`).
+pub fn link_in(message: &str) -> String {
+    let unfolded = message.replace("=\r\n", "");
+    let mut decoded = String::new();
+    let mut rest = unfolded.as_str();
+    while let Some(at) = rest.find('=') {
+        decoded.push_str(&rest[..at]);
+        let byte = u8::from_str_radix(rest.get(at + 1..at + 3).unwrap_or("zz"), 16);
+        match byte {
+            Ok(byte) => {
+                decoded.push(byte as char);
+                rest = &rest[at + 3..];
+            }
+            Err(_) => {
+                decoded.push('=');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    decoded.push_str(rest);
+    let message = decoded;
+    let start = message.find("http").expect("a link in the message");
+    let end = message[start..].find(char::is_whitespace).unwrap() + start;
+    message[start..end].to_owned()
 }

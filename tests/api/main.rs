@@ -5,6 +5,7 @@ mod helpers;
 mod audit;
 mod expiry;
 mod journey;
+mod mail;
 mod pages_account;
 mod pages_password;
 mod pages_security;

@@ -48,6 +48,8 @@ async fn serve() -> Served {
         .merge(("address", "127.0.0.1"))
         .merge(("port", port))
         .merge(("database_url", dir.path().join("browser.db")))
+        .merge(("mail_outbox_dir", dir.path().join("mail")))
+        .merge(("audit_log", dir.path().join("audit.log")))
         .merge(("bcrypt_cost", 4))
         .merge(("log_level", "critical"))
         .merge(("public_base_url", &base));

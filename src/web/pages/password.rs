@@ -16,6 +16,7 @@ use super::{FormError, Layout, redirect_with};
 use crate::auth::{Auth, AuthError, Caller};
 use crate::config::Settings;
 use crate::db::User;
+use crate::mail::reset_link;
 use crate::web::csrf::CheckedForm;
 use crate::web::error::PageError;
 
@@ -51,18 +52,14 @@ pub async fn forgot_submit(
         Either::Right(FormError::new(error, form))
     })?;
     let link = match auth.reset_token(&caller, &email).await {
-        Ok(token) if settings.expose_reset_token => Some(reset_link(settings, &token)),
+        Ok(token) if settings.expose_reset_token => {
+            Some(reset_link(settings.public_base_url.as_deref(), &token))
+        }
         Ok(_) | Err(AuthError::UnknownEmail) => None,
         Err(error) => return Err(Either::Left(error.into())),
     };
     let page = json!({ "title": "Check your email", "link": link });
     Ok(layout.render("forgot_sent", page))
-}
-
-/// The emailed link, built from the configured public URL, never from the request's `Host`.
-fn reset_link(settings: &Settings, token: &str) -> String {
-    let base = settings.public_base_url.as_deref().unwrap_or_default();
-    format!("{}{RESET_PATH}?token={token}", base.trim_end_matches('/'))
 }
 
 /// The link's first load: keep the token in a private cookie and drop it from the URL.

@@ -1,0 +1,190 @@
+//! Outgoing mail: reset links and "password changed" notices, through an outbox folder (each
+//! message an `.eml` file; the default) or SMTP. Sending never holds up a request: messages go
+//! out on a blocking thread after the response, SMTP under a timeout, and a failure is logged,
+//! never shown to the client (who must not learn whether the account exists).
+
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{FileTransport, Message, SmtpTransport, Transport};
+
+use crate::config::Settings;
+
+#[derive(Clone)]
+enum Outbound {
+    Outbox(FileTransport),
+    Smtp(SmtpTransport),
+}
+
+/// The configured mail transport, sender and public base URL; cheap to clone.
+#[derive(Clone)]
+pub struct Mailer {
+    outbound: Outbound,
+    from: Mailbox,
+    public_base_url: Option<String>,
+    reset_token_ttl_minutes: i64,
+}
+
+/// The link a reset email carries, built from the configured public URL and never from the
+/// request's `Host` header (which an attacker could set to their own site).
+pub fn reset_link(public_base_url: Option<&str>, token: &str) -> String {
+    let base = public_base_url.unwrap_or_default().trim_end_matches('/');
+    format!("{base}/password/reset?token={token}")
+}
+
+impl Mailer {
+    /// Builds the transport named by `mail_transport`; the error names the key at fault.
+    pub fn from_settings(settings: &Settings) -> Result<Mailer, String> {
+        let outbound = match settings.mail_transport.as_str() {
+            "outbox" => {
+                let dir = &settings.mail_outbox_dir;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create mail_outbox_dir {dir:?}: {e}"))?;
+                Outbound::Outbox(FileTransport::new(dir))
+            }
+            "smtp" => Outbound::Smtp(smtp(settings)?),
+            other => {
+                return Err(format!(
+                    "mail_transport must be outbox or smtp, not {other:?}"
+                ));
+            }
+        };
+        let from = settings
+            .mail_from
+            .parse()
+            .map_err(|e| format!("mail_from {:?} is not a mailbox: {e}", settings.mail_from))?;
+        Ok(Mailer {
+            outbound,
+            from,
+            public_base_url: settings.public_base_url.clone(),
+            reset_token_ttl_minutes: settings.reset_token_ttl_secs / 60,
+        })
+    }
+
+    /// Whether messages only land in the outbox folder (nobody receives them).
+    pub fn is_outbox(&self) -> bool {
+        matches!(self.outbound, Outbound::Outbox(_))
+    }
+
+    /// Sends the reset link for `token` to `to`, after the response.
+    pub fn send_reset_link(&self, to: &str, token: &str) {
+        let link = reset_link(self.public_base_url.as_deref(), token);
+        let minutes = self.reset_token_ttl_minutes;
+        let body = format!(
+            "Hello,\n\n\
+             Someone, hopefully you, asked to reset the password of this account.\n\
+             To choose a new password, open this link within {minutes} minutes:\n\n\
+             {link}\n\n\
+             The link works once. If you did not ask for it, ignore this message: your\n\
+             password stays as it is.\n"
+        );
+        self.send(to, "Reset your password", body);
+    }
+
+    /// Tells `to` that their password was just changed, so an owner who did not do it knows.
+    pub fn send_password_changed(&self, to: &str) {
+        let body = "Hello,\n\n\
+                    The password of this account was just changed, and every device that was\n\
+                    logged in has been logged out.\n\n\
+                    If this was not you, ask for a new reset link at once and choose a new\n\
+                    password.\n"
+            .to_owned();
+        self.send(to, "Your password was changed", body);
+    }
+
+    /// Builds and sends one plain-text message on a blocking thread; the caller does not wait.
+    fn send(&self, to: &str, subject: &str, body: String) {
+        let message = to
+            .parse::<Mailbox>()
+            .map_err(|e| e.to_string())
+            .and_then(|to| {
+                Message::builder()
+                    .from(self.from.clone())
+                    .to(to)
+                    .subject(subject)
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(body)
+                    .map_err(|e| e.to_string())
+            });
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => {
+                log::error!(target: "auth_service::mail", "cannot build {subject:?}: {error}");
+                return;
+            }
+        };
+        let outbound = self.outbound.clone();
+        let subject = subject.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let sent = match &outbound {
+                Outbound::Outbox(files) => {
+                    files.send(&message).map(drop).map_err(|e| e.to_string())
+                }
+                Outbound::Smtp(smtp) => smtp.send(&message).map(drop).map_err(|e| e.to_string()),
+            };
+            if let Err(error) = sent {
+                log::error!(target: "auth_service::mail", "sending {subject:?} failed: {error}");
+            }
+        });
+    }
+}
+
+/// The SMTP transport of `smtp_host`, `smtp_port`, `smtp_tls` and the optional credentials.
+fn smtp(settings: &Settings) -> Result<SmtpTransport, String> {
+    let host = settings
+        .smtp_host
+        .as_deref()
+        .ok_or("mail_transport = \"smtp\" needs smtp_host")?;
+    let tls = |host: &str| {
+        TlsParameters::new(host.to_owned()).map_err(|e| format!("smtp_host {host:?}: {e}"))
+    };
+    let (tls, default_port) = match settings.smtp_tls.as_str() {
+        "none" => (Tls::None, 25),
+        "starttls" => (Tls::Required(tls(host)?), 587),
+        "tls" => (Tls::Wrapper(tls(host)?), 465),
+        other => {
+            return Err(format!(
+                "smtp_tls must be none, starttls or tls, not {other:?}"
+            ));
+        }
+    };
+    let mut builder = SmtpTransport::builder_dangerous(host)
+        .port(settings.smtp_port.unwrap_or(default_port))
+        .tls(tls)
+        .timeout(Some(Duration::from_secs(settings.smtp_timeout_secs)));
+    if let (Some(user), Some(password)) = (&settings.smtp_username, &settings.smtp_password) {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    }
+    Ok(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_link_is_built_from_the_public_base_url() {
+        let link = reset_link(Some("https://auth.example.com/"), "abc");
+        assert_eq!(link, "https://auth.example.com/password/reset?token=abc");
+        assert_eq!(reset_link(None, "abc"), "/password/reset?token=abc");
+    }
+
+    #[test]
+    fn smtp_settings_are_checked() {
+        let settings = |tls: &str, host: Option<&str>| Settings {
+            mail_transport: "smtp".into(),
+            smtp_tls: tls.into(),
+            smtp_host: host.map(Into::into),
+            ..Settings::default()
+        };
+        let error = |s: Settings| Mailer::from_settings(&s).err().unwrap_or_default();
+        assert!(error(settings("none", None)).contains("smtp_host"));
+        assert!(error(settings("ssl", Some("mail.example.com"))).contains("smtp_tls"));
+        for tls in ["none", "starttls", "tls"] {
+            assert!(Mailer::from_settings(&settings(tls, Some("mail.example.com"))).is_ok());
+        }
+    }
+}
