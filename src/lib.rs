@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod logging;
 pub mod mail;
 pub mod web;
 
@@ -23,6 +24,7 @@ pub fn rocket() -> Rocket<Build> {
 
 /// The application on any configuration; tests merge a temporary database into the figment.
 pub fn build(figment: Figment) -> Rocket<Build> {
+    logging::init(&figment);
     rocket::custom(figment)
         .attach(AdHoc::try_on_ignite("Settings, database and auth", setup))
         .attach(AdHoc::on_liftoff("Periodic cleanup", |rocket| {

@@ -13,5 +13,6 @@ mod profile;
 mod reset_password;
 mod root;
 mod sessions;
+mod sweep;
 mod throttle;
 mod users;

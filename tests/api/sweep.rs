@@ -1,0 +1,233 @@
+//! A property-based sweep of bad input: arbitrary methods, bodies, content types, field values
+//! and cookies at every endpoint and page. No answer may be a 5xx, and a rejected request must
+//! leave users, sessions and reset tokens exactly as they were (throttling rows excepted).
+//! `PROPTEST_CASES` sets the number of requests (256 by default).
+
+use auth_service::db::schema::{sessions, users};
+use diesel::prelude::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use rocket::http::{Accept, ContentType, Cookie, Header, Method};
+
+use crate::helpers::TestApp;
+
+const PATHS: &[&str] = &[
+    "/",
+    "/users",
+    "/sessions",
+    "/profile",
+    "/reset_password",
+    "/signup",
+    "/login",
+    "/logout",
+    "/password/forgot",
+    "/password/reset",
+    "/static/css/style.css",
+];
+
+#[derive(Clone)]
+struct BadRequest {
+    method: Method,
+    path: String,
+    content_type: Option<String>,
+    accept_html: bool,
+    body: Vec<u8>,
+    session: Option<String>,
+    csrf: Option<String>,
+}
+
+/// Shows the body as a short lossy prefix and its length, so a failure report stays readable.
+impl std::fmt::Debug for BadRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let prefix = String::from_utf8_lossy(&self.body[..self.body.len().min(120)]);
+        f.debug_struct("BadRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("content_type", &self.content_type)
+            .field("accept_html", &self.accept_html)
+            .field("body_len", &self.body.len())
+            .field("body_prefix", &prefix)
+            .field("session", &self.session)
+            .field("csrf", &self.csrf)
+            .finish()
+    }
+}
+
+/// Text meant to break things: SQL, templates, markup, control characters, bad encodings.
+fn nasty_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        Just("' OR 1=1; DROP TABLE users; --".to_owned()),
+        Just("{{ 7*7 }}{% raw %}<script>alert(1)</script>".to_owned()),
+        Just("%FF%FE%00".to_owned()),
+        Just("\0\r\n\t\u{7f}".to_owned()),
+        Just("a".repeat(100_000)),
+        Just("ann@example.com".to_owned()),
+        "[a-z]{1,8}@[a-z]{1,8}\\.(com|io)",
+        ".{0,80}",
+        any::<String>(),
+    ]
+}
+
+fn field_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("email".to_owned()),
+        Just("password".to_owned()),
+        Just("new_password".to_owned()),
+        Just("reset_token".to_owned()),
+        Just("csrf_token".to_owned()),
+        "[a-z_\\[\\].%]{0,10}",
+    ]
+}
+
+/// A body: raw bytes, a form (sometimes with raw, unencoded values) or a JSON document.
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    let fields = || prop::collection::vec((field_name(), nasty_text()), 0..5);
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..300),
+        fields().prop_map(|fields| {
+            let pairs: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            pairs.join("&").into_bytes()
+        }),
+        fields().prop_map(|fields| {
+            let object: serde_json::Map<String, serde_json::Value> =
+                fields.into_iter().map(|(k, v)| (k, v.into())).collect();
+            serde_json::to_vec(&object).unwrap()
+        }),
+        Just(br#"{"email": 1, "password": [true], "new_password": {"a": null}}"#.to_vec()),
+    ]
+}
+
+fn request(live_session: String) -> impl Strategy<Value = BadRequest> {
+    let method = prop_oneof![
+        Just(Method::Get),
+        Just(Method::Post),
+        Just(Method::Put),
+        Just(Method::Delete),
+        Just(Method::Patch),
+    ];
+    let path = prop_oneof![
+        prop::sample::select(PATHS).prop_map(str::to_owned),
+        "[a-z]{0,12}".prop_map(|token| format!("/password/reset?token={token}")),
+        "[ -~]{0,30}".prop_map(|junk| format!("/{}", junk.replace(['#', '?', ' '], ""))),
+    ];
+    let content_type = prop_oneof![
+        Just(None),
+        Just(Some("application/x-www-form-urlencoded".to_owned())),
+        Just(Some("application/json".to_owned())),
+        Just(Some("text/plain".to_owned())),
+        Just(Some("multipart/form-data; boundary=x".to_owned())),
+        "[a-z]{1,8}/[a-z+.-]{1,12}".prop_map(Some),
+    ];
+    let session = prop_oneof![
+        Just(None),
+        Just(Some(live_session)),
+        "[A-Za-z0-9_-]{0,60}".prop_map(Some),
+    ];
+    let csrf = prop_oneof![Just(None), "[A-Za-z0-9_-]{0,60}".prop_map(Some)];
+    (
+        method,
+        path,
+        content_type,
+        any::<bool>(),
+        body(),
+        session,
+        csrf,
+    )
+        .prop_map(
+            |(method, path, content_type, accept_html, body, session, csrf)| BadRequest {
+                method,
+                path,
+                content_type,
+                accept_html,
+                body,
+                session,
+                csrf,
+            },
+        )
+}
+
+type Snapshot = (
+    Vec<(i32, String, String, Option<Vec<u8>>, Option<i64>)>,
+    Vec<(i32, Vec<u8>, i32, i64, i64)>,
+);
+
+/// Everything a rejected request must not change.
+fn snapshot(app: &TestApp) -> Snapshot {
+    let conn = &mut app.db.conn();
+    let accounts = users::table
+        .select((
+            users::id,
+            users::email,
+            users::hashed_password,
+            users::reset_token,
+            users::reset_token_expires_at,
+        ))
+        .order(users::id)
+        .load(conn)
+        .unwrap();
+    let live = sessions::table
+        .select((
+            sessions::id,
+            sessions::token_hash,
+            sessions::user_id,
+            sessions::created_at,
+            sessions::last_seen_at,
+        ))
+        .order(sessions::id)
+        .load(conn)
+        .unwrap();
+    (accounts, live)
+}
+
+#[test]
+fn arbitrary_requests_never_get_a_5xx_and_rejected_ones_change_nothing() {
+    let app = TestApp::new();
+    app.register("ann@example.com", "pw");
+    let live_session = app.session_for("ann@example.com", "pw");
+    app.reset_token_for("ann@example.com");
+
+    let config = Config {
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let outcome = runner.run(&request(live_session), |bad| {
+        let before = snapshot(&app);
+        let mut request = app.client.req(bad.method, bad.path.clone()).body(&bad.body);
+        if let Some(content_type) = &bad.content_type {
+            request = request.header(Header::new("Content-Type", content_type.clone()));
+        }
+        if bad.accept_html {
+            request = request.header(Accept::HTML);
+        }
+        if let Some(session) = &bad.session {
+            request = request.cookie(Cookie::new("session_id", session.clone()));
+        }
+        if let Some(csrf) = &bad.csrf {
+            request = request.cookie(Cookie::new("csrf_token", csrf.clone()));
+        }
+        let response = request.dispatch();
+        let status = response.status();
+        prop_assert!(status.code < 500, "{status} for {bad:?}");
+        let is_api = response.content_type() != Some(ContentType::HTML);
+        if status.code >= 400 && is_api && bad.path != "/static/css/style.css" {
+            let body = response.into_string().unwrap_or_default();
+            let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            prop_assert!(json["message"].is_string(), "{status} {body:?} for {bad:?}");
+        }
+        if status.code >= 400 {
+            prop_assert_eq!(
+                snapshot(&app),
+                before,
+                "{} changed state: {:?}",
+                status,
+                bad
+            );
+        }
+        Ok(())
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}
