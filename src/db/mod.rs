@@ -5,12 +5,14 @@
 //! about HTTP, so a PostgreSQL backend only needs changes in this module.
 
 pub mod schema;
+pub mod seed;
 pub mod sessions;
 pub mod throttle_events;
 pub mod users;
 
 use std::time::Duration;
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -33,6 +35,8 @@ pub enum DbError {
     Query(#[from] DieselError),
     #[error("database connection unavailable: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    #[error("cannot open the database: {0}")]
+    Open(#[from] diesel::ConnectionError),
     #[error("database migration failed: {0}")]
     Migration(String),
     #[error("database task failed: {0}")]
@@ -49,20 +53,21 @@ impl DbError {
     }
 }
 
-/// Pragmas applied to every pooled connection. WAL lets readers run beside the one writer;
-/// `busy_timeout` makes a writer wait for the lock instead of failing with "database is locked".
+/// Pragmas applied to every pooled connection: `busy_timeout` makes a writer wait for the lock
+/// instead of failing with "database is locked"; `synchronous = NORMAL` is safe under WAL.
+/// (WAL itself is a property of the file, set once in [`Db::open`]: switching it from several
+/// new connections at once would make them fight for the lock.)
 #[derive(Debug)]
 struct Pragmas;
 
+const PER_CONNECTION: &str = "PRAGMA busy_timeout = 5000;
+                              PRAGMA synchronous = NORMAL;
+                              PRAGMA foreign_keys = ON;";
+
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(
-            "PRAGMA busy_timeout = 5000;
-             PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;",
-        )
-        .map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute(PER_CONNECTION)
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -76,15 +81,26 @@ impl Db {
     /// Opens (creating if needed) the SQLite file at `url` and applies pending migrations.
     /// Blocking: call it from a blocking context.
     pub fn open(url: &str, pool_size: u32) -> Result<Db, DbError> {
+        let mut setup = SqliteConnection::establish(url)?;
+        setup.batch_execute(PER_CONNECTION)?;
+        setup.batch_execute("PRAGMA journal_mode = WAL;")?;
+        setup
+            .run_pending_migrations(MIGRATIONS)
+            .map_err(|e| DbError::Migration(e.to_string()))?;
+        drop(setup);
         let pool = Pool::builder()
             .max_size(pool_size)
             .connection_timeout(Duration::from_secs(10))
             .connection_customizer(Box::new(Pragmas))
             .build(ConnectionManager::new(url))?;
-        pool.get()?
-            .run_pending_migrations(MIGRATIONS)
-            .map_err(|e| DbError::Migration(e.to_string()))?;
         Ok(Db { pool })
+    }
+
+    /// A pooled connection for synchronous callers (tools, tests); the app uses [`Db::run`].
+    pub fn conn(
+        &self,
+    ) -> Result<diesel::r2d2::PooledConnection<ConnectionManager<SqliteConnection>>, DbError> {
+        Ok(self.pool.get()?)
     }
 
     /// Runs `f` with a pooled connection on a blocking thread, so neither the query nor the wait
@@ -118,7 +134,7 @@ pub(crate) mod testing {
     }
 
     pub fn conn(db: &Db) -> diesel::r2d2::PooledConnection<ConnectionManager<SqliteConnection>> {
-        db.pool.get().unwrap()
+        db.conn().unwrap()
     }
 }
 
