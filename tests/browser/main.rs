@@ -168,6 +168,26 @@ async fn path(driver: &WebDriver) -> String {
     }
 }
 
+/// Waits (at most 5 s) for the browser to reach `expected`, then asserts it did, showing the
+/// page's heading and alert if not.
+async fn assert_path(driver: &WebDriver, expected: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while path(driver).await != expected && std::time::Instant::now() < deadline {
+        rocket::tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let actual = path(driver).await;
+    if actual != expected {
+        let body = driver
+            .find(By::Tag("main"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        panic!("expected {expected}, at {actual}: {body}");
+    }
+}
+
 async fn text_of(driver: &WebDriver, css: &str) -> String {
     driver
         .find(By::Css(css))
@@ -197,12 +217,12 @@ async fn the_whole_account_journey_works_in_chromium() {
         .click()
         .await
         .unwrap();
-    assert_eq!(path(d).await, "/signup");
+    assert_path(d, "/signup").await;
     fill(d, "email", EMAIL).await;
     fill(d, "password", "first password").await;
     snap(d, "02-signup").await;
     submit(d).await;
-    assert_eq!(path(d).await, "/profile");
+    assert_path(d, "/profile").await;
     assert_eq!(text_of(d, ".details dd").await, EMAIL);
     assert_eq!(
         text_of(d, ".flash").await,
@@ -217,7 +237,7 @@ async fn the_whole_account_journey_works_in_chromium() {
         .click()
         .await
         .unwrap();
-    assert_eq!(path(d).await, "/");
+    assert_path(d, "/").await;
     assert_eq!(text_of(d, ".flash").await, "You have been logged out.");
     snap(d, "04-logged-out").await;
 
@@ -254,7 +274,7 @@ async fn the_whole_account_journey_works_in_chromium() {
     snap(d, "05-login-failed").await;
     fill(d, "password", "first password").await;
     submit(d).await;
-    assert_eq!(path(d).await, "/profile");
+    assert_path(d, "/profile").await;
     let old_session = d.get_named_cookie("session_id").await.unwrap().value;
 
     // Forgotten password: request the link (shown in the debug profile) and open it.
@@ -272,7 +292,7 @@ async fn the_whole_account_journey_works_in_chromium() {
         .click()
         .await
         .unwrap();
-    assert_eq!(path(d).await, "/password/reset", "the token left the URL");
+    assert_path(d, "/password/reset").await; // the token left the URL
     let account = d
         .find(By::Id("account"))
         .await
@@ -284,7 +304,7 @@ async fn the_whole_account_journey_works_in_chromium() {
     snap(d, "08-reset").await;
     fill(d, "new_password", "second password").await;
     submit(d).await;
-    assert_eq!(path(d).await, "/login");
+    assert_path(d, "/login").await;
     assert!(
         text_of(d, ".flash")
             .await
@@ -297,16 +317,16 @@ async fn the_whole_account_journey_works_in_chromium() {
         .await
         .unwrap();
     d.goto(&format!("{}/profile", app.base)).await.unwrap();
-    assert_eq!(path(d).await, "/login");
+    assert_path(d, "/login").await;
 
     // The new password works; the old one does not.
     fill(d, "email", EMAIL).await;
     fill(d, "password", "first password").await;
     submit(d).await;
-    assert_eq!(path(d).await, "/login");
+    assert_path(d, "/login").await;
     fill(d, "password", "second password").await;
     submit(d).await;
-    assert_eq!(path(d).await, "/profile");
+    assert_path(d, "/profile").await;
     assert_eq!(text_of(d, ".details dd").await, EMAIL);
 
     browser.quit().await;
