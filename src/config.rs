@@ -16,6 +16,8 @@ pub struct Settings {
     pub database_pool_size: u32,
     /// bcrypt work factor, 4–31.
     pub bcrypt_cost: u32,
+    /// How many bcrypt hashes may run at once; 0 means one per CPU core.
+    pub bcrypt_concurrency: usize,
     /// Minimum password length in characters (not bytes).
     pub password_min_length: usize,
     /// Refuse the compiled-in list of common passwords.
@@ -75,6 +77,7 @@ impl Default for Settings {
             database_url: "auth.db".into(),
             database_pool_size: 8,
             bcrypt_cost: 12,
+            bcrypt_concurrency: 0,
             password_min_length: 8,
             password_check_common: true,
             session_cookie_name: "session_id".into(),

@@ -15,7 +15,7 @@ pub mod token;
 
 pub use audit::{AuditLog, Caller};
 pub use email::Email;
-pub use password::{Password, PasswordPolicy};
+pub use password::{Hasher, Password, PasswordPolicy};
 
 use audit::Field;
 use throttle::{Limits, Scope};
@@ -71,7 +71,7 @@ impl From<tokio::task::JoinError> for AuthError {
 #[derive(Clone)]
 pub struct Auth {
     db: Db,
-    bcrypt_cost: u32,
+    hasher: Hasher,
     policy: PasswordPolicy,
     lifetimes: Lifetimes,
     reset_token_ttl: i64,
@@ -91,9 +91,15 @@ impl Auth {
         mailer: Mailer,
     ) -> Result<Auth, AuthError> {
         let dummy = Password::parse(&token::generate()).expect("a 43-byte secret is a password");
+        let concurrency = match settings.bcrypt_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let hasher = Hasher::new(settings.bcrypt_cost, concurrency);
         Ok(Auth {
             db,
-            bcrypt_cost: settings.bcrypt_cost,
+            dummy_hash: hasher.hash(dummy).await?,
+            hasher,
             policy: PasswordPolicy {
                 min_length: settings.password_min_length,
                 check_common: settings.password_check_common,
@@ -106,7 +112,6 @@ impl Auth {
             limits: Limits::from_settings(settings),
             audit,
             mailer,
-            dummy_hash: password::hash(dummy, settings.bcrypt_cost).await?,
         })
     }
 
@@ -205,7 +210,7 @@ impl Auth {
         {
             return Err(AuthError::EmailTaken);
         }
-        let hashed = password::hash(password, self.bcrypt_cost).await?;
+        let hashed = self.hasher.hash(password).await?;
         let address = email.to_string();
         let user = self
             .db
@@ -228,7 +233,10 @@ impl Auth {
         let hash = user
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.hashed_password.clone());
-        let matches = password::verify(Password::parse(password).ok(), hash).await?;
+        let matches = self
+            .hasher
+            .verify(Password::parse(password).ok(), hash)
+            .await?;
         let user = user
             .filter(|_| matches)
             .ok_or(AuthError::InvalidCredentials)?;
@@ -238,11 +246,12 @@ impl Auth {
     /// Rehashes a correct password whose stored hash is cheaper than the configured cost (the
     /// cost was raised since it was set), so every account follows the new cost at next login.
     async fn upgrade_hash(&self, user: User, password: &str) -> Result<User, AuthError> {
-        let stale = password::cost_of(&user.hashed_password).is_some_and(|c| c < self.bcrypt_cost);
+        let stale =
+            password::cost_of(&user.hashed_password).is_some_and(|c| c < self.hasher.cost());
         let Some(password) = Password::parse(password).ok().filter(|_| stale) else {
             return Ok(user);
         };
-        let hashed = password::hash(password, self.bcrypt_cost).await?;
+        let hashed = self.hasher.hash(password).await?;
         let id = user.id;
         let upgraded = self
             .db
@@ -436,7 +445,7 @@ impl Auth {
         reset_token: &str,
         password: Password,
     ) -> Result<User, AuthError> {
-        let hashed = password::hash(password, self.bcrypt_cost).await?;
+        let hashed = self.hasher.hash(password).await?;
         let digest = token::digest(reset_token);
         let user = self
             .db

@@ -2,8 +2,9 @@
 //! async workers.
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
+use tokio::sync::Semaphore;
 use tokio::task::spawn_blocking;
 
 use super::AuthError;
@@ -64,9 +65,56 @@ impl PasswordPolicy {
     }
 }
 
-/// Hashes with bcrypt at `cost` on a blocking thread.
-pub async fn hash(password: Password, cost: u32) -> Result<String, AuthError> {
-    Ok(spawn_blocking(move || bcrypt::hash(&password.0, cost)).await??)
+/// bcrypt on blocking threads, at most `concurrency` hashes at a time. More would only share the
+/// same cores, making every hash slower and starving every other request of CPU; logins beyond
+/// the limit wait here without holding a thread or a database connection.
+#[derive(Clone)]
+pub struct Hasher {
+    cost: u32,
+    permits: Arc<Semaphore>,
+}
+
+impl Hasher {
+    pub fn new(cost: u32, concurrency: usize) -> Hasher {
+        Hasher {
+            cost,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+
+    /// Hashes at the configured cost.
+    pub async fn hash(&self, password: Password) -> Result<String, AuthError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let cost = self.cost;
+        Ok(spawn_blocking(move || bcrypt::hash(&password.0, cost)).await??)
+    }
+
+    /// Checks `candidate` against `hash`. `None` (a password that could not be parsed) still pays
+    /// for one full verification, so a refusal takes as long as a wrong password.
+    pub async fn verify(
+        &self,
+        candidate: Option<Password>,
+        hash: String,
+    ) -> Result<bool, AuthError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        Ok(spawn_blocking(move || match candidate {
+            Some(password) => bcrypt::verify(&password.0, &hash),
+            None => bcrypt::verify("", &hash).map(|_| false),
+        })
+        .await??)
+    }
 }
 
 /// The work factor a stored bcrypt hash was made with.
@@ -76,19 +124,10 @@ pub fn cost_of(hash: &str) -> Option<u32> {
         .map(|parts| parts.get_cost())
 }
 
-/// Checks `candidate` against `hash` on a blocking thread. `None` (a password that could not be
-/// parsed) still pays for one full verification, so a refusal takes as long as a wrong password.
-pub async fn verify(candidate: Option<Password>, hash: String) -> Result<bool, AuthError> {
-    Ok(spawn_blocking(move || match candidate {
-        Some(password) => bcrypt::verify(&password.0, &hash),
-        None => bcrypt::verify("", &hash).map(|_| false),
-    })
-    .await??)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn seventy_two_bytes_are_accepted_and_seventy_three_refused() {
@@ -164,14 +203,16 @@ mod tests {
 
     #[rocket::async_test]
     async fn a_hash_verifies_its_password_only() {
-        let hashed = hash(Password::parse("correct horse").unwrap(), 4)
+        let hasher = Hasher::new(4, 2);
+        let hashed = hasher
+            .hash(Password::parse("correct horse").unwrap())
             .await
             .unwrap();
         assert!(hashed.starts_with("$2b$04$"));
-        let check = |p: &str| verify(Some(Password::parse(p).unwrap()), hashed.clone());
+        let check = |p: &str| hasher.verify(Some(Password::parse(p).unwrap()), hashed.clone());
         assert!(check("correct horse").await.unwrap());
         assert!(!check("correct horsE").await.unwrap());
-        assert!(!verify(None, hashed.clone()).await.unwrap());
+        assert!(!hasher.verify(None, hashed.clone()).await.unwrap());
     }
 
     #[test]
@@ -184,8 +225,23 @@ mod tests {
     #[rocket::async_test]
     async fn a_72_byte_password_differs_from_its_71_byte_prefix() {
         let long = "b".repeat(72);
-        let hashed = hash(Password::parse(&long).unwrap(), 4).await.unwrap();
+        let hasher = Hasher::new(4, 1);
+        let hashed = hasher.hash(Password::parse(&long).unwrap()).await.unwrap();
         let prefix = Password::parse(&long[..71]).unwrap();
-        assert!(!verify(Some(prefix), hashed).await.unwrap());
+        assert!(!hasher.verify(Some(prefix), hashed).await.unwrap());
+    }
+
+    #[rocket::async_test]
+    async fn hashes_beyond_the_concurrency_limit_wait_for_a_permit() {
+        let hasher = Hasher::new(4, 1);
+        let held = hasher.permits.clone().acquire_owned().await.unwrap();
+        let password = || Password::parse("pw").unwrap();
+        let waiting = tokio::time::timeout(Duration::from_millis(300), hasher.hash(password()));
+        assert!(
+            waiting.await.is_err(),
+            "no hash starts while the only permit is taken"
+        );
+        drop(held);
+        assert!(hasher.hash(password()).await.is_ok());
     }
 }

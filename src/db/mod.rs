@@ -90,6 +90,9 @@ impl Db {
         drop(setup);
         let pool = Pool::builder()
             .max_size(pool_size)
+            // r2d2 would otherwise run a `SELECT 1` on every checkout; a SQLite file connection
+            // does not go stale, and a broken one fails its next query loudly anyway.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .connection_customizer(Box::new(Pragmas))
             .build(ConnectionManager::new(url))?;

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's per-scenario JSON into summary.json, summary.md and latency.svg.
+
+Every figure is also a ratio against a baseline of the same run (root, the bcrypt bound, the
+profile read alone, 10,000 users), because absolute numbers drift on a shared machine. Exits 1
+when a scenario saw errors (the run is invalid); unmet targets are reported, not fatal.
+"""
+import json
+import math
+import sys
+from pathlib import Path
+
+out = Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results")
+baseline = json.loads((out / "baseline.json").read_text())
+runs = {}
+for path in sorted(out.glob("*.json")):
+    if path.name not in ("baseline.json", "summary.json"):
+        run = json.loads(path.read_text())
+        run["rps"] = run["requests"] / (run["duration_us"] / 1e6)
+        run["valid"] = run["non2xx"] == 0 and run["socket_errors"] == 0 and run["requests"] > 0
+        runs[run["name"]] = run
+
+bcrypt_bound = baseline["cores"] * 1000 / baseline["hash_ms"]
+MIB = 1024
+
+
+def ratio(a, b):
+    return runs[a]["rps"] / runs[b]["rps"] if a in runs and b in runs else None
+
+
+targets = []
+
+
+def target(name, value, limit, met, unit=""):
+    if value is not None:
+        targets.append({"target": name, "value": round(value, 3), "limit": limit, "met": met(value), "unit": unit})
+
+
+target("profile rps / root rps", ratio("profile", "root"), ">= 0.50", lambda v: v >= 0.5)
+if "login" in runs:
+    target("login rps / bcrypt bound", runs["login"]["rps"] / bcrypt_bound, ">= 0.95", lambda v: v >= 0.95)
+if "storm_profile" in runs and "storm_profile_alone" in runs:
+    p99 = runs["storm_profile"]["p99_us"] / max(runs["storm_profile_alone"]["p99_us"], 1)
+    target("profile p99 in storm / p99 alone", p99, "<= 3", lambda v: v <= 3)
+target("scale rps 1,000,000 / 10,000 users", ratio("scale_1000000", "scale_10000"), ">= 0.80", lambda v: v >= 0.8)
+ten_k = [r["peak_rss_kib"] for r in runs.values() if r["users"] == 10000]
+if ten_k:
+    target("peak RSS at 10,000 users", max(ten_k) / MIB, "< 64", lambda v: v < 64, "MiB")
+
+summary = {"baseline": {**baseline, "bcrypt_bound_rps": bcrypt_bound}, "runs": runs, "targets": targets}
+(out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+lines = [
+    f"Baselines: one bcrypt hash at cost {baseline['bcrypt_cost']} takes {baseline['hash_ms']} ms; "
+    f"bcrypt bound on {baseline['cores']} cores = {bcrypt_bound:.1f} logins/s.",
+    "",
+    "| scenario | users | conns | requests/s | p50 ms | p99 ms | non-2xx | peak RSS MiB | valid |",
+    "|---|---|---|---|---|---|---|---|---|",
+]
+for run in runs.values():
+    lines.append(
+        f"| {run['name']} | {run['users']:,} | {run['connections']} | {run['rps']:.1f} | "
+        f"{run['p50_us'] / 1000:.2f} | {run['p99_us'] / 1000:.2f} | {run['non2xx']} | "
+        f"{run['peak_rss_kib'] / MIB:.1f} | {'yes' if run['valid'] else 'NO'} |"
+    )
+lines += ["", "| target | value | limit | met |", "|---|---|---|---|"]
+for t in targets:
+    lines.append(f"| {t['target']} | {t['value']} {t['unit']} | {t['limit']} | {'met' if t['met'] else 'NOT MET'} |")
+(out / "summary.md").write_text("\n".join(lines) + "\n")
+print("\n".join(lines))
+
+# latency.svg: p50 and p99 per scenario on a log scale, no plotting library needed.
+width, row, left = 760, 34, 190
+height = 60 + row * len(runs)
+lo, hi = 0.01, max([r["p99_us"] / 1000 for r in runs.values()] + [1])
+
+
+def x(ms):
+    span = math.log10(hi * 1.2) - math.log10(lo)
+    return left + (width - left - 20) * (math.log10(max(ms, lo)) - math.log10(lo)) / span
+
+
+svg = [
+    f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+    f'<text x="{left}" y="20" font-size="14">Latency per scenario (ms, log scale): p50 dark, p99 light</text>',
+]
+for tick in [0.01, 0.1, 1, 10, 100, 1000, 10000]:
+    if tick <= hi * 1.2:
+        svg.append(f'<line x1="{x(tick):.1f}" y1="30" x2="{x(tick):.1f}" y2="{height - 20}" stroke="#ddd"/>')
+        svg.append(f'<text x="{x(tick):.1f}" y="{height - 6}" text-anchor="middle" fill="#555">{tick:g}</text>')
+for i, run in enumerate(runs.values()):
+    y = 36 + i * row
+    p50, p99 = run["p50_us"] / 1000, run["p99_us"] / 1000
+    svg.append(f'<text x="{left - 8}" y="{y + 14}" text-anchor="end">{run["name"]}</text>')
+    svg.append(f'<rect x="{left}" y="{y}" width="{x(p99) - left:.1f}" height="20" fill="#aab4f0"/>')
+    svg.append(f'<rect x="{left}" y="{y + 5}" width="{x(p50) - left:.1f}" height="10" fill="#3346d3"/>')
+    svg.append(f'<text x="{x(p99) + 4:.1f}" y="{y + 14}" fill="#333">{p50:.2f} / {p99:.2f}</text>')
+svg.append("</svg>")
+(out / "latency.svg").write_text("\n".join(svg) + "\n")
+
+invalid = [name for name, run in runs.items() if not run["valid"]]
+if invalid:
+    print(f"INVALID runs (errors or non-2xx answers): {', '.join(invalid)}", file=sys.stderr)
+    sys.exit(1)

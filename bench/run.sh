@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Load benchmark of the service on 127.0.0.1 (see BENCHMARKS.md).
+#
+#   bench/run.sh            full run: every scenario, 10 s each, 10,000 and 1,000,000 users
+#   bench/run.sh --smoke    CI's quick run: 2 s each, 10,000 users only, no LTO
+#
+# Builds the release binaries, starts the server on a free port with a fresh seeded database
+# (debug profile, throttling off, both through ROCKET_* variables), loads it with wrk, and
+# writes bench/results/summary.{json,md} and latency.svg. Every run is bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+smoke=0
+[ "${1:-}" = "--smoke" ] && smoke=1
+duration=${BENCH_DURATION:-10}
+scale_users="10000 1000000"
+if [ "$smoke" = 1 ]; then
+  duration=2
+  scale_users="10000"
+  export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+fi
+connections=${BENCH_CONNECTIONS:-32}
+out=bench/results
+work=$(mktemp -d)
+mkdir -p "$out"
+rm -f "$out"/*.json
+
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+cargo build --release --quiet --bins
+server_bin=target/release/auth_service
+tool=target/release/auth-bench
+export BENCH_LUA="$PWD/bench/lua"
+
+server_pid=
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_server DB: the release binary with the debug profile's settings and throttling off.
+start_server() {
+  port=$(free_port)
+  ROCKET_PROFILE=debug ROCKET_ADDRESS=127.0.0.1 ROCKET_PORT=$port \
+    ROCKET_DATABASE_URL="$1" ROCKET_THROTTLE_ENABLED=false ROCKET_LOG_LEVEL=critical \
+    ROCKET_AUDIT_LOG="$work/audit.log" ROCKET_MAIL_OUTBOX_DIR="$work/mail" \
+    "$server_bin" >"$work/server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 300); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && return
+    sleep 0.1
+  done
+  echo "the server did not start" >&2
+  cat "$work/server.log" >&2
+  exit 1
+}
+
+stop_server() {
+  kill "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=
+}
+
+# load NAME SCRIPT CONNECTIONS USERS: one bounded wrk run; its RESULT line plus the server's
+# peak RSS so far goes to $out/NAME.json.
+load() {
+  local name=$1 script=$2 conns=$3 users=$4
+  BENCH_USERS=$users timeout $((duration + 30)) wrk -t2 -c"$conns" -d"${duration}s" \
+    --timeout 30s -s "bench/lua/$script.lua" "http://127.0.0.1:$port" >"$work/$name.txt"
+  local rss_kib
+  rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
+  sed -n 's/^RESULT //p' "$work/$name.txt" |
+    python3 -c "import json, sys; r = json.load(sys.stdin); r.update(name='$name', connections=$conns, users=$users, peak_rss_kib=$rss_kib); print(json.dumps(r))" \
+      >"$out/$name.json"
+  echo "  $name: $(cat "$out/$name.json")"
+}
+
+# seed USERS: a fresh database with USERS users and sessions; prints its path.
+seed() {
+  local db="$work/seed-$1.db"
+  [ -f "$db" ] || "$tool" seed "$db" "$1"
+  echo "$db"
+}
+
+echo "== baselines"
+hash_ms=$("$tool" hash-time 12 10)
+echo "{\"bcrypt_cost\": 12, \"hash_ms\": $hash_ms, \"cores\": $(nproc)}" >"$out/baseline.json"
+echo "  one bcrypt hash at cost 12: $hash_ms ms on $(nproc) cores"
+
+echo "== scenarios on 10,000 users"
+db=$(seed 10000)
+for scenario in root profile login; do
+  start_server "$db"
+  load "$scenario" "$scenario" "$connections" 10000
+  stop_server
+done
+
+start_server "$db"
+load storm_profile_alone profile $((connections / 2)) 10000
+BENCH_USERS=10000 timeout $((duration + 30)) wrk -t1 -c$((connections / 2)) -d"${duration}s" \
+  --timeout 30s -s bench/lua/login.lua "http://127.0.0.1:$port" >"$work/storm_login.txt" &
+storm=$!
+load storm_profile profile $((connections / 2)) 10000
+wait "$storm"
+stop_server
+
+cp "$db" "$work/register.db"
+start_server "$work/register.db"
+load register register "$connections" 10000
+stop_server
+
+echo "== scale"
+for users in $scale_users; do
+  start_server "$(seed "$users")"
+  load "scale_$users" profile "$connections" "$users"
+  stop_server
+done
+
+python3 bench/report.py "$out"

@@ -1,0 +1,52 @@
+//! Benchmark helper, built with the service (`cargo build --release --bin auth-bench`):
+//!
+//! - `auth-bench seed DB USERS`: migrates DB and adds USERS users `user{i}@bench.test` (password
+//!   `bench-password`, hashed once at `BENCH_COST`, default 12), each with a session whose id is
+//!   `bench-session-{i}`;
+//! - `auth-bench hash-time COST RUNS`: prints the mean time of one bcrypt hash at COST, in ms.
+
+use std::time::Instant;
+
+use auth_service::auth::token;
+use auth_service::db::{Db, seed};
+
+const CHUNK: usize = 100_000;
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let number = |i: usize| -> Result<usize, String> {
+        let text = args
+            .get(i)
+            .ok_or("missing argument; see the doc comment of bench/tool.rs")?;
+        text.parse().map_err(|e| format!("{text:?}: {e}"))
+    };
+    match args.first().map(String::as_str) {
+        Some("seed") => {
+            let path = args.get(1).ok_or("seed DB USERS")?;
+            let users = number(2)?;
+            let cost = std::env::var("BENCH_COST").map_or(Ok(12), |c| c.parse::<u32>());
+            let hash = bcrypt::hash("bench-password", cost.map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+            let db = Db::open(path, 1).map_err(|e| e.to_string())?;
+            let mut conn = db.conn().map_err(|e| e.to_string())?;
+            for first in (0..users).step_by(CHUNK) {
+                let count = CHUNK.min(users - first);
+                let digest = |i: usize| token::digest(&format!("bench-session-{i}"));
+                seed::seed_users(&mut conn, first, count, &hash, digest)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        Some("hash-time") => {
+            let (cost, runs) = (number(1)? as u32, number(2)?.max(1));
+            let start = Instant::now();
+            for _ in 0..runs {
+                bcrypt::hash("bench-password", cost).map_err(|e| e.to_string())?;
+            }
+            let per_hash = start.elapsed().as_secs_f64() * 1000.0 / runs as f64;
+            println!("{per_hash:.2}");
+            Ok(())
+        }
+        _ => Err("usage: auth-bench seed DB USERS | auth-bench hash-time COST RUNS".into()),
+    }
+}
