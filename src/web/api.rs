@@ -56,10 +56,7 @@ async fn create_session(
     settings: &State<Settings>,
     cookies: &CookieJar<'_>,
 ) -> ApiResult {
-    let body = body?;
-    let email = body.email("email")?;
-    let (user, session_id) = auth.login(&caller, &email, body.text("password")?).await?;
-    session::set(cookies, settings, session_id);
+    let user = session::start(&caller, &body?, auth, cookies, settings).await?;
     Ok(Json(json!({ "email": user.email, "message": "logged in" })))
 }
 

@@ -5,6 +5,8 @@ use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::time::Duration;
 
+use super::error::ApiError;
+use super::input::Fields;
 use crate::auth::{Auth, AuthError, Caller};
 use crate::config::Settings;
 use crate::db::User;
@@ -92,6 +94,21 @@ pub fn set(cookies: &CookieJar<'_>, settings: &Settings, session_id: String) {
         .secure(settings.session_cookie_secure)
         .max_age(Duration::seconds(settings.session_absolute_secs));
     cookies.add(cookie);
+}
+
+/// Logs in with the `email` and `password` fields and hands the new session to the client: the
+/// one login step of the API and the log-in page alike.
+pub async fn start(
+    caller: &Caller,
+    fields: &Fields,
+    auth: &Auth,
+    cookies: &CookieJar<'_>,
+    settings: &Settings,
+) -> Result<User, ApiError> {
+    let email = fields.email("email")?;
+    let (user, session_id) = auth.login(caller, &email, fields.text("password")?).await?;
+    set(cookies, settings, session_id);
+    Ok(user)
 }
 
 /// Ends the session the cookie names, on the server, and tells the client to drop the cookie.

@@ -87,18 +87,8 @@ pub async fn login_submit(
     cookies: &CookieJar<'_>,
 ) -> Result<Redirect, FormError> {
     let CheckedForm(fields) = form;
-    let logged_in = async {
-        let email = fields.email("email")?;
-        Ok::<_, ApiError>(
-            auth.login(&caller, &email, fields.text("password")?)
-                .await?,
-        )
-    };
-    match logged_in.await {
-        Ok((_, session_id)) => {
-            session::set(cookies, settings, session_id);
-            Ok(Redirect::to(uri!(profile_page)))
-        }
+    match session::start(&caller, &fields, auth, cookies, settings).await {
+        Ok(_) => Ok(Redirect::to(uri!(profile_page))),
         Err(error) => {
             let typed = fields.text("email").unwrap_or_default();
             let form = |message: &str| login_form(&layout, typed, Some(message));
