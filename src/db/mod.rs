@@ -3,6 +3,10 @@
 //! Query functions are plain synchronous functions on `&mut SqliteConnection`; callers run them
 //! through [`Db::run`], which takes a pooled connection on a blocking thread. Nothing here knows
 //! about HTTP, so a PostgreSQL backend only needs changes in this module.
+//!
+//! Lookups by a unique key use `get_result`, never `first`: `first` adds `LIMIT ?`, and SQLite
+//! re-prepares a statement whenever a bound `LIMIT` is bound again, so Diesel's cached statement
+//! would be parsed and planned anew on every request.
 
 pub mod schema;
 pub mod seed;
@@ -195,6 +199,39 @@ mod tests {
         }
         let mode = diesel::sql_query("PRAGMA journal_mode").get_result::<Mode>(&mut c);
         assert_eq!(mode.unwrap().journal_mode, "wal");
+    }
+
+    #[test]
+    fn hot_lookups_bind_no_limit_so_their_cached_statements_are_reused() {
+        use crate::db::sessions::{Lifetimes, find_session};
+        use crate::db::users::{find_user_by_email, find_user_by_id, find_user_by_reset_token};
+        use diesel::connection::{Connection, InstrumentationEvent};
+        use std::sync::{Arc, Mutex};
+
+        let (db, _dir) = temp_db();
+        let mut c = conn(&db);
+        let queries = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&queries);
+        c.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { query, .. } = event {
+                seen.lock().unwrap().push(query.to_string());
+            }
+        });
+        let lifetimes = Lifetimes {
+            idle: 1,
+            absolute: 2,
+        };
+        find_session(&mut c, b"digest", 10, lifetimes).unwrap();
+        find_user_by_id(&mut c, 1).unwrap();
+        find_user_by_email(&mut c, "a@b.c").unwrap();
+        find_user_by_reset_token(&mut c, b"digest", 10).unwrap();
+        crate::db::throttle_events::count_events_since(&mut c, "login", "a@b.c", 0).unwrap();
+
+        let queries = queries.lock().unwrap();
+        assert_eq!(queries.len(), 5);
+        for query in queries.iter() {
+            assert!(!query.contains("LIMIT"), "{query}");
+        }
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub fn find_session(
         .filter(sessions::token_hash.eq(token_digest))
         .filter(lifetimes.live_at(now))
         .select((Session::as_select(), User::as_select()))
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

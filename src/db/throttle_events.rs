@@ -36,7 +36,7 @@ pub fn count_events_since(
         .filter(throttle_events::key.eq(key))
         .filter(throttle_events::at.gt(since))
         .select((count_star(), min(throttle_events::at)))
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// Forgets every attempt of `scope` by `key` (a successful login, a completed reset).

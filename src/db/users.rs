@@ -57,7 +57,7 @@ pub fn find_user_by_id(conn: &mut SqliteConnection, id: i32) -> Result<Option<Us
     Ok(users::table
         .find(id)
         .select(User::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -69,7 +69,7 @@ pub fn find_user_by_email(
     Ok(users::table
         .filter(users::email.eq(email))
         .select(User::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -83,7 +83,7 @@ pub fn find_user_by_reset_token(
         .filter(users::reset_token.eq(token_digest))
         .filter(users::reset_token_expires_at.gt(now))
         .select(User::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
