@@ -26,7 +26,7 @@ pub fn routes() -> Vec<rocket::Route> {
     ]
 }
 
-#[get("/", rank = 2)]
+#[get("/")]
 pub fn index() -> Json<Value> {
     Json(json!({ "message": "Bienvenue" }))
 }
@@ -74,7 +74,7 @@ async fn destroy_session(
     Ok(Redirect::to(uri!(index)))
 }
 
-#[get("/profile", rank = 2)]
+#[get("/profile")]
 async fn profile(user: Result<CurrentUser, AuthError>) -> ApiResult {
     let CurrentUser(user) = user?;
     Ok(Json(json!({ "email": user.email })))

@@ -6,6 +6,7 @@ pub mod csrf;
 pub mod error;
 pub mod headers;
 pub mod input;
+pub mod negotiate;
 pub mod origin;
 pub mod pages;
 pub mod request_id;
@@ -22,8 +23,7 @@ pub fn stage() -> AdHoc {
     AdHoc::on_ignite("Web", |rocket| async {
         let hsts = rocket.state::<Settings>().is_none_or(|s| s.hsts);
         rocket
-            .mount("/", api::routes())
-            .mount("/", pages::routes())
+            .mount("/", negotiate::merge(pages::routes(), api::routes()))
             .mount("/static", FileServer::from("static"))
             .register("/", error::catchers())
             .attach(Template::fairing())

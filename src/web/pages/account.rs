@@ -7,7 +7,7 @@ use rocket::{Either, Responder, State, get, post, uri};
 use rocket_dyn_templates::Template;
 
 use super::home::rocket_uri_macro_home_page;
-use super::{FormError, Layout, PrefersHtml, redirect_with};
+use super::{FormError, Layout, redirect_with};
 use crate::auth::{Auth, Caller};
 use crate::config::Settings;
 use crate::web::csrf::CheckedForm;
@@ -97,9 +97,9 @@ pub async fn login_submit(
     }
 }
 
-/// `GET /profile` for browsers; API clients fall through to the JSON profile.
-#[get("/profile", rank = 1)]
-pub fn profile_page(_html: PrefersHtml, layout: Layout) -> Either<Template, Redirect> {
+/// `GET /profile` for browsers; API clients get the JSON profile (see `web::negotiate`).
+#[get("/profile")]
+pub fn profile_page(layout: Layout) -> Either<Template, Redirect> {
     match layout.user() {
         Some(user) => {
             let page = json!({ "title": "Your profile", "email": user.email });

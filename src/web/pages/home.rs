@@ -2,10 +2,11 @@ use rocket::get;
 use rocket::serde::json::json;
 use rocket_dyn_templates::Template;
 
-use super::{Layout, PrefersHtml};
+use super::Layout;
 
-/// `GET /` for browsers; API clients fall through to the JSON `{"message": "Bienvenue"}`.
-#[get("/", rank = 1)]
-pub fn home_page(_html: PrefersHtml, layout: Layout) -> Template {
+/// `GET /` for browsers; API clients get the JSON `{"message": "Bienvenue"}` (see
+/// `web::negotiate`).
+#[get("/")]
+pub fn home_page(layout: Layout) -> Template {
     layout.render("home", json!({ "title": "Welcome" }))
 }

@@ -5,7 +5,6 @@ mod account;
 mod home;
 mod password;
 
-use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
 use rocket::response::{self, Flash, Redirect, Responder};
 use rocket::routes;
@@ -39,23 +38,6 @@ pub fn routes() -> Vec<rocket::Route> {
 pub fn prefers_html(req: &Request<'_>) -> bool {
     req.accept()
         .is_some_and(|accept| accept.preferred().media_type().is_html())
-}
-
-/// Guard for the HTML twin of a path the API also serves (`/`, `/profile`): it forwards to the
-/// JSON route unless the client prefers HTML. (A `format = "html"` route would also match
-/// `Accept: */*`, stealing the API's clients.)
-pub struct PrefersHtml;
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for PrefersHtml {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        match prefers_html(req) {
-            true => Outcome::Success(PrefersHtml),
-            false => Outcome::Forward(Status::NotAcceptable),
-        }
-    }
 }
 
 /// What every page's layout shows: the visitor (if logged in), their CSRF token for the forms

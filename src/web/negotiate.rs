@@ -1,0 +1,74 @@
+//! Content negotiation for the paths both the API and the pages serve (`GET /`, `GET /profile`):
+//! one route per path, whose handler runs the page for clients that prefer HTML and the JSON
+//! handler for everyone else. Two ranked routes with a forwarding guard would pick the same way,
+//! but Rocket logs every forward as a warning: a log line (a write to stderr) per API request.
+//! (A `format = "html"` route would match `Accept: */*` too, taking the API's clients.)
+
+use rocket::route::{Handler, Outcome};
+use rocket::{Data, Request, Route};
+
+use super::pages::prefers_html;
+
+/// The page's handler and the API's handler of one method and path.
+#[derive(Clone)]
+struct Negotiated {
+    html: Box<dyn Handler>,
+    json: Box<dyn Handler>,
+}
+
+#[rocket::async_trait]
+impl Handler for Negotiated {
+    async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> Outcome<'r> {
+        match prefers_html(req) {
+            true => self.html.handle(req, data).await,
+            false => self.json.handle(req, data).await,
+        }
+    }
+}
+
+/// `pages` and `api` as one route table: a page and an API route with the same method and path
+/// become a single [`Negotiated`] route (keeping the page route's sentinels, which check that
+/// the template fairing is attached); every other route is kept as it is.
+pub fn merge(pages: Vec<Route>, api: Vec<Route>) -> Vec<Route> {
+    let mut routes = pages;
+    for json in api {
+        let twin = routes
+            .iter_mut()
+            .find(|page| page.method == json.method && page.uri.as_str() == json.uri.as_str());
+        match twin {
+            Some(page) => {
+                let html = page.handler.clone();
+                page.handler = Box::new(Negotiated {
+                    html,
+                    json: json.handler,
+                });
+            }
+            None => routes.push(json),
+        }
+    }
+    routes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rocket::http::Method;
+
+    #[test]
+    fn shared_paths_become_one_route_and_the_rest_are_kept() {
+        let pages = crate::web::pages::routes();
+        let api = crate::web::api::routes();
+        let total = pages.len() + api.len();
+        let routes = merge(pages, api);
+
+        let get = |path: &str| {
+            routes
+                .iter()
+                .filter(|r| r.method == Method::Get && r.uri.as_str() == path)
+                .count()
+        };
+        assert_eq!(get("/"), 1);
+        assert_eq!(get("/profile"), 1);
+        assert_eq!(routes.len(), total - 2);
+    }
+}
