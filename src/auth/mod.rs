@@ -316,17 +316,16 @@ impl Auth {
         let (digest, lifetimes, at) = (token::digest(session_id), self.lifetimes, now());
         let found = self
             .db
-            .run(move |c| {
-                let found = sessions::find_session(c, &digest, at, lifetimes)?;
-                if let Some((session, _)) = &found
-                    && at - session.last_seen_at >= TOUCH_AFTER_SECS
-                {
-                    sessions::touch_session(c, session.id, at)?;
-                }
-                Ok(found)
-            })
+            .read(move |c| sessions::find_session(c, &digest, at, lifetimes))
             .await?;
-        found.map(|(_, user)| user).ok_or(AuthError::NoSession)
+        let (session, user) = found.ok_or(AuthError::NoSession)?;
+        if at - session.last_seen_at >= TOUCH_AFTER_SECS {
+            let id = session.id;
+            self.db
+                .run(move |c| sessions::touch_session(c, id, at))
+                .await?;
+        }
+        Ok(user)
     }
 
     /// Ends the session `session_id` only; the account's other devices stay logged in.

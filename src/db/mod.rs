@@ -1,7 +1,8 @@
 //! Data layer: the connection pool, embedded migrations and every SQL query of the service.
 //!
 //! Query functions are plain synchronous functions on `&mut SqliteConnection`; callers run them
-//! through [`Db::run`], which takes a pooled connection on a blocking thread. Nothing here knows
+//! through [`Db::run`], which takes a pooled connection on a blocking thread (or [`Db::read`]
+//! for the session lookup of every logged-in request). Nothing here knows
 //! about HTTP, so a PostgreSQL backend only needs changes in this module.
 //!
 //! Lookups by a unique key use `get_result`, never `first`: `first` adds `LIMIT ?`, and SQLite
@@ -120,6 +121,22 @@ impl Db {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || f(&mut *pool.get()?)).await?
     }
+
+    /// Runs the read-only `f` inline when a pooled connection is free at once, otherwise as
+    /// [`Db::run`] does. A read by index under WAL takes microseconds and never waits for a
+    /// writer, which is less than the hand-off to a blocking thread and back costs (most of a
+    /// profile request's CPU time; see BENCHMARKS.md); waiting for a connection, or for the write
+    /// lock, would block the async worker, so those never happen here. Only for lookups by key.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.pool.try_get() {
+            Some(mut conn) => f(&mut conn),
+            None => self.run(f).await,
+        }
+    }
 }
 
 /// Seconds since the Unix epoch, the unit of every timestamp column.
@@ -199,6 +216,29 @@ mod tests {
         }
         let mode = diesel::sql_query("PRAGMA journal_mode").get_result::<Mode>(&mut c);
         assert_eq!(mode.unwrap().journal_mode, "wal");
+    }
+
+    #[rocket::async_test]
+    async fn a_read_runs_inline_when_a_connection_is_free_and_waits_off_the_worker_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::Db::open(dir.path().join("one.db").to_str().unwrap(), 1).unwrap();
+        let thread = |_: &mut diesel::SqliteConnection| Ok(std::thread::current().id());
+        let here = std::thread::current().id();
+        assert_eq!(db.read(thread).await.unwrap(), here);
+
+        let held = db.conn().unwrap();
+        let waiting = tokio::spawn({
+            let db = db.clone();
+            async move { db.read(thread).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(
+            !waiting.is_finished(),
+            "a read without a free connection waits for one"
+        );
+        drop(held);
+        let ran_on = waiting.await.unwrap().unwrap();
+        assert_ne!(ran_on, here);
     }
 
     #[test]
