@@ -18,6 +18,8 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     /// How many bcrypt hashes may run at once; 0 means one per CPU core.
     pub bcrypt_concurrency: usize,
+    /// CPU priority of the hashing threads, 0 (normal) to 19 (lowest).
+    pub bcrypt_nice: i32,
     /// Minimum password length in characters (not bytes).
     pub password_min_length: usize,
     /// Refuse the compiled-in list of common passwords.
@@ -78,6 +80,7 @@ impl Default for Settings {
             database_pool_size: 8,
             bcrypt_cost: 12,
             bcrypt_concurrency: 0,
+            bcrypt_nice: 10,
             password_min_length: 8,
             password_check_common: true,
             session_cookie_name: "session_id".into(),
@@ -147,6 +150,12 @@ impl Settings {
             return Err(format!(
                 "bcrypt_cost must be between 4 and 31, not {}",
                 self.bcrypt_cost
+            ));
+        }
+        if !(0..=19).contains(&self.bcrypt_nice) {
+            return Err(format!(
+                "bcrypt_nice must be between 0 and 19, not {}",
+                self.bcrypt_nice
             ));
         }
         if self.database_pool_size == 0 {
@@ -245,6 +254,18 @@ mod tests {
         );
         assert!(with("bcrypt_cost", 32).is_err());
         assert_eq!(with("bcrypt_cost", 4).unwrap().bcrypt_cost, 4);
+    }
+
+    #[test]
+    fn bcrypt_nice_outside_0_to_19_is_refused() {
+        assert!(
+            with("bcrypt_nice", -1)
+                .err()
+                .unwrap()
+                .contains("bcrypt_nice")
+        );
+        assert!(with("bcrypt_nice", 20).is_err());
+        assert_eq!(with("bcrypt_nice", 0).unwrap().bcrypt_nice, 0);
     }
 
     #[test]

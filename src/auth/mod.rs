@@ -95,7 +95,8 @@ impl Auth {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let hasher = Hasher::new(settings.bcrypt_cost, concurrency);
+        let hasher = Hasher::new(settings.bcrypt_cost, concurrency, settings.bcrypt_nice)
+            .map_err(|e| AuthError::Internal(e.into()))?;
         Ok(Auth {
             db,
             dummy_hash: hasher.hash(dummy).await?,

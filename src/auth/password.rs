@@ -4,8 +4,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 
-use tokio::sync::Semaphore;
-use tokio::task::spawn_blocking;
+use tokio::runtime::{Builder, Runtime};
 
 use super::AuthError;
 
@@ -65,21 +64,40 @@ impl PasswordPolicy {
     }
 }
 
-/// bcrypt on blocking threads, at most `concurrency` hashes at a time. More would only share the
-/// same cores, making every hash slower and starving every other request of CPU; logins beyond
-/// the limit wait here without holding a thread or a database connection.
+/// bcrypt on a blocking pool of its own, so that its threads, and only they, can run at a lower
+/// CPU priority. At most `concurrency` hashes run at once (more would only share the same cores);
+/// the rest wait in the pool's queue without holding a thread or a database connection. At
+/// `nice` 10 a hash gets about a tenth of the CPU share of a request thread when both want the
+/// CPU: a login storm cannot starve page loads, and an idle CPU still goes to hashing whole.
 #[derive(Clone)]
 pub struct Hasher {
     cost: u32,
-    permits: Arc<Semaphore>,
+    pool: Arc<HashPool>,
+}
+
+/// Owns the pool's runtime; dropping it stops the idle threads without waiting (a runtime
+/// dropped the usual way would block, which panics inside Rocket's async shutdown).
+struct HashPool(Option<Runtime>);
+
+impl Drop for HashPool {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Hasher {
-    pub fn new(cost: u32, concurrency: usize) -> Hasher {
-        Hasher {
+    pub fn new(cost: u32, concurrency: usize, nice: i32) -> std::io::Result<Hasher> {
+        let runtime = Builder::new_current_thread()
+            .max_blocking_threads(concurrency.max(1))
+            .thread_name("bcrypt")
+            .on_thread_start(move || lower_priority(nice))
+            .build()?;
+        Ok(Hasher {
             cost,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-        }
+            pool: Arc::new(HashPool(Some(runtime))),
+        })
     }
 
     pub fn cost(&self) -> u32 {
@@ -88,13 +106,8 @@ impl Hasher {
 
     /// Hashes at the configured cost.
     pub async fn hash(&self, password: Password) -> Result<String, AuthError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
         let cost = self.cost;
-        Ok(spawn_blocking(move || bcrypt::hash(&password.0, cost)).await??)
+        Ok(self.run(move || bcrypt::hash(&password.0, cost)).await??)
     }
 
     /// Checks `candidate` against `hash`. `None` (a password that could not be parsed) still pays
@@ -104,17 +117,38 @@ impl Hasher {
         candidate: Option<Password>,
         hash: String,
     ) -> Result<bool, AuthError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        Ok(spawn_blocking(move || match candidate {
-            Some(password) => bcrypt::verify(&password.0, &hash),
-            None => bcrypt::verify("", &hash).map(|_| false),
-        })
-        .await??)
+        Ok(self
+            .run(move || match candidate {
+                Some(password) => bcrypt::verify(&password.0, &hash),
+                None => bcrypt::verify("", &hash).map(|_| false),
+            })
+            .await??)
     }
+
+    /// Runs `f` on the pool (`spawn_blocking` on the pool's runtime), awaited from any runtime.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let runtime = self
+            .pool
+            .0
+            .as_ref()
+            .expect("the pool lives as long as the hasher");
+        Ok(runtime.spawn_blocking(f).await?)
+    }
+}
+
+/// Sets the calling thread's nice value. On Linux it applies to the thread alone; raising it needs
+/// no privilege, and a failure only leaves the thread at normal priority.
+fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// The work factor a stored bcrypt hash was made with.
@@ -203,7 +237,7 @@ mod tests {
 
     #[rocket::async_test]
     async fn a_hash_verifies_its_password_only() {
-        let hasher = Hasher::new(4, 2);
+        let hasher = Hasher::new(4, 2, 0).unwrap();
         let hashed = hasher
             .hash(Password::parse("correct horse").unwrap())
             .await
@@ -225,23 +259,46 @@ mod tests {
     #[rocket::async_test]
     async fn a_72_byte_password_differs_from_its_71_byte_prefix() {
         let long = "b".repeat(72);
-        let hasher = Hasher::new(4, 1);
+        let hasher = Hasher::new(4, 1, 0).unwrap();
         let hashed = hasher.hash(Password::parse(&long).unwrap()).await.unwrap();
         let prefix = Password::parse(&long[..71]).unwrap();
         assert!(!hasher.verify(Some(prefix), hashed).await.unwrap());
     }
 
     #[rocket::async_test]
-    async fn hashes_beyond_the_concurrency_limit_wait_for_a_permit() {
-        let hasher = Hasher::new(4, 1);
-        let held = hasher.permits.clone().acquire_owned().await.unwrap();
+    async fn hashes_beyond_the_concurrency_limit_wait_for_a_thread() {
+        let hasher = Hasher::new(4, 1, 0).unwrap();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (started, busy_now) = tokio::sync::oneshot::channel();
+        let busy = tokio::spawn({
+            let hasher = hasher.clone();
+            async move {
+                let work = move || {
+                    started.send(()).unwrap();
+                    released.recv()
+                };
+                hasher.run(work).await
+            }
+        });
+        busy_now.await.unwrap();
         let password = || Password::parse("pw").unwrap();
         let waiting = tokio::time::timeout(Duration::from_millis(300), hasher.hash(password()));
         assert!(
             waiting.await.is_err(),
-            "no hash starts while the only permit is taken"
+            "no hash starts while the only thread is busy"
         );
-        drop(held);
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap().unwrap();
         assert!(hasher.hash(password()).await.is_ok());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[rocket::async_test]
+    async fn hashing_threads_run_at_the_configured_nice_value() {
+        // SAFETY: getpriority takes plain integers and touches no memory of ours.
+        let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let hasher = Hasher::new(4, 1, 7).unwrap();
+        assert_eq!(hasher.run(nice).await.unwrap(), 7);
+        assert_eq!(nice(), 0, "the caller's priority is untouched");
     }
 }
