@@ -67,13 +67,18 @@ stop_server() {
   server_pid=
 }
 
-# load NAME SCRIPT CONNECTIONS USERS: one bounded wrk run; its RESULT line plus the server's
-# peak RSS so far goes to $out/NAME.json.
+# load NAME SCRIPT CONNECTIONS USERS: one bounded wrk run, recorded.
 load() {
   local name=$1 script=$2 conns=$3 users=$4
   BENCH_USERS=$users timeout $((duration + 30)) wrk -t2 -c"$conns" -d"${duration}s" \
     --timeout 30s -s "bench/lua/$script.lua" "http://127.0.0.1:$port" >"$work/$name.txt"
-  local rss_kib
+  record "$name" "$conns" "$users"
+}
+
+# record NAME CONNECTIONS USERS: the RESULT line of $work/NAME.txt plus the server's peak RSS so
+# far goes to $out/NAME.json.
+record() {
+  local name=$1 conns=$2 users=$3 rss_kib
   rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
   sed -n 's/^RESULT //p' "$work/$name.txt" |
     python3 -c "import json, sys; r = json.load(sys.stdin); r.update(name='$name', connections=$conns, users=$users, peak_rss_kib=$rss_kib); print(json.dumps(r))" \
@@ -81,10 +86,12 @@ load() {
   echo "  $name: $(cat "$out/$name.json")"
 }
 
-# seed USERS: a fresh database with USERS users and sessions; prints its path.
+# seed NAME USERS: a new database of USERS users with a session each; prints its path. Seeded
+# right before its run, so no session falls due for its once-a-minute touch (a write) during
+# the run and every scenario measures reads alone.
 seed() {
-  local db="$work/seed-$1.db"
-  [ -f "$db" ] || "$tool" seed "$db" "$1"
+  local db="$work/$1.db"
+  "$tool" seed "$db" "$2" >&2
   echo "$db"
 }
 
@@ -94,30 +101,25 @@ echo "{\"bcrypt_cost\": 12, \"hash_ms\": $hash_ms, \"cores\": $(nproc)}" >"$out/
 echo "  one bcrypt hash at cost 12: $hash_ms ms on $(nproc) cores"
 
 echo "== scenarios on 10,000 users"
-db=$(seed 10000)
-for scenario in root profile login; do
-  start_server "$db"
+for scenario in root profile login register; do
+  start_server "$(seed "$scenario" 10000)"
   load "$scenario" "$scenario" "$connections" 10000
   stop_server
 done
 
-start_server "$db"
+start_server "$(seed storm 10000)"
 load storm_profile_alone profile $((connections / 2)) 10000
 BENCH_USERS=10000 timeout $((duration + 30)) wrk -t1 -c$((connections / 2)) -d"${duration}s" \
   --timeout 30s -s bench/lua/login.lua "http://127.0.0.1:$port" >"$work/storm_login.txt" &
 storm=$!
 load storm_profile profile $((connections / 2)) 10000
 wait "$storm"
-stop_server
-
-cp "$db" "$work/register.db"
-start_server "$work/register.db"
-load register register "$connections" 10000
+record storm_login $((connections / 2)) 10000
 stop_server
 
 echo "== scale"
 for users in $scale_users; do
-  start_server "$(seed "$users")"
+  start_server "$(seed "scale_$users" "$users")"
   load "scale_$users" profile "$connections" "$users"
   stop_server
 done
