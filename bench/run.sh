@@ -88,10 +88,12 @@ record() {
 
 # seed NAME USERS: a new database of USERS users with a session each; prints its path. Seeded
 # right before its run, so no session falls due for its once-a-minute touch (a write) during
-# the run and every scenario measures reads alone.
+# the run and every scenario measures reads alone. `sync` first, so the kernel is not still
+# writing the new file out during the run.
 seed() {
   local db="$work/$1.db"
   "$tool" seed "$db" "$2" >&2
+  sync
   echo "$db"
 }
 
