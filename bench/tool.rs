@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use auth_service::auth::token;
-use auth_service::db::{Db, seed};
+use auth_service::db::{Access, Db, seed};
 
 const CHUNK: usize = 100_000;
 
@@ -27,7 +27,7 @@ fn main() -> Result<(), String> {
             let cost = std::env::var("BENCH_COST").map_or(Ok(12), |c| c.parse::<u32>());
             let hash = bcrypt::hash("bench-password", cost.map_err(|e| e.to_string())?)
                 .map_err(|e| e.to_string())?;
-            let db = Db::open(path, 1).map_err(|e| e.to_string())?;
+            let db = Db::open(path, 1, Access::Exclusive).map_err(|e| e.to_string())?;
             let mut conn = db.conn().map_err(|e| e.to_string())?;
             for first in (0..users).step_by(CHUNK) {
                 let count = CHUNK.min(users - first);

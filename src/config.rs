@@ -14,6 +14,9 @@ pub struct Settings {
     /// SQLite file path, created with its schema on first start.
     pub database_url: String,
     pub database_pool_size: u32,
+    /// Keep the database file to this process (SQLite's `unix-excl` VFS): faster reads, but no
+    /// other process (the `sqlite3` shell, a second instance) can open it while the service runs.
+    pub database_exclusive: bool,
     /// bcrypt work factor, 4–31.
     pub bcrypt_cost: u32,
     /// How many bcrypt hashes may run at once; 0 means one per CPU core.
@@ -78,6 +81,7 @@ impl Default for Settings {
         Settings {
             database_url: "auth.db".into(),
             database_pool_size: 8,
+            database_exclusive: true,
             bcrypt_cost: 12,
             bcrypt_concurrency: 0,
             bcrypt_nice: 10,

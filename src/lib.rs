@@ -14,7 +14,7 @@ use rocket::{Build, Rocket};
 
 use auth::{AuditLog, Auth};
 use config::Settings;
-use db::Db;
+use db::{Access, Db};
 use mail::Mailer;
 
 /// The application as `cargo run` serves it: `Rocket.toml` and `ROCKET_*` variables.
@@ -65,8 +65,12 @@ async fn start_cleanup(rocket: &Rocket<rocket::Orbit>) {
 async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
     let started = async {
         let settings = Settings::from_figment(rocket.figment())?;
-        let (url, size) = (settings.database_url.clone(), settings.database_pool_size);
-        let db = tokio::task::spawn_blocking(move || Db::open(&url, size))
+        let (path, size) = (settings.database_url.clone(), settings.database_pool_size);
+        let access = match settings.database_exclusive {
+            true => Access::Exclusive,
+            false => Access::Shared,
+        };
+        let db = tokio::task::spawn_blocking(move || Db::open(&path, size, access))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot open database {:?}: {e}", settings.database_url))?;

@@ -321,9 +321,8 @@ impl Auth {
             .await?;
         let (session, user) = found.ok_or(AuthError::NoSession)?;
         if at - session.last_seen_at >= TOUCH_AFTER_SECS {
-            let id = session.id;
             self.db
-                .run(move |c| sessions::touch_session(c, id, at))
+                .run(move |c| sessions::touch_session(c, &session.token_hash, at))
                 .await?;
         }
         Ok(user)

@@ -80,6 +80,36 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     }
 }
 
+/// Which processes may use the database file while the service has it open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// This process only, through SQLite's `unix-excl` VFS: the process takes the file's lock
+    /// once and keeps the WAL index in its own memory, so a read transaction costs no `fcntl`
+    /// lock calls and no mutex held across one (the contention between two workers reading at
+    /// once; BENCHMARKS.md). Another process opening the file meanwhile gets "database is locked".
+    Exclusive,
+    /// Any process, with the ordinary file locks and a `-shm` file (the `sqlite3` shell beside a
+    /// running service, or several instances on one file).
+    Shared,
+}
+
+impl Access {
+    /// The SQLite filename that opens `path` this way: a `file:` URI naming the VFS when
+    /// exclusive (Diesel opens with URI filenames enabled), the plain path otherwise.
+    fn filename(self, path: &str) -> String {
+        match self {
+            Access::Exclusive if cfg!(unix) => {
+                let path = path
+                    .replace('%', "%25")
+                    .replace('?', "%3f")
+                    .replace('#', "%23");
+                format!("file:{path}?vfs=unix-excl")
+            }
+            _ => path.to_owned(),
+        }
+    }
+}
+
 /// The shared connection pool; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -87,10 +117,11 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens (creating if needed) the SQLite file at `url` and applies pending migrations.
+    /// Opens (creating if needed) the SQLite file at `path` and applies pending migrations.
     /// Blocking: call it from a blocking context.
-    pub fn open(url: &str, pool_size: u32) -> Result<Db, DbError> {
-        let mut setup = SqliteConnection::establish(url)?;
+    pub fn open(path: &str, pool_size: u32, access: Access) -> Result<Db, DbError> {
+        let url = access.filename(path);
+        let mut setup = SqliteConnection::establish(&url)?;
         setup.batch_execute(PER_CONNECTION)?;
         setup.batch_execute("PRAGMA journal_mode = WAL;")?;
         setup
@@ -158,7 +189,10 @@ pub(crate) mod testing {
     pub fn temp_db() -> (Db, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("test.db");
-        (Db::open(path.to_str().unwrap(), 8).unwrap(), dir)
+        (
+            Db::open(path.to_str().unwrap(), 8, Access::Exclusive).unwrap(),
+            dir,
+        )
     }
 
     pub fn conn(db: &Db) -> diesel::r2d2::PooledConnection<ConnectionManager<SqliteConnection>> {
@@ -232,7 +266,8 @@ mod tests {
     #[rocket::async_test]
     async fn a_read_runs_inline_when_a_connection_is_free_and_waits_off_the_worker_otherwise() {
         let dir = tempfile::tempdir().unwrap();
-        let db = super::Db::open(dir.path().join("one.db").to_str().unwrap(), 1).unwrap();
+        let path = dir.path().join("one.db");
+        let db = super::Db::open(path.to_str().unwrap(), 1, super::Access::Exclusive).unwrap();
         let thread = |_: &mut diesel::SqliteConnection| Ok(std::thread::current().id());
         let here = std::thread::current().id();
         assert_eq!(db.read(thread).await.unwrap(), here);
@@ -283,6 +318,94 @@ mod tests {
         for query in queries.iter() {
             assert!(!query.contains("LIMIT"), "{query}");
         }
+    }
+
+    #[test]
+    fn exclusive_access_keeps_the_wal_index_in_memory_and_shared_access_uses_a_shm_file() {
+        use super::{Access, Db};
+        let dir = tempfile::tempdir().unwrap();
+        for (name, access, shm) in [
+            ("excl.db", Access::Exclusive, false),
+            ("shared.db", Access::Shared, true),
+        ] {
+            let path = dir.path().join(name);
+            let db = Db::open(path.to_str().unwrap(), 2, access).unwrap();
+            let user = crate::db::users::add_user(&mut conn(&db), "a@b.c", "h").unwrap();
+            let found = crate::db::users::find_user_by_id(&mut conn(&db), user.id).unwrap();
+            assert_eq!(found, Some(user), "{access:?}");
+            let shm_file = dir.path().join(format!("{name}-shm"));
+            assert_eq!(shm_file.exists(), shm, "{access:?}");
+        }
+    }
+
+    #[test]
+    fn a_path_with_uri_characters_opens_that_very_file() {
+        use super::{Access, Db};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd?name#with%25.db");
+        let db = Db::open(path.to_str().unwrap(), 1, Access::Exclusive).unwrap();
+        crate::db::users::add_user(&mut conn(&db), "a@b.c", "h").unwrap();
+        assert!(path.is_file());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "the file and its WAL"
+        );
+    }
+
+    #[test]
+    fn sessions_made_before_the_digest_key_migration_survive_it() {
+        use diesel::connection::SimpleConnection;
+        use diesel::migration::MigrationSource;
+        use diesel::sqlite::Sqlite;
+        use diesel_migrations::MigrationHarness;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut old = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        let migrations = MigrationSource::<Sqlite>::migrations(&super::MIGRATIONS).unwrap();
+        let before = migrations
+            .iter()
+            .position(|m| m.name().to_string().ends_with("sessions_keyed_by_digest"))
+            .unwrap();
+        for _ in 0..before {
+            old.run_next_migration(super::MIGRATIONS).unwrap();
+        }
+        old.batch_execute(
+            "INSERT INTO users (id, email, hashed_password, created_at) VALUES (7, 'a@b.c', 'h', 1);
+             INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at)
+                 VALUES (x'0101', 7, 100, 200);",
+        )
+        .unwrap();
+        drop(old);
+
+        let db = super::Db::open(path.to_str().unwrap(), 1, super::Access::Exclusive).unwrap();
+        let lifetimes = crate::db::sessions::Lifetimes {
+            idle: 1000,
+            absolute: 1000,
+        };
+        let (session, user) =
+            crate::db::sessions::find_session(&mut conn(&db), &[1, 1], 300, lifetimes)
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            (session.user_id, session.created_at, session.last_seen_at),
+            (7, 100, 200)
+        );
+        assert_eq!(user.email, "a@b.c");
+    }
+
+    #[test]
+    fn a_session_is_found_in_its_primary_key_alone_then_its_user_by_id() {
+        let plan = plan(
+            "SELECT * FROM sessions INNER JOIN users ON users.id = sessions.user_id \
+             WHERE sessions.token_hash = x'00'",
+        );
+        assert_eq!(
+            plan,
+            "SEARCH sessions USING PRIMARY KEY (token_hash=?); \
+             SEARCH users USING INTEGER PRIMARY KEY (rowid=?)"
+        );
     }
 
     #[test]

@@ -1,8 +1,7 @@
 // @generated shape of `diesel print-schema` for the migrations in `migrations/`.
 
 diesel::table! {
-    sessions (id) {
-        id -> Integer,
+    sessions (token_hash) {
         token_hash -> Binary,
         user_id -> Integer,
         created_at -> BigInt,

@@ -7,9 +7,13 @@ use super::schema::{sessions, users};
 use super::{DbError, User, now};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
-#[diesel(table_name = sessions, belongs_to(User), check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(
+    table_name = sessions,
+    primary_key(token_hash),
+    belongs_to(User),
+    check_for_backend(diesel::sqlite::Sqlite)
+)]
 pub struct Session {
-    pub id: i32,
     pub token_hash: Vec<u8>,
     pub user_id: i32,
     pub created_at: i64,
@@ -84,9 +88,13 @@ pub fn find_session(
         .optional()?)
 }
 
-/// Records that session `id` was used at `now`.
-pub fn touch_session(conn: &mut SqliteConnection, id: i32, now: i64) -> Result<(), DbError> {
-    diesel::update(sessions::table.find(id))
+/// Records that the session with this token digest was used at `now`.
+pub fn touch_session(
+    conn: &mut SqliteConnection,
+    token_digest: &[u8],
+    now: i64,
+) -> Result<(), DbError> {
+    diesel::update(sessions::table.find(token_digest))
         .set(sessions::last_seen_at.eq(now))
         .execute(conn)?;
     Ok(())
@@ -132,9 +140,9 @@ mod tests {
         absolute: 1000,
     };
 
-    /// Sets session `id`'s timestamps directly, as if time had passed.
-    fn age(c: &mut SqliteConnection, id: i32, created_at: i64, last_seen_at: i64) {
-        diesel::update(sessions::table.find(id))
+    /// Sets a session's timestamps directly, as if time had passed.
+    fn age(c: &mut SqliteConnection, digest: &[u8], created_at: i64, last_seen_at: i64) {
+        diesel::update(sessions::table.find(digest))
             .set((
                 sessions::created_at.eq(created_at),
                 sessions::last_seen_at.eq(last_seen_at),
@@ -199,9 +207,9 @@ mod tests {
         let fresh = add_session(c, user.id, &[1u8; 32]).unwrap();
         let idle = add_session(c, user.id, &[2u8; 32]).unwrap();
         let old = add_session(c, user.id, &[3u8; 32]).unwrap();
-        age(c, fresh.id, t - 999, t - 99);
-        age(c, idle.id, t - 200, t - 100);
-        age(c, old.id, t - 1000, t);
+        age(c, &fresh.token_hash, t - 999, t - 99);
+        age(c, &idle.token_hash, t - 200, t - 100);
+        age(c, &old.token_hash, t - 1000, t);
 
         assert!(find_session(c, &[1u8; 32], t, LIFETIMES).unwrap().is_some());
         assert_eq!(find_session(c, &[2u8; 32], t, LIFETIMES).unwrap(), None);
@@ -218,8 +226,8 @@ mod tests {
         let user = add_user(c, "a@b.com", "h").unwrap();
         let t = now();
         let session = add_session(c, user.id, &[1u8; 32]).unwrap();
-        age(c, session.id, t - 150, t - 90);
-        touch_session(c, session.id, t).unwrap();
+        age(c, &session.token_hash, t - 150, t - 90);
+        touch_session(c, &session.token_hash, t).unwrap();
         let (found, _) = find_session(c, &[1u8; 32], t + 50, LIFETIMES)
             .unwrap()
             .unwrap();

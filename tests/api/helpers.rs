@@ -2,7 +2,9 @@
 //! request helpers so each test reads as the journey it checks.
 
 use auth_service::db::schema::{sessions, users};
+use auth_service::db::{Access, Db};
 use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, PooledConnection};
 use rocket::figment::Figment;
 use rocket::http::{Accept, ContentType, Cookie, Status};
 use rocket::local::blocking::{Client, LocalResponse};
@@ -61,15 +63,24 @@ impl TestDb {
         }
     }
 
+    /// Whether SQLite's shared-memory file (`<database>-shm`) exists beside the database.
+    pub fn has_shm_file(&self) -> bool {
+        std::path::Path::new(&format!("{}-shm", self.path)).exists()
+    }
+
     /// Everything the audit log holds so far.
     pub fn audit_log(&self) -> String {
         let path = std::path::Path::new(&self.path).with_file_name("audit.log");
         std::fs::read_to_string(path).unwrap_or_default()
     }
 
-    /// A direct connection, to check what the app stored.
-    pub fn conn(&self) -> SqliteConnection {
-        SqliteConnection::establish(&self.path).unwrap()
+    /// A direct connection, to check what the app stored. Opened as the app opens the file
+    /// (exclusive to this process, which the test and the app share).
+    pub fn conn(&self) -> PooledConnection<ConnectionManager<SqliteConnection>> {
+        Db::open(&self.path, 1, Access::Exclusive)
+            .unwrap()
+            .conn()
+            .unwrap()
     }
 
     pub fn user_count(&self) -> i64 {

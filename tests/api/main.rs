@@ -3,6 +3,7 @@
 mod helpers;
 
 mod audit;
+mod database;
 mod expiry;
 mod journey;
 mod mail;
