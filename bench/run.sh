@@ -2,7 +2,7 @@
 # Load benchmark of the service on 127.0.0.1 (see BENCHMARKS.md).
 #
 #   bench/run.sh            full run: every scenario, 10 s each, 10,000 and 1,000,000 users
-#   bench/run.sh --smoke    CI's quick run: 2 s each, 10,000 users only, no LTO
+#   bench/run.sh --smoke    CI's quick run: 2 s each, 10,000 users only, one round, no LTO
 #
 # Builds the release binaries, starts the server on a free port with a fresh seeded database
 # (debug profile, throttling off, both through ROCKET_* variables), loads it with wrk, and
@@ -13,10 +13,10 @@ cd "$(dirname "$0")/.."
 smoke=0
 [ "${1:-}" = "--smoke" ] && smoke=1
 duration=${BENCH_DURATION:-10}
-scale_users="10000 1000000"
+rounds=2
 if [ "$smoke" = 1 ]; then
   duration=2
-  scale_users="10000"
+  rounds=1
   export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 fi
 connections=${BENCH_CONNECTIONS:-32}
@@ -76,14 +76,27 @@ load() {
 }
 
 # record NAME CONNECTIONS USERS: the RESULT line of $work/NAME.txt plus the server's peak RSS so
-# far goes to $out/NAME.json.
+# far goes to $out/NAME.json (NAME.rROUND.json inside `rounds`; report.py adds rounds up).
+round=
 record() {
-  local name=$1 conns=$2 users=$3 rss_kib
+  local name=$1 conns=$2 users=$3 rss_kib file
+  file="$out/$name${round:+.r$round}.json"
   rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
   sed -n 's/^RESULT //p' "$work/$name.txt" |
     python3 -c "import json, sys; r = json.load(sys.stdin); r.update(name='$name', connections=$conns, users=$users, peak_rss_kib=$rss_kib); print(json.dumps(r))" \
-      >"$out/$name.json"
-  echo "  $name: $(cat "$out/$name.json")"
+      >"$file"
+  echo "  $name${round:+ (round $round)}: $(cat "$file")"
+}
+
+# rounds A B: runs scenario function A then B, then again as B then A, and so on for $rounds
+# rounds (ABBA). The two sides of a ratio alternate, so the machine's drift over the run
+# cancels out instead of favouring whichever ran at a quieter moment.
+rounds() {
+  local first=$1 second=$2
+  for round in $(seq 1 "$rounds"); do
+    if [ $((round % 2)) = 1 ]; then "$first"; "$second"; else "$second"; "$first"; fi
+  done
+  round=
 }
 
 # seed NAME USERS: a new database of USERS users with a session each; prints its path. Seeded
@@ -92,22 +105,39 @@ record() {
 # writing the new file out during the run.
 seed() {
   local db="$work/$1.db"
+  rm -f "$db" "$db-wal" "$db-shm"
   "$tool" seed "$db" "$2" >&2
   sync
   echo "$db"
 }
 
-echo "== baselines"
-hash_ms=$("$tool" hash-time 12 10)
-echo "{\"bcrypt_cost\": 12, \"hash_ms\": $hash_ms, \"cores\": $(nproc)}" >"$out/baseline.json"
-echo "  one bcrypt hash at cost 12: $hash_ms ms on $(nproc) cores"
+# hash_time: the time of one bcrypt hash at cost 12 (ms) while every core hashes, as in the
+# login scenario. Taken right before and right after that scenario, so the machine's drift
+# over a run does not skew the login / bcrypt-bound ratio.
+hash_time() {
+  local ms
+  ms=$("$tool" hash-time 12 4 "$(nproc)")
+  echo "  one bcrypt hash at cost 12, every core hashing: $ms ms" >&2
+  echo "$ms"
+}
+
+# scenario NAME USERS: NAME's own wrk script on a fresh server and database of USERS users.
+scenario() {
+  start_server "$(seed "$1" "$2")"
+  load "$1" "$1" "$connections" "$2"
+  stop_server
+}
 
 echo "== scenarios on 10,000 users"
-for scenario in root profile login register; do
-  start_server "$(seed "$scenario" 10000)"
-  load "$scenario" "$scenario" "$connections" 10000
-  stop_server
-done
+root() { scenario root 10000; }
+profile() { scenario profile 10000; }
+rounds root profile
+hash_before=$(hash_time)
+scenario login 10000
+hash_after=$(hash_time)
+scenario register 10000
+python3 -c "import json; b, a = $hash_before, $hash_after; print(json.dumps({'bcrypt_cost': 12, 'hash_ms': round((b + a) / 2, 2), 'hash_ms_before_login': b, 'hash_ms_after_login': a, 'cores': $(nproc)}))" \
+  >"$out/baseline.json"
 
 start_server "$(seed storm 10000)"
 load storm_profile_alone profile $((connections / 2)) 10000
@@ -120,10 +150,17 @@ record storm_login $((connections / 2)) 10000
 stop_server
 
 echo "== scale"
-for users in $scale_users; do
-  start_server "$(seed "scale_$users" "$users")"
-  load "scale_$users" profile "$connections" "$users"
+scale() {
+  start_server "$(seed "scale_$1" "$1")"
+  load "scale_$1" profile "$connections" "$1"
   stop_server
-done
+}
+if [ "$smoke" = 1 ]; then
+  scale 10000
+else
+  scale_small() { scale 10000; }
+  scale_large() { scale 1000000; }
+  rounds scale_small scale_large
+fi
 
 python3 bench/report.py "$out"
