@@ -8,15 +8,16 @@
 # (debug profile, throttling off, both through ROCKET_* variables), loads it with wrk, and
 # writes bench/results/summary.{json,md} and latency.svg. Every run is bounded in time.
 set -euo pipefail
+shopt -s inherit_errexit # a failing command inside $(…) stops the run too
 cd "$(dirname "$0")/.."
 
 smoke=0
 [ "${1:-}" = "--smoke" ] && smoke=1
 duration=${BENCH_DURATION:-10}
-rounds=2
+round_count=2
 if [ "$smoke" = 1 ]; then
   duration=2
-  rounds=1
+  round_count=1
   export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 fi
 connections=${BENCH_CONNECTIONS:-32}
@@ -88,12 +89,12 @@ record() {
   echo "  $name${round:+ (round $round)}: $(cat "$file")"
 }
 
-# rounds A B: runs scenario function A then B, then again as B then A, and so on for $rounds
-# rounds (ABBA). The two sides of a ratio alternate, so the machine's drift over the run
+# rounds A B: runs scenario function A then B, then again as B then A, and so on for
+# $round_count rounds (ABBA). The two sides of a ratio alternate, so the machine's drift over the run
 # cancels out instead of favouring whichever ran at a quieter moment.
 rounds() {
   local first=$1 second=$2
-  for round in $(seq 1 "$rounds"); do
+  for round in $(seq 1 "$round_count"); do
     if [ $((round % 2)) = 1 ]; then "$first"; "$second"; else "$second"; "$first"; fi
   done
   round=
@@ -121,21 +122,21 @@ hash_time() {
   echo "$ms"
 }
 
-# scenario NAME USERS: NAME's own wrk script on a fresh server and database of USERS users.
+# scenario NAME SCRIPT USERS: a wrk run of SCRIPT on a fresh server and database of USERS users.
 scenario() {
-  start_server "$(seed "$1" "$2")"
-  load "$1" "$1" "$connections" "$2"
+  start_server "$(seed "$1" "$3")"
+  load "$1" "$2" "$connections" "$3"
   stop_server
 }
 
 echo "== scenarios on 10,000 users"
-root() { scenario root 10000; }
-profile() { scenario profile 10000; }
+root() { scenario root root 10000; }
+profile() { scenario profile profile 10000; }
 rounds root profile
 hash_before=$(hash_time)
-scenario login 10000
+scenario login login 10000
 hash_after=$(hash_time)
-scenario register 10000
+scenario register register 10000
 python3 -c "import json; b, a = $hash_before, $hash_after; print(json.dumps({'bcrypt_cost': 12, 'hash_ms': round((b + a) / 2, 2), 'hash_ms_before_login': b, 'hash_ms_after_login': a, 'cores': $(nproc)}))" \
   >"$out/baseline.json"
 
@@ -150,16 +151,11 @@ record storm_login $((connections / 2)) 10000
 stop_server
 
 echo "== scale"
-scale() {
-  start_server "$(seed "scale_$1" "$1")"
-  load "scale_$1" profile "$connections" "$1"
-  stop_server
-}
+scale_small() { scenario scale_10000 profile 10000; }
+scale_large() { scenario scale_1000000 profile 1000000; }
 if [ "$smoke" = 1 ]; then
-  scale 10000
+  scale_small
 else
-  scale_small() { scale 10000; }
-  scale_large() { scale 1000000; }
   rounds scale_small scale_large
 fi
 

@@ -41,9 +41,12 @@ fn main() -> Result<(), String> {
         }
         Some("hash-time") => {
             let (cost, runs, threads) = (number(1)? as u32, number(2)?.max(1), number(3)?.max(1));
+            let start_line = std::sync::Arc::new(std::sync::Barrier::new(threads));
             let hashers: Vec<_> = (0..threads)
                 .map(|_| {
+                    let start_line = start_line.clone();
                     std::thread::spawn(move || {
+                        start_line.wait();
                         let start = Instant::now();
                         for _ in 0..runs {
                             bcrypt::hash("bench-password", cost).map_err(|e| e.to_string())?;

@@ -162,6 +162,16 @@ impl Settings {
                 self.bcrypt_nice
             ));
         }
+        if ["file:", "sqlite:"]
+            .iter()
+            .any(|scheme| self.database_url.starts_with(scheme))
+        {
+            return Err(format!(
+                "database_url must be a file path, not a URI ({:?}): the service sets SQLite's \
+                 options itself (see database_exclusive)",
+                self.database_url
+            ));
+        }
         if self.database_pool_size == 0 {
             return Err("database_pool_size must be at least 1".into());
         }
@@ -246,6 +256,17 @@ mod tests {
         assert_eq!(s.password_min_length, 8);
         assert!(s.session_cookie_secure);
         assert!(!s.expose_reset_token);
+    }
+
+    #[test]
+    fn a_database_url_that_is_a_uri_is_refused_and_a_path_is_kept() {
+        for uri in ["file:auth.db", "file:auth.db?mode=rwc", "sqlite://auth.db"] {
+            let error = with("database_url", uri).err().unwrap();
+            assert!(error.contains("must be a file path"), "{uri}: {error}");
+        }
+        assert!(with("database_exclusive", true).unwrap().database_exclusive);
+        let kept = with("database_url", "/var/lib/auth/file:odd.db").unwrap();
+        assert_eq!(kept.database_url, "/var/lib/auth/file:odd.db");
     }
 
     #[test]

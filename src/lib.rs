@@ -66,9 +66,10 @@ async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
     let started = async {
         let settings = Settings::from_figment(rocket.figment())?;
         let (path, size) = (settings.database_url.clone(), settings.database_pool_size);
-        let access = match settings.database_exclusive {
-            true => Access::Exclusive,
-            false => Access::Shared,
+        let access = if settings.database_exclusive {
+            Access::Exclusive
+        } else {
+            Access::Shared
         };
         let db = tokio::task::spawn_blocking(move || Db::open(&path, size, access))
             .await

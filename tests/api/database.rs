@@ -2,11 +2,13 @@ use rocket::http::Status;
 
 use crate::helpers::TestApp;
 
-/// The whole logged-in path, so both ways of opening the file are seen to work.
+/// The whole logged-in path, so both ways of opening the file are seen to work, and the test's
+/// own connection (opened the same way) sees what the app stored.
 fn a_profile_is_read(app: &TestApp) {
     assert_eq!(app.register("ann@example.com", "pw").status(), Status::Ok);
     let session = app.session_for("ann@example.com", "pw");
     assert_eq!(app.profile(Some(&session)).status(), Status::Ok);
+    assert_eq!((app.db.user_count(), app.db.session_count()), (1, 1));
 }
 
 #[test]

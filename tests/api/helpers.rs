@@ -16,6 +16,7 @@ pub struct TestDb {
     /// The debug profile (what `cargo run` serves) on this database, with bcrypt cost 4.
     pub figment: Figment,
     path: String,
+    db: std::sync::OnceLock<Db>,
     _dir: TempDir,
 }
 
@@ -33,6 +34,7 @@ impl TestDb {
         TestDb {
             figment,
             path,
+            db: std::sync::OnceLock::new(),
             _dir: dir,
         }
     }
@@ -74,13 +76,23 @@ impl TestDb {
         std::fs::read_to_string(path).unwrap_or_default()
     }
 
-    /// A direct connection, to check what the app stored. Opened as the app opens the file
-    /// (exclusive to this process, which the test and the app share).
+    /// A direct connection, to check what the app stored: from a pool opened once, with the
+    /// app's own `database_exclusive` (SQLite must not mix exclusive and shared connections to
+    /// one file in one process).
     pub fn conn(&self) -> PooledConnection<ConnectionManager<SqliteConnection>> {
-        Db::open(&self.path, 1, Access::Exclusive)
-            .unwrap()
-            .conn()
-            .unwrap()
+        let db = self.db.get_or_init(|| {
+            let exclusive = self
+                .figment
+                .extract_inner("database_exclusive")
+                .unwrap_or(true);
+            let access = if exclusive {
+                Access::Exclusive
+            } else {
+                Access::Shared
+            };
+            Db::open(&self.path, 2, access).unwrap()
+        });
+        db.conn().unwrap()
     }
 
     pub fn user_count(&self) -> i64 {
