@@ -66,11 +66,7 @@ async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
     let started = async {
         let settings = Settings::from_figment(rocket.figment())?;
         let (path, size) = (settings.database_url.clone(), settings.database_pool_size);
-        let access = if settings.database_exclusive {
-            Access::Exclusive
-        } else {
-            Access::Shared
-        };
+        let access = Access::from_exclusive(settings.database_exclusive);
         let db = tokio::task::spawn_blocking(move || Db::open(&path, size, access))
             .await
             .map_err(|e| e.to_string())?

@@ -95,6 +95,15 @@ pub enum Access {
 }
 
 impl Access {
+    /// The access the `database_exclusive` setting asks for.
+    pub fn from_exclusive(exclusive: bool) -> Access {
+        if exclusive {
+            Access::Exclusive
+        } else {
+            Access::Shared
+        }
+    }
+
     /// The SQLite filename that opens `path` this way: a `file:` URI naming the VFS when
     /// exclusive (Diesel opens with URI filenames enabled; an absolute path gets the empty
     /// authority, `file:///…`, so a path starting `//` is not read as a host), the plain path

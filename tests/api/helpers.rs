@@ -85,12 +85,7 @@ impl TestDb {
                 .figment
                 .extract_inner("database_exclusive")
                 .unwrap_or(true);
-            let access = if exclusive {
-                Access::Exclusive
-            } else {
-                Access::Shared
-            };
-            Db::open(&self.path, 2, access).unwrap()
+            Db::open(&self.path, 2, Access::from_exclusive(exclusive)).unwrap()
         });
         db.conn().unwrap()
     }
