@@ -14,8 +14,9 @@ pub struct Settings {
     /// SQLite file path, created with its schema on first start.
     pub database_url: String,
     pub database_pool_size: u32,
-    /// Keep the database file to this process (SQLite's `unix-excl` VFS): faster reads, but no
-    /// other process (the `sqlite3` shell, a second instance) can open it while the service runs.
+    /// Keep the database file to this process (SQLite's `unix-excl` VFS): faster reads, but while
+    /// the service runs no other process can use it (the `sqlite3` shell gets "database is
+    /// locked"; a second instance refuses to start).
     pub database_exclusive: bool,
     /// bcrypt work factor, 4–31.
     pub bcrypt_cost: u32,
