@@ -4,6 +4,8 @@
 use rocket::figment::Figment;
 use serde::Deserialize;
 
+use crate::db::Synchronous;
+
 /// Settings the application reads; Rocket's own keys (`port`, `secret_key`, …) stay Rocket's.
 ///
 /// Defaults are the hardened (release) values: a deployment that forgets a key gets the safe one.
@@ -18,6 +20,9 @@ pub struct Settings {
     /// the service runs no other process can use it (the `sqlite3` shell gets "database is
     /// locked"; a second instance refuses to start).
     pub database_exclusive: bool,
+    /// `full`: a commit waits until the log is on disk, so it survives a power cut; `normal`:
+    /// a power cut can undo the last commits (a process crash still cannot).
+    pub database_synchronous: Synchronous,
     /// bcrypt work factor, 4–31.
     pub bcrypt_cost: u32,
     /// How many bcrypt hashes may run at once; 0 means one per CPU core.
@@ -83,6 +88,7 @@ impl Default for Settings {
             database_url: "auth.db".into(),
             database_pool_size: 8,
             database_exclusive: true,
+            database_synchronous: Synchronous::Full,
             bcrypt_cost: 12,
             bcrypt_concurrency: 0,
             bcrypt_nice: 10,
@@ -257,6 +263,7 @@ mod tests {
         assert_eq!(s.password_min_length, 8);
         assert!(s.session_cookie_secure);
         assert!(!s.expose_reset_token);
+        assert_eq!(s.database_synchronous, Synchronous::Full);
     }
 
     #[test]
@@ -268,6 +275,18 @@ mod tests {
         assert!(with("database_exclusive", true).unwrap().database_exclusive);
         let kept = with("database_url", "/var/lib/auth/file:odd.db").unwrap();
         assert_eq!(kept.database_url, "/var/lib/auth/file:odd.db");
+    }
+
+    #[test]
+    fn database_synchronous_is_full_or_normal() {
+        assert_eq!(
+            with("database_synchronous", "normal")
+                .unwrap()
+                .database_synchronous,
+            Synchronous::Normal
+        );
+        let err = with("database_synchronous", "off").err().unwrap();
+        assert!(err.contains("database_synchronous"), "{err}");
     }
 
     #[test]

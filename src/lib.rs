@@ -14,12 +14,25 @@ use rocket::{Build, Rocket};
 
 use auth::{AuditLog, Auth};
 use config::Settings;
-use db::{Access, Db};
+use db::{Access, Db, Options};
 use mail::Mailer;
 
 /// The application as `cargo run` serves it: `Rocket.toml` and `ROCKET_*` variables.
 pub fn rocket() -> Rocket<Build> {
+    survive_file_size_limits();
     build(rocket::Config::figment())
+}
+
+/// A write past the process's file-size limit (`ulimit -f`, systemd's `LimitFSIZE`) raises
+/// SIGXFSZ, which kills the process by default. Ignored, the write fails with EFBIG instead,
+/// which SQLite reports as an I/O error and the service answers 503: a full file is then a
+/// refused write, not a crash that drops every request in flight.
+fn survive_file_size_limits() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sets a signal's disposition to "ignore"; no handler code runs, nothing is shared.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 /// The application on any configuration; tests merge a temporary database into the figment.
@@ -65,9 +78,13 @@ async fn start_cleanup(rocket: &Rocket<rocket::Orbit>) {
 async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
     let started = async {
         let settings = Settings::from_figment(rocket.figment())?;
-        let (path, size) = (settings.database_url.clone(), settings.database_pool_size);
-        let access = Access::from_exclusive(settings.database_exclusive);
-        let db = tokio::task::spawn_blocking(move || Db::open(&path, size, access))
+        let path = settings.database_url.clone();
+        let options = Options {
+            pool_size: settings.database_pool_size,
+            access: Access::from_exclusive(settings.database_exclusive),
+            synchronous: settings.database_synchronous,
+        };
+        let db = tokio::task::spawn_blocking(move || Db::open(&path, &options))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot open database {:?}: {e}", settings.database_url))?;

@@ -45,6 +45,12 @@ impl Log for RedactingLogger {
             return;
         }
         let line = redact(&record.args().to_string());
+        // Problems say so at the start of their line, where operators and log filters look.
+        let line = match record.level() {
+            log::Level::Error => format!("error: {line}"),
+            log::Level::Warn => format!("warning: {line}"),
+            _ => line,
+        };
         match &self.sink {
             Some(sink) => {
                 let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
@@ -135,7 +141,18 @@ mod tests {
         );
         line(log::Level::Debug, "rocket::server", "debug detail");
         line(log::Level::Error, "hyper::proto", "internal noise");
+        line(
+            log::Level::Error,
+            "auth_service::error",
+            "disk full, token=abc",
+        );
+        line(log::Level::Warn, "auth_service::db", "not recorded");
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(text, "GET /password/reset?token=[redacted]\n");
+        assert_eq!(
+            text,
+            "GET /password/reset?token=[redacted]\n\
+             error: disk full, token=[redacted]\n\
+             warning: not recorded\n"
+        );
     }
 }

@@ -41,6 +41,10 @@ pub enum AuthError {
     /// Too many attempts; the password was not checked.
     #[error("too many attempts: try again later")]
     Throttled { retry_after: i64 },
+    /// The database cannot store (or read) anything right now ([`DbError::Unavailable`]):
+    /// nothing was changed, and the same request may succeed later.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
     /// A failure that is not the client's: logged with its cause, answered generically.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -50,6 +54,7 @@ impl From<DbError> for AuthError {
     fn from(error: DbError) -> Self {
         match error {
             DbError::EmailTaken => AuthError::EmailTaken,
+            DbError::Unavailable(cause) => AuthError::Unavailable(cause),
             other => AuthError::Internal(other.into()),
         }
     }
@@ -129,7 +134,7 @@ impl Auth {
         let limits = self.limits;
         let retry = self
             .db
-            .run(move |c| {
+            .write(move |c| {
                 let at = now();
                 let keys: Vec<_> = counted.iter().map(|(s, k)| (*s, k.as_str())).collect();
                 let retry = throttle::retry_after(c, &limits, &keys, at)?;
@@ -153,7 +158,7 @@ impl Auth {
             return Ok(());
         }
         self.db
-            .run(move |c| {
+            .write(move |c| {
                 let at = now();
                 for (scope, key) in &counted {
                     throttle_events::record_event(c, scope.name(), key, at)?;
@@ -162,16 +167,6 @@ impl Auth {
             })
             .await?;
         Ok(())
-    }
-
-    /// Forgets the failed logins of the account `email`.
-    async fn forgive(&self, email: &str) -> Result<(), AuthError> {
-        let scope = Scope::LoginAccount.name();
-        let email = email.to_owned();
-        Ok(self
-            .db
-            .run(move |c| throttle_events::clear_events(c, scope, &email))
-            .await?)
     }
 
     /// Audits a refusal for throttling and passes the error on.
@@ -215,7 +210,7 @@ impl Auth {
         let address = email.to_string();
         let user = self
             .db
-            .run(move |c| users::add_user(c, &address, &hashed))
+            .write(move |c| users::add_user(c, &address, &hashed))
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "signup", &fields);
@@ -256,7 +251,7 @@ impl Auth {
         let id = user.id;
         let upgraded = self
             .db
-            .run(move |c| {
+            .write(move |c| {
                 let changes = UserChanges {
                     hashed_password: Some(&hashed),
                     ..Default::default()
@@ -269,10 +264,21 @@ impl Auth {
 
     /// Starts a new session for `user` and returns its id, the only copy of the raw value.
     pub async fn create_session(&self, user: &User) -> Result<String, AuthError> {
+        self.open_session(user, false).await
+    }
+
+    /// Starts a session; with `forgive`, forgets the account's failed logins in the same
+    /// transaction, so a login is all done or not done at all.
+    async fn open_session(&self, user: &User, forgive: bool) -> Result<String, AuthError> {
         let session_id = token::generate();
-        let (user_id, digest) = (user.id, token::digest(&session_id));
+        let (user_id, digest, email) = (user.id, token::digest(&session_id), user.email.clone());
         self.db
-            .run(move |c| sessions::add_session(c, user_id, &digest))
+            .write(move |tx| {
+                if forgive {
+                    throttle_events::clear_events(tx, Scope::LoginAccount.name(), &email)?;
+                }
+                sessions::add_session(tx, user_id, &digest)
+            })
             .await?;
         Ok(session_id)
     }
@@ -304,8 +310,7 @@ impl Auth {
             }
             other => other?,
         };
-        self.forgive(&user.email).await?;
-        let session_id = self.create_session(&user).await?;
+        let session_id = self.open_session(&user, true).await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "login", &fields);
         Ok((user, session_id))
@@ -321,9 +326,15 @@ impl Auth {
             .await?;
         let (session, user) = found.ok_or(AuthError::NoSession)?;
         if at - session.last_seen_at >= TOUCH_AFTER_SECS {
-            self.db
-                .run(move |c| sessions::touch_session(c, &session.token_hash, at))
-                .await?;
+            let touched = self
+                .db
+                .write_relaxed(move |c| sessions::touch_session(c, &session.token_hash, at))
+                .await;
+            // Only bookkeeping: a read must not fail because its use could not be recorded
+            // (a full disk). The session then expires by its older use, the safe side.
+            if let Err(error) = touched {
+                log::warn!(target: "auth_service::db", "a session's use was not recorded: {error}");
+            }
         }
         Ok(user)
     }
@@ -337,7 +348,7 @@ impl Auth {
         let (digest, lifetimes, at) = (token::digest(session_id), self.lifetimes, now());
         let ended = self
             .db
-            .run(move |c| sessions::delete_session(c, &digest, at, lifetimes))
+            .write(move |c| sessions::delete_session(c, &digest, at, lifetimes))
             .await?;
         let user_id = ended.ok_or(AuthError::NoSession)?;
         self.audit
@@ -356,7 +367,7 @@ impl Auth {
         let expires_at = now() + self.reset_token_ttl;
         let issued = self
             .db
-            .run(move |c| {
+            .write(move |c| {
                 let Some(user) = users::find_user_by_email(c, &address)? else {
                     return Ok(None);
                 };
@@ -448,10 +459,15 @@ impl Auth {
         let digest = token::digest(reset_token);
         let user = self
             .db
-            .run(move |c| users::reset_password(c, &holder.email, &digest, &hashed, now()))
+            .write(move |tx| {
+                let user = users::reset_password(tx, &holder.email, &digest, &hashed, now())?;
+                if user.is_some() {
+                    throttle_events::clear_events(tx, Scope::LoginAccount.name(), &holder.email)?;
+                }
+                Ok(user)
+            })
             .await?
             .ok_or(AuthError::InvalidResetToken)?;
-        self.forgive(&user.email).await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "reset.completed", &fields);
         self.mailer.send_password_changed(&user.email);
@@ -464,7 +480,7 @@ impl Auth {
         let (lifetimes, window) = (self.lifetimes, self.limits.window);
         Ok(self
             .db
-            .run(move |c| {
+            .write(move |c| {
                 let at = now();
                 Ok((
                     sessions::delete_expired_sessions(c, at, lifetimes)?,

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use super::schema::{sessions, users};
-use super::{DbError, User, now};
+use super::{DbError, Tx, User, now};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
 #[diesel(
@@ -48,11 +48,7 @@ fn live(seen_after: i64, created_after: i64) -> _ {
 pub const TOUCH_AFTER_SECS: i64 = 60;
 
 /// Records a new session for `user_id`; a missing user is [`DbError::NotFound`].
-pub fn add_session(
-    conn: &mut SqliteConnection,
-    user_id: i32,
-    token_digest: &[u8],
-) -> Result<Session, DbError> {
+pub fn add_session(tx: &mut Tx<'_>, user_id: i32, token_digest: &[u8]) -> Result<Session, DbError> {
     let at = now();
     diesel::insert_into(sessions::table)
         .values((
@@ -62,13 +58,13 @@ pub fn add_session(
             sessions::last_seen_at.eq(at),
         ))
         .returning(Session::as_returning())
-        .get_result(conn)
+        .get_result(&mut **tx)
         .map_err(|e| match e {
             diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::ForeignKeyViolation,
                 _,
             ) => DbError::NotFound,
-            other => DbError::Query(other),
+            other => other.into(),
         })
 }
 
@@ -89,33 +85,29 @@ pub fn find_session(
 }
 
 /// Records that the session with this token digest was used at `now`.
-pub fn touch_session(
-    conn: &mut SqliteConnection,
-    token_digest: &[u8],
-    now: i64,
-) -> Result<(), DbError> {
+pub fn touch_session(tx: &mut Tx<'_>, token_digest: &[u8], now: i64) -> Result<(), DbError> {
     diesel::update(sessions::table.find(token_digest))
         .set(sessions::last_seen_at.eq(now))
-        .execute(conn)?;
+        .execute(&mut **tx)?;
     Ok(())
 }
 
 /// Deletes every session that is over at `now`; returns how many.
 pub fn delete_expired_sessions(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx<'_>,
     now: i64,
     lifetimes: Lifetimes,
 ) -> Result<usize, DbError> {
     let expired = sessions::last_seen_at
         .le(now - lifetimes.idle)
         .or(sessions::created_at.le(now - lifetimes.absolute));
-    Ok(diesel::delete(sessions::table.filter(expired)).execute(conn)?)
+    Ok(diesel::delete(sessions::table.filter(expired)).execute(&mut **tx)?)
 }
 
 /// Deletes the live session with this token digest and returns its user's id; `None` when there
 /// was none (an expired one is left to the periodic purge).
 pub fn delete_session(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx<'_>,
     token_digest: &[u8],
     now: i64,
     lifetimes: Lifetimes,
@@ -125,14 +117,14 @@ pub fn delete_session(
         .filter(lifetimes.live_at(now));
     Ok(diesel::delete(live)
         .returning(sessions::user_id)
-        .get_result(conn)
+        .get_result(&mut **tx)
         .optional()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{conn, temp_db};
+    use crate::db::testing::{temp_db, write};
     use crate::db::users::add_user;
 
     const LIFETIMES: Lifetimes = Lifetimes {
@@ -141,59 +133,63 @@ mod tests {
     };
 
     /// Sets a session's timestamps directly, as if time had passed.
-    fn age(c: &mut SqliteConnection, digest: &[u8], created_at: i64, last_seen_at: i64) {
+    fn age(c: &mut Tx<'_>, digest: &[u8], created_at: i64, last_seen_at: i64) {
         diesel::update(sessions::table.find(digest))
             .set((
                 sessions::created_at.eq(created_at),
                 sessions::last_seen_at.eq(last_seen_at),
             ))
-            .execute(c)
+            .execute(&mut **c)
             .unwrap();
     }
 
     #[test]
     fn a_session_is_found_with_its_user_until_deleted() {
         let (db, _dir) = temp_db();
-        let c = &mut conn(&db);
-        let user = add_user(c, "a@b.com", "h").unwrap();
-        let session = add_session(c, user.id, &[1u8; 32]).unwrap();
-        assert_eq!(session.created_at, session.last_seen_at);
+        write(&db, |c| {
+            let user = add_user(c, "a@b.com", "h").unwrap();
+            let session = add_session(c, user.id, &[1u8; 32]).unwrap();
+            assert_eq!(session.created_at, session.last_seen_at);
 
-        let (found, owner) = find_session(c, &[1u8; 32], now(), LIFETIMES)
-            .unwrap()
-            .unwrap();
-        assert_eq!((found, owner), (session, user.clone()));
-        assert_eq!(find_session(c, &[2u8; 32], now(), LIFETIMES).unwrap(), None);
+            let (found, owner) = find_session(c, &[1u8; 32], now(), LIFETIMES)
+                .unwrap()
+                .unwrap();
+            assert_eq!((found, owner), (session, user.clone()));
+            assert_eq!(find_session(c, &[2u8; 32], now(), LIFETIMES).unwrap(), None);
 
-        let deleted = delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap();
-        assert_eq!(deleted, Some(user.id));
-        assert_eq!(
-            delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap(),
-            None
-        );
-        assert_eq!(find_session(c, &[1u8; 32], now(), LIFETIMES).unwrap(), None);
+            let deleted = delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap();
+            assert_eq!(deleted, Some(user.id));
+            assert_eq!(
+                delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap(),
+                None
+            );
+            assert_eq!(find_session(c, &[1u8; 32], now(), LIFETIMES).unwrap(), None);
+            Ok(())
+        });
     }
 
     #[test]
     fn deleting_one_session_keeps_the_others() {
         let (db, _dir) = temp_db();
-        let c = &mut conn(&db);
-        let user = add_user(c, "a@b.com", "h").unwrap();
-        add_session(c, user.id, &[1u8; 32]).unwrap();
-        add_session(c, user.id, &[2u8; 32]).unwrap();
-        delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap();
-        assert!(
-            find_session(c, &[2u8; 32], now(), LIFETIMES)
-                .unwrap()
-                .is_some()
-        );
+        write(&db, |c| {
+            let user = add_user(c, "a@b.com", "h").unwrap();
+            add_session(c, user.id, &[1u8; 32]).unwrap();
+            add_session(c, user.id, &[2u8; 32]).unwrap();
+            delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap();
+            assert!(
+                find_session(c, &[2u8; 32], now(), LIFETIMES)
+                    .unwrap()
+                    .is_some()
+            );
+            Ok(())
+        });
     }
 
     #[test]
     fn a_session_for_a_missing_user_is_not_found() {
         let (db, _dir) = temp_db();
         assert!(matches!(
-            add_session(&mut conn(&db), 99, &[1u8; 32]),
+            db.write_blocking(|tx| add_session(tx, 99, &[1u8; 32])),
             Err(DbError::NotFound)
         ));
     }
@@ -201,36 +197,40 @@ mod tests {
     #[test]
     fn a_session_idle_or_old_too_long_is_absent_and_purged() {
         let (db, _dir) = temp_db();
-        let c = &mut conn(&db);
-        let user = add_user(c, "a@b.com", "h").unwrap();
-        let t = now();
-        let fresh = add_session(c, user.id, &[1u8; 32]).unwrap();
-        let idle = add_session(c, user.id, &[2u8; 32]).unwrap();
-        let old = add_session(c, user.id, &[3u8; 32]).unwrap();
-        age(c, &fresh.token_hash, t - 999, t - 99);
-        age(c, &idle.token_hash, t - 200, t - 100);
-        age(c, &old.token_hash, t - 1000, t);
+        write(&db, |c| {
+            let user = add_user(c, "a@b.com", "h").unwrap();
+            let t = now();
+            let fresh = add_session(c, user.id, &[1u8; 32]).unwrap();
+            let idle = add_session(c, user.id, &[2u8; 32]).unwrap();
+            let old = add_session(c, user.id, &[3u8; 32]).unwrap();
+            age(c, &fresh.token_hash, t - 999, t - 99);
+            age(c, &idle.token_hash, t - 200, t - 100);
+            age(c, &old.token_hash, t - 1000, t);
 
-        assert!(find_session(c, &[1u8; 32], t, LIFETIMES).unwrap().is_some());
-        assert_eq!(find_session(c, &[2u8; 32], t, LIFETIMES).unwrap(), None);
-        assert_eq!(find_session(c, &[3u8; 32], t, LIFETIMES).unwrap(), None);
+            assert!(find_session(c, &[1u8; 32], t, LIFETIMES).unwrap().is_some());
+            assert_eq!(find_session(c, &[2u8; 32], t, LIFETIMES).unwrap(), None);
+            assert_eq!(find_session(c, &[3u8; 32], t, LIFETIMES).unwrap(), None);
 
-        assert_eq!(delete_expired_sessions(c, t, LIFETIMES).unwrap(), 2);
-        assert!(find_session(c, &[1u8; 32], t, LIFETIMES).unwrap().is_some());
+            assert_eq!(delete_expired_sessions(c, t, LIFETIMES).unwrap(), 2);
+            assert!(find_session(c, &[1u8; 32], t, LIFETIMES).unwrap().is_some());
+            Ok(())
+        });
     }
 
     #[test]
     fn touching_a_session_extends_its_idle_life() {
         let (db, _dir) = temp_db();
-        let c = &mut conn(&db);
-        let user = add_user(c, "a@b.com", "h").unwrap();
-        let t = now();
-        let session = add_session(c, user.id, &[1u8; 32]).unwrap();
-        age(c, &session.token_hash, t - 150, t - 90);
-        touch_session(c, &session.token_hash, t).unwrap();
-        let (found, _) = find_session(c, &[1u8; 32], t + 50, LIFETIMES)
-            .unwrap()
-            .unwrap();
-        assert_eq!(found.last_seen_at, t);
+        write(&db, |c| {
+            let user = add_user(c, "a@b.com", "h").unwrap();
+            let t = now();
+            let session = add_session(c, user.id, &[1u8; 32]).unwrap();
+            age(c, &session.token_hash, t - 150, t - 90);
+            touch_session(c, &session.token_hash, t).unwrap();
+            let (found, _) = find_session(c, &[1u8; 32], t + 50, LIFETIMES)
+                .unwrap()
+                .unwrap();
+            assert_eq!(found.last_seen_at, t);
+            Ok(())
+        });
     }
 }

@@ -4,23 +4,18 @@ use diesel::dsl::{count_star, min};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use super::DbError;
 use super::schema::throttle_events;
+use super::{DbError, Tx};
 
 /// Records one attempt of `scope` by `key` at `at`.
-pub fn record_event(
-    conn: &mut SqliteConnection,
-    scope: &str,
-    key: &str,
-    at: i64,
-) -> Result<(), DbError> {
+pub fn record_event(tx: &mut Tx<'_>, scope: &str, key: &str, at: i64) -> Result<(), DbError> {
     diesel::insert_into(throttle_events::table)
         .values((
             throttle_events::scope.eq(scope),
             throttle_events::key.eq(key),
             throttle_events::at.eq(at),
         ))
-        .execute(conn)?;
+        .execute(&mut **tx)?;
     Ok(())
 }
 
@@ -40,54 +35,56 @@ pub fn count_events_since(
 }
 
 /// Forgets every attempt of `scope` by `key` (a successful login, a completed reset).
-pub fn clear_events(conn: &mut SqliteConnection, scope: &str, key: &str) -> Result<(), DbError> {
+pub fn clear_events(tx: &mut Tx<'_>, scope: &str, key: &str) -> Result<(), DbError> {
     diesel::delete(
         throttle_events::table
             .filter(throttle_events::scope.eq(scope))
             .filter(throttle_events::key.eq(key)),
     )
-    .execute(conn)?;
+    .execute(&mut **tx)?;
     Ok(())
 }
 
 /// Deletes attempts older than `before` (the periodic cleanup); returns how many.
-pub fn delete_events_before(conn: &mut SqliteConnection, before: i64) -> Result<usize, DbError> {
+pub fn delete_events_before(tx: &mut Tx<'_>, before: i64) -> Result<usize, DbError> {
     Ok(
         diesel::delete(throttle_events::table.filter(throttle_events::at.le(before)))
-            .execute(conn)?,
+            .execute(&mut **tx)?,
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{conn, temp_db};
+    use crate::db::testing::{temp_db, write};
 
     #[test]
     fn events_are_counted_per_scope_and_key_inside_the_window() {
         let (db, _dir) = temp_db();
-        let c = &mut conn(&db);
-        for at in [100, 200, 300] {
-            record_event(c, "login", "a@b.com", at).unwrap();
-        }
-        record_event(c, "login", "c@d.com", 300).unwrap();
-        record_event(c, "signup", "a@b.com", 300).unwrap();
-        assert_eq!(
-            count_events_since(c, "login", "a@b.com", 0).unwrap(),
-            (3, Some(100))
-        );
-        assert_eq!(
-            count_events_since(c, "login", "a@b.com", 150).unwrap(),
-            (2, Some(200))
-        );
-        assert_eq!(
-            count_events_since(c, "login", "x@y.com", 0).unwrap(),
-            (0, None)
-        );
+        write(&db, |c| {
+            for at in [100, 200, 300] {
+                record_event(c, "login", "a@b.com", at).unwrap();
+            }
+            record_event(c, "login", "c@d.com", 300).unwrap();
+            record_event(c, "signup", "a@b.com", 300).unwrap();
+            assert_eq!(
+                count_events_since(c, "login", "a@b.com", 0).unwrap(),
+                (3, Some(100))
+            );
+            assert_eq!(
+                count_events_since(c, "login", "a@b.com", 150).unwrap(),
+                (2, Some(200))
+            );
+            assert_eq!(
+                count_events_since(c, "login", "x@y.com", 0).unwrap(),
+                (0, None)
+            );
 
-        clear_events(c, "login", "a@b.com").unwrap();
-        assert_eq!(count_events_since(c, "login", "a@b.com", 0).unwrap().0, 0);
-        assert_eq!(count_events_since(c, "login", "c@d.com", 0).unwrap().0, 1);
-        assert_eq!(delete_events_before(c, 300).unwrap(), 2);
+            clear_events(c, "login", "a@b.com").unwrap();
+            assert_eq!(count_events_since(c, "login", "a@b.com", 0).unwrap().0, 0);
+            assert_eq!(count_events_since(c, "login", "c@d.com", 0).unwrap().0, 1);
+            assert_eq!(delete_events_before(c, 300).unwrap(), 2);
+            Ok(())
+        });
     }
 }

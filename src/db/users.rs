@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use super::schema::{sessions, users};
-use super::{DbError, now};
+use super::{DbError, Tx, now};
 
 /// An account as stored. `reset_token` is a SHA-256 digest, never the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
@@ -37,11 +37,7 @@ pub struct UserChanges<'a> {
 
 /// Adds a user; an email already present is [`DbError::EmailTaken`] (the unique index decides,
 /// so two concurrent registrations of one email create exactly one row).
-pub fn add_user(
-    conn: &mut SqliteConnection,
-    email: &str,
-    hashed_password: &str,
-) -> Result<User, DbError> {
+pub fn add_user(tx: &mut Tx<'_>, email: &str, hashed_password: &str) -> Result<User, DbError> {
     diesel::insert_into(users::table)
         .values(NewUser {
             email,
@@ -49,7 +45,7 @@ pub fn add_user(
             created_at: now(),
         })
         .returning(User::as_returning())
-        .get_result(conn)
+        .get_result(&mut **tx)
         .map_err(|e| DbError::unique_as(e, DbError::EmailTaken))
 }
 
@@ -88,62 +84,58 @@ pub fn find_user_by_reset_token(
 }
 
 /// Applies `changes` to user `id`; a missing user is [`DbError::NotFound`].
-pub fn update_user(
-    conn: &mut SqliteConnection,
-    id: i32,
-    changes: &UserChanges<'_>,
-) -> Result<User, DbError> {
+pub fn update_user(tx: &mut Tx<'_>, id: i32, changes: &UserChanges<'_>) -> Result<User, DbError> {
     diesel::update(users::table.find(id))
         .set(changes)
         .returning(User::as_returning())
-        .get_result(conn)
+        .get_result(&mut **tx)
         .optional()?
         .ok_or(DbError::NotFound)
 }
 
 /// Sets the password of the account `email` if `token_digest` is its current, unexpired reset
-/// token, clears the token and deletes every session of the account, all in one transaction.
+/// token, clears the token and deletes every session of the account, in the caller's
+/// transaction.
 ///
 /// The token is consumed by a single `UPDATE … RETURNING`, so of two concurrent calls with the
 /// same token at most one gets `Some`. `None` means the token is not (or no longer) valid.
 pub fn reset_password(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx<'_>,
     email: &str,
     token_digest: &[u8],
     hashed_password: &str,
     now: i64,
 ) -> Result<Option<User>, DbError> {
-    conn.immediate_transaction(|conn| {
-        let user = diesel::update(
-            users::table
-                .filter(users::email.eq(email))
-                .filter(users::reset_token.eq(token_digest))
-                .filter(users::reset_token_expires_at.gt(now)),
-        )
-        .set((
-            users::hashed_password.eq(hashed_password),
-            users::reset_token.eq(None::<Vec<u8>>),
-            users::reset_token_expires_at.eq(None::<i64>),
-        ))
-        .returning(User::as_returning())
-        .get_result(conn)
-        .optional()?;
-        if let Some(user) = &user {
-            diesel::delete(sessions::table.filter(sessions::user_id.eq(user.id))).execute(conn)?;
-        }
-        Ok(user)
-    })
+    let conn: &mut SqliteConnection = tx;
+    let user = diesel::update(
+        users::table
+            .filter(users::email.eq(email))
+            .filter(users::reset_token.eq(token_digest))
+            .filter(users::reset_token_expires_at.gt(now)),
+    )
+    .set((
+        users::hashed_password.eq(hashed_password),
+        users::reset_token.eq(None::<Vec<u8>>),
+        users::reset_token_expires_at.eq(None::<i64>),
+    ))
+    .returning(User::as_returning())
+    .get_result(conn)
+    .optional()?;
+    if let Some(user) = &user {
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(user.id))).execute(conn)?;
+    }
+    Ok(user)
 }
 
 /// Clears reset tokens that expired before `now`; returns how many.
-pub fn clear_expired_reset_tokens(conn: &mut SqliteConnection, now: i64) -> Result<usize, DbError> {
+pub fn clear_expired_reset_tokens(tx: &mut Tx<'_>, now: i64) -> Result<usize, DbError> {
     Ok(
         diesel::update(users::table.filter(users::reset_token_expires_at.le(now)))
             .set((
                 users::reset_token.eq(None::<Vec<u8>>),
                 users::reset_token_expires_at.eq(None::<i64>),
             ))
-            .execute(conn)?,
+            .execute(&mut **tx)?,
     )
 }
 
@@ -151,6 +143,7 @@ pub fn clear_expired_reset_tokens(conn: &mut SqliteConnection, now: i64) -> Resu
 mod tests {
     use super::*;
     use crate::db::sessions::{Lifetimes, add_session, find_session};
+    use crate::db::testing::{conn, temp_db, write};
 
     const LIFETIMES: Lifetimes = Lifetimes {
         idle: 3600,
@@ -158,7 +151,7 @@ mod tests {
     };
 
     /// Gives user `id` the reset token `digest`, valid for an hour.
-    fn give_reset_token(c: &mut SqliteConnection, id: i32, digest: &[u8]) {
+    fn give_reset_token(c: &mut Tx<'_>, id: i32, digest: &[u8]) {
         let changes = UserChanges {
             reset_token: Some(Some(digest)),
             reset_token_expires_at: Some(Some(now() + 3600)),
@@ -166,15 +159,14 @@ mod tests {
         };
         update_user(c, id, &changes).unwrap();
     }
-    use crate::db::testing::{conn, temp_db};
 
     #[test]
     fn an_added_user_is_found_by_id_and_email() {
         let (db, _dir) = temp_db();
-        let c = &mut conn(&db);
-        let user = add_user(c, "a@b.com", "hash").unwrap();
+        let user = write(&db, |tx| add_user(tx, "a@b.com", "hash"));
         assert_eq!(user.email, "a@b.com");
         assert_eq!(user.reset_token, None);
+        let c = &mut conn(&db);
         assert_eq!(find_user_by_id(c, user.id).unwrap(), Some(user.clone()));
         assert_eq!(find_user_by_email(c, "a@b.com").unwrap(), Some(user));
         assert_eq!(find_user_by_email(c, "x@b.com").unwrap(), None);
@@ -183,13 +175,14 @@ mod tests {
     #[test]
     fn a_second_user_with_the_same_email_is_email_taken() {
         let (db, _dir) = temp_db();
-        let c = &mut conn(&db);
-        add_user(c, "a@b.com", "one").unwrap();
+        write(&db, |tx| add_user(tx, "a@b.com", "one"));
         assert!(matches!(
-            add_user(c, "a@b.com", "two"),
+            db.write_blocking(|tx| add_user(tx, "a@b.com", "two")),
             Err(DbError::EmailTaken)
         ));
-        let kept = find_user_by_email(c, "a@b.com").unwrap().unwrap();
+        let kept = find_user_by_email(&mut conn(&db), "a@b.com")
+            .unwrap()
+            .unwrap();
         assert_eq!(kept.hashed_password, "one");
     }
 
@@ -201,9 +194,8 @@ mod tests {
             .map(|i| {
                 let (db, barrier) = (db.clone(), barrier.clone());
                 std::thread::spawn(move || {
-                    let c = &mut conn(&db);
                     barrier.wait();
-                    add_user(c, "race@b.com", &format!("hash{i}"))
+                    db.write_blocking(|tx| add_user(tx, "race@b.com", &format!("hash{i}")))
                 })
             })
             .collect::<Vec<_>>()
@@ -225,14 +217,14 @@ mod tests {
     fn update_user_changes_only_the_named_fields() {
         let (db, _dir) = temp_db();
         let c = &mut conn(&db);
-        let user = add_user(c, "a@b.com", "old").unwrap();
+        let user = write(&db, |tx| add_user(tx, "a@b.com", "old"));
         let digest = [7u8; 32];
         let changes = UserChanges {
             reset_token: Some(Some(&digest)),
             reset_token_expires_at: Some(Some(now() + 60)),
             ..Default::default()
         };
-        let updated = update_user(c, user.id, &changes).unwrap();
+        let updated = write(&db, |tx| update_user(tx, user.id, &changes));
         assert_eq!(updated.hashed_password, "old");
         assert_eq!(updated.reset_token.as_deref(), Some(&digest[..]));
         assert_eq!(
@@ -247,7 +239,7 @@ mod tests {
             hashed_password: Some("new"),
             ..Default::default()
         };
-        let updated = update_user(c, user.id, &cleared).unwrap();
+        let updated = write(&db, |tx| update_user(tx, user.id, &cleared));
         assert_eq!(
             (updated.hashed_password.as_str(), updated.reset_token),
             ("new", None)
@@ -262,7 +254,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            update_user(&mut conn(&db), 42, &changes),
+            db.write_blocking(|tx| update_user(tx, 42, &changes)),
             Err(DbError::NotFound)
         ));
     }
@@ -270,50 +262,57 @@ mod tests {
     #[test]
     fn reset_password_consumes_the_token_once_and_ends_every_session() {
         let (db, _dir) = temp_db();
-        let c = &mut conn(&db);
-        let user = add_user(c, "a@b.com", "old").unwrap();
-        let digest = [9u8; 32];
-        give_reset_token(c, user.id, &digest);
-        add_session(c, user.id, &[1u8; 32]).unwrap();
-        add_session(c, user.id, &[2u8; 32]).unwrap();
+        write(&db, |c| {
+            let user = add_user(c, "a@b.com", "old").unwrap();
+            let digest = [9u8; 32];
+            give_reset_token(c, user.id, &digest);
+            add_session(c, user.id, &[1u8; 32]).unwrap();
+            add_session(c, user.id, &[2u8; 32]).unwrap();
 
-        let t = now();
-        assert_eq!(
-            reset_password(c, "x@b.com", &digest, "new", t).unwrap(),
-            None
-        );
-        let done = reset_password(c, "a@b.com", &digest, "new", t)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (done.hashed_password.as_str(), done.reset_token),
-            ("new", None)
-        );
-        assert_eq!(done.reset_token_expires_at, None);
-        assert_eq!(find_session(c, &[1u8; 32], t, LIFETIMES).unwrap(), None);
-        assert_eq!(find_session(c, &[2u8; 32], t, LIFETIMES).unwrap(), None);
-        assert_eq!(
-            reset_password(c, "a@b.com", &digest, "newer", t).unwrap(),
-            None
-        );
-        let stored = find_user_by_id(c, user.id).unwrap().unwrap();
-        assert_eq!(stored.hashed_password, "new");
+            let t = now();
+            assert_eq!(
+                reset_password(c, "x@b.com", &digest, "new", t).unwrap(),
+                None
+            );
+            let done = reset_password(c, "a@b.com", &digest, "new", t)
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (done.hashed_password.as_str(), done.reset_token),
+                ("new", None)
+            );
+            assert_eq!(done.reset_token_expires_at, None);
+            assert_eq!(find_session(c, &[1u8; 32], t, LIFETIMES).unwrap(), None);
+            assert_eq!(find_session(c, &[2u8; 32], t, LIFETIMES).unwrap(), None);
+            assert_eq!(
+                reset_password(c, "a@b.com", &digest, "newer", t).unwrap(),
+                None
+            );
+            let stored = find_user_by_id(c, user.id).unwrap().unwrap();
+            assert_eq!(stored.hashed_password, "new");
+            Ok(())
+        });
     }
 
     #[test]
     fn racing_resets_with_one_token_succeed_once() {
         let (db, _dir) = temp_db();
-        let user = add_user(&mut conn(&db), "a@b.com", "old").unwrap();
         let digest = [5u8; 32];
-        give_reset_token(&mut conn(&db), user.id, &digest);
+        write(&db, |tx| {
+            let user = add_user(tx, "a@b.com", "old")?;
+            give_reset_token(tx, user.id, &digest);
+            Ok(())
+        });
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
         let wins = (0..6)
             .map(|i| {
                 let (db, barrier) = (db.clone(), barrier.clone());
                 std::thread::spawn(move || {
-                    let c = &mut conn(&db);
                     barrier.wait();
-                    reset_password(c, "a@b.com", &digest, &format!("new{i}"), now()).unwrap()
+                    let new = format!("new{i}");
+                    write(&db, |tx| {
+                        reset_password(tx, "a@b.com", &digest, &new, now())
+                    })
                 })
             })
             .collect::<Vec<_>>()
@@ -326,34 +325,38 @@ mod tests {
     #[test]
     fn deleting_a_user_deletes_their_sessions() {
         let (db, _dir) = temp_db();
-        let c = &mut conn(&db);
-        let user = add_user(c, "a@b.com", "h").unwrap();
-        add_session(c, user.id, &[3u8; 32]).unwrap();
-        diesel::delete(users::table.find(user.id))
-            .execute(c)
-            .unwrap();
-        assert_eq!(find_session(c, &[3u8; 32], now(), LIFETIMES).unwrap(), None);
+        write(&db, |c| {
+            let user = add_user(c, "a@b.com", "h").unwrap();
+            add_session(c, user.id, &[3u8; 32]).unwrap();
+            diesel::delete(users::table.find(user.id))
+                .execute(&mut **c)
+                .unwrap();
+            assert_eq!(find_session(c, &[3u8; 32], now(), LIFETIMES).unwrap(), None);
+            Ok(())
+        });
     }
 
     #[test]
     fn an_expired_reset_token_neither_finds_nor_resets_and_is_cleared() {
         let (db, _dir) = temp_db();
-        let c = &mut conn(&db);
-        let user = add_user(c, "a@b.com", "old").unwrap();
-        let digest = [4u8; 32];
-        give_reset_token(c, user.id, &digest);
-        let later = now() + 3600;
-        assert_eq!(find_user_by_reset_token(c, &digest, later).unwrap(), None);
-        assert_eq!(
-            reset_password(c, "a@b.com", &digest, "new", later).unwrap(),
-            None
-        );
-        assert_eq!(clear_expired_reset_tokens(c, later - 1).unwrap(), 0);
-        assert_eq!(clear_expired_reset_tokens(c, later).unwrap(), 1);
-        let stored = find_user_by_id(c, user.id).unwrap().unwrap();
-        assert_eq!(
-            (stored.reset_token, stored.hashed_password.as_str()),
-            (None, "old")
-        );
+        write(&db, |c| {
+            let user = add_user(c, "a@b.com", "old").unwrap();
+            let digest = [4u8; 32];
+            give_reset_token(c, user.id, &digest);
+            let later = now() + 3600;
+            assert_eq!(find_user_by_reset_token(c, &digest, later).unwrap(), None);
+            assert_eq!(
+                reset_password(c, "a@b.com", &digest, "new", later).unwrap(),
+                None
+            );
+            assert_eq!(clear_expired_reset_tokens(c, later - 1).unwrap(), 0);
+            assert_eq!(clear_expired_reset_tokens(c, later).unwrap(), 1);
+            let stored = find_user_by_id(c, user.id).unwrap().unwrap();
+            assert_eq!(
+                (stored.reset_token, stored.hashed_password.as_str()),
+                (None, "old")
+            );
+            Ok(())
+        });
     }
 }

@@ -10,31 +10,20 @@ use rocket::{Either, Request, catch, catchers};
 use rocket_dyn_templates::Template;
 
 use super::pages::prefers_html;
+use super::request_id::RequestId;
 use crate::auth::AuthError;
 
-/// The status and client-safe message of an auth-layer error.
-fn classify(error: AuthError) -> (Status, Cow<'static, str>) {
-    let status = match &error {
-        AuthError::Throttled { .. } => Status::TooManyRequests,
-        AuthError::EmailTaken => Status::BadRequest,
-        AuthError::InvalidCredentials => Status::Unauthorized,
-        AuthError::NoSession | AuthError::UnknownEmail | AuthError::InvalidResetToken => {
-            Status::Forbidden
-        }
-        AuthError::Internal(cause) => {
-            log::error!(target: "auth_service::error", "internal error: {cause}");
-            return (Status::InternalServerError, "internal server error".into());
-        }
-    };
-    (status, error.to_string().into())
-}
+/// Seconds a client is asked to wait before retrying a request the database could not serve.
+const RETRY_UNAVAILABLE_SECS: i64 = 5;
 
-/// An API failure: a status, a message safe to show the client and, for 429, when to retry.
+/// An API failure: a status, a message safe to show the client, when to retry (429, 503), and
+/// for server-side failures the cause, which is logged and never sent.
 #[derive(Debug)]
 pub struct ApiError {
     status: Status,
     message: Cow<'static, str>,
     retry_after: Option<i64>,
+    cause: Option<String>,
 }
 
 impl ApiError {
@@ -43,11 +32,16 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            cause: None,
         }
     }
 
-    /// Sets `Retry-After` on a response that reports this error.
-    pub fn add_headers(&self, response: &mut rocket::Response<'_>) {
+    /// Finishes a response that reports this error: logs the cause at error level with the
+    /// request id, and sets `Retry-After`.
+    pub fn report(&self, req: &Request<'_>, response: &mut rocket::Response<'_>) {
+        if let Some(cause) = &self.cause {
+            log_failure(req, self.status, cause);
+        }
         if let Some(seconds) = self.retry_after {
             response.set_header(Header::new("Retry-After", seconds.to_string()));
         }
@@ -66,17 +60,52 @@ impl ApiError {
     }
 }
 
+/// Logs a server-side failure of this request: its id, method, path (never the query) and
+/// status, and the cause.
+pub fn log_failure(req: &Request<'_>, status: Status, cause: &str) {
+    let RequestId(id) = RequestId::of(req);
+    log::error!(
+        target: "auth_service::error",
+        "{id} {} {} -> {}: {cause}",
+        req.method(),
+        req.uri().path(),
+        status.code
+    );
+}
+
+/// The status mapping of auth-layer errors.
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> ApiError {
-        let retry_after = match error {
-            AuthError::Throttled { retry_after } => Some(retry_after),
-            _ => None,
+        let status = match &error {
+            AuthError::Throttled { retry_after } => {
+                return ApiError {
+                    retry_after: Some(*retry_after),
+                    ..ApiError::new(Status::TooManyRequests, error.to_string())
+                };
+            }
+            AuthError::Unavailable(cause) => {
+                return ApiError {
+                    retry_after: Some(RETRY_UNAVAILABLE_SECS),
+                    cause: Some(cause.clone()),
+                    ..ApiError::new(
+                        Status::ServiceUnavailable,
+                        "temporarily unavailable: nothing was changed, try again shortly",
+                    )
+                };
+            }
+            AuthError::Internal(cause) => {
+                return ApiError {
+                    cause: Some(cause.to_string()),
+                    ..ApiError::new(Status::InternalServerError, "internal server error")
+                };
+            }
+            AuthError::EmailTaken => Status::BadRequest,
+            AuthError::InvalidCredentials => Status::Unauthorized,
+            AuthError::NoSession | AuthError::UnknownEmail | AuthError::InvalidResetToken => {
+                Status::Forbidden
+            }
         };
-        let (status, message) = classify(error);
-        ApiError {
-            retry_after,
-            ..ApiError::new(status, message)
-        }
+        ApiError::new(status, error.to_string())
     }
 }
 
@@ -84,7 +113,7 @@ impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         let mut response =
             (self.status, Json(json!({ "message": self.message }))).respond_to(req)?;
-        self.add_headers(&mut response);
+        self.report(req, &mut response);
         Ok(response)
     }
 }
@@ -114,7 +143,7 @@ impl<'r> Responder<'r, 'static> for PageError {
             "message": error.message,
         });
         let mut response = (error.status, Template::render("error", context)).respond_to(req)?;
-        error.add_headers(&mut response);
+        error.report(req, &mut response);
         Ok(response)
     }
 }
@@ -139,10 +168,14 @@ fn default_catcher(status: Status, req: &Request<'_>) -> Either<PageError, ApiEr
         (500, _) => "internal server error",
         _ => status.reason_lossy(),
     };
+    let error = ApiError {
+        retry_after: (status == Status::ServiceUnavailable).then_some(RETRY_UNAVAILABLE_SECS),
+        ..ApiError::new(status, message)
+    };
     if prefers_html(req) {
-        Either::Left(PageError::new(status, message))
+        Either::Left(PageError(error))
     } else {
-        Either::Right(ApiError::new(status, message))
+        Either::Right(error)
     }
 }
 

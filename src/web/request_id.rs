@@ -13,7 +13,8 @@ use crate::auth::Caller;
 pub struct RequestId(pub Uuid);
 
 impl RequestId {
-    fn of(req: &Request<'_>) -> RequestId {
+    /// This request's id, made on first use.
+    pub fn of(req: &Request<'_>) -> RequestId {
         *req.local_cache(|| RequestId(Uuid::new_v4()))
     }
 }

@@ -41,7 +41,8 @@ pub struct CurrentUser(pub User);
 enum Lookup {
     Found(User),
     Missing,
-    Failed,
+    /// The lookup itself failed: 503 when the database is unavailable, 500 otherwise.
+    Failed(Status, String),
 }
 
 #[rocket::async_trait]
@@ -59,20 +60,23 @@ impl<'r> FromRequest<'r> for CurrentUser {
                 match auth.user_for_session(session_id).await {
                     Ok(user) => Lookup::Found(user),
                     Err(AuthError::NoSession) => Lookup::Missing,
-                    Err(error) => {
-                        log::error!(target: "auth_service::error", "session lookup: {error}");
-                        Lookup::Failed
+                    Err(AuthError::Unavailable(cause)) => {
+                        Lookup::Failed(Status::ServiceUnavailable, cause)
                     }
+                    Err(error) => Lookup::Failed(Status::InternalServerError, error.to_string()),
                 }
             })
             .await;
         match lookup {
             Lookup::Found(user) => Outcome::Success(CurrentUser(user.clone())),
             Lookup::Missing => Outcome::Error((Status::Forbidden, AuthError::NoSession)),
-            Lookup::Failed => Outcome::Error((
-                Status::InternalServerError,
-                AuthError::Internal("session lookup failed".into()),
-            )),
+            Lookup::Failed(status, cause) => {
+                let error = match *status {
+                    Status::ServiceUnavailable => AuthError::Unavailable(cause.clone()),
+                    _ => AuthError::Internal(cause.clone().into()),
+                };
+                Outcome::Error((*status, error))
+            }
         }
     }
 }

@@ -22,13 +22,14 @@ fn app_with_session() -> (TestApp, String) {
 /// Moves the (only) session's clock: it was created `created_ago` and last used `seen_ago`
 /// seconds ago.
 fn age_session(app: &TestApp, created_ago: i64, seen_ago: i64) {
-    diesel::update(sessions::table)
-        .set((
-            sessions::created_at.eq(now() - created_ago),
-            sessions::last_seen_at.eq(now() - seen_ago),
-        ))
-        .execute(&mut app.db.conn())
-        .unwrap();
+    app.db.write(|c| {
+        diesel::update(sessions::table)
+            .set((
+                sessions::created_at.eq(now() - created_ago),
+                sessions::last_seen_at.eq(now() - seen_ago),
+            ))
+            .execute(c)
+    });
 }
 
 fn last_seen(app: &TestApp) -> i64 {
@@ -107,10 +108,11 @@ fn an_expired_reset_token_gets_the_same_answer_as_a_wrong_one() {
     let expires = expires.unwrap();
     assert!((now() + 3599..=now() + 3600).contains(&expires), "an hour");
 
-    diesel::update(users::table)
-        .set(users::reset_token_expires_at.eq(now() - 1))
-        .execute(&mut app.db.conn())
-        .unwrap();
+    app.db.write(|c| {
+        diesel::update(users::table)
+            .set(users::reset_token_expires_at.eq(now() - 1))
+            .execute(c)
+    });
     assert_message(
         app.update_password("ann@example.com", &token, "new"),
         Status::Forbidden,
@@ -126,10 +128,11 @@ fn the_periodic_cleanup_purges_expired_sessions_and_reset_tokens() {
     app.session_for("ann@example.com", "pw");
     app.reset_token_for("ann@example.com");
     age_session(&app, 3700, 3601);
-    diesel::update(users::table)
-        .set(users::reset_token_expires_at.eq(now() - 1))
-        .execute(&mut app.db.conn())
-        .unwrap();
+    app.db.write(|c| {
+        diesel::update(users::table)
+            .set(users::reset_token_expires_at.eq(now() - 1))
+            .execute(c)
+    });
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let token_left = || -> Option<Vec<u8>> {

@@ -2,7 +2,7 @@
 //! request helpers so each test reads as the journey it checks.
 
 use auth_service::db::schema::{sessions, users};
-use auth_service::db::{Access, Db};
+use auth_service::db::{Access, Db, Options};
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, PooledConnection};
 use rocket::figment::Figment;
@@ -80,14 +80,28 @@ impl TestDb {
     /// app's own `database_exclusive` (SQLite must not mix exclusive and shared connections to
     /// one file in one process).
     pub fn conn(&self) -> PooledConnection<ConnectionManager<SqliteConnection>> {
-        let db = self.db.get_or_init(|| {
+        self.db().conn().unwrap()
+    }
+
+    /// Runs `f`'s writes (a test moving a clock, say) in a committed transaction: outside one,
+    /// the pooled connections refuse to write, as the app's do.
+    pub fn write(&self, f: impl FnOnce(&mut SqliteConnection) -> QueryResult<usize>) -> usize {
+        self.db().write_blocking(|tx| Ok(f(tx)?)).unwrap()
+    }
+
+    fn db(&self) -> &Db {
+        self.db.get_or_init(|| {
             let exclusive = self
                 .figment
                 .extract_inner("database_exclusive")
                 .unwrap_or(true);
-            Db::open(&self.path, 2, Access::from_exclusive(exclusive)).unwrap()
-        });
-        db.conn().unwrap()
+            let options = Options {
+                pool_size: 2,
+                access: Access::from_exclusive(exclusive),
+                ..Options::default()
+            };
+            Db::open(&self.path, &options).unwrap()
+        })
     }
 
     pub fn user_count(&self) -> i64 {

@@ -5,6 +5,7 @@ mod account;
 mod home;
 mod password;
 
+use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
 use rocket::response::{self, Flash, Redirect, Responder};
 use rocket::routes;
@@ -12,7 +13,7 @@ use rocket::serde::json::{Value, json};
 use rocket_dyn_templates::Template;
 
 use super::csrf::CsrfToken;
-use super::error::ApiError;
+use super::error::{ApiError, log_failure};
 use super::session::CurrentUser;
 use crate::db::User;
 
@@ -48,17 +49,26 @@ pub struct Layout {
     flash: Option<Value>,
 }
 
+/// A page whose visitor could not be looked up (the database failed) is not shown as if they
+/// were logged out: it fails with the lookup's status, and the catcher shows the error page.
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Layout {
-    type Error = std::convert::Infallible;
+    type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         let csrf = req.guard::<CsrfToken>().await.succeeded();
-        let user = req.guard::<CurrentUser>().await.succeeded();
+        let user = match req.guard::<CurrentUser>().await {
+            Outcome::Success(CurrentUser(user)) => Some(user),
+            Outcome::Error((Status::Forbidden, _)) | Outcome::Forward(_) => None,
+            Outcome::Error((status, error)) => {
+                log_failure(req, status, &error.to_string());
+                return Outcome::Error((status, ()));
+            }
+        };
         let flash = req.guard::<Option<FlashMessage<'_>>>().await.succeeded();
         Outcome::Success(Layout {
             csrf_token: csrf.map(|CsrfToken(token)| token).unwrap_or_default(),
-            user: user.map(|CurrentUser(user)| user),
+            user,
             flash: flash
                 .flatten()
                 .map(|f| json!({ "kind": f.kind(), "message": f.message() })),
@@ -102,7 +112,7 @@ impl FormError {
 impl<'r> Responder<'r, 'static> for FormError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         let mut response = (self.error.status(), self.page).respond_to(req)?;
-        self.error.add_headers(&mut response);
+        self.error.report(req, &mut response);
         Ok(response)
     }
 }

@@ -1,0 +1,283 @@
+//! The real `auth_service` binary as a child process, and an HTTP client for it: what the fault
+//! tests need when the fault lives in the operating system (a file-size limit, a full or
+//! read-only file system) rather than in the app.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// The server binary Cargo built for this test run.
+const BINARY: &str = env!("CARGO_BIN_EXE_auth_service");
+
+/// A running server on `127.0.0.1:<free port>` (debug profile, bcrypt cost 4, throttling off so
+/// bursts from one address are served), killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    log: PathBuf,
+}
+
+/// What to do to the child before it runs the binary.
+#[derive(Clone, Copy, Default)]
+pub struct Limits {
+    /// `RLIMIT_FSIZE` in bytes: no file the server writes may grow past it.
+    pub file_size: Option<u64>,
+}
+
+impl Server {
+    /// Starts the binary on the SQLite file `db`; its stderr goes to `<work>/server-<port>.log`,
+    /// its audit log and mail outbox into `work` too.
+    pub fn start(db: &Path, work: &Path, limits: Limits) -> Server {
+        let port = free_port();
+        let log = work.join(format!("server-{port}.log"));
+        let mut command = Command::new(BINARY);
+        command
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_clear()
+            .env("ROCKET_PROFILE", "debug")
+            .env("ROCKET_ADDRESS", "127.0.0.1")
+            .env("ROCKET_PORT", port.to_string())
+            .env("ROCKET_DATABASE_URL", db)
+            .env("ROCKET_BCRYPT_COST", "4")
+            .env("ROCKET_THROTTLE_ENABLED", "false")
+            .env("ROCKET_AUDIT_LOG", work.join("audit.log"))
+            .env("ROCKET_MAIL_OUTBOX_DIR", work.join("mail"))
+            .env("ROCKET_LOG_LEVEL", "normal")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        if let Some(bytes) = limits.file_size {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe and touches only the child's own limits.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: bytes,
+                        rlim_max: libc::RLIM_INFINITY,
+                    };
+                    match libc::setrlimit(libc::RLIMIT_FSIZE, &limit) {
+                        0 => Ok(()),
+                        _ => Err(std::io::Error::last_os_error()),
+                    }
+                });
+            }
+        }
+        let child = command.spawn().expect("the server binary starts");
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        server.wait_until_listening(port);
+        server
+    }
+
+    fn wait_until_listening(&self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Lifts the file-size limit of the running server (`prlimit`, no root needed for one's
+    /// own processes): the fault goes away without a restart.
+    pub fn lift_file_size_limit(&self) {
+        let unlimited = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: prlimit reads the struct we pass and writes nothing (no old-limit pointer).
+        let done = unsafe {
+            libc::prlimit(
+                self.child.id() as libc::pid_t,
+                libc::RLIMIT_FSIZE,
+                &unlimited,
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(done, 0, "{}", std::io::Error::last_os_error());
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would: no shutdown code runs.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// One answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The session cookie this answer sets.
+    pub fn session_id(&self) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("session_id="))
+            .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+            .filter(|id| !id.is_empty())
+    }
+
+    /// Asserts the answer is an honest refusal: 503, `Retry-After`, a JSON message.
+    pub fn assert_unavailable(&self) {
+        assert_eq!(self.status, StatusCode::SERVICE_UNAVAILABLE, "{self:?}");
+        let retry: u64 = self
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .unwrap();
+        assert!(retry >= 1, "{retry}");
+        assert!(self.json()["message"].is_string(), "{self:?}");
+    }
+}
+
+/// An HTTP client for one server, speaking as the original service's clients do (form bodies).
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    pub fn new(server: &Server) -> Api {
+        Api {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            base: server.base.clone(),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.expect("the server answers");
+        Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    fn form(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::RequestBuilder {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.replace('@', "%40")))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+    }
+
+    pub async fn root(&self) -> Answer {
+        self.send(self.http.get(format!("{}/", self.base))).await
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Answer {
+        let fields = [("email", email), ("password", password)];
+        self.send(self.form(reqwest::Method::POST, "/users", &fields))
+            .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Answer {
+        let fields = [("email", email), ("password", password)];
+        self.send(self.form(reqwest::Method::POST, "/sessions", &fields))
+            .await
+    }
+
+    pub async fn profile(&self, session_id: &str) -> Answer {
+        let request = self.http.get(format!("{}/profile", self.base));
+        self.send(request.header("Cookie", format!("session_id={session_id}")))
+            .await
+    }
+
+    pub async fn logout(&self, session_id: &str) -> Answer {
+        let request = self.http.delete(format!("{}/sessions", self.base));
+        self.send(request.header("Cookie", format!("session_id={session_id}")))
+            .await
+    }
+
+    /// Signs up through the page, as a browser does: the form (which sets the CSRF cookie),
+    /// then its submission with the cookie and the form's hidden token.
+    pub async fn sign_up_page(&self, email: &str) -> Answer {
+        let url = format!("{}/signup", self.base);
+        let form = self
+            .send(self.http.get(&url).header("Accept", "text/html"))
+            .await;
+        let cookie = form
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("csrf_token="))
+            .and_then(|c| c.split(';').next())
+            .expect("a CSRF cookie")
+            .to_owned();
+        let field = "name=\"csrf_token\" value=\"";
+        let start = form.body.find(field).expect("a CSRF field") + field.len();
+        let token = &form.body[start..start + form.body[start..].find('"').unwrap()];
+        let fields = [("email", email), ("password", "pw"), ("csrf_token", token)];
+        let request = self.form(reqwest::Method::POST, "/signup", &fields);
+        self.send(
+            request
+                .header("Accept", "text/html")
+                .header("Cookie", cookie),
+        )
+        .await
+    }
+
+    pub async fn request_reset(&self, email: &str) -> Answer {
+        let fields = [("email", email)];
+        self.send(self.form(reqwest::Method::POST, "/reset_password", &fields))
+            .await
+    }
+}
