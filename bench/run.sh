@@ -45,11 +45,13 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_server DB: the release binary with the debug profile's settings and throttling off.
+# start_server DB: the release binary with the debug profile's settings and throttling off, at
+# database_synchronous $SYNC (default full).
 start_server() {
   port=$(free_port)
   ROCKET_PROFILE=debug ROCKET_ADDRESS=127.0.0.1 ROCKET_PORT=$port \
     ROCKET_DATABASE_URL="$1" ROCKET_THROTTLE_ENABLED=false ROCKET_LOG_LEVEL=critical \
+    ROCKET_DATABASE_SYNCHRONOUS="${SYNC:-full}" \
     ROCKET_AUDIT_LOG="$work/audit.log" ROCKET_MAIL_OUTBOX_DIR="$work/mail" \
     "$server_bin" >"$work/server.log" 2>&1 &
   server_pid=$!
@@ -100,14 +102,15 @@ rounds() {
   round=
 }
 
-# seed NAME USERS: a new database of USERS users with a session each; prints its path. Seeded
-# right before its run, so no session falls due for its once-a-minute touch (a write) during
-# the run and every scenario measures reads alone. `sync` first, so the kernel is not still
-# writing the new file out during the run.
+# seed NAME USERS [SEEN_AGO]: a new database of USERS users with a session each; prints its
+# path. Seeded right before its run, so no session falls due for its once-a-minute touch (a
+# write) during the run and every scenario measures reads alone, unless SEEN_AGO (seconds since
+# each session's last use) makes them due. `sync` first, so the kernel is not still writing the
+# new file out during the run.
 seed() {
   local db="$work/$1.db"
   rm -f "$db" "$db-wal" "$db-shm"
-  "$tool" seed "$db" "$2" >&2
+  "$tool" seed "$db" "$2" "${3:-0}" >&2
   sync
   echo "$db"
 }
@@ -133,22 +136,39 @@ echo "== scenarios on 10,000 users"
 root() { scenario root root 10000; }
 profile() { scenario profile profile 10000; }
 rounds root profile
+# Every write scenario runs at database_synchronous = full (the default; its name) and normal
+# (NAME_normal), in alternating rounds, so their ratio is what durability costs.
+login_full() { scenario login login 10000; }
+login_normal() { SYNC=normal scenario login_normal login 10000; }
 hash_before=$(hash_time)
-scenario login login 10000
+rounds login_full login_normal
 hash_after=$(hash_time)
-scenario register register 10000
+register_full() { scenario register register 10000; }
+register_normal() { SYNC=normal scenario register_normal register 10000; }
+rounds register_full register_normal
 python3 -c "import json; b, a = $hash_before, $hash_after; print(json.dumps({'bcrypt_cost': 12, 'hash_ms': round((b + a) / 2, 2), 'hash_ms_before_login': b, 'hash_ms_after_login': a, 'cores': $(nproc)}))" \
   >"$out/baseline.json"
 
-start_server "$(seed storm 10000)"
-load storm_profile_alone profile $((connections / 2)) 10000
-BENCH_USERS=10000 timeout $((duration + 30)) wrk -t1 -c$((connections / 2)) -d"${duration}s" \
-  --timeout 30s -s bench/lua/login.lua "http://127.0.0.1:$port" >"$work/storm_login.txt" &
-storm=$!
-load storm_profile profile $((connections / 2)) 10000
-wait "$storm"
-record storm_login $((connections / 2)) 10000
-stop_server
+# storm SUFFIX: profile reads alone, then the same reads while as many connections log in.
+storm() {
+  start_server "$(seed storm 10000)"
+  load "storm_profile_alone$1" profile $((connections / 2)) 10000
+  BENCH_USERS=10000 timeout $((duration + 30)) wrk -t1 -c$((connections / 2)) -d"${duration}s" \
+    --timeout 30s -s bench/lua/login.lua "http://127.0.0.1:$port" >"$work/storm_login$1.txt" &
+  local logins=$!
+  load "storm_profile$1" profile $((connections / 2)) 10000
+  wait "$logins"
+  record "storm_login$1" $((connections / 2)) 10000
+  stop_server
+}
+storm_full() { storm ""; }
+storm_normal() { SYNC=normal storm _normal; }
+rounds storm_full storm_normal
+
+# Profile reads of sessions all due their once-a-minute touch: every request also writes.
+touch_full() { start_server "$(seed touch 200000 120)"; load profile_touch profile_touch "$connections" 200000; stop_server; }
+touch_normal() { SYNC=normal start_server "$(seed touch 200000 120)"; load profile_touch_normal profile_touch "$connections" 200000; stop_server; }
+rounds touch_full touch_normal
 
 echo "== scale"
 scale_small() { scenario scale_10000 profile 10000; }

@@ -1,8 +1,9 @@
 //! Benchmark helper, built with the service (`cargo build --release --bin auth-bench`):
 //!
-//! - `auth-bench seed DB USERS`: migrates DB and adds USERS users `user{i}@bench.test` (password
-//!   `bench-password`, hashed once at `BENCH_COST`, default 12), each with a session whose id is
-//!   `bench-session-{i}`;
+//! - `auth-bench seed DB USERS [SEEN_AGO]`: migrates DB and adds USERS users
+//!   `user{i}@bench.test` (password `bench-password`, hashed once at `BENCH_COST`, default 12),
+//!   each with a session whose id is `bench-session-{i}`, last used SEEN_AGO seconds ago
+//!   (default 0; 60 or more makes every session due its once-a-minute touch);
 //! - `auth-bench hash-time COST RUNS THREADS`: THREADS threads hash RUNS times each at COST at
 //!   once; prints the mean time of one hash, in ms. With one thread per core this is what each
 //!   hash takes while every core hashes, as during a login storm.
@@ -10,7 +11,7 @@
 use std::time::Instant;
 
 use auth_service::auth::token;
-use auth_service::db::{Access, Db, seed};
+use auth_service::db::{Db, Options, seed};
 
 const CHUNK: usize = 100_000;
 
@@ -26,15 +27,19 @@ fn main() -> Result<(), String> {
         Some("seed") => {
             let path = args.get(1).ok_or("seed DB USERS")?;
             let users = number(2)?;
+            let seen_ago = if args.len() > 3 { number(3)? as i64 } else { 0 };
             let cost = std::env::var("BENCH_COST").map_or(Ok(12), |c| c.parse::<u32>());
             let hash = bcrypt::hash("bench-password", cost.map_err(|e| e.to_string())?)
                 .map_err(|e| e.to_string())?;
-            let db = Db::open(path, 1, Access::Exclusive).map_err(|e| e.to_string())?;
-            let mut conn = db.conn().map_err(|e| e.to_string())?;
+            let options = Options {
+                pool_size: 1,
+                ..Options::default()
+            };
+            let db = Db::open(path, &options).map_err(|e| e.to_string())?;
             for first in (0..users).step_by(CHUNK) {
                 let count = CHUNK.min(users - first);
                 let digest = |i: usize| token::digest(&format!("bench-session-{i}"));
-                seed::seed_users(&mut conn, first, count, &hash, digest)
+                db.write_blocking(|tx| seed::seed_users(tx, first, count, &hash, digest, seen_ago))
                     .map_err(|e| e.to_string())?;
             }
             Ok(())
@@ -62,6 +67,9 @@ fn main() -> Result<(), String> {
             println!("{:.2}", total / threads as f64);
             Ok(())
         }
-        _ => Err("usage: auth-bench seed DB USERS | auth-bench hash-time COST RUNS THREADS".into()),
+        _ => Err(
+            "usage: auth-bench seed DB USERS [SEEN_AGO] | auth-bench hash-time COST RUNS THREADS"
+                .into(),
+        ),
     }
 }

@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use auth_service::auth::{Email, token};
 use auth_service::db::sessions::{Lifetimes, find_session};
-use auth_service::db::{Access, Db, now, seed};
+use auth_service::db::{Db, Options, now, seed};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const USERS: usize = 10_000;
@@ -26,10 +26,15 @@ fn emails(c: &mut Criterion) {
 fn session_lookup(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
-    let db = Db::open(path.to_str().unwrap(), 1, Access::Exclusive).unwrap();
-    let mut conn = db.conn().unwrap();
+    let options = Options {
+        pool_size: 1,
+        ..Options::default()
+    };
+    let db = Db::open(path.to_str().unwrap(), &options).unwrap();
     let digest = |i: usize| token::digest(&format!("bench-session-{i}"));
-    seed::seed_users(&mut conn, 0, USERS, "not a hash", digest).unwrap();
+    db.write_blocking(|tx| seed::seed_users(tx, 0, USERS, "not a hash", digest, 0))
+        .unwrap();
+    let mut conn = db.conn().unwrap();
     let lifetimes = Lifetimes {
         idle: 3600,
         absolute: 86400,
