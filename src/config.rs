@@ -1,16 +1,64 @@
 //! The service's typed settings, read once at ignite from Rocket's figment (`Rocket.toml`
 //! profiles plus `ROCKET_*` environment variables), so they live beside Rocket's own keys.
 
-use rocket::figment::Figment;
-use serde::Deserialize;
+use rocket::figment::providers::{Format, Serialized, Toml};
+use rocket::figment::{self, Figment};
+use serde::{Deserialize, Serialize};
 
 use crate::db::Synchronous;
 
+/// Where mail goes (`mail_transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Each message an `.eml` file in `mail_outbox_dir`; nobody receives it.
+    Outbox,
+    Smtp,
+}
+
+/// How the SMTP connection is secured (`smtp_tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text (port 25 by default).
+    None,
+    /// Upgraded with STARTTLS, required (port 587 by default).
+    Starttls,
+    /// Implicit TLS from the first byte (port 465 by default).
+    Tls,
+}
+
+/// The format of audit lines (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `key="value"` pairs.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `Rocket.toml`'s settings of `profile` over Rocket's own defaults, and nothing from the
+/// environment: what the tests build on, so that an exported `ROCKET_*` variable (say
+/// `ROCKET_PROFILE=release`) cannot change what they test.
+pub fn file_figment(profile: &str) -> Figment {
+    Figment::from(rocket::Config::debug_default())
+        .merge(Toml::file("Rocket.toml").nested())
+        .select(profile)
+}
+
+/// The old name of `cookie_secure`. A deployment that still sets it (say in
+/// `ROCKET_SESSION_COOKIE_SECURE`) keeps its meaning: where it is set, it wins over
+/// `cookie_secure`, which `Rocket.toml` sets in every profile.
+pub const OLD_COOKIE_SECURE: &str = "session_cookie_secure";
+
 /// Settings the application reads; Rocket's own keys (`port`, `secret_key`, …) stay Rocket's.
 ///
-/// Defaults are the hardened (release) values: a deployment that forgets a key gets the safe one.
+/// `Settings::default()` is the one source of the defaults: the hardened (release) values, so a
+/// deployment that forgets a key gets the safe one. `Rocket.toml`'s `[default]` and README's
+/// table repeat them for readers; a test fails when either disagrees with this.
 /// Not `Debug`: it holds `smtp_password`, which must never reach a log.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Settings {
     /// SQLite file path, created with its schema on first start.
@@ -34,7 +82,9 @@ pub struct Settings {
     /// Refuse the compiled-in list of common passwords.
     pub password_check_common: bool,
     pub session_cookie_name: String,
-    pub session_cookie_secure: bool,
+    /// Mark every cookie `Secure` (sent over HTTPS only). [`OLD_COOKIE_SECURE`], its name
+    /// before it covered the CSRF and reset cookies too, still works.
+    pub cookie_secure: bool,
     /// A session unused this long is over (seconds).
     pub session_idle_secs: i64,
     /// A session this old is over however active (seconds).
@@ -58,7 +108,7 @@ pub struct Settings {
     /// Reset requests (and, separately, wrong reset tokens) per client address in the window.
     pub throttle_reset_per_address: i64,
     /// `outbox` (each message an `.eml` file in `mail_outbox_dir`) or `smtp`.
-    pub mail_transport: String,
+    pub mail_transport: MailTransport,
     pub mail_outbox_dir: String,
     /// The sender, as `Name <address>` or a bare address.
     pub mail_from: String,
@@ -68,13 +118,13 @@ pub struct Settings {
     pub smtp_username: Option<String>,
     pub smtp_password: Option<String>,
     /// `none`, `starttls` or `tls` (implicit TLS).
-    pub smtp_tls: String,
+    pub smtp_tls: SmtpTls,
     /// How long one SMTP exchange may take before the send is abandoned (and logged).
     pub smtp_timeout_secs: u64,
     /// Where audit events go: `stderr` or a file path.
     pub audit_log: String,
     /// Audit line format: `text` or `json`.
-    pub log_format: String,
+    pub log_format: LogFormat,
     /// Put the reset token in `POST /reset_password`'s body, as the original service did.
     pub expose_reset_token: bool,
     /// The service's public origin (`https://auth.example.com`): reset links are built from it,
@@ -95,7 +145,7 @@ impl Default for Settings {
             password_min_length: 8,
             password_check_common: true,
             session_cookie_name: "session_id".into(),
-            session_cookie_secure: true,
+            cookie_secure: true,
             session_idle_secs: 60 * 60,
             session_absolute_secs: 24 * 60 * 60,
             reset_token_ttl_secs: 60 * 60,
@@ -110,15 +160,15 @@ impl Default for Settings {
             throttle_signup_per_address: 20,
             throttle_reset_per_address: 20,
             audit_log: "stderr".into(),
-            log_format: "text".into(),
-            mail_transport: "outbox".into(),
+            log_format: LogFormat::Text,
+            mail_transport: MailTransport::Outbox,
             mail_outbox_dir: "mail".into(),
             mail_from: "Auth Service <no-reply@localhost>".into(),
             smtp_host: None,
             smtp_port: None,
             smtp_username: None,
             smtp_password: None,
-            smtp_tls: "starttls".into(),
+            smtp_tls: SmtpTls::Starttls,
             smtp_timeout_secs: 10,
         }
     }
@@ -127,9 +177,13 @@ impl Default for Settings {
 impl Settings {
     /// Reads and checks the settings; the message says which key is wrong and why.
     pub fn from_figment(figment: &Figment) -> Result<Settings, String> {
-        let settings: Settings = figment
-            .extract()
-            .map_err(|e| format!("invalid configuration: {e}"))?;
+        let invalid = |e: figment::Error| format!("invalid configuration: {e}");
+        let mut figment = figment.clone();
+        if figment.find_value(OLD_COOKIE_SECURE).is_ok() {
+            let secure: bool = figment.extract_inner(OLD_COOKIE_SECURE).map_err(invalid)?;
+            figment = figment.merge(Serialized::global("cookie_secure", secure));
+        }
+        let settings: Settings = figment.extract().map_err(invalid)?;
         settings.check()?;
         if figment.profile() == "release" {
             settings.check_release()?;
@@ -214,12 +268,6 @@ impl Settings {
                 return Err(format!("{key} must be at least 1"));
             }
         }
-        if !["text", "json"].contains(&self.log_format.as_str()) {
-            return Err(format!(
-                "log_format must be text or json, not {:?}",
-                self.log_format
-            ));
-        }
         if self.cleanup_interval_secs == 0 {
             return Err("cleanup_interval_secs must be at least 1".into());
         }
@@ -261,7 +309,7 @@ mod tests {
         let s = Settings::from_figment(&Figment::new()).unwrap();
         assert_eq!(s.bcrypt_cost, 12);
         assert_eq!(s.password_min_length, 8);
-        assert!(s.session_cookie_secure);
+        assert!(s.cookie_secure);
         assert!(!s.expose_reset_token);
         assert_eq!(s.database_synchronous, Synchronous::Full);
     }
@@ -287,6 +335,100 @@ mod tests {
         );
         let err = with("database_synchronous", "off").err().unwrap();
         assert!(err.contains("database_synchronous"), "{err}");
+    }
+
+    /// The first value of a README table cell: a `code` span, a bare word, or `—` for none.
+    fn readme_value(cell: &str) -> Option<String> {
+        let cell = cell.trim();
+        if let Some(code) = cell.strip_prefix('`') {
+            return Some(code[..code.find('`').unwrap()].to_owned());
+        }
+        let word = cell.split([' ', '(']).next().unwrap();
+        (word != "—").then(|| word.to_owned())
+    }
+
+    /// A setting as the README writes it: strings bare, none as `None`.
+    fn written(value: &serde_json::Value) -> Option<String> {
+        match value {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(text) => Some(text.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+
+    #[test]
+    fn rocket_toml_and_the_readme_agree_with_the_settings() {
+        let defaults = serde_json::to_value(Settings::default()).unwrap();
+        let defaults = defaults.as_object().unwrap();
+        let toml = Figment::from(Toml::file("Rocket.toml").nested()).select("default");
+        for (key, value) in defaults {
+            if let Ok(in_toml) = toml.extract_inner::<serde_json::Value>(key) {
+                assert_eq!(&in_toml, value, "Rocket.toml [default] {key}");
+            }
+        }
+
+        let effective = |profile: &str| {
+            let settings: Settings = file_figment(profile).extract().unwrap();
+            serde_json::to_value(settings).unwrap()
+        };
+        let (debug, release) = (effective("debug"), effective("release"));
+        let readme = std::fs::read_to_string("README.md").unwrap();
+        let table = &readme[readme.find("## Configuration").unwrap()..];
+        let mut documented = Vec::new();
+        for row in table.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let key = cells[0].trim_start_matches("| `");
+            let key = &key[..key.find('`').unwrap()];
+            let release_cell = cells[3].trim_end_matches(" |");
+            documented.push(key.to_owned());
+            let Some(default) = defaults.get(key) else {
+                continue; // one of Rocket's own keys
+            };
+            assert_eq!(
+                readme_value(cells[2]),
+                written(&debug[key]),
+                "README debug {key}"
+            );
+            assert_eq!(
+                readme_value(release_cell),
+                written(&release[key]),
+                "README release {key}"
+            );
+            assert_eq!(
+                written(&release[key]),
+                written(default),
+                "release is the default: {key}"
+            );
+        }
+        for key in defaults.keys() {
+            assert!(
+                documented.contains(key),
+                "{key} is missing from README's table"
+            );
+        }
+    }
+
+    #[test]
+    fn the_test_figment_reads_no_environment_variable() {
+        let figment = file_figment("debug");
+        let sources: Vec<_> = figment.metadata().map(|m| m.name.to_string()).collect();
+        assert!(
+            sources.iter().all(|s| !s.contains("environment")),
+            "{sources:?}"
+        );
+        assert_eq!(figment.profile(), "debug");
+    }
+
+    #[test]
+    fn the_old_name_of_cookie_secure_still_works_and_wins_where_set() {
+        assert!(!with("cookie_secure", false).unwrap().cookie_secure);
+        assert!(!with(OLD_COOKIE_SECURE, false).unwrap().cookie_secure);
+        let both = Figment::new()
+            .merge(("cookie_secure", false))
+            .merge((OLD_COOKIE_SECURE, true));
+        assert!(Settings::from_figment(&both).unwrap().cookie_secure);
+        let err = with(OLD_COOKIE_SECURE, "yes").err().unwrap();
+        assert!(err.contains(OLD_COOKIE_SECURE), "{err}");
     }
 
     #[test]

@@ -88,7 +88,7 @@ async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("cannot open database {:?}: {e}", settings.database_url))?;
-        let audit = AuditLog::open(&settings.audit_log, &settings.log_format)
+        let audit = AuditLog::open(&settings.audit_log, settings.log_format)
             .map_err(|e| format!("cannot open audit_log {:?}: {e}", settings.audit_log))?;
         let mailer = Mailer::from_settings(&settings)?;
         if mailer.is_outbox() && rocket.figment().profile() == "release" {

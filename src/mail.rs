@@ -11,7 +11,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{FileTransport, Message, SmtpTransport, Transport};
 
-use crate::config::Settings;
+use crate::config::{MailTransport, Settings, SmtpTls};
 
 #[derive(Clone)]
 enum Outbound {
@@ -38,19 +38,14 @@ pub fn reset_link(public_base_url: Option<&str>, token: &str) -> String {
 impl Mailer {
     /// Builds the transport named by `mail_transport`; the error names the key at fault.
     pub fn from_settings(settings: &Settings) -> Result<Mailer, String> {
-        let outbound = match settings.mail_transport.as_str() {
-            "outbox" => {
+        let outbound = match settings.mail_transport {
+            MailTransport::Outbox => {
                 let dir = &settings.mail_outbox_dir;
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("cannot create mail_outbox_dir {dir:?}: {e}"))?;
                 Outbound::Outbox(FileTransport::new(dir))
             }
-            "smtp" => Outbound::Smtp(smtp(settings)?),
-            other => {
-                return Err(format!(
-                    "mail_transport must be outbox or smtp, not {other:?}"
-                ));
-            }
+            MailTransport::Smtp => Outbound::Smtp(smtp(settings)?),
         };
         let from = settings
             .mail_from
@@ -141,15 +136,10 @@ fn smtp(settings: &Settings) -> Result<SmtpTransport, String> {
     let tls = |host: &str| {
         TlsParameters::new(host.to_owned()).map_err(|e| format!("smtp_host {host:?}: {e}"))
     };
-    let (tls, default_port) = match settings.smtp_tls.as_str() {
-        "none" => (Tls::None, 25),
-        "starttls" => (Tls::Required(tls(host)?), 587),
-        "tls" => (Tls::Wrapper(tls(host)?), 465),
-        other => {
-            return Err(format!(
-                "smtp_tls must be none, starttls or tls, not {other:?}"
-            ));
-        }
+    let (tls, default_port) = match settings.smtp_tls {
+        SmtpTls::None => (Tls::None, 25),
+        SmtpTls::Starttls => (Tls::Required(tls(host)?), 587),
+        SmtpTls::Tls => (Tls::Wrapper(tls(host)?), 465),
     };
     let mut builder = SmtpTransport::builder_dangerous(host)
         .port(settings.smtp_port.unwrap_or(default_port))
@@ -174,16 +164,15 @@ mod tests {
 
     #[test]
     fn smtp_settings_are_checked() {
-        let settings = |tls: &str, host: Option<&str>| Settings {
-            mail_transport: "smtp".into(),
-            smtp_tls: tls.into(),
+        let settings = |tls: SmtpTls, host: Option<&str>| Settings {
+            mail_transport: MailTransport::Smtp,
+            smtp_tls: tls,
             smtp_host: host.map(Into::into),
             ..Settings::default()
         };
         let error = |s: Settings| Mailer::from_settings(&s).err().unwrap_or_default();
-        assert!(error(settings("none", None)).contains("smtp_host"));
-        assert!(error(settings("ssl", Some("mail.example.com"))).contains("smtp_tls"));
-        for tls in ["none", "starttls", "tls"] {
+        assert!(error(settings(SmtpTls::None, None)).contains("smtp_host"));
+        for tls in [SmtpTls::None, SmtpTls::Starttls, SmtpTls::Tls] {
             assert!(Mailer::from_settings(&settings(tls, Some("mail.example.com"))).is_ok());
         }
     }

@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
+
+use crate::config::LogFormat;
 use uuid::Uuid;
 
 /// Who is asking: what the throttle counts and the audit log records.
@@ -52,15 +54,15 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// `target` is `stderr` or a file path (appended to); `format` is `text` or `json`.
-    pub fn open(target: &str, format: &str) -> io::Result<AuditLog> {
+    /// `target` is `stderr` or a file path (appended to).
+    pub fn open(target: &str, format: LogFormat) -> io::Result<AuditLog> {
         let sink: Box<dyn Write + Send> = match target {
             "stderr" => Box::new(io::stderr()),
             path => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
         };
         Ok(AuditLog {
             sink: Arc::new(Mutex::new(sink)),
-            json: format == "json",
+            json: format == LogFormat::Json,
         })
     }
 
@@ -99,7 +101,7 @@ impl AuditLog {
 mod tests {
     use super::*;
 
-    fn lines(format: &str, event: &str, fields: &[Field<'_>]) -> String {
+    fn lines(format: LogFormat, event: &str, fields: &[Field<'_>]) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
         let log = AuditLog::open(path.to_str().unwrap(), format).unwrap();
@@ -113,7 +115,11 @@ mod tests {
 
     #[test]
     fn text_lines_quote_values_so_emails_cannot_break_them() {
-        let line = lines("text", "login.failed", &[Field::Email("a\nb@c.com")]);
+        let line = lines(
+            LogFormat::Text,
+            "login.failed",
+            &[Field::Email("a\nb@c.com")],
+        );
         assert_eq!(line.lines().count(), 1, "{line}");
         assert!(line.starts_with("audit at="), "{line}");
         assert!(line.contains(r#"event="login.failed""#), "{line}");
@@ -124,7 +130,7 @@ mod tests {
 
     #[test]
     fn json_lines_are_json_objects() {
-        let line = lines("json", "logout", &[Field::UserId(7)]);
+        let line = lines(LogFormat::Json, "logout", &[Field::UserId(7)]);
         let value: Value = serde_json::from_str(line.trim_start_matches("audit ")).unwrap();
         assert_eq!(value["event"], "logout");
         assert_eq!(value["user_id"], 7);

@@ -1,10 +1,11 @@
 //! Brute-force limits (spec 3.5): attempts counted per account and per client address in a
-//! sliding window, stored in the database so they survive restarts.
+//! sliding window, stored in the database so they survive restarts. The gates here decide and
+//! audit; the counting is SQL, in `db::throttle_events`.
 
-use diesel::sqlite::SqliteConnection;
-
+use super::audit::Field;
+use super::{Auth, AuthError, Caller};
 use crate::config::Settings;
-use crate::db::{DbError, throttle_events};
+use crate::db::{now, throttle_events};
 
 /// What is counted.
 #[derive(Debug, Clone, Copy)]
@@ -66,21 +67,70 @@ impl Limits {
     }
 }
 
-/// Seconds until the first of `counted` (scope, key) pairs that reached its limit frees a slot,
-/// or `None` when all are under their limits.
-pub fn retry_after(
-    conn: &mut SqliteConnection,
-    limits: &Limits,
-    counted: &[(Scope, &str)],
-    now: i64,
-) -> Result<Option<i64>, DbError> {
-    for &(scope, key) in counted {
-        let since = now - limits.window;
-        let (count, oldest) = throttle_events::count_events_since(conn, scope.name(), key, since)?;
-        if count >= limits.limit(scope) {
-            let frees_at = oldest.unwrap_or(now) + limits.window;
-            return Ok(Some((frees_at - now).max(1)));
+/// The (scope, key) pairs one attempt is counted against.
+pub(super) type Counted = Vec<(Scope, String)>;
+
+impl Auth {
+    /// Refuses with [`AuthError::Throttled`] when any (scope, key) reached its limit in the
+    /// window; otherwise, when `count` is set, counts this attempt against each. One round trip.
+    pub(super) async fn gate(&self, counted: Counted, count: bool) -> Result<(), AuthError> {
+        if !self.limits.enabled {
+            return Ok(());
+        }
+        let limits = self.limits;
+        let retry = self
+            .db
+            .write(move |tx| {
+                let at = now();
+                let checked: Vec<_> = counted
+                    .iter()
+                    .map(|(scope, key)| (scope.name(), key.as_str(), limits.limit(*scope)))
+                    .collect();
+                let retry = throttle_events::retry_after(tx, &checked, limits.window, at)?;
+                if retry.is_none() && count {
+                    for (scope, key, _) in &checked {
+                        throttle_events::record_event(tx, scope, key, at)?;
+                    }
+                }
+                Ok(retry)
+            })
+            .await?;
+        match retry {
+            Some(retry_after) => Err(AuthError::Throttled { retry_after }),
+            None => Ok(()),
         }
     }
-    Ok(None)
+
+    /// Counts one failed attempt against each (scope, key).
+    pub(super) async fn count_failure(&self, counted: Counted) -> Result<(), AuthError> {
+        if !self.limits.enabled {
+            return Ok(());
+        }
+        self.db
+            .write(move |tx| {
+                let at = now();
+                for (scope, key) in &counted {
+                    throttle_events::record_event(tx, scope.name(), key, at)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Audits a refusal for throttling and passes the error on.
+    pub(super) fn throttled(
+        &self,
+        caller: &Caller,
+        event: &str,
+        error: AuthError,
+        email: Option<&str>,
+    ) -> AuthError {
+        if let AuthError::Throttled { retry_after } = error {
+            let mut fields = vec![Field::RetryAfter(retry_after)];
+            fields.extend(email.map(Field::Email));
+            self.audit.record(caller, event, &fields);
+        }
+        error
+    }
 }

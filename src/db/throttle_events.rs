@@ -34,6 +34,25 @@ pub fn count_events_since(
         .get_result(conn)?)
 }
 
+/// Seconds until the first of `limits` (scope, key, limit) that reached its limit in the
+/// `window` seconds before `now` frees a slot (its oldest counted attempt leaves the window),
+/// or `None` when all are under their limits.
+pub fn retry_after(
+    conn: &mut SqliteConnection,
+    limits: &[(&str, &str, i64)],
+    window: i64,
+    now: i64,
+) -> Result<Option<i64>, DbError> {
+    for &(scope, key, limit) in limits {
+        let (count, oldest) = count_events_since(conn, scope, key, now - window)?;
+        if count >= limit {
+            let frees_at = oldest.unwrap_or(now) + window;
+            return Ok(Some((frees_at - now).max(1)));
+        }
+    }
+    Ok(None)
+}
+
 /// Forgets every attempt of `scope` by `key` (a successful login, a completed reset).
 pub fn clear_events(tx: &mut Tx<'_>, scope: &str, key: &str) -> Result<(), DbError> {
     diesel::delete(
@@ -84,6 +103,31 @@ mod tests {
             assert_eq!(count_events_since(c, "login", "a@b.com", 0).unwrap().0, 0);
             assert_eq!(count_events_since(c, "login", "c@d.com", 0).unwrap().0, 1);
             assert_eq!(delete_events_before(c, 300).unwrap(), 2);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn retry_after_is_when_the_oldest_counted_attempt_leaves_the_window() {
+        let (db, _dir) = temp_db();
+        write(&db, |c| {
+            for at in [100, 200] {
+                record_event(c, "login", "a@b.com", at).unwrap();
+            }
+            let limits = [("signup", "a@b.com", 1), ("login", "a@b.com", 2)];
+            assert_eq!(retry_after(c, &limits, 900, 300).unwrap(), Some(700));
+            assert_eq!(retry_after(c, &limits[..1], 900, 300).unwrap(), None);
+            let roomy = [("login", "a@b.com", 3)];
+            assert_eq!(retry_after(c, &roomy, 900, 300).unwrap(), None);
+            assert_eq!(
+                retry_after(c, &limits, 900, 1000).unwrap(),
+                None,
+                "100 left"
+            );
+            assert_eq!(
+                retry_after(c, &[("login", "a@b.com", 1)], 900, 1000).unwrap(),
+                Some(100)
+            );
             Ok(())
         });
     }

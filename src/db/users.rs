@@ -93,13 +93,31 @@ pub fn update_user(tx: &mut Tx<'_>, id: i32, changes: &UserChanges<'_>) -> Resul
         .ok_or(DbError::NotFound)
 }
 
-/// Sets the password of the account `email` if `token_digest` is its current, unexpired reset
-/// token, clears the token and deletes every session of the account, in the caller's
-/// transaction.
+/// Gives the account `email` the reset token `token_digest`, valid until `expires_at`,
+/// replacing any earlier one; `None` when no account has that email.
+pub fn issue_reset_token(
+    tx: &mut Tx<'_>,
+    email: &str,
+    token_digest: &[u8],
+    expires_at: i64,
+) -> Result<Option<User>, DbError> {
+    Ok(diesel::update(users::table.filter(users::email.eq(email)))
+        .set((
+            users::reset_token.eq(token_digest),
+            users::reset_token_expires_at.eq(expires_at),
+        ))
+        .returning(User::as_returning())
+        .get_result(&mut **tx)
+        .optional()?)
+}
+
+/// Spends a reset token: sets the password of the account `email` if `token_digest` is its
+/// current, unexpired reset token, clears the token and deletes every session of the account,
+/// in the caller's transaction.
 ///
 /// The token is consumed by a single `UPDATE … RETURNING`, so of two concurrent calls with the
 /// same token at most one gets `Some`. `None` means the token is not (or no longer) valid.
-pub fn reset_password(
+pub fn spend_reset_token(
     tx: &mut Tx<'_>,
     email: &str,
     token_digest: &[u8],
@@ -150,14 +168,10 @@ mod tests {
         absolute: 86400,
     };
 
-    /// Gives user `id` the reset token `digest`, valid for an hour.
-    fn give_reset_token(c: &mut Tx<'_>, id: i32, digest: &[u8]) {
-        let changes = UserChanges {
-            reset_token: Some(Some(digest)),
-            reset_token_expires_at: Some(Some(now() + 3600)),
-            ..Default::default()
-        };
-        update_user(c, id, &changes).unwrap();
+    /// Gives the account `email` the reset token `digest`, valid for an hour.
+    fn give_reset_token(c: &mut Tx<'_>, email: &str, digest: &[u8]) {
+        let issued = issue_reset_token(c, email, digest, now() + 3600).unwrap();
+        assert!(issued.is_some());
     }
 
     #[test]
@@ -260,21 +274,21 @@ mod tests {
     }
 
     #[test]
-    fn reset_password_consumes_the_token_once_and_ends_every_session() {
+    fn spending_a_reset_token_works_once_and_ends_every_session() {
         let (db, _dir) = temp_db();
         write(&db, |c| {
             let user = add_user(c, "a@b.com", "old").unwrap();
             let digest = [9u8; 32];
-            give_reset_token(c, user.id, &digest);
+            give_reset_token(c, "a@b.com", &digest);
             add_session(c, user.id, &[1u8; 32]).unwrap();
             add_session(c, user.id, &[2u8; 32]).unwrap();
 
             let t = now();
             assert_eq!(
-                reset_password(c, "x@b.com", &digest, "new", t).unwrap(),
+                spend_reset_token(c, "x@b.com", &digest, "new", t).unwrap(),
                 None
             );
-            let done = reset_password(c, "a@b.com", &digest, "new", t)
+            let done = spend_reset_token(c, "a@b.com", &digest, "new", t)
                 .unwrap()
                 .unwrap();
             assert_eq!(
@@ -285,7 +299,7 @@ mod tests {
             assert_eq!(find_session(c, &[1u8; 32], t, LIFETIMES).unwrap(), None);
             assert_eq!(find_session(c, &[2u8; 32], t, LIFETIMES).unwrap(), None);
             assert_eq!(
-                reset_password(c, "a@b.com", &digest, "newer", t).unwrap(),
+                spend_reset_token(c, "a@b.com", &digest, "newer", t).unwrap(),
                 None
             );
             let stored = find_user_by_id(c, user.id).unwrap().unwrap();
@@ -299,8 +313,8 @@ mod tests {
         let (db, _dir) = temp_db();
         let digest = [5u8; 32];
         write(&db, |tx| {
-            let user = add_user(tx, "a@b.com", "old")?;
-            give_reset_token(tx, user.id, &digest);
+            add_user(tx, "a@b.com", "old")?;
+            give_reset_token(tx, "a@b.com", &digest);
             Ok(())
         });
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
@@ -311,7 +325,7 @@ mod tests {
                     barrier.wait();
                     let new = format!("new{i}");
                     write(&db, |tx| {
-                        reset_password(tx, "a@b.com", &digest, &new, now())
+                        spend_reset_token(tx, "a@b.com", &digest, &new, now())
                     })
                 })
             })
@@ -320,6 +334,28 @@ mod tests {
             .filter_map(|t| t.join().unwrap())
             .count();
         assert_eq!(wins, 1);
+    }
+
+    #[test]
+    fn a_reset_token_is_issued_only_to_an_existing_account_and_replaces_the_last() {
+        let (db, _dir) = temp_db();
+        write(&db, |c| {
+            let user = add_user(c, "a@b.com", "h")?;
+            let at = now() + 60;
+            assert_eq!(issue_reset_token(c, "x@b.com", &[1u8; 32], at)?, None);
+            let issued = issue_reset_token(c, "a@b.com", &[1u8; 32], at)?.unwrap();
+            assert_eq!(
+                (issued.id, issued.reset_token_expires_at),
+                (user.id, Some(at))
+            );
+            issue_reset_token(c, "a@b.com", &[2u8; 32], at)?;
+            assert_eq!(find_user_by_reset_token(c, &[1u8; 32], now())?, None);
+            assert_eq!(
+                find_user_by_reset_token(c, &[2u8; 32], now())?.unwrap().id,
+                user.id
+            );
+            Ok(())
+        });
     }
 
     #[test]
@@ -342,11 +378,11 @@ mod tests {
         write(&db, |c| {
             let user = add_user(c, "a@b.com", "old").unwrap();
             let digest = [4u8; 32];
-            give_reset_token(c, user.id, &digest);
+            give_reset_token(c, "a@b.com", &digest);
             let later = now() + 3600;
             assert_eq!(find_user_by_reset_token(c, &digest, later).unwrap(), None);
             assert_eq!(
-                reset_password(c, "a@b.com", &digest, "new", later).unwrap(),
+                spend_reset_token(c, "a@b.com", &digest, "new", later).unwrap(),
                 None
             );
             assert_eq!(clear_expired_reset_tokens(c, later - 1).unwrap(), 0);

@@ -1,18 +1,19 @@
 //! The JSON API, keeping the original Flask service's paths, statuses and bodies to the letter.
 
-use rocket::http::CookieJar;
+use rocket::http::Status;
 use rocket::response::Redirect;
 use rocket::serde::json::{Json, Value, json};
 use rocket::{State, delete, get, post, put, routes, uri};
 
-use super::error::ApiError;
+use super::cookies::Cookies;
+use super::error::Problem;
 use super::input::Fields;
 use super::origin::SameOrigin;
-use super::session::{self, CurrentUser, SessionCookie};
+use super::session::CurrentUser;
 use crate::auth::{Auth, AuthError, Caller};
 use crate::config::Settings;
 
-type ApiResult = Result<Json<Value>, ApiError>;
+type ApiResult = Result<Json<Value>, Problem>;
 
 pub fn routes() -> Vec<rocket::Route> {
     routes![
@@ -35,7 +36,7 @@ pub fn index() -> Json<Value> {
 async fn create_user(
     _origin: SameOrigin,
     caller: Caller,
-    body: Result<Fields, ApiError>,
+    body: Result<Fields, Problem>,
     auth: &State<Auth>,
 ) -> ApiResult {
     let body = body?;
@@ -51,12 +52,14 @@ async fn create_user(
 async fn create_session(
     _origin: SameOrigin,
     caller: Caller,
-    body: Result<Fields, ApiError>,
+    body: Result<Fields, Problem>,
     auth: &State<Auth>,
-    settings: &State<Settings>,
-    cookies: &CookieJar<'_>,
+    cookies: Cookies<'_>,
 ) -> ApiResult {
-    let user = session::start(&caller, &body?, auth, cookies, settings).await?;
+    let body = body?;
+    let email = body.email("email")?;
+    let (user, session_id) = auth.login(&caller, &email, body.text("password")?).await?;
+    cookies.start_session(session_id);
     Ok(Json(json!({ "email": user.email, "message": "logged in" })))
 }
 
@@ -65,12 +68,12 @@ async fn create_session(
 async fn destroy_session(
     _origin: SameOrigin,
     caller: Caller,
-    cookie: SessionCookie,
     auth: &State<Auth>,
-    settings: &State<Settings>,
-    cookies: &CookieJar<'_>,
-) -> Result<Redirect, ApiError> {
-    session::end(&caller, &cookie, auth, cookies, settings).await?;
+    cookies: Cookies<'_>,
+) -> Result<Redirect, Problem> {
+    let session_id = cookies.session_id().ok_or(AuthError::NoSession)?;
+    auth.destroy_session(&caller, &session_id).await?;
+    cookies.end_session();
     Ok(Redirect::to(uri!(index)))
 }
 
@@ -86,22 +89,20 @@ async fn profile(user: Result<CurrentUser, AuthError>) -> ApiResult {
 async fn reset_token(
     _origin: SameOrigin,
     caller: Caller,
-    body: Result<Fields, ApiError>,
+    body: Result<Fields, Problem>,
     auth: &State<Auth>,
     settings: &State<Settings>,
 ) -> ApiResult {
     let email = body?.email("email")?;
-    match auth.reset_token(&caller, &email).await {
-        Ok(token) if settings.expose_reset_token => Ok(Json(
+    let issued = auth.issue_reset_token(&caller, &email).await?;
+    match (issued, settings.expose_reset_token) {
+        (Some(token), true) => Ok(Json(
             json!({ "email": email.as_str(), "reset_token": token }),
         )),
-        Err(AuthError::UnknownEmail) if settings.expose_reset_token => {
-            Err(AuthError::UnknownEmail.into())
-        }
-        Ok(_) | Err(AuthError::UnknownEmail) => Ok(Json(
+        (None, true) => Err(Problem::new(Status::Forbidden, "no account has that email")),
+        (_, false) => Ok(Json(
             json!({ "email": email.as_str(), "message": "reset link sent" }),
         )),
-        Err(error) => Err(error.into()),
     }
 }
 
@@ -109,7 +110,7 @@ async fn reset_token(
 async fn update_password(
     _origin: SameOrigin,
     caller: Caller,
-    body: Result<Fields, ApiError>,
+    body: Result<Fields, Problem>,
     auth: &State<Auth>,
 ) -> ApiResult {
     let body = body?;
@@ -117,7 +118,7 @@ async fn update_password(
     let reset_token = body.text("reset_token")?;
     let password = body.new_password("new_password", auth.policy())?;
     let user = auth
-        .update_password(&caller, &email, reset_token, password)
+        .spend_reset_token(&caller, reset_token, Some(&email), password)
         .await?;
     Ok(Json(
         json!({ "email": user.email, "message": "Password updated" }),

@@ -1,34 +1,44 @@
-//! The one place where errors become HTTP responses: JSON `{"message": …}` for API clients, an
-//! error page for browsers. Internal causes are logged here and never sent.
+//! The one place where errors become HTTP responses, and the responders that carry them: a
+//! [`Problem`] is what the client is told, on either surface. The API answers it as JSON
+//! `{"message": …}`; pages as the error page ([`ErrorPage`]) or as the form it came from,
+//! re-rendered with the message ([`FormError`]). Server-side causes are logged here, with the
+//! request id, and never sent.
+//!
+//! Request guards cannot hand a handler's error to a catcher: Rocket gives catchers only the
+//! status. A guard that refuses a request picks its status (`SameOrigin` and `CheckedForm`: 403;
+//! `Fields`: 400 or 413; the page `Layout`: the session lookup's 503 or 500) and leaves the
+//! message in the request's cache with [`note`]; [`default_catcher`] answers with that note,
+//! in JSON or as the error page as the client prefers.
 
 use std::borrow::Cow;
 
 use rocket::http::{Header, Status};
 use rocket::response::{self, Responder};
 use rocket::serde::json::{Json, json};
-use rocket::{Either, Request, catch, catchers};
+use rocket::{Request, catch, catchers};
 use rocket_dyn_templates::Template;
 
-use super::pages::prefers_html;
+use super::negotiate::prefers_html;
 use super::request_id::RequestId;
 use crate::auth::AuthError;
 
 /// Seconds a client is asked to wait before retrying a request the database could not serve.
 const RETRY_UNAVAILABLE_SECS: i64 = 5;
 
-/// An API failure: a status, a message safe to show the client, when to retry (429, 503), and
-/// for server-side failures the cause, which is logged and never sent.
+/// A refusal or failure as the client sees it (after RFC 9457's "problem details"): a status,
+/// a message safe to show, when to retry (429, 503) and, for server-side failures, the cause,
+/// which is logged and never sent.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct Problem {
     status: Status,
     message: Cow<'static, str>,
     retry_after: Option<i64>,
     cause: Option<String>,
 }
 
-impl ApiError {
-    pub fn new(status: Status, message: impl Into<Cow<'static, str>>) -> ApiError {
-        ApiError {
+impl Problem {
+    pub fn new(status: Status, message: impl Into<Cow<'static, str>>) -> Problem {
+        Problem {
             status,
             message: message.into(),
             retry_after: None,
@@ -36,19 +46,8 @@ impl ApiError {
         }
     }
 
-    /// Finishes a response that reports this error: logs the cause at error level with the
-    /// request id, and sets `Retry-After`.
-    pub fn report(&self, req: &Request<'_>, response: &mut rocket::Response<'_>) {
-        if let Some(cause) = &self.cause {
-            log_failure(req, self.status, cause);
-        }
-        if let Some(seconds) = self.retry_after {
-            response.set_header(Header::new("Retry-After", seconds.to_string()));
-        }
-    }
-
-    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> ApiError {
-        ApiError::new(Status::BadRequest, message)
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Problem {
+        Problem::new(Status::BadRequest, message)
     }
 
     pub fn status(&self) -> Status {
@@ -57,6 +56,17 @@ impl ApiError {
 
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// Finishes a response that reports this problem: logs the cause at error level with the
+    /// request id, and sets `Retry-After`.
+    fn report(&self, req: &Request<'_>, response: &mut rocket::Response<'_>) {
+        if let Some(cause) = &self.cause {
+            log_failure(req, self.status, cause);
+        }
+        if let Some(seconds) = self.retry_after {
+            response.set_header(Header::new("Retry-After", seconds.to_string()));
+        }
     }
 }
 
@@ -73,43 +83,42 @@ pub fn log_failure(req: &Request<'_>, status: Status, cause: &str) {
     );
 }
 
-/// The status mapping of auth-layer errors.
-impl From<AuthError> for ApiError {
-    fn from(error: AuthError) -> ApiError {
+/// The status mapping of auth-layer errors: the only one.
+impl From<AuthError> for Problem {
+    fn from(error: AuthError) -> Problem {
         let status = match &error {
             AuthError::Throttled { retry_after } => {
-                return ApiError {
+                return Problem {
                     retry_after: Some(*retry_after),
-                    ..ApiError::new(Status::TooManyRequests, error.to_string())
+                    ..Problem::new(Status::TooManyRequests, error.to_string())
                 };
             }
             AuthError::Unavailable(cause) => {
-                return ApiError {
+                return Problem {
                     retry_after: Some(RETRY_UNAVAILABLE_SECS),
                     cause: Some(cause.clone()),
-                    ..ApiError::new(
+                    ..Problem::new(
                         Status::ServiceUnavailable,
                         "temporarily unavailable: nothing was changed, try again shortly",
                     )
                 };
             }
             AuthError::Internal(cause) => {
-                return ApiError {
+                return Problem {
                     cause: Some(cause.to_string()),
-                    ..ApiError::new(Status::InternalServerError, "internal server error")
+                    ..Problem::new(Status::InternalServerError, "internal server error")
                 };
             }
             AuthError::EmailTaken => Status::BadRequest,
             AuthError::InvalidCredentials => Status::Unauthorized,
-            AuthError::NoSession | AuthError::UnknownEmail | AuthError::InvalidResetToken => {
-                Status::Forbidden
-            }
+            AuthError::NoSession | AuthError::InvalidResetToken => Status::Forbidden,
         };
-        ApiError::new(status, error.to_string())
+        Problem::new(status, error.to_string())
     }
 }
 
-impl<'r> Responder<'r, 'static> for ApiError {
+/// The API's answer: the status and `{"message": …}`.
+impl<'r> Responder<'r, 'static> for Problem {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         let mut response =
             (self.status, Json(json!({ "message": self.message }))).respond_to(req)?;
@@ -118,33 +127,68 @@ impl<'r> Responder<'r, 'static> for ApiError {
     }
 }
 
-/// A browser-facing failure: the error page with the error's status and message.
+/// A browser's answer: the error page with the problem's status and message.
 #[derive(Debug)]
-pub struct PageError(ApiError);
+pub struct ErrorPage(pub Problem);
 
-impl PageError {
-    pub fn new(status: Status, message: impl Into<Cow<'static, str>>) -> PageError {
-        PageError(ApiError::new(status, message))
+impl From<AuthError> for ErrorPage {
+    fn from(error: AuthError) -> ErrorPage {
+        ErrorPage(error.into())
     }
 }
 
-impl From<AuthError> for PageError {
-    fn from(error: AuthError) -> PageError {
-        PageError(error.into())
-    }
-}
-
-impl<'r> Responder<'r, 'static> for PageError {
+impl<'r> Responder<'r, 'static> for ErrorPage {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let PageError(error) = self;
+        let ErrorPage(problem) = self;
         let context = json!({
-            "title": error.status.reason_lossy(),
-            "status": error.status.code,
-            "message": error.message,
+            "title": problem.status.reason_lossy(),
+            "status": problem.status.code,
+            "message": problem.message,
         });
-        let mut response = (error.status, Template::render("error", context)).respond_to(req)?;
-        error.report(req, &mut response);
+        let mut response = (problem.status, Template::render("error", context)).respond_to(req)?;
+        problem.report(req, &mut response);
         Ok(response)
+    }
+}
+
+/// A form re-rendered around its problem's message, at the problem's status.
+pub struct FormError {
+    problem: Problem,
+    page: Box<Template>,
+}
+
+impl FormError {
+    /// `render` draws the form around the problem's message.
+    pub fn new(problem: Problem, render: impl FnOnce(&str) -> Template) -> FormError {
+        let page = Box::new(render(problem.message()));
+        FormError { problem, page }
+    }
+}
+
+impl<'r> Responder<'r, 'static> for FormError {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = (self.problem.status, self.page).respond_to(req)?;
+        self.problem.report(req, &mut response);
+        Ok(response)
+    }
+}
+
+/// A page handler's failure: its form again (the input was refused) or the error page.
+#[derive(rocket::Responder)]
+pub enum PageFailure {
+    Form(FormError),
+    Page(ErrorPage),
+}
+
+impl From<FormError> for PageFailure {
+    fn from(error: FormError) -> PageFailure {
+        PageFailure::Form(error)
+    }
+}
+
+impl From<ErrorPage> for PageFailure {
+    fn from(error: ErrorPage) -> PageFailure {
+        PageFailure::Page(error)
     }
 }
 
@@ -156,26 +200,33 @@ pub fn note(req: &Request<'_>, message: &'static str) {
     req.local_cache(|| ErrorNote(message));
 }
 
+/// What a catcher answers: the page to browsers, JSON to everyone else.
+#[derive(rocket::Responder)]
+enum Caught {
+    Page(ErrorPage),
+    Api(Problem),
+}
+
 /// Failures Rocket itself produces (no route, failed guards, oversized input, a panic) get the
 /// same shapes as the handlers' errors: JSON for API clients, the error page for browsers.
 #[catch(default)]
-fn default_catcher(status: Status, req: &Request<'_>) -> Either<PageError, ApiError> {
+fn default_catcher(status: Status, req: &Request<'_>) -> Caught {
     let ErrorNote(noted) = req.local_cache(|| ErrorNote(""));
     let message = match (status.code, *noted) {
         (_, noted) if !noted.is_empty() => noted,
         (404, _) => "not found",
         (413, _) => "request body is too large",
         (500, _) => "internal server error",
+        (503, _) => "temporarily unavailable: nothing was changed, try again shortly",
         _ => status.reason_lossy(),
     };
-    let error = ApiError {
+    let problem = Problem {
         retry_after: (status == Status::ServiceUnavailable).then_some(RETRY_UNAVAILABLE_SECS),
-        ..ApiError::new(status, message)
+        ..Problem::new(status, message)
     };
-    if prefers_html(req) {
-        Either::Left(PageError(error))
-    } else {
-        Either::Right(error)
+    match prefers_html(req) {
+        true => Caught::Page(ErrorPage(problem)),
+        false => Caught::Api(problem),
     }
 }
 

@@ -9,7 +9,7 @@ use rocket::form::Form;
 use rocket::http::{RawStr, Status};
 use serde_json::Value;
 
-use super::error::ApiError;
+use super::error::Problem;
 use crate::auth::{Email, Password, PasswordPolicy};
 
 /// The fields of a request body. A body with no or another content type reads as no fields, so
@@ -26,28 +26,28 @@ enum Field {
 
 impl Fields {
     /// The non-empty text of field `name`, or a 400 naming it.
-    pub fn text(&self, name: &str) -> Result<&str, ApiError> {
+    pub fn text(&self, name: &str) -> Result<&str, Problem> {
         match self.0.get(name) {
-            None => Err(ApiError::bad_request(format!("{name} is required"))),
-            Some(Field::Malformed) => Err(ApiError::bad_request(format!(
+            None => Err(Problem::bad_request(format!("{name} is required"))),
+            Some(Field::Malformed) => Err(Problem::bad_request(format!(
                 "{name} must be a string of UTF-8 text"
             ))),
             Some(Field::Text(text)) if text.is_empty() => {
-                Err(ApiError::bad_request(format!("{name} must not be empty")))
+                Err(Problem::bad_request(format!("{name} must not be empty")))
             }
             Some(Field::Text(text)) => Ok(text),
         }
     }
 
-    pub fn email(&self, name: &str) -> Result<Email, ApiError> {
-        Email::parse(self.text(name)?).map_err(|why| ApiError::bad_request(format!("{name} {why}")))
+    pub fn email(&self, name: &str) -> Result<Email, Problem> {
+        Email::parse(self.text(name)?).map_err(|why| Problem::bad_request(format!("{name} {why}")))
     }
 
     /// A password that meets `policy`, for signup and reset.
-    pub fn new_password(&self, name: &str, policy: &PasswordPolicy) -> Result<Password, ApiError> {
+    pub fn new_password(&self, name: &str, policy: &PasswordPolicy) -> Result<Password, Problem> {
         policy
             .new_password(self.text(name)?)
-            .map_err(|why| ApiError::bad_request(format!("{name} {why}")))
+            .map_err(|why| Problem::bad_request(format!("{name} {why}")))
     }
 
     fn from_form(body: &str) -> Fields {
@@ -63,9 +63,9 @@ impl Fields {
         Fields(fields)
     }
 
-    fn from_json(body: &[u8]) -> Result<Fields, ApiError> {
+    fn from_json(body: &[u8]) -> Result<Fields, Problem> {
         let object: serde_json::Map<String, Value> = serde_json::from_slice(body)
-            .map_err(|_| ApiError::bad_request("request body must be a JSON object"))?;
+            .map_err(|_| Problem::bad_request("request body must be a JSON object"))?;
         let fields = object
             .into_iter()
             .filter_map(|(name, value)| match value {
@@ -80,7 +80,7 @@ impl Fields {
 
 #[rocket::async_trait]
 impl<'r> FromData<'r> for Fields {
-    type Error = ApiError;
+    type Error = Problem;
 
     async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> Outcome<'r, Self> {
         let Some(kind) = req.content_type() else {
@@ -95,11 +95,11 @@ impl<'r> FromData<'r> for Fields {
         let body = match data.open(limit).into_bytes().await {
             Ok(body) if body.is_complete() => body.into_inner(),
             Ok(_) => {
-                let error = ApiError::new(Status::PayloadTooLarge, "request body is too large");
+                let error = Problem::new(Status::PayloadTooLarge, "request body is too large");
                 return Outcome::Error((Status::PayloadTooLarge, error));
             }
             Err(_) => {
-                let error = ApiError::bad_request("request body could not be read");
+                let error = Problem::bad_request("request body could not be read");
                 return Outcome::Error((Status::BadRequest, error));
             }
         };
@@ -108,7 +108,7 @@ impl<'r> FromData<'r> for Fields {
         } else {
             std::str::from_utf8(&body)
                 .map(Fields::from_form)
-                .map_err(|_| ApiError::bad_request("request body must be UTF-8 text"))
+                .map_err(|_| Problem::bad_request("request body must be UTF-8 text"))
         };
         match fields {
             Ok(fields) => Outcome::Success(fields),
@@ -121,7 +121,7 @@ impl<'r> FromData<'r> for Fields {
 mod tests {
     use super::*;
 
-    fn message(result: Result<impl std::fmt::Debug, ApiError>) -> String {
+    fn message(result: Result<impl std::fmt::Debug, Problem>) -> String {
         result.unwrap_err().message().to_string()
     }
 

@@ -2,6 +2,7 @@
 //! layer only; never the database.
 
 pub mod api;
+pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod headers;
@@ -30,4 +31,27 @@ pub fn stage() -> AdHoc {
             .attach(headers::SecurityHeaders { hsts })
             .attach(request_id::RequestIds)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rocket::http::Method;
+
+    #[test]
+    fn shared_paths_become_one_route_and_the_rest_are_kept() {
+        let pages = super::pages::routes();
+        let api = super::api::routes();
+        let total = pages.len() + api.len();
+        let routes = super::negotiate::merge(pages, api);
+
+        let get = |path: &str| {
+            routes
+                .iter()
+                .filter(|r| r.method == Method::Get && r.uri.as_str() == path)
+                .count()
+        };
+        assert_eq!(get("/"), 1);
+        assert_eq!(get("/profile"), 1);
+        assert_eq!(routes.len(), total - 2);
+    }
 }

@@ -7,7 +7,12 @@
 use rocket::route::{Handler, Outcome};
 use rocket::{Data, Request, Route};
 
-use super::pages::prefers_html;
+/// Whether the client would rather have HTML than JSON: browsers list `text/html` first;
+/// `*/*`, JSON and a missing `Accept` header do not.
+pub fn prefers_html(req: &Request<'_>) -> bool {
+    req.accept()
+        .is_some_and(|accept| accept.preferred().media_type().is_html())
+}
 
 /// The page's handler and the API's handler of one method and path.
 #[derive(Clone)]
@@ -47,28 +52,4 @@ pub fn merge(pages: Vec<Route>, api: Vec<Route>) -> Vec<Route> {
         }
     }
     routes
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rocket::http::Method;
-
-    #[test]
-    fn shared_paths_become_one_route_and_the_rest_are_kept() {
-        let pages = crate::web::pages::routes();
-        let api = crate::web::api::routes();
-        let total = pages.len() + api.len();
-        let routes = merge(pages, api);
-
-        let get = |path: &str| {
-            routes
-                .iter()
-                .filter(|r| r.method == Method::Get && r.uri.as_str() == path)
-                .count()
-        };
-        assert_eq!(get("/"), 1);
-        assert_eq!(get("/profile"), 1);
-        assert_eq!(routes.len(), total - 2);
-    }
 }

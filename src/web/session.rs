@@ -1,40 +1,16 @@
-//! The session cookie: how a session id travels to and from the client, and the guard that turns
-//! it into the logged-in user.
+//! The logged-in user of a request: the session cookie's id turned into its account, looked up
+//! once per request however many guards ask.
 
-use rocket::http::{Cookie, CookieJar, SameSite, Status};
+use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::time::Duration;
 
-use super::error::ApiError;
-use super::input::Fields;
-use crate::auth::{Auth, AuthError, Caller};
-use crate::config::Settings;
+use super::cookies::Cookies;
+use crate::auth::{Auth, AuthError};
 use crate::db::User;
 
-/// The session id a request's cookie carries, if any.
-pub struct SessionCookie(Option<String>);
-
-impl SessionCookie {
-    pub fn session_id(&self) -> Option<&str> {
-        self.0.as_deref()
-    }
-}
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for SessionCookie {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let value = req
-            .cookies()
-            .get(&settings(req).session_cookie_name)
-            .map(|c| c.value().to_owned());
-        Outcome::Success(SessionCookie(value))
-    }
-}
-
 /// The user of the request's live session. Fails with [`AuthError::NoSession`] (403) when there
-/// is none; pages turn that into a redirect to the login page.
+/// is none, and with the lookup's own status when it could not be done (503 when the database
+/// is unavailable, 500 otherwise); pages turn a 403 into a redirect to the login page.
 pub struct CurrentUser(pub User);
 
 /// The session lookup, done once per request however many guards ask.
@@ -52,12 +28,12 @@ impl<'r> FromRequest<'r> for CurrentUser {
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         let lookup = req
             .local_cache_async(async {
-                let cookie = req.guard::<SessionCookie>().await.unwrap();
-                let Some(session_id) = cookie.session_id() else {
+                let cookies = req.guard::<Cookies<'_>>().await.unwrap();
+                let Some(session_id) = cookies.session_id() else {
                     return Lookup::Missing;
                 };
                 let auth = req.rocket().state::<Auth>().expect("auth is managed");
-                match auth.user_for_session(session_id).await {
+                match auth.user_for_session(&session_id).await {
                     Ok(user) => Lookup::Found(user),
                     Err(AuthError::NoSession) => Lookup::Missing,
                     Err(AuthError::Unavailable(cause)) => {
@@ -79,52 +55,4 @@ impl<'r> FromRequest<'r> for CurrentUser {
             }
         }
     }
-}
-
-fn settings<'r>(req: &'r Request<'_>) -> &'r Settings {
-    req.rocket()
-        .state::<Settings>()
-        .expect("settings are managed")
-}
-
-/// Hands `session_id` to the client with every attribute set explicitly: `HttpOnly` (no script
-/// reads it), `SameSite=Lax`, `Path=/`, no `Domain`, `Secure` as configured, and a `Max-Age`
-/// of the session's absolute lifetime.
-pub fn set(cookies: &CookieJar<'_>, settings: &Settings, session_id: String) {
-    let cookie = Cookie::build((settings.session_cookie_name.clone(), session_id))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .path("/")
-        .secure(settings.session_cookie_secure)
-        .max_age(Duration::seconds(settings.session_absolute_secs));
-    cookies.add(cookie);
-}
-
-/// Logs in with the `email` and `password` fields and hands the new session to the client: the
-/// one login step of the API and the log-in page alike.
-pub async fn start(
-    caller: &Caller,
-    fields: &Fields,
-    auth: &Auth,
-    cookies: &CookieJar<'_>,
-    settings: &Settings,
-) -> Result<User, ApiError> {
-    let email = fields.email("email")?;
-    let (user, session_id) = auth.login(caller, &email, fields.text("password")?).await?;
-    set(cookies, settings, session_id);
-    Ok(user)
-}
-
-/// Ends the session the cookie names, on the server, and tells the client to drop the cookie.
-pub async fn end(
-    caller: &Caller,
-    cookie: &SessionCookie,
-    auth: &Auth,
-    cookies: &CookieJar<'_>,
-    settings: &Settings,
-) -> Result<(), AuthError> {
-    let session_id = cookie.session_id().ok_or(AuthError::NoSession)?;
-    auth.destroy_session(caller, session_id).await?;
-    cookies.remove(Cookie::build(settings.session_cookie_name.clone()).path("/"));
-    Ok(())
 }

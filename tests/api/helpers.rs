@@ -24,7 +24,7 @@ impl TestDb {
     pub fn new(configure: impl FnOnce(Figment) -> Figment) -> TestDb {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("test.db").to_str().unwrap().to_owned();
-        let figment = rocket::Config::figment()
+        let figment = auth_service::config::file_figment("debug")
             .merge(("database_url", &path))
             .merge(("audit_log", dir.path().join("audit.log")))
             .merge(("mail_outbox_dir", dir.path().join("mail")))
@@ -115,6 +115,14 @@ impl TestDb {
             .unwrap()
     }
 
+    /// The digest of the (first) account's current reset token.
+    pub fn stored_reset_digest(&self) -> Option<Vec<u8>> {
+        users::table
+            .select(users::reset_token)
+            .first(&mut self.conn())
+            .unwrap()
+    }
+
     pub fn stored_password_hash(&self, email: &str) -> String {
         users::table
             .filter(users::email.eq(email))
@@ -140,6 +148,13 @@ impl TestApp {
         let db = TestDb::new(configure);
         let client = Client::untracked(auth_service::build(db.figment.clone())).unwrap();
         TestApp { client, db }
+    }
+
+    /// The debug profile with one account already signed up through the API.
+    pub fn with_account(email: &str, password: &str) -> TestApp {
+        let app = TestApp::new();
+        assert_eq!(app.register(email, password).status(), Status::Ok);
+        app
     }
 
     /// A client that keeps its cookies between requests, as a browser does.
@@ -286,6 +301,12 @@ fn encode(text: &str) -> String {
 pub fn json(response: LocalResponse<'_>) -> Value {
     assert_eq!(response.content_type(), Some(ContentType::JSON));
     response.into_json().expect("a JSON body")
+}
+
+/// The response's HTML body, after checking it is declared as HTML.
+pub fn html(response: LocalResponse<'_>) -> String {
+    assert_eq!(response.content_type(), Some(ContentType::HTML));
+    response.into_string().unwrap()
 }
 
 /// Asserts the status and that the body is exactly `{"message": message}`.

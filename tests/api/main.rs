@@ -11,6 +11,7 @@ mod pages_account;
 mod pages_password;
 mod pages_security;
 mod profile;
+mod release;
 mod reset_password;
 mod root;
 mod sessions;

@@ -3,12 +3,7 @@
 use rocket::http::{Accept, ContentType, Status};
 use rocket::serde::json::json;
 
-use crate::helpers::{TestApp, json, location};
-
-fn html(response: rocket::local::blocking::LocalResponse<'_>) -> String {
-    assert_eq!(response.content_type(), Some(ContentType::HTML));
-    response.into_string().unwrap()
-}
+use crate::helpers::{TestApp, html, json, location};
 
 #[test]
 fn root_and_profile_serve_html_to_browsers_and_json_to_everyone_else() {

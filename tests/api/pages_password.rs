@@ -1,24 +1,10 @@
 //! Browser pages for a forgotten password: request the link, open it, set a new password.
 
-use auth_service::db::schema::users;
-use diesel::prelude::*;
-use rocket::http::{ContentType, Status};
+use rocket::http::Status;
 
-use crate::helpers::{TestApp, location};
+use crate::helpers::{TestApp, html, location};
 
 const FORGOT_SENT: &str = "If an account exists for that email, we have sent a reset link to it.";
-
-fn html(response: rocket::local::blocking::LocalResponse<'_>) -> String {
-    assert_eq!(response.content_type(), Some(ContentType::HTML));
-    response.into_string().unwrap()
-}
-
-fn reset_digest(app: &TestApp) -> Option<Vec<u8>> {
-    users::table
-        .select(users::reset_token)
-        .first(&mut app.db.conn())
-        .unwrap()
-}
 
 /// Signs up Ann, logs her out and asks for a reset link; returns the link shown (debug).
 fn link_for_ann(app: &TestApp) -> String {
@@ -61,7 +47,7 @@ fn without_exposed_tokens_the_page_shows_no_link() {
     let page = html(app.submit("/password/forgot", &[("email", "ann@example.com")]));
     assert!(page.contains(FORGOT_SENT));
     assert!(!page.contains("reset-link"));
-    assert!(reset_digest(&app).is_some());
+    assert!(app.db.stored_reset_digest().is_some());
 }
 
 #[test]
@@ -106,7 +92,7 @@ fn opening_the_link_moves_the_token_out_of_the_url() {
     assert!(page.contains("value=\"ann@example.com\""));
     assert!(page.contains("autocomplete=\"new-password\""));
     assert!(
-        reset_digest(&app).is_some(),
+        app.db.stored_reset_digest().is_some(),
         "opening the page spends nothing"
     );
     assert_eq!(app.page("/password/reset").status(), Status::Ok);
@@ -137,7 +123,7 @@ fn a_new_password_ends_every_session_and_sends_the_visitor_to_log_in() {
         Some("no-referrer")
     );
     assert_eq!(app.db.session_count(), 0);
-    assert_eq!(reset_digest(&app), None);
+    assert_eq!(app.db.stored_reset_digest(), None);
 
     let login = html(app.page("/login"));
     assert!(login.contains("Your password has been changed."));
@@ -162,7 +148,7 @@ fn a_too_long_password_rerenders_the_reset_form_and_keeps_the_token() {
     let response = app.submit("/password/reset", &[("new_password", &"x".repeat(73))]);
     assert_eq!(response.status(), Status::BadRequest);
     assert!(html(response).contains("role=\"alert\">new_password must be at most 72 bytes"));
-    assert!(reset_digest(&app).is_some());
+    assert!(app.db.stored_reset_digest().is_some());
 }
 
 #[test]

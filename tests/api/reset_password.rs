@@ -1,21 +1,10 @@
-use auth_service::db::schema::users;
-use diesel::prelude::*;
 use rocket::http::{ContentType, Status};
 use rocket::serde::json::json;
 
 use crate::helpers::{TestApp, assert_message, json};
 
 fn app_with_bob() -> TestApp {
-    let app = TestApp::new();
-    assert_eq!(app.register("bob@bob.com", "oldPwd").status(), Status::Ok);
-    app
-}
-
-fn stored_reset_digest(app: &TestApp) -> Option<Vec<u8>> {
-    users::table
-        .select(users::reset_token)
-        .first(&mut app.db.conn())
-        .unwrap()
+    TestApp::with_account("bob@bob.com", "oldPwd")
 }
 
 #[test]
@@ -30,7 +19,7 @@ fn a_reset_request_returns_a_token_in_the_debug_profile() {
         body,
         json!({ "email": "bob@bob.com", "reset_token": token })
     );
-    let digest = stored_reset_digest(&app).unwrap();
+    let digest = app.db.stored_reset_digest().unwrap();
     assert_ne!(digest, token.as_bytes(), "only the digest is stored");
 }
 
@@ -56,7 +45,7 @@ fn without_exposed_tokens_every_valid_email_gets_the_same_answer() {
             json!({ "email": email, "message": "reset link sent" })
         );
     }
-    assert!(stored_reset_digest(&app).is_some());
+    assert!(app.db.stored_reset_digest().is_some());
     assert_message(
         app.request_reset("not an email"),
         Status::BadRequest,
@@ -89,7 +78,7 @@ fn a_valid_token_updates_the_password_and_ends_every_session() {
     );
     assert_eq!(app.profile(Some(&session)).status(), Status::Forbidden);
     assert_eq!(app.db.session_count(), 0);
-    assert_eq!(stored_reset_digest(&app), None);
+    assert_eq!(app.db.stored_reset_digest(), None);
     assert_eq!(
         app.login("bob@bob.com", "oldPwd").status(),
         Status::Unauthorized
@@ -186,7 +175,7 @@ fn missing_fields_are_400_naming_the_field_and_keep_the_token() {
         "new_password must be at most 72 bytes (bcrypt ignores the rest)",
     );
     assert!(
-        stored_reset_digest(&app).is_some(),
+        app.db.stored_reset_digest().is_some(),
         "the token is not spent"
     );
     assert_eq!(

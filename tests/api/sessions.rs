@@ -4,12 +4,7 @@ use rocket::serde::json::json;
 use crate::helpers::{TestApp, assert_message, json};
 
 fn app_with_bob() -> TestApp {
-    let app = TestApp::new();
-    assert_eq!(
-        app.register("bob@bob.com", "mySuperPwd").status(),
-        Status::Ok
-    );
-    app
+    TestApp::with_account("bob@bob.com", "mySuperPwd")
 }
 
 #[test]

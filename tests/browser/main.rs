@@ -44,7 +44,7 @@ async fn serve() -> Served {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let figment = rocket::Config::figment()
+    let figment = auth_service::config::file_figment("debug")
         .merge(("address", "127.0.0.1"))
         .merge(("port", port))
         .merge(("database_url", dir.path().join("browser.db")))

@@ -1,22 +1,20 @@
 //! Signing up, logging in, the profile and logging out.
 
-use rocket::http::{CookieJar, Header};
+use rocket::http::Header;
 use rocket::response::{Flash, Redirect};
 use rocket::serde::json::json;
 use rocket::{Either, Responder, State, get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::home::rocket_uri_macro_home_page;
-use super::{FormError, Layout, redirect_with};
-use crate::auth::{Auth, Caller};
-use crate::config::Settings;
+use super::{Layout, redirect_with};
+use crate::auth::{Auth, AuthError, Caller};
+use crate::web::cookies::Cookies;
 use crate::web::csrf::CheckedForm;
-use crate::web::error::{ApiError, PageError};
-use crate::web::session::{self, SessionCookie};
+use crate::web::error::{ErrorPage, FormError, Problem};
 
 #[get("/signup")]
 pub fn signup_page(layout: Layout, auth: &State<Auth>) -> Either<Template, Redirect> {
-    match layout.user() {
+    match layout.account() {
         Some(_) => Either::Right(Redirect::to(uri!(profile_page))),
         None => Either::Left(signup_form(&layout, auth, "", None)),
     }
@@ -36,33 +34,32 @@ pub async fn signup_submit(
     caller: Caller,
     layout: Layout,
     auth: &State<Auth>,
-    settings: &State<Settings>,
-    cookies: &CookieJar<'_>,
+    cookies: Cookies<'_>,
 ) -> Result<Flash<Redirect>, FormError> {
     let CheckedForm(fields) = form;
     let created = async {
         let email = fields.email("email")?;
         let password = fields.new_password("password", auth.policy())?;
         let user = auth.register(&caller, &email, password).await?;
-        Ok::<_, ApiError>(auth.create_session(&user).await?)
+        Ok::<_, Problem>(auth.create_session(&user).await?)
     };
     match created.await {
         Ok(session_id) => {
-            session::set(cookies, settings, session_id);
+            cookies.start_session(session_id);
             let welcome = "Welcome! Your account is ready.";
             Ok(redirect_with(uri!(profile_page), welcome))
         }
-        Err(error) => {
+        Err(problem) => {
             let typed = fields.text("email").unwrap_or_default();
             let form = |message: &str| signup_form(&layout, auth, typed, Some(message));
-            Err(FormError::new(error, form))
+            Err(FormError::new(problem, form))
         }
     }
 }
 
 #[get("/login")]
 pub fn login_page(layout: Layout) -> Either<Template, Redirect> {
-    match layout.user() {
+    match layout.account() {
         Some(_) => Either::Right(Redirect::to(uri!(profile_page))),
         None => Either::Left(login_form(&layout, "", None)),
     }
@@ -83,16 +80,25 @@ pub async fn login_submit(
     caller: Caller,
     layout: Layout,
     auth: &State<Auth>,
-    settings: &State<Settings>,
-    cookies: &CookieJar<'_>,
+    cookies: Cookies<'_>,
 ) -> Result<Redirect, FormError> {
     let CheckedForm(fields) = form;
-    match session::start(&caller, &fields, auth, cookies, settings).await {
-        Ok(_) => Ok(Redirect::to(uri!(profile_page))),
-        Err(error) => {
+    let logged_in = async {
+        let email = fields.email("email")?;
+        Ok::<_, Problem>(
+            auth.login(&caller, &email, fields.text("password")?)
+                .await?,
+        )
+    };
+    match logged_in.await {
+        Ok((_, session_id)) => {
+            cookies.start_session(session_id);
+            Ok(Redirect::to(uri!(profile_page)))
+        }
+        Err(problem) => {
             let typed = fields.text("email").unwrap_or_default();
             let form = |message: &str| login_form(&layout, typed, Some(message));
-            Err(FormError::new(error, form))
+            Err(FormError::new(problem, form))
         }
     }
 }
@@ -100,9 +106,9 @@ pub async fn login_submit(
 /// `GET /profile` for browsers; API clients get the JSON profile (see `web::negotiate`).
 #[get("/profile")]
 pub fn profile_page(layout: Layout) -> Either<Template, Redirect> {
-    match layout.user() {
-        Some(user) => {
-            let page = json!({ "title": "Your profile", "email": user.email });
+    match layout.account() {
+        Some(account) => {
+            let page = json!({ "title": "Your profile", "email": account.email });
             Either::Left(layout.render("profile", page))
         }
         None => Either::Right(Redirect::to(uri!(login_page))),
@@ -116,22 +122,23 @@ pub struct LoggedOut {
     clear_site_data: Header<'static>,
 }
 
-/// Ends this browser's session on the server and goes home, where a message confirms it.
+/// Ends this browser's session on the server and goes home, where a message confirms it. A
+/// browser with no live session is sent home all the same.
 #[post("/logout", data = "<_form>")]
 pub async fn logout_submit(
     _form: CheckedForm,
     caller: Caller,
-    cookie: SessionCookie,
     auth: &State<Auth>,
-    settings: &State<Settings>,
-    cookies: &CookieJar<'_>,
-) -> Result<LoggedOut, PageError> {
-    match session::end(&caller, &cookie, auth, cookies, settings).await {
-        Ok(()) | Err(crate::auth::AuthError::NoSession) => {}
-        Err(error) => return Err(error.into()),
+    cookies: Cookies<'_>,
+) -> Result<LoggedOut, ErrorPage> {
+    if let Some(session_id) = cookies.session_id() {
+        match auth.destroy_session(&caller, &session_id).await {
+            Ok(()) | Err(AuthError::NoSession) => cookies.end_session(),
+            Err(error) => return Err(error.into()),
+        }
     }
     Ok(LoggedOut {
-        inner: redirect_with(uri!(home_page), "You have been logged out."),
+        inner: redirect_with(uri!(super::home::home_page), "You have been logged out."),
         // "cache", not "cookies": wiping cookies would also lose the flash message.
         clear_site_data: Header::new("Clear-Site-Data", "\"cache\""),
     })

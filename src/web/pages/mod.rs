@@ -7,15 +7,15 @@ mod password;
 
 use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
-use rocket::response::{self, Flash, Redirect, Responder};
+use rocket::response::{Flash, Redirect};
 use rocket::routes;
+use rocket::serde::Serialize;
 use rocket::serde::json::{Value, json};
 use rocket_dyn_templates::Template;
 
-use super::csrf::CsrfToken;
-use super::error::{ApiError, log_failure};
+use super::cookies::Cookies;
+use super::error::log_failure;
 use super::session::CurrentUser;
-use crate::db::User;
 
 pub fn routes() -> Vec<rocket::Route> {
     routes![
@@ -34,18 +34,19 @@ pub fn routes() -> Vec<rocket::Route> {
     ]
 }
 
-/// Whether the client would rather have HTML than JSON: browsers list `text/html` first;
-/// `*/*`, JSON and a missing `Accept` header do not.
-pub fn prefers_html(req: &Request<'_>) -> bool {
-    req.accept()
-        .is_some_and(|accept| accept.preferred().media_type().is_html())
+/// What pages may show of the logged-in account: never the stored row with its password hash.
+#[derive(Debug, Clone, Serialize)]
+#[serde(crate = "rocket::serde")]
+pub struct Account {
+    pub id: i32,
+    pub email: String,
 }
 
 /// What every page's layout shows: the visitor (if logged in), their CSRF token for the forms
 /// (the log-out button included) and a one-time flash message.
 pub struct Layout {
     csrf_token: String,
-    user: Option<User>,
+    account: Option<Account>,
     flash: Option<Value>,
 }
 
@@ -56,9 +57,12 @@ impl<'r> FromRequest<'r> for Layout {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let csrf = req.guard::<CsrfToken>().await.succeeded();
-        let user = match req.guard::<CurrentUser>().await {
-            Outcome::Success(CurrentUser(user)) => Some(user),
+        let cookies = req.guard::<Cookies<'_>>().await.unwrap();
+        let account = match req.guard::<CurrentUser>().await {
+            Outcome::Success(CurrentUser(user)) => Some(Account {
+                id: user.id,
+                email: user.email,
+            }),
             Outcome::Error((Status::Forbidden, _)) | Outcome::Forward(_) => None,
             Outcome::Error((status, error)) => {
                 log_failure(req, status, &error.to_string());
@@ -67,8 +71,8 @@ impl<'r> FromRequest<'r> for Layout {
         };
         let flash = req.guard::<Option<FlashMessage<'_>>>().await.succeeded();
         Outcome::Success(Layout {
-            csrf_token: csrf.map(|CsrfToken(token)| token).unwrap_or_default(),
-            user,
+            csrf_token: cookies.csrf_token(),
+            account,
             flash: flash
                 .flatten()
                 .map(|f| json!({ "kind": f.kind(), "message": f.message() })),
@@ -77,43 +81,22 @@ impl<'r> FromRequest<'r> for Layout {
 }
 
 impl Layout {
-    pub fn user(&self) -> Option<&User> {
-        self.user.as_ref()
+    /// The logged-in account, if any.
+    pub fn account(&self) -> Option<&Account> {
+        self.account.as_ref()
     }
 
     /// Renders `template` with `page`'s keys on top of the layout's own.
     pub fn render(&self, template: &'static str, page: Value) -> Template {
         let mut context = json!({
             "csrf_token": self.csrf_token,
-            "user": self.user.as_ref().map(|u| json!({ "email": u.email })),
+            "user": self.account,
             "flash": self.flash,
         });
         if let (Some(context), Value::Object(page)) = (context.as_object_mut(), page) {
             context.extend(page);
         }
         Template::render(template, context)
-    }
-}
-
-/// A form re-rendered with its error, at the error's status (with `Retry-After` on a 429).
-pub struct FormError {
-    error: ApiError,
-    page: Template,
-}
-
-impl FormError {
-    /// `render` draws the form around the error's message.
-    fn new(error: ApiError, render: impl FnOnce(&str) -> Template) -> FormError {
-        let page = render(error.message());
-        FormError { error, page }
-    }
-}
-
-impl<'r> Responder<'r, 'static> for FormError {
-    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let mut response = (self.error.status(), self.page).respond_to(req)?;
-        self.error.report(req, &mut response);
-        Ok(response)
     }
 }
 

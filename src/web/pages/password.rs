@@ -1,27 +1,25 @@
 //! The forgotten-password journey: request a link, open it, choose a new password.
 //!
 //! The link's token leaves the URL on first load: it moves into a short-lived private cookie
-//! scoped to `/password/reset`, and the browser is redirected to the token-free page, so the
-//! token never sits in history or a `Referer`. Opening the page never spends the token.
+//! scoped to `/password/reset` (`Cookies::hold_reset_token`), and the browser is redirected to
+//! the token-free page, so the token never sits in history or a `Referer`. Opening the page
+//! never spends the token.
 
-use rocket::http::{Cookie, CookieJar, SameSite, Status};
+use rocket::http::Status;
 use rocket::response::{Flash, Redirect};
 use rocket::serde::json::json;
-use rocket::time::Duration;
-use rocket::{Either, State, get, post, uri};
+use rocket::{State, get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::account::rocket_uri_macro_login_page;
-use super::{FormError, Layout, redirect_with};
+use super::{Layout, redirect_with};
 use crate::auth::{Auth, AuthError, Caller};
 use crate::config::Settings;
 use crate::db::User;
 use crate::mail::reset_link;
+use crate::web::cookies::Cookies;
 use crate::web::csrf::CheckedForm;
-use crate::web::error::PageError;
+use crate::web::error::{ErrorPage, FormError, PageFailure, Problem};
 
-const RESET_COOKIE: &str = "reset_token";
-const RESET_PATH: &str = "/password/reset";
 const INVALID_LINK: &str = "This reset link is invalid, has expired or has already been used. \
                             Ask for a new one from the “Forgot your password?” page.";
 
@@ -44,19 +42,21 @@ pub async fn forgot_submit(
     layout: Layout,
     auth: &State<Auth>,
     settings: &State<Settings>,
-) -> Result<Template, Either<PageError, FormError>> {
+) -> Result<Template, PageFailure> {
     let CheckedForm(fields) = form;
-    let email = fields.email("email").map_err(|error| {
+    let email = fields.email("email").map_err(|problem| {
         let typed = fields.text("email").unwrap_or_default();
-        let form = |message: &str| forgot_form(&layout, typed, Some(message));
-        Either::Right(FormError::new(error, form))
+        FormError::new(problem, |message| {
+            forgot_form(&layout, typed, Some(message))
+        })
     })?;
-    let link = match auth.reset_token(&caller, &email).await {
-        Ok(token) if settings.expose_reset_token => {
-            Some(reset_link(settings.public_base_url.as_deref(), &token))
-        }
-        Ok(_) | Err(AuthError::UnknownEmail) => None,
-        Err(error) => return Err(Either::Left(error.into())),
+    let issued = auth
+        .issue_reset_token(&caller, &email)
+        .await
+        .map_err(ErrorPage::from)?;
+    let link = match (issued, settings.expose_reset_token) {
+        (Some(token), true) => Some(reset_link(settings.public_base_url.as_deref(), &token)),
+        (None, _) | (_, false) => None,
     };
     let page = json!({ "title": "Check your email", "link": link });
     Ok(layout.render("forgot_sent", page))
@@ -64,21 +64,8 @@ pub async fn forgot_submit(
 
 /// The link's first load: keep the token in a private cookie and drop it from the URL.
 #[get("/password/reset?<token>", rank = 1)]
-pub fn reset_link_opened(
-    token: &str,
-    cookies: &CookieJar<'_>,
-    settings: &State<Settings>,
-) -> Redirect {
-    // Lax, set explicitly: Rocket's private-cookie default (Strict) would not be sent on this
-    // very redirect when the link was clicked in a webmail.
-    cookies.add_private(
-        Cookie::build((RESET_COOKIE, token.to_owned()))
-            .path(RESET_PATH)
-            .same_site(SameSite::Lax)
-            .http_only(true)
-            .secure(settings.session_cookie_secure)
-            .max_age(Duration::hours(1)),
-    );
+pub fn reset_link_opened(token: &str, cookies: Cookies<'_>) -> Redirect {
+    cookies.hold_reset_token(token);
     Redirect::to(uri!(reset_page))
 }
 
@@ -87,9 +74,9 @@ pub async fn reset_page(
     caller: Caller,
     layout: Layout,
     auth: &State<Auth>,
-    cookies: &CookieJar<'_>,
-) -> Result<Template, PageError> {
-    let (_, holder) = link_holder(&caller, auth, cookies).await?;
+    cookies: Cookies<'_>,
+) -> Result<Template, ErrorPage> {
+    let (_, holder) = link_holder(&caller, auth, &cookies).await?;
     Ok(reset_form(&layout, auth, &holder, None))
 }
 
@@ -103,16 +90,13 @@ fn reset_form(layout: &Layout, auth: &Auth, holder: &User, error: Option<&str>) 
     layout.render("reset", page)
 }
 
-/// The token from the link cookie and the account it belongs to; 403 for any invalid link.
+/// The token held from the link and the account it belongs to; 403 for any invalid link.
 async fn link_holder(
     caller: &Caller,
     auth: &Auth,
-    cookies: &CookieJar<'_>,
-) -> Result<(String, User), PageError> {
-    let token = cookies
-        .get_private(RESET_COOKIE)
-        .map(|cookie| cookie.value().to_owned())
-        .ok_or_else(invalid_link)?;
+    cookies: &Cookies<'_>,
+) -> Result<(String, User), ErrorPage> {
+    let token = cookies.reset_token().ok_or_else(invalid_link)?;
     let holder = auth
         .reset_token_holder(caller, &token)
         .await
@@ -120,11 +104,11 @@ async fn link_holder(
     Ok((token, holder))
 }
 
-fn invalid_link() -> PageError {
-    PageError::new(Status::Forbidden, INVALID_LINK)
+fn invalid_link() -> ErrorPage {
+    ErrorPage(Problem::new(Status::Forbidden, INVALID_LINK))
 }
 
-fn link_error(error: AuthError) -> PageError {
+fn link_error(error: AuthError) -> ErrorPage {
     match error {
         AuthError::InvalidResetToken => invalid_link(),
         other => other.into(),
@@ -139,22 +123,20 @@ pub async fn reset_submit(
     caller: Caller,
     layout: Layout,
     auth: &State<Auth>,
-    cookies: &CookieJar<'_>,
-) -> Result<Flash<Redirect>, Either<PageError, FormError>> {
+    cookies: Cookies<'_>,
+) -> Result<Flash<Redirect>, PageFailure> {
     let CheckedForm(fields) = form;
-    let (token, holder) = link_holder(&caller, auth, cookies)
-        .await
-        .map_err(Either::Left)?;
+    let (token, holder) = link_holder(&caller, auth, &cookies).await?;
     let password = fields
         .new_password("new_password", auth.policy())
-        .map_err(|error| {
+        .map_err(|problem| {
             let form = |message: &str| reset_form(&layout, auth, &holder, Some(message));
-            Either::Right(FormError::new(error, form))
+            FormError::new(problem, form)
         })?;
-    auth.reset_password(&caller, &token, password)
+    auth.spend_reset_token(&caller, &token, None, password)
         .await
-        .map_err(|error| Either::Left(link_error(error)))?;
-    cookies.remove_private(Cookie::build(RESET_COOKIE).path(RESET_PATH));
+        .map_err(link_error)?;
+    cookies.drop_reset_token();
     let done = "Your password has been changed. Log in with your new password.";
-    Ok(redirect_with(uri!(login_page), done))
+    Ok(redirect_with(uri!(super::account::login_page), done))
 }

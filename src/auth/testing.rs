@@ -1,0 +1,37 @@
+//! The auth layer's test fixture: an `Auth` on a fresh temporary database, cost 4, mail to an
+//! outbox in the same temporary directory.
+
+use super::{AuditLog, Auth, Caller, Email, Password};
+use crate::config::{LogFormat, Settings};
+use crate::db::Db;
+use crate::db::testing::temp_db;
+use crate::mail::Mailer;
+
+pub async fn auth() -> (Auth, Db, tempfile::TempDir) {
+    let (db, dir) = temp_db();
+    let settings = Settings {
+        bcrypt_cost: 4,
+        password_min_length: 1,
+        mail_outbox_dir: dir.path().join("mail").to_str().unwrap().to_owned(),
+        ..Settings::default()
+    };
+    let audit_path = dir.path().join("audit.log");
+    let audit = AuditLog::open(audit_path.to_str().unwrap(), LogFormat::Text).unwrap();
+    let mailer = Mailer::from_settings(&settings).unwrap();
+    let auth = Auth::new(db.clone(), &settings, audit, mailer)
+        .await
+        .unwrap();
+    (auth, db, dir)
+}
+
+pub fn caller() -> Caller {
+    Caller::default()
+}
+
+pub fn email(s: &str) -> Email {
+    Email::parse(s).unwrap()
+}
+
+pub fn password(s: &str) -> Password {
+    Password::parse(s).unwrap()
+}
