@@ -42,7 +42,11 @@ MIB = 1024
 
 
 def ratio(a, b):
-    return runs[a]["rps"] / runs[b]["rps"] if a in runs and b in runs else None
+    """runs a / runs b, or None when either is missing or b completed nothing (a short smoke
+    run can end before a storm's login does)."""
+    if a not in runs or b not in runs or runs[b]["rps"] == 0:
+        return None
+    return runs[a]["rps"] / runs[b]["rps"]
 
 
 targets = []
