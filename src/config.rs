@@ -1,6 +1,9 @@
 //! The service's typed settings, read once at ignite from Rocket's figment (`Rocket.toml`
 //! profiles plus `ROCKET_*` environment variables), so they live beside Rocket's own keys.
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 use rocket::figment::providers::{Format, Serialized, Toml};
 use rocket::figment::{self, Figment};
 use serde::{Deserialize, Serialize};
@@ -36,6 +39,14 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// An address (`10.0.0.1`, `::1`) or a CIDR block (`10.0.0.0/8`, `fd00::/8`) as a network.
+fn parse_network(text: &str) -> Option<IpNet> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 /// `Rocket.toml`'s settings of `profile` over Rocket's own defaults, and nothing from the
@@ -77,6 +88,9 @@ pub struct Settings {
     pub bcrypt_concurrency: usize,
     /// CPU priority of the hashing threads, 0 (normal) to 19 (lowest).
     pub bcrypt_nice: i32,
+    /// How many logins and signups may wait for a hashing thread; beyond them the answer is
+    /// 503 at once. 0 means as many as start within about 5 seconds (16 per thread at cost 12).
+    pub bcrypt_queue: usize,
     /// Minimum password length in characters (not bytes).
     pub password_min_length: usize,
     /// Refuse the compiled-in list of common passwords.
@@ -107,6 +121,11 @@ pub struct Settings {
     pub throttle_signup_per_address: i64,
     /// Reset requests (and, separately, wrong reset tokens) per client address in the window.
     pub throttle_reset_per_address: i64,
+    /// Reset requests per email per hour, from any address; beyond them nothing is sent.
+    pub throttle_reset_per_email: i64,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks): only when the
+    /// peer is one of them is the client address taken from that header.
+    pub trusted_proxies: Vec<String>,
     /// `outbox` (each message an `.eml` file in `mail_outbox_dir`) or `smtp`.
     pub mail_transport: MailTransport,
     pub mail_outbox_dir: String,
@@ -130,6 +149,11 @@ pub struct Settings {
     /// The service's public origin (`https://auth.example.com`): reset links are built from it,
     /// never from the request's `Host`, and API calls from it are same-origin.
     pub public_base_url: Option<String>,
+    /// Whether the release profile is selected (set by [`Settings::from_figment`]): release
+    /// cookies take the `__Host-` prefix, and the API trusts only `public_base_url` as an
+    /// origin.
+    #[serde(skip)]
+    pub release: bool,
 }
 
 impl Default for Settings {
@@ -142,6 +166,7 @@ impl Default for Settings {
             bcrypt_cost: 12,
             bcrypt_concurrency: 0,
             bcrypt_nice: 10,
+            bcrypt_queue: 0,
             password_min_length: 8,
             password_check_common: true,
             session_cookie_name: "session_id".into(),
@@ -159,6 +184,8 @@ impl Default for Settings {
             throttle_login_per_address: 100,
             throttle_signup_per_address: 20,
             throttle_reset_per_address: 20,
+            throttle_reset_per_email: 3,
+            trusted_proxies: Vec::new(),
             audit_log: "stderr".into(),
             log_format: LogFormat::Text,
             mail_transport: MailTransport::Outbox,
@@ -170,6 +197,7 @@ impl Default for Settings {
             smtp_password: None,
             smtp_tls: SmtpTls::Starttls,
             smtp_timeout_secs: 10,
+            release: false,
         }
     }
 }
@@ -183,12 +211,53 @@ impl Settings {
             let secure: bool = figment.extract_inner(OLD_COOKIE_SECURE).map_err(invalid)?;
             figment = figment.merge(Serialized::global("cookie_secure", secure));
         }
-        let settings: Settings = figment.extract().map_err(invalid)?;
+        let mut settings: Settings = figment.extract().map_err(invalid)?;
         settings.check()?;
-        if figment.profile() == "release" {
+        settings.release = figment.profile() == "release";
+        if settings.release {
             settings.check_release()?;
         }
         Ok(settings)
+    }
+
+    /// The parsed `trusted_proxies` (checked at start, so none is dropped here).
+    pub fn trusted_proxies(&self) -> Vec<IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|proxy| parse_network(proxy))
+            .collect()
+    }
+
+    /// What a release deployment should hear about at start: settings it may have meant
+    /// otherwise. `loopback`: whether the service listens on a loopback address.
+    pub fn release_warnings(&self, loopback: bool) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !self.cookie_secure {
+            warnings.push(
+                "cookie_secure is false: session cookies go over plain HTTP, and lose their \
+                 __Host- prefix"
+                    .to_owned(),
+            );
+        }
+        if !self.throttle_enabled {
+            warnings.push("throttle_enabled is false: logins are not limited".to_owned());
+        }
+        if loopback && self.trusted_proxies.is_empty() {
+            warnings.push(
+                "the service listens on a loopback address, as behind a local proxy, but \
+                 trusted_proxies is empty: every client has the proxy's address, and the \
+                 per-address limits become limits on the whole service"
+                    .to_owned(),
+            );
+        }
+        if self.mail_transport == MailTransport::Outbox {
+            warnings.push(format!(
+                "mail_transport is \"outbox\": reset links are written to {:?}, not \
+                 delivered; set mail_transport = \"smtp\" and the smtp_* keys",
+                self.mail_outbox_dir
+            ));
+        }
+        warnings
     }
 
     /// What a deployment must not get wrong; checked in the release profile only, where the
@@ -204,6 +273,13 @@ impl Settings {
             return Err(
                 "the release profile needs public_base_url (the origin reset links \
                         point to, for example https://auth.example.com)"
+                    .into(),
+            );
+        }
+        if self.expose_reset_token {
+            return Err(
+                "expose_reset_token must be false in the release profile: it hands \
+                        every reset token to whoever asks for it"
                     .into(),
             );
         }
@@ -263,10 +339,20 @@ impl Settings {
                 "throttle_reset_per_address",
                 self.throttle_reset_per_address,
             ),
+            ("throttle_reset_per_email", self.throttle_reset_per_email),
         ] {
             if value <= 0 {
                 return Err(format!("{key} must be at least 1"));
             }
+        }
+        if let Some(bad) = self
+            .trusted_proxies
+            .iter()
+            .find(|proxy| parse_network(proxy).is_none())
+        {
+            return Err(format!(
+                "trusted_proxies: {bad:?} is neither an IP address nor a CIDR block"
+            ));
         }
         if self.cleanup_interval_secs == 0 {
             return Err("cleanup_interval_secs must be at least 1".into());
@@ -429,6 +515,50 @@ mod tests {
         assert!(Settings::from_figment(&both).unwrap().cookie_secure);
         let err = with(OLD_COOKIE_SECURE, "yes").err().unwrap();
         assert!(err.contains(OLD_COOKIE_SECURE), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_cidr_blocks() {
+        let parsed = with(
+            "trusted_proxies",
+            ["10.0.0.1", "192.168.0.0/16", "fd00::/8", "::1"],
+        );
+        let networks = parsed.unwrap().trusted_proxies();
+        assert_eq!(networks.len(), 4);
+        assert!(networks[1].contains(&"192.168.4.5".parse::<IpAddr>().unwrap()));
+        let err = with("trusted_proxies", ["proxy.local"]).err().unwrap();
+        assert!(err.contains("trusted_proxies"), "{err}");
+    }
+
+    #[test]
+    fn the_release_profile_refuses_exposed_reset_tokens() {
+        let err = release("expose_reset_token", true).err().unwrap();
+        assert!(err.contains("expose_reset_token"), "{err}");
+    }
+
+    #[test]
+    fn a_release_warns_of_insecure_cookies_no_throttling_and_a_proxy_it_does_not_trust() {
+        let settings = release("bcrypt_cost", 12).unwrap();
+        assert!(settings.release);
+        let quiet = Settings {
+            mail_transport: MailTransport::Smtp,
+            ..settings.clone()
+        };
+        assert!(quiet.release_warnings(false).is_empty());
+        let careless = Settings {
+            cookie_secure: false,
+            throttle_enabled: false,
+            ..quiet.clone()
+        };
+        let warnings = careless.release_warnings(true).join("\n");
+        for key in ["cookie_secure", "throttle_enabled", "trusted_proxies"] {
+            assert!(warnings.contains(key), "{warnings}");
+        }
+        let behind_proxy = Settings {
+            trusted_proxies: vec!["127.0.0.1".into()],
+            ..quiet
+        };
+        assert!(behind_proxy.release_warnings(true).is_empty());
     }
 
     #[test]

@@ -61,10 +61,7 @@ async fn start_cleanup(rocket: &Rocket<rocket::Orbit>) {
                 _ = tokio::time::sleep(interval) => {}
             }
             match auth.purge_expired().await {
-                Ok((sessions, tokens, attempts)) => log::info!(
-                    target: "auth_service::cleanup",
-                    "purged {sessions} sessions, {tokens} reset tokens, {attempts} throttle rows"
-                ),
+                Ok(purged) => log::info!(target: "auth_service::cleanup", "purged {purged:?}"),
                 Err(error) => {
                     log::error!(target: "auth_service::cleanup", "cleanup failed: {error}")
                 }
@@ -91,13 +88,14 @@ async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
         let audit = AuditLog::open(&settings.audit_log, settings.log_format)
             .map_err(|e| format!("cannot open audit_log {:?}: {e}", settings.audit_log))?;
         let mailer = Mailer::from_settings(&settings)?;
-        if mailer.is_outbox() && rocket.figment().profile() == "release" {
-            log::warn!(
-                target: "auth_service::mail",
-                "mail_transport is \"outbox\": reset links are written to {:?}, not delivered; \
-                 set mail_transport = \"smtp\" and the smtp_* keys",
-                settings.mail_outbox_dir
-            );
+        if settings.release {
+            let address = rocket
+                .figment()
+                .extract_inner::<std::net::IpAddr>("address");
+            let loopback = address.is_ok_and(|a| a.is_loopback());
+            for warning in settings.release_warnings(loopback) {
+                log::warn!(target: "auth_service::config", "{warning}");
+            }
         }
         let auth = Auth::new(db, &settings, audit, mailer)
             .await

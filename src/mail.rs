@@ -1,8 +1,11 @@
 //! Outgoing mail: reset links and "password changed" notices, through an outbox folder (each
-//! message an `.eml` file; the default) or SMTP. Sending never holds up a request: messages go
-//! out on a blocking thread after the response, SMTP under a timeout, and a failure is logged,
-//! never shown to the client (who must not learn whether the account exists).
+//! message an `.eml` file; the default) or SMTP. Sending never holds up a request: messages
+//! wait in one bounded queue for a thread of their own, which sends them after the response,
+//! SMTP under a timeout. A failure is logged, never shown to the client (who must not learn
+//! whether the account exists). A stalled mail server fills the queue, not the threads that
+//! queries need: beyond the queue's bound a message is dropped and logged.
 
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
 use lettre::message::Mailbox;
@@ -13,16 +16,18 @@ use lettre::{FileTransport, Message, SmtpTransport, Transport};
 
 use crate::config::{MailTransport, Settings, SmtpTls};
 
-#[derive(Clone)]
 enum Outbound {
     Outbox(FileTransport),
     Smtp(SmtpTransport),
 }
 
-/// The configured mail transport, sender and public base URL; cheap to clone.
+/// Messages that may wait for the mail thread; more are dropped (and logged).
+const QUEUE: usize = 256;
+
+/// The configured sender, public base URL and the queue to the mail thread; cheap to clone.
 #[derive(Clone)]
 pub struct Mailer {
-    outbound: Outbound,
+    queue: SyncSender<Outgoing>,
     from: Mailbox,
     public_base_url: Option<String>,
     reset_token_ttl_minutes: i64,
@@ -51,17 +56,17 @@ impl Mailer {
             .mail_from
             .parse()
             .map_err(|e| format!("mail_from {:?} is not a mailbox: {e}", settings.mail_from))?;
+        let (queue, waiting) = sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("mail".into())
+            .spawn(move || deliver(&outbound, waiting))
+            .map_err(|e| format!("cannot start the mail thread: {e}"))?;
         Ok(Mailer {
-            outbound,
+            queue,
             from,
             public_base_url: settings.public_base_url.clone(),
             reset_token_ttl_minutes: settings.reset_token_ttl_secs / 60,
         })
-    }
-
-    /// Whether messages only land in the outbox folder (nobody receives them).
-    pub fn is_outbox(&self) -> bool {
-        matches!(self.outbound, Outbound::Outbox(_))
     }
 
     /// Sends the reset link for `token` to `to`, after the response.
@@ -90,7 +95,8 @@ impl Mailer {
         self.send(to, "Your password was changed", body);
     }
 
-    /// Builds and sends one plain-text message on a blocking thread; the caller does not wait.
+    /// Builds one plain-text message and queues it for the mail thread; the caller does not
+    /// wait.
     fn send(&self, to: &str, subject: &str, body: String) {
         let message = to
             .parse::<Mailbox>()
@@ -111,19 +117,40 @@ impl Mailer {
                 return;
             }
         };
-        let outbound = self.outbound.clone();
-        let subject = subject.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let sent = match &outbound {
-                Outbound::Outbox(files) => {
-                    files.send(&message).map(drop).map_err(|e| e.to_string())
-                }
-                Outbound::Smtp(smtp) => smtp.send(&message).map(drop).map_err(|e| e.to_string()),
-            };
-            if let Err(error) = sent {
-                log::error!(target: "auth_service::mail", "sending {subject:?} failed: {error}");
-            }
-        });
+        let outgoing = Outgoing {
+            subject: subject.to_owned(),
+            message,
+        };
+        match self.queue.try_send(outgoing) {
+            Ok(()) => {}
+            Err(TrySendError::Full(dropped)) => log::error!(
+                target: "auth_service::mail",
+                "the mail queue is full ({QUEUE} waiting): {:?} dropped", dropped.subject
+            ),
+            Err(TrySendError::Disconnected(dropped)) => log::error!(
+                target: "auth_service::mail",
+                "the mail thread is gone: {:?} dropped", dropped.subject
+            ),
+        }
+    }
+}
+
+/// A message waiting for the mail thread.
+struct Outgoing {
+    subject: String,
+    message: Message,
+}
+
+/// The mail thread: sends queued messages one by one until every `Mailer` is gone.
+fn deliver(outbound: &Outbound, waiting: Receiver<Outgoing>) {
+    for Outgoing { subject, message } in waiting {
+        let sent = match outbound {
+            Outbound::Outbox(files) => files.send(&message).map(drop).map_err(|e| e.to_string()),
+            Outbound::Smtp(smtp) => smtp.send(&message).map(drop).map_err(|e| e.to_string()),
+        };
+        if let Err(error) = sent {
+            log::error!(target: "auth_service::mail", "sending {subject:?} failed: {error}");
+        }
     }
 }
 
@@ -160,6 +187,37 @@ mod tests {
         let link = reset_link(Some("https://auth.example.com/"), "abc");
         assert_eq!(link, "https://auth.example.com/password/reset?token=abc");
         assert_eq!(reset_link(None, "abc"), "/password/reset?token=abc");
+    }
+
+    #[test]
+    fn a_stalled_mail_server_holds_one_thread_not_one_per_message() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&connections);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in silent.incoming().take(50) {
+                counted.fetch_add(1, Ordering::AcqRel);
+                held.push(stream);
+            }
+        });
+        let settings = Settings {
+            mail_transport: MailTransport::Smtp,
+            smtp_host: Some("127.0.0.1".into()),
+            smtp_port: Some(port),
+            smtp_tls: SmtpTls::None,
+            smtp_timeout_secs: 30,
+            ..Settings::default()
+        };
+        let mailer = Mailer::from_settings(&settings).unwrap();
+        for n in 0..(QUEUE + 20) {
+            mailer.send_reset_link(&format!("user{n}@example.com"), "token");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(connections.load(Ordering::Acquire), 1);
     }
 
     #[test]

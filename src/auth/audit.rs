@@ -5,29 +5,12 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
+use super::Caller;
 use crate::config::LogFormat;
-use uuid::Uuid;
-
-/// Who is asking: what the throttle counts and the audit log records.
-#[derive(Debug, Clone, Default)]
-pub struct Caller {
-    /// The client's address (the socket peer unless a trusted proxy header is configured).
-    pub address: Option<IpAddr>,
-    pub request_id: Option<Uuid>,
-}
-
-impl Caller {
-    /// The address as a throttling key.
-    pub fn address_key(&self) -> String {
-        self.address
-            .map_or_else(|| "unknown".into(), |a| a.to_string())
-    }
-}
 
 /// A field of an audit line. Only ids, emails and counts are representable by design.
 pub enum Field<'a> {
@@ -107,7 +90,8 @@ mod tests {
         let log = AuditLog::open(path.to_str().unwrap(), format).unwrap();
         let caller = Caller {
             address: Some("10.1.2.3".parse().unwrap()),
-            request_id: Some(Uuid::nil()),
+            request_id: Some(uuid::Uuid::nil()),
+            ..Caller::default()
         };
         log.record(&caller, event, fields);
         std::fs::read_to_string(path).unwrap()

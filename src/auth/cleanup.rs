@@ -1,22 +1,32 @@
 //! The periodic cleanup: expiry is enforced by every lookup, so this only reclaims space.
 
 use super::{Auth, AuthError};
-use crate::db::{now, sessions, throttle_events, users};
+use crate::db::{devices, now, sessions, throttle_events, users};
+
+/// How many rows one cleanup removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    pub sessions: usize,
+    pub reset_tokens: usize,
+    pub attempts: usize,
+    pub devices: usize,
+}
 
 impl Auth {
-    /// Deletes expired sessions, clears expired reset tokens and forgets attempts older than
-    /// the throttling window. Returns how many of each.
-    pub async fn purge_expired(&self) -> Result<(usize, usize, usize), AuthError> {
-        let (lifetimes, window) = (self.lifetimes, self.limits.window);
+    /// Deletes expired sessions, clears expired reset tokens, forgets attempts older than any
+    /// throttling window and devices that have not logged in for `devices::TRUST_SECS`.
+    pub async fn purge_expired(&self) -> Result<Purged, AuthError> {
+        let (lifetimes, window) = (self.lifetimes, self.limits.longest_window());
         Ok(self
             .db
             .write(move |tx| {
                 let at = now();
-                Ok((
-                    sessions::delete_expired_sessions(tx, at, lifetimes)?,
-                    users::clear_expired_reset_tokens(tx, at)?,
-                    throttle_events::delete_events_before(tx, at - window)?,
-                ))
+                Ok(Purged {
+                    sessions: sessions::delete_expired_sessions(tx, at, lifetimes)?,
+                    reset_tokens: users::clear_expired_reset_tokens(tx, at)?,
+                    attempts: throttle_events::delete_events_before(tx, at - window)?,
+                    devices: devices::delete_stale_devices(tx, at - devices::TRUST_SECS)?,
+                })
             })
             .await?)
     }

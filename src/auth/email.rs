@@ -3,6 +3,7 @@
 use std::fmt;
 
 use email_address::{EmailAddress, Options};
+use unicode_general_category::{GeneralCategory, get_general_category};
 
 /// Longest address SMTP can carry (RFC 5321's path limit less the angle brackets).
 const MAX_LEN: usize = 254;
@@ -21,6 +22,9 @@ impl Email {
         if normalized.chars().count() > MAX_LEN {
             return Err("must be at most 254 characters");
         }
+        if normalized.chars().any(invisible) {
+            return Err("must not contain control, invisible or unassigned characters");
+        }
         let options = Options {
             minimum_sub_domains: 2,
             allow_domain_literal: false,
@@ -35,6 +39,16 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Characters an address must not carry: controls, formatting characters (zero-width joiners
+/// and spaces, bidi overrides that make an address read otherwise than it is) and code points
+/// Unicode has not assigned. Two addresses that look alike must be one account or refused.
+fn invisible(c: char) -> bool {
+    matches!(
+        get_general_category(c),
+        GeneralCategory::Control | GeneralCategory::Format | GeneralCategory::Unassigned
+    )
 }
 
 impl fmt::Display for Email {
@@ -83,6 +97,27 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn control_invisible_and_unassigned_characters_are_refused() {
+        for sneaky in [
+            "ann\u{200B}@example.com",     // zero-width space
+            "ann\u{200D}@example.com",     // zero-width joiner
+            "ann@exam\u{202E}elpmaxe.com", // right-to-left override
+            "ann\u{7}@example.com",        // a control character
+            "ann\u{0378}@example.com",     // unassigned
+        ] {
+            assert_eq!(
+                Email::parse(sneaky),
+                Err("must not contain control, invisible or unassigned characters"),
+                "{sneaky:?}"
+            );
+        }
+        assert!(
+            Email::parse("zoë@example.com").is_ok(),
+            "letters of any script are fine"
+        );
     }
 
     #[test]

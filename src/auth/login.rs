@@ -1,25 +1,69 @@
 //! Signing up and logging in: registration, the credential check (the original's
-//! `valid_login`), the rehash of a stale hash, and the throttled login that starts a session.
+//! `valid_login`), and the throttled login that starts a session.
+//!
+//! A login is checked against the hash it read, and its session is made, in one transaction
+//! with the check that this hash is still the account's: a login with the old password that
+//! was in flight while a reset completed fails, and a stale hash's replacement (a raised cost,
+//! a password from before normalization) never writes an old password over a new one.
 
 use super::audit::Field;
-use super::password::{self, Password};
+use super::password::{self, Matched, Password};
+use super::sessions::{Login, SessionStart};
 use super::throttle::Scope;
-use super::{Auth, AuthError, Caller, Email};
-use crate::db::{User, UserChanges, users};
+use super::{Auth, AuthError, Caller, Email, token};
+use crate::db::{DbError, Tx, User, devices, now, sessions, users};
+
+/// A password found right: its account, and what the write that acts on it must check.
+pub(super) struct Verified {
+    pub user: User,
+    pub check: PasswordCheck,
+}
+
+/// What a write acting on a verified password checks first, in its own transaction.
+pub(super) struct PasswordCheck {
+    user_id: i32,
+    /// The stored hash the password matched: the write goes ahead only while it is still the
+    /// account's.
+    matched_hash: String,
+    /// A replacement for a stale hash (a cost below the configured one, or a password hashed
+    /// before normalization), made from the password just checked.
+    rehash: Option<String>,
+}
+
+impl PasswordCheck {
+    /// The stale hash's replacement, if the check writes one.
+    pub(super) fn rehash(&self) -> Option<String> {
+        self.rehash.clone()
+    }
+
+    /// In the caller's transaction: whether the account's password is still the one verified,
+    /// writing the stale hash's replacement if there is one.
+    pub(super) fn still_current(&self, tx: &mut Tx<'_>) -> Result<bool, DbError> {
+        let id = self.user_id;
+        match &self.rehash {
+            Some(new) => users::replace_password_hash(tx, id, &self.matched_hash, new),
+            None => Ok(users::find_user_by_id(tx, id)?
+                .is_some_and(|user| user.hashed_password == self.matched_hash)),
+        }
+    }
+}
 
 impl Auth {
-    /// Creates an account. Signups are limited per client address. The early lookup spares a
-    /// bcrypt hash for a taken email; the unique index still decides races, so two concurrent
-    /// registrations give one account.
+    /// Creates an account. Signups are limited per client address (each request counts). The
+    /// early lookup spares a bcrypt hash for a taken email; the unique index still decides
+    /// races, so two concurrent registrations give one account. A live session the client
+    /// presents ends with the signup.
     pub async fn register(
         &self,
         caller: &Caller,
         email: &Email,
         password: Password,
     ) -> Result<User, AuthError> {
-        self.gate(vec![(Scope::Signup, caller.address_key())], true)
+        let _admission = self.hasher.admit()?;
+        self.gate(vec![(Scope::Signup, caller.address_key())])
             .await
-            .map_err(|e| self.throttled(caller, "signup.throttled", e, None))?;
+            .map_err(|e| self.throttled(caller, "signup.throttled", e, None))?
+            .keep();
         let address = email.to_string();
         if self
             .db
@@ -30,10 +74,16 @@ impl Auth {
             return Err(AuthError::EmailTaken);
         }
         let hashed = self.hasher.hash(password).await?;
-        let address = email.to_string();
+        let (address, lifetimes, replaced) =
+            (email.to_string(), self.lifetimes, caller.session_digest());
         let user = self
             .db
-            .write(move |tx| users::add_user(tx, &address, &hashed))
+            .write(move |tx| {
+                if let Some(digest) = replaced {
+                    sessions::delete_session(tx, &digest, now(), lifetimes)?;
+                }
+                users::add_user(tx, &address, &hashed)
+            })
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "signup", &fields);
@@ -41,88 +91,161 @@ impl Auth {
     }
 
     /// The account whose password is `password` (the original's `valid_login`, unthrottled).
-    /// Unknown emails and unusable passwords cost one bcrypt verification, like a wrong
-    /// password, and get the same error.
+    /// Unknown emails and unusable passwords cost as much bcrypt as a wrong password, and get
+    /// the same error.
     pub async fn valid_login(&self, email: &Email, password: &str) -> Result<User, AuthError> {
+        let Verified { mut user, check } = self.verify_password(email, password).await?;
+        let rehash = check.rehash();
+        if !self.db.write(move |tx| check.still_current(tx)).await? {
+            return Err(AuthError::InvalidCredentials);
+        }
+        if let Some(hash) = rehash {
+            user.hashed_password = hash;
+        }
+        Ok(user)
+    }
+
+    /// Checks `password` against the account `email`, and rehashes it if its stored hash is
+    /// stale. Unknown emails verify against a dummy hash of the configured cost. A stored hash
+    /// of a lower cost (a dormant account, from before the cost was raised) is followed by a
+    /// verification at the configured cost when the password is wrong, as by the rehash when
+    /// it is right, so neither answer comes sooner than for a current account.
+    pub(super) async fn verify_password(
+        &self,
+        email: &Email,
+        password: &str,
+    ) -> Result<Verified, AuthError> {
         let address = email.to_string();
         let user = self
             .db
             .run(move |c| users::find_user_by_email(c, &address))
             .await?;
-        let hash = user
+        let stored = user
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.hashed_password.clone());
-        let matches = self
+        let cheap = password::cost_of(&stored).is_some_and(|c| c < self.hasher.cost());
+        let matched = self
             .hasher
-            .verify(Password::parse(password).ok(), hash)
+            .verify(Password::parse(password).ok(), stored.clone())
             .await?;
-        let user = user
-            .filter(|_| matches)
-            .ok_or(AuthError::InvalidCredentials)?;
-        self.rehash(user, password).await
-    }
-
-    /// Rehashes a correct password whose stored hash is cheaper than the configured cost (the
-    /// cost was raised since it was set), so every account follows the new cost at next login.
-    async fn rehash(&self, user: User, password: &str) -> Result<User, AuthError> {
-        let stale =
-            password::cost_of(&user.hashed_password).is_some_and(|c| c < self.hasher.cost());
-        let Some(password) = Password::parse(password).ok().filter(|_| stale) else {
-            return Ok(user);
+        let user = match (user, matched) {
+            (Some(user), Matched::Normalized | Matched::AsTyped) => user,
+            (_, _) => {
+                if cheap {
+                    let dummy = self.dummy_hash.clone();
+                    self.hasher.verify(None, dummy).await?;
+                }
+                return Err(AuthError::InvalidCredentials);
+            }
         };
-        let hashed = self.hasher.hash(password).await?;
-        let id = user.id;
-        let upgraded = self
-            .db
-            .write(move |tx| {
-                let changes = UserChanges {
-                    hashed_password: Some(&hashed),
-                    ..Default::default()
-                };
-                users::update_user(tx, id, &changes)
-            })
-            .await?;
-        Ok(upgraded)
+        let rehash = if cheap || matched == Matched::AsTyped {
+            // It parsed for the verification that matched.
+            let password = Password::parse(password).map_err(|e| AuthError::Internal(e.into()))?;
+            Some(self.hasher.hash(password).await?)
+        } else {
+            None
+        };
+        let check = PasswordCheck {
+            user_id: user.id,
+            matched_hash: stored,
+            rehash,
+        };
+        Ok(Verified { user, check })
     }
 
-    /// Checks the credentials and starts a session: the user and the new session id.
+    /// Checks the credentials and starts a session.
     ///
-    /// Beyond the failure limits per account or per address the answer is
-    /// [`AuthError::Throttled`] without checking the password. A success forgives the account's
-    /// failures.
+    /// The attempt is counted at the gate, before bcrypt: per account, or per device when the
+    /// client presents a device cookie trusted for this account, and per address. Beyond a
+    /// limit the answer is [`AuthError::Throttled`] without checking the password. A success
+    /// releases the count and forgives the account's (or the device's) failures, ends the
+    /// session the client presented, and trusts the device.
     pub async fn login(
         &self,
         caller: &Caller,
         email: &Email,
         password: &str,
-    ) -> Result<(User, String), AuthError> {
-        let counted = vec![
-            (Scope::LoginAccount, email.to_string()),
-            (Scope::LoginAddress, caller.address_key()),
-        ];
-        self.gate(counted.clone(), false)
+    ) -> Result<Login, AuthError> {
+        let _admission = self.hasher.admit()?;
+        let device = self.trusted_device(caller, email).await?;
+        let budget = match &device {
+            Some(digest) => (Scope::LoginDevice, hex(digest)),
+            None => (Scope::LoginAccount, email.to_string()),
+        };
+        let reservation = self
+            .gate(vec![
+                budget.clone(),
+                (Scope::LoginAddress, caller.address_key()),
+            ])
             .await
             .map_err(|e| self.throttled(caller, "login.throttled", e, Some(email.as_str())))?;
-        let user = match self.valid_login(email, password).await {
+        let verified = match self.verify_password(email, password).await {
+            Ok(verified) => verified,
             Err(AuthError::InvalidCredentials) => {
-                self.count_failure(counted).await?;
+                reservation.keep();
                 self.audit
                     .record(caller, "login.failed", &[Field::Email(email.as_str())]);
                 return Err(AuthError::InvalidCredentials);
             }
-            other => other?,
+            Err(other) => {
+                self.release(reservation).await;
+                return Err(other);
+            }
         };
-        let session_id = self.open_session(&user, true).await?;
-        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        let start = SessionStart {
+            user: verified.user,
+            check: Some(verified.check),
+            forgive: Some(budget),
+            reservation,
+            replaced: caller.session_digest(),
+            device,
+        };
+        let Some(login) = self.start_session(start).await? else {
+            self.audit
+                .record(caller, "login.failed", &[Field::Email(email.as_str())]);
+            return Err(AuthError::InvalidCredentials);
+        };
+        let fields = [
+            Field::UserId(login.user.id),
+            Field::Email(&login.user.email),
+        ];
         self.audit.record(caller, "login", &fields);
-        Ok((user, session_id))
+        Ok(login)
     }
+
+    /// The digest of the caller's device cookie, if it is trusted for the account `email`.
+    async fn trusted_device(
+        &self,
+        caller: &Caller,
+        email: &Email,
+    ) -> Result<Option<[u8; 32]>, AuthError> {
+        let Some(device_token) = &caller.device_token else {
+            return Ok(None);
+        };
+        let (digest, address) = (token::digest(device_token), email.to_string());
+        let trusted = self
+            .db
+            .run(move |c| devices::is_trusted_for(c, &digest, &address, now()))
+            .await?;
+        Ok(trusted.then_some(digest))
+    }
+}
+
+/// A digest as a throttling key.
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::testing::{auth, caller, email, password};
+    use crate::auth::ResetRequest;
+    use crate::auth::password::Hasher;
+    use crate::auth::testing::{auth, auth_with, caller, email, password};
+    use crate::db::schema::sessions as sessions_table;
+    use crate::db::testing::{conn, write};
+    use diesel::prelude::*;
+    use std::time::{Duration, Instant};
 
     #[rocket::async_test]
     async fn register_stores_a_bcrypt_hash_not_the_password() {
@@ -187,5 +310,166 @@ mod tests {
         assert!(matches!(result, Err(AuthError::Internal(_))), "{result:?}");
         let result = auth.valid_login(&email("nobody@b.com"), "pw").await;
         assert!(matches!(result, Err(AuthError::InvalidCredentials)));
+    }
+
+    /// Stores an account directly, with a hash of `stored_password` at `cost`.
+    fn stored(db: &crate::db::Db, address: &str, stored_password: &str, cost: u32) -> User {
+        let hash = bcrypt::hash(stored_password, cost).unwrap();
+        write(db, |tx| users::add_user(tx, address, &hash))
+    }
+
+    #[rocket::async_test]
+    async fn a_wrong_password_for_a_cheap_stored_hash_still_costs_the_configured_work() {
+        let (auth, db, _dir) = auth_with(|s| s.bcrypt_cost = 5).await;
+        stored(&db, "dormant@b.com", "pw", 4);
+        stored(&db, "current@b.com", "pw", 5);
+        let work = |who: &'static str, pw: &'static str| {
+            let auth = auth.clone();
+            async move {
+                let before = auth.hasher.completed();
+                let result = auth.valid_login(&email(who), pw).await;
+                (auth.hasher.completed() - before, result.is_ok())
+            }
+        };
+        assert_eq!(work("current@b.com", "wrong").await, (1, false));
+        assert_eq!(
+            work("dormant@b.com", "wrong").await,
+            (2, false),
+            "the stored cost, then the configured one"
+        );
+        assert_eq!(
+            work("dormant@b.com", "pw").await,
+            (2, true),
+            "then the rehash"
+        );
+        assert_eq!(work("dormant@b.com", "pw").await, (1, true), "now current");
+    }
+
+    #[rocket::async_test]
+    async fn a_password_hashed_before_normalization_logs_in_and_is_rehashed_normalized() {
+        let (auth, db, _dir) = auth().await;
+        stored(&db, "a@b.com", "\u{FB01}sh", 4);
+        assert!(auth.valid_login(&email("a@b.com"), "fish").await.is_err());
+        let user = auth
+            .valid_login(&email("a@b.com"), "\u{FB01}sh")
+            .await
+            .unwrap();
+        assert!(bcrypt::verify("fish", &user.hashed_password).unwrap());
+        let stored = users::find_user_by_id(&mut conn(&db), user.id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.hashed_password, user.hashed_password);
+        assert!(auth.valid_login(&email("a@b.com"), "fish").await.is_ok());
+    }
+
+    /// Waits (at most 10 s) until `done` holds.
+    async fn until(done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out");
+            rocket::tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Occupies `hasher`'s thread until the returned sender is used; returns once it does.
+    async fn hold(hasher: &Hasher) -> std::sync::mpsc::Sender<()> {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (started, running) = rocket::tokio::sync::oneshot::channel();
+        let hasher = hasher.clone();
+        rocket::tokio::spawn(async move {
+            let work = move || {
+                started.send(()).unwrap();
+                released.recv().unwrap();
+            };
+            hasher.run(work).await
+        });
+        running.await.unwrap();
+        release
+    }
+
+    /// Resets the password of `to` through `auth`, to `new`.
+    async fn reset(auth: &Auth, to: &str, new: &str) {
+        let ResetRequest::Issued(token) = auth
+            .request_reset(&caller(), &email(to), true)
+            .await
+            .unwrap()
+        else {
+            panic!("a known account gets a token")
+        };
+        auth.spend_reset_token(&caller(), &token, None, password(new))
+            .await
+            .unwrap();
+    }
+
+    fn session_count(db: &crate::db::Db) -> i64 {
+        sessions_table::table
+            .count()
+            .get_result(&mut conn(db))
+            .unwrap()
+    }
+
+    #[rocket::async_test]
+    async fn a_login_checked_while_the_password_is_reset_fails_and_starts_no_session() {
+        let (auth, db, _dir) = auth().await;
+        auth.register(&caller(), &email("a@b.com"), password("old"))
+            .await
+            .unwrap();
+        let slow = Auth {
+            hasher: Hasher::new(4, 1, 16, 0).unwrap(),
+            ..auth.clone()
+        };
+        let hasher = slow.hasher.clone();
+        let release = hold(&hasher).await;
+        let login =
+            rocket::tokio::spawn(
+                async move { slow.login(&caller(), &email("a@b.com"), "old").await },
+            );
+        until(|| hasher.queued() == 1).await; // it read the old hash and waits to check it
+        reset(&auth, "a@b.com", "new").await;
+        release.send(()).unwrap();
+        let result = login.await.unwrap();
+        assert!(
+            matches!(result, Err(AuthError::InvalidCredentials)),
+            "{result:?}"
+        );
+        assert_eq!(session_count(&db), 0);
+        assert!(auth.valid_login(&email("a@b.com"), "new").await.is_ok());
+    }
+
+    #[rocket::async_test]
+    async fn a_rehash_computed_while_the_password_is_reset_never_writes_the_old_one_back() {
+        let (auth, db, _dir) = auth().await;
+        auth.register(&caller(), &email("a@b.com"), password("old"))
+            .await
+            .unwrap();
+        let slow = Auth {
+            hasher: Hasher::new(5, 1, 16, 0).unwrap(),
+            ..auth.clone()
+        };
+        let hasher = slow.hasher.clone();
+        let first = hold(&hasher).await;
+        let login =
+            rocket::tokio::spawn(
+                async move { slow.login(&caller(), &email("a@b.com"), "old").await },
+            );
+        until(|| hasher.queued() == 1).await; // the verification waits
+        let second = {
+            let hasher = hasher.clone();
+            rocket::tokio::spawn(async move { hold(&hasher).await })
+        };
+        until(|| hasher.queued() == 2).await; // and a second holder behind it
+        first.send(()).unwrap();
+        let second = second.await.unwrap(); // the verification ran; the second holds the thread
+        until(|| hasher.queued() == 1).await; // the rehash waits behind it
+        reset(&auth, "a@b.com", "new").await;
+        second.send(()).unwrap();
+        let result = login.await.unwrap();
+        assert!(
+            matches!(result, Err(AuthError::InvalidCredentials)),
+            "{result:?}"
+        );
+        assert_eq!(session_count(&db), 0);
+        assert!(auth.valid_login(&email("a@b.com"), "new").await.is_ok());
+        assert!(auth.valid_login(&email("a@b.com"), "old").await.is_err());
     }
 }

@@ -13,6 +13,7 @@
 //! SHA-256 digests; audit lines carry ids and emails only.
 
 pub mod audit;
+mod caller;
 mod cleanup;
 pub mod email;
 mod login;
@@ -24,7 +25,13 @@ mod testing;
 pub mod throttle;
 pub mod token;
 
-pub use audit::{AuditLog, Caller};
+pub use audit::AuditLog;
+pub use caller::Caller;
+pub use reset::ResetRequest;
+pub use sessions::Login;
+
+/// How long a device stays trusted without a login from it (its cookie lives as long).
+pub use crate::db::devices::TRUST_SECS as DEVICE_TRUST_SECS;
 pub use email::Email;
 pub use password::{Hasher, Password, PasswordPolicy};
 
@@ -49,6 +56,10 @@ pub enum AuthError {
     /// Too many attempts; the password was not checked.
     #[error("too many attempts: try again later")]
     Throttled { retry_after: i64 },
+    /// As many passwords wait to be hashed as the hasher admits (`bcrypt_queue`): refused at
+    /// once, before any hash, and not counted as a failure.
+    #[error("the service is busy: try again in a few seconds")]
+    Busy,
     /// The database cannot store (or read) anything right now ([`DbError::Unavailable`]):
     /// nothing was changed, and the same request may succeed later.
     #[error("temporarily unavailable: {0}")]
@@ -108,7 +119,9 @@ impl Auth {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let hasher = Hasher::new(settings.bcrypt_cost, concurrency, settings.bcrypt_nice)
+        let cost = settings.bcrypt_cost;
+        let admitted = password::admitted_at_most(concurrency, settings.bcrypt_queue, cost);
+        let hasher = Hasher::new(cost, concurrency, admitted, settings.bcrypt_nice)
             .map_err(|e| AuthError::Internal(e.into()))?;
         Ok(Auth {
             db,

@@ -1,29 +1,103 @@
-//! Password reset: issue a token (mailed as a link), check it, spend it.
+//! Password reset: request a link (a token, mailed), check it, spend it.
 //!
-//! The contract, as data: issuing for an unknown email is `Ok(None)`, not an error, so each
-//! surface states its own disclosure policy (the debug API's 403, everyone else's same
-//! answer). A token is spent once, by one conditional update; spending it ends every session
-//! of the account, forgives its failed logins and logs no one in. Invalid, expired and used
-//! tokens are alike.
+//! The contract, as data: a request answers what happened ([`ResetRequest`]), so each surface
+//! states its own disclosure policy (the debug API's token or 403, everyone else's same
+//! answer). Requests are limited per address and capped per email: beyond the cap nothing is
+//! sent and nothing replaced. A token is spent once, by one conditional update; spending it
+//! ends every session of the account, forgives its failed logins and logs no one in. Invalid,
+//! expired and used tokens are alike.
 
 use super::audit::Field;
 use super::password::Password;
 use super::throttle::Scope;
 use super::{Auth, AuthError, Caller, Email, token};
-use crate::db::{User, now, throttle_events, users};
+use crate::db::throttle_events;
+use crate::db::{User, now, users};
+
+/// What became of a reset request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResetRequest {
+    /// A token was issued and mailed: its raw value.
+    Issued(String),
+    /// No account has that email: nothing was issued or sent.
+    NoAccount,
+    /// The email had its `throttle_reset_per_email` requests this hour: nothing was sent and
+    /// the last token stands.
+    Capped,
+    /// The token will be issued and mailed after the answer, if an account has that email and
+    /// its cap allows: the request itself made the same writes for any email.
+    Deferred,
+}
 
 impl Auth {
-    /// Issues a reset token for the account `email`, replacing any earlier one, mails the link
-    /// and returns the token's raw value; `None` when no account has that email (nothing is
-    /// issued or sent). Requests are limited per client address.
-    pub async fn issue_reset_token(
+    /// Answers a request for a reset link to `email`. With `show_token` (the debug profile's
+    /// `expose_reset_token`) the token is issued now and returned; otherwise the work that
+    /// depends on the account (the token, the mail) is done after the answer, so a request for
+    /// a known email costs the request the same writes as one for an unknown email.
+    pub async fn request_reset(
         &self,
         caller: &Caller,
         email: &Email,
-    ) -> Result<Option<String>, AuthError> {
-        self.gate(vec![(Scope::Reset, caller.address_key())], true)
-            .await
-            .map_err(|e| self.throttled(caller, "reset.throttled", e, Some(email.as_str())))?;
+        show_token: bool,
+    ) -> Result<ResetRequest, AuthError> {
+        let within_cap = self.gate_reset_request(caller, email).await?;
+        if !within_cap {
+            let fields = [Field::Email(email.as_str())];
+            self.audit.record(caller, "reset.capped", &fields);
+            return Ok(match show_token {
+                true => ResetRequest::Capped,
+                false => ResetRequest::Deferred,
+            });
+        }
+        if show_token {
+            return self.issue_reset_token(caller, email).await;
+        }
+        let (auth, caller, email) = (self.clone(), caller.clone(), email.clone());
+        tokio::spawn(async move {
+            if let Err(error) = auth.issue_reset_token(&caller, &email).await {
+                log::error!(target: "auth_service::reset", "a reset link was not issued: {error}");
+            }
+        });
+        Ok(ResetRequest::Deferred)
+    }
+
+    /// Counts a reset request against its address, and against its email within the email's
+    /// cap, in one transaction; `false` when the email is over its cap. A request beyond the
+    /// address limit is [`AuthError::Throttled`].
+    async fn gate_reset_request(&self, caller: &Caller, email: &Email) -> Result<bool, AuthError> {
+        if !self.limits.enabled {
+            return Ok(true);
+        }
+        let (limits, address, email_key) = (self.limits, caller.address_key(), email.to_string());
+        let gated = self
+            .db
+            .write(move |tx| {
+                let at = now();
+                let by_address = limits.of(Scope::Reset, &address);
+                if let Some(retry_after) = throttle_events::retry_after(tx, &[by_address], at)? {
+                    return Ok(Err(retry_after));
+                }
+                throttle_events::record_event(tx, by_address.scope, by_address.key, at)?;
+                let by_email = limits.of(Scope::ResetEmail, &email_key);
+                let capped = throttle_events::retry_after(tx, &[by_email], at)?.is_some();
+                if !capped {
+                    throttle_events::record_event(tx, by_email.scope, by_email.key, at)?;
+                }
+                Ok(Ok(!capped))
+            })
+            .await?;
+        gated
+            .map_err(|retry_after| AuthError::Throttled { retry_after })
+            .map_err(|e| self.throttled(caller, "reset.throttled", e, Some(email.as_str())))
+    }
+
+    /// Issues a reset token for the account `email`, replacing any earlier one, and mails the
+    /// link.
+    async fn issue_reset_token(
+        &self,
+        caller: &Caller,
+        email: &Email,
+    ) -> Result<ResetRequest, AuthError> {
         let reset_token = token::generate();
         let (address, digest) = (email.to_string(), token::digest(&reset_token));
         let expires_at = now() + self.reset_token_ttl;
@@ -35,36 +109,44 @@ impl Auth {
             let fields = [Field::Email(email.as_str())];
             self.audit
                 .record(caller, "reset.requested_unknown", &fields);
-            return Ok(None);
+            return Ok(ResetRequest::NoAccount);
         };
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "reset.requested", &fields);
         self.mailer.send_reset_link(&user.email, &reset_token);
-        Ok(Some(reset_token))
+        Ok(ResetRequest::Issued(reset_token))
     }
 
-    /// The account a reset token belongs to. Checks without spending the token; wrong tokens
-    /// are counted per client address, and beyond the limit no token is checked at all.
+    /// The account a reset token belongs to. Checks without spending the token. Each check is
+    /// counted against the client's address at the gate, before the lookup, and released when
+    /// the token is right: wrong tokens use up the budget, and beyond it no token is checked.
     pub async fn reset_token_holder(
         &self,
         caller: &Caller,
         reset_token: &str,
     ) -> Result<User, AuthError> {
-        let counted = vec![(Scope::ResetGuess, caller.address_key())];
-        self.gate(counted.clone(), false)
+        let reservation = self
+            .gate(vec![(Scope::ResetGuess, caller.address_key())])
             .await
             .map_err(|e| self.throttled(caller, "reset.throttled", e, None))?;
         let (digest, at) = (token::digest(reset_token), now());
         let holder = self
             .db
             .run(move |c| users::find_user_by_reset_token(c, &digest, at))
-            .await?;
+            .await;
         match holder {
-            Some(user) => Ok(user),
-            None => {
-                self.count_failure(counted).await?;
+            Ok(Some(user)) => {
+                self.release(reservation).await;
+                Ok(user)
+            }
+            Ok(None) => {
+                reservation.keep();
                 self.audit.record(caller, "reset.invalid_token", &[]);
                 Err(AuthError::InvalidResetToken)
+            }
+            Err(error) => {
+                self.release(reservation).await;
+                Err(error.into())
             }
         }
     }
@@ -81,6 +163,7 @@ impl Auth {
         owner: Option<&Email>,
         password: Password,
     ) -> Result<User, AuthError> {
+        let _admission = self.hasher.admit()?;
         let holder = self.reset_token_holder(caller, reset_token).await?;
         if owner.is_some_and(|owner| owner.as_str() != holder.email) {
             return Err(AuthError::InvalidResetToken);
@@ -108,23 +191,91 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::testing::{auth, caller, email, password};
+    use crate::auth::testing::{auth, auth_with, caller, email, password};
 
     /// Issues a token for an account that exists.
     async fn issued(auth: &Auth, to: &str) -> String {
-        let token = auth.issue_reset_token(&caller(), &email(to)).await;
-        token.unwrap().expect("a known account")
+        match auth
+            .request_reset(&caller(), &email(to), true)
+            .await
+            .unwrap()
+        {
+            ResetRequest::Issued(token) => token,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn mail_count(dir: &tempfile::TempDir) -> usize {
+        std::fs::read_dir(dir.path().join("mail")).unwrap().count()
     }
 
     #[rocket::async_test]
     async fn no_reset_token_is_issued_for_an_unknown_email() {
         let (auth, _db, dir) = auth().await;
         let result = auth
-            .issue_reset_token(&caller(), &email("nobody@b.com"))
+            .request_reset(&caller(), &email("nobody@b.com"), true)
             .await;
-        assert!(matches!(result, Ok(None)), "{result:?}");
-        let mail = std::fs::read_dir(dir.path().join("mail")).unwrap().count();
-        assert_eq!(mail, 0, "nothing is sent");
+        assert_eq!(result.unwrap(), ResetRequest::NoAccount);
+        assert_eq!(mail_count(&dir), 0, "nothing is sent");
+    }
+
+    #[rocket::async_test]
+    async fn beyond_its_cap_an_email_gets_no_new_token_from_any_address() {
+        let (auth, _db, dir) = auth_with(|s| s.throttle_reset_per_email = 2).await;
+        auth.register(&caller(), &email("a@b.com"), password("pw"))
+            .await
+            .unwrap();
+        issued(&auth, "a@b.com").await;
+        let last = issued(&auth, "a@b.com").await;
+        let elsewhere = Caller {
+            address: Some("192.0.2.9".parse().unwrap()),
+            ..caller()
+        };
+        let capped = auth
+            .request_reset(&elsewhere, &email("a@b.com"), true)
+            .await;
+        assert_eq!(capped.unwrap(), ResetRequest::Capped);
+        let hidden = auth
+            .request_reset(&elsewhere, &email("a@b.com"), false)
+            .await;
+        assert_eq!(
+            hidden.unwrap(),
+            ResetRequest::Deferred,
+            "the same answer as any other"
+        );
+        assert_eq!(
+            auth.reset_token_holder(&caller(), &last)
+                .await
+                .unwrap()
+                .email,
+            "a@b.com"
+        );
+        rocket::tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(mail_count(&dir), 2, "nothing sent beyond the cap");
+    }
+
+    #[rocket::async_test]
+    async fn a_deferred_request_issues_and_mails_the_token_after_the_answer() {
+        let (auth, db, dir) = auth().await;
+        auth.register(&caller(), &email("a@b.com"), password("pw"))
+            .await
+            .unwrap();
+        let answer = auth
+            .request_reset(&caller(), &email("a@b.com"), false)
+            .await;
+        assert_eq!(answer.unwrap(), ResetRequest::Deferred);
+        let unknown = auth
+            .request_reset(&caller(), &email("x@b.com"), false)
+            .await;
+        assert_eq!(unknown.unwrap(), ResetRequest::Deferred);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while mail_count(&dir) < 1 && std::time::Instant::now() < deadline {
+            rocket::tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(mail_count(&dir), 1, "one link, to the known account");
+        let stored =
+            crate::db::users::find_user_by_email(&mut crate::db::testing::conn(&db), "a@b.com");
+        assert!(stored.unwrap().unwrap().reset_token.is_some());
     }
 
     #[rocket::async_test]
@@ -133,10 +284,11 @@ mod tests {
         auth.register(&caller(), &email("a@b.com"), password("old"))
             .await
             .unwrap();
-        let (_, session_id) = auth
+        let session_id = auth
             .login(&caller(), &email("a@b.com"), "old")
             .await
-            .unwrap();
+            .unwrap()
+            .session_id;
         let reset_token = issued(&auth, "a@b.com").await;
 
         let owner = email("a@b.com");

@@ -2,35 +2,111 @@
 //! live one on every logged-in request, and ending one (logging out this device only).
 
 use super::audit::Field;
-use super::throttle::Scope;
+use super::login::PasswordCheck;
+use super::throttle::{Reservation, Scope};
 use super::{Auth, AuthError, Caller, token};
 use crate::db::sessions::TOUCH_AFTER_SECS;
-use crate::db::{User, now, sessions, throttle_events};
+use crate::db::{User, devices, now, sessions, throttle_events};
+
+/// A new session: its account, the id to hand to the client (the only copy of the raw value)
+/// and, when this login made the client a trusted device, the device token to hand it too.
+#[derive(Debug)]
+pub struct Login {
+    pub user: User,
+    pub session_id: String,
+    pub device_token: Option<String>,
+}
+
+/// What the transaction that starts a session does beside inserting it: all of it or none.
+pub(super) struct SessionStart {
+    pub user: User,
+    /// For a login: the session is made only while the verified password is still the
+    /// account's (and a stale hash is replaced in the same transaction).
+    pub check: Option<PasswordCheck>,
+    /// The failures this success forgives: the account's untrusted ones, or this device's.
+    pub forgive: Option<(Scope, String)>,
+    /// The attempt counted at the gate, released: it was no failure.
+    pub reservation: Reservation,
+    /// The digest of the session the client presented, which the new one replaces.
+    pub replaced: Option<[u8; 32]>,
+    /// The digest of the client's device cookie when it is trusted for this account already;
+    /// otherwise the client becomes a trusted device with a new token.
+    pub device: Option<[u8; 32]>,
+}
 
 impl Auth {
-    /// Starts a new session for `user` and returns its id, the only copy of the raw value.
-    pub async fn create_session(&self, user: &User) -> Result<String, AuthError> {
-        self.open_session(user, false).await
+    /// Starts a session for `user`, just signed up through the page (which logs in): it
+    /// replaces the session the client presented, and the client becomes a trusted device.
+    pub async fn create_session(&self, caller: &Caller, user: User) -> Result<Login, AuthError> {
+        let start = SessionStart {
+            user,
+            check: None,
+            forgive: None,
+            reservation: Reservation::default(),
+            replaced: caller.session_digest(),
+            device: None,
+        };
+        let login = self.start_session(start).await?;
+        login.ok_or_else(|| AuthError::Internal("a session without a password check".into()))
     }
 
-    /// Starts a session; with `forgive`, forgets the account's failed logins in the same
-    /// transaction, so a login is all done or not done at all.
-    pub(super) async fn open_session(
+    /// Starts a session in one transaction with everything `start` asks for; `None` when the
+    /// password a login verified is no longer the account's (a reset completed meanwhile).
+    pub(super) async fn start_session(
         &self,
-        user: &User,
-        forgive: bool,
-    ) -> Result<String, AuthError> {
+        start: SessionStart,
+    ) -> Result<Option<Login>, AuthError> {
         let session_id = token::generate();
-        let (user_id, digest, email) = (user.id, token::digest(&session_id), user.email.clone());
-        self.db
+        let digest = token::digest(&session_id);
+        let device_token = start.device.is_none().then(token::generate);
+        let new_device = device_token.as_deref().map(token::digest);
+        let lifetimes = self.lifetimes;
+        let SessionStart {
+            mut user,
+            check,
+            forgive,
+            reservation,
+            replaced,
+            device,
+        } = start;
+        let rehash = check.as_ref().and_then(PasswordCheck::rehash);
+        let user_id = user.id;
+        let started = self
+            .db
             .write(move |tx| {
-                if forgive {
-                    throttle_events::clear_events(tx, Scope::LoginAccount.name(), &email)?;
+                if let Some(check) = &check
+                    && !check.still_current(tx)?
+                {
+                    return Ok(false);
                 }
-                sessions::add_session(tx, user_id, &digest)
+                let at = now();
+                if let Some((scope, key)) = &forgive {
+                    throttle_events::clear_events(tx, scope.name(), key)?;
+                }
+                reservation.release(tx)?;
+                if let Some(replaced) = replaced {
+                    sessions::delete_session(tx, &replaced, at, lifetimes)?;
+                }
+                sessions::add_session(tx, user_id, &digest)?;
+                match (device, new_device) {
+                    (Some(trusted), _) => devices::touch_device(tx, &trusted, at)?,
+                    (None, Some(new)) => devices::add_device(tx, user_id, &new, at)?,
+                    (None, None) => {}
+                }
+                Ok(true)
             })
             .await?;
-        Ok(session_id)
+        if !started {
+            return Ok(None);
+        }
+        if let Some(hash) = rehash {
+            user.hashed_password = hash;
+        }
+        Ok(Some(Login {
+            user,
+            session_id,
+            device_token,
+        }))
     }
 
     /// The user of a live session. Use is recorded at most once a minute per session, so most
@@ -77,6 +153,7 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::ResetRequest;
     use crate::auth::testing::{auth, caller, email, password};
     use crate::db::schema::{sessions as sessions_table, users as users_table};
     use crate::db::testing::conn;
@@ -88,15 +165,15 @@ mod tests {
         auth.register(&caller(), &email("a@b.com"), password("pw"))
             .await
             .unwrap();
-        let (_, session_id) = auth
+        let session_id = auth
             .login(&caller(), &email("a@b.com"), "pw")
             .await
-            .unwrap();
-        let reset_token = auth
-            .issue_reset_token(&caller(), &email("a@b.com"))
-            .await
             .unwrap()
-            .unwrap();
+            .session_id;
+        let requested = auth.request_reset(&caller(), &email("a@b.com"), true).await;
+        let ResetRequest::Issued(reset_token) = requested.unwrap() else {
+            panic!("a known account gets a token");
+        };
 
         let c = &mut conn(&db);
         let stored_session: Vec<u8> = sessions_table::table
@@ -129,14 +206,16 @@ mod tests {
             .register(&caller(), &email("a@b.com"), password("pw"))
             .await
             .unwrap();
-        let (_, first) = auth
+        let first = auth
             .login(&caller(), &email("a@b.com"), "pw")
             .await
-            .unwrap();
-        let (_, second) = auth
+            .unwrap()
+            .session_id;
+        let second = auth
             .login(&caller(), &email("a@b.com"), "pw")
             .await
-            .unwrap();
+            .unwrap()
+            .session_id;
         assert_ne!(first, second);
         assert_eq!(auth.user_for_session(&first).await.unwrap().id, user.id);
 

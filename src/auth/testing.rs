@@ -8,13 +8,19 @@ use crate::db::testing::temp_db;
 use crate::mail::Mailer;
 
 pub async fn auth() -> (Auth, Db, tempfile::TempDir) {
+    auth_with(|_| {}).await
+}
+
+/// [`auth`] with settings changed by `configure`.
+pub async fn auth_with(configure: impl FnOnce(&mut Settings)) -> (Auth, Db, tempfile::TempDir) {
     let (db, dir) = temp_db();
-    let settings = Settings {
+    let mut settings = Settings {
         bcrypt_cost: 4,
         password_min_length: 1,
         mail_outbox_dir: dir.path().join("mail").to_str().unwrap().to_owned(),
         ..Settings::default()
     };
+    configure(&mut settings);
     let audit_path = dir.path().join("audit.log");
     let audit = AuditLog::open(audit_path.to_str().unwrap(), LogFormat::Text).unwrap();
     let mailer = Mailer::from_settings(&settings).unwrap();

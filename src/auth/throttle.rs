@@ -1,23 +1,38 @@
-//! Brute-force limits (spec 3.5): attempts counted per account and per client address in a
-//! sliding window, stored in the database so they survive restarts. The gates here decide and
-//! audit; the counting is SQL, in `db::throttle_events`.
+//! Brute-force limits (spec 3.5): attempts counted per account, per trusted device and per
+//! client address in a sliding window, stored in the database so they survive restarts and
+//! hold across instances. The gates here decide and audit; the counting is SQL, in
+//! `db::throttle_events`.
+//!
+//! An attempt is counted at the gate, in the same immediate transaction as the check: of any
+//! number of concurrent attempts, no more than the limit get past it. The count is a
+//! reservation: a failure keeps it, a success releases it.
 
 use super::audit::Field;
 use super::{Auth, AuthError, Caller};
 use crate::config::Settings;
-use crate::db::{now, throttle_events};
+use crate::db::throttle_events::{self, Limit};
+use crate::db::{Tx, now};
+
+/// The window of the per-email cap on reset requests: `throttle_reset_per_email` per hour.
+pub const RESET_EMAIL_WINDOW_SECS: i64 = 60 * 60;
 
 /// What is counted.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope {
-    /// Failed logins, per email (known or not, so the limit reveals nothing).
+    /// Failed logins from untrusted clients, per email (known or not, so the limit reveals
+    /// nothing).
     LoginAccount,
+    /// Failed logins from one trusted device (a device cookie), per device: its own budget, so
+    /// an attacker's failures cannot lock the owner's devices out.
+    LoginDevice,
     /// Failed logins, per client address.
     LoginAddress,
     /// Signup requests, per client address.
     Signup,
     /// Reset-link requests, per client address.
     Reset,
+    /// Reset-link requests, per email, whatever the address.
+    ResetEmail,
     /// Wrong reset tokens, per client address.
     ResetGuess,
 }
@@ -26,9 +41,11 @@ impl Scope {
     pub fn name(self) -> &'static str {
         match self {
             Scope::LoginAccount => "login_account",
+            Scope::LoginDevice => "login_device",
             Scope::LoginAddress => "login_address",
             Scope::Signup => "signup",
             Scope::Reset => "reset",
+            Scope::ResetEmail => "reset_email",
             Scope::ResetGuess => "reset_guess",
         }
     }
@@ -43,6 +60,7 @@ pub struct Limits {
     pub login_per_address: i64,
     pub signup_per_address: i64,
     pub reset_per_address: i64,
+    pub reset_per_email: i64,
 }
 
 impl Limits {
@@ -54,15 +72,29 @@ impl Limits {
             login_per_address: settings.throttle_login_per_address,
             signup_per_address: settings.throttle_signup_per_address,
             reset_per_address: settings.throttle_reset_per_address,
+            reset_per_email: settings.throttle_reset_per_email,
         }
     }
 
-    pub fn limit(&self, scope: Scope) -> i64 {
-        match scope {
-            Scope::LoginAccount => self.login_per_account,
-            Scope::LoginAddress => self.login_per_address,
-            Scope::Signup => self.signup_per_address,
-            Scope::Reset | Scope::ResetGuess => self.reset_per_address,
+    /// The longest window any limit counts in: attempts older than it count for nothing.
+    pub fn longest_window(&self) -> i64 {
+        self.window.max(RESET_EMAIL_WINDOW_SECS)
+    }
+
+    /// The limit on `key` in `scope`, ready to check.
+    pub fn of<'a>(&self, scope: Scope, key: &'a str) -> Limit<'a> {
+        let (max, window) = match scope {
+            Scope::LoginAccount | Scope::LoginDevice => (self.login_per_account, self.window),
+            Scope::LoginAddress => (self.login_per_address, self.window),
+            Scope::Signup => (self.signup_per_address, self.window),
+            Scope::Reset | Scope::ResetGuess => (self.reset_per_address, self.window),
+            Scope::ResetEmail => (self.reset_per_email, RESET_EMAIL_WINDOW_SECS),
+        };
+        Limit {
+            scope: scope.name(),
+            key,
+            max,
+            window,
         }
     }
 }
@@ -70,52 +102,59 @@ impl Limits {
 /// The (scope, key) pairs one attempt is counted against.
 pub(super) type Counted = Vec<(Scope, String)>;
 
+/// Attempts counted at a gate, by their rows: a failure keeps them, a success releases them.
+#[derive(Debug, Default)]
+#[must_use = "a reservation is kept as a failure or released"]
+pub(super) struct Reservation(Vec<i32>);
+
+impl Reservation {
+    /// Forgets the counted attempts, in the caller's transaction.
+    pub(super) fn release(self, tx: &mut Tx<'_>) -> Result<(), crate::db::DbError> {
+        throttle_events::delete_events(tx, &self.0)
+    }
+
+    /// Keeps the counted attempts: they were failures.
+    pub(super) fn keep(self) {}
+}
+
 impl Auth {
     /// Refuses with [`AuthError::Throttled`] when any (scope, key) reached its limit in the
-    /// window; otherwise, when `count` is set, counts this attempt against each. One round trip.
-    pub(super) async fn gate(&self, counted: Counted, count: bool) -> Result<(), AuthError> {
+    /// window; otherwise counts this attempt against each and returns the reservation. Check
+    /// and count are one immediate transaction, so a burst of concurrent attempts is counted
+    /// one by one and never more than the limit get through.
+    pub(super) async fn gate(&self, counted: Counted) -> Result<Reservation, AuthError> {
         if !self.limits.enabled {
-            return Ok(());
+            return Ok(Reservation::default());
         }
         let limits = self.limits;
-        let retry = self
+        let reserved = self
             .db
             .write(move |tx| {
                 let at = now();
-                let checked: Vec<_> = counted
-                    .iter()
-                    .map(|(scope, key)| (scope.name(), key.as_str(), limits.limit(*scope)))
-                    .collect();
-                let retry = throttle_events::retry_after(tx, &checked, limits.window, at)?;
-                if retry.is_none() && count {
-                    for (scope, key, _) in &checked {
-                        throttle_events::record_event(tx, scope, key, at)?;
-                    }
+                let checked: Vec<_> = counted.iter().map(|(s, k)| limits.of(*s, k)).collect();
+                if let Some(retry_after) = throttle_events::retry_after(tx, &checked, at)? {
+                    return Ok(Err(retry_after));
                 }
-                Ok(retry)
+                let ids = checked
+                    .iter()
+                    .map(|limit| throttle_events::record_event(tx, limit.scope, limit.key, at))
+                    .collect::<Result<_, _>>()?;
+                Ok(Ok(Reservation(ids)))
             })
             .await?;
-        match retry {
-            Some(retry_after) => Err(AuthError::Throttled { retry_after }),
-            None => Ok(()),
-        }
+        reserved.map_err(|retry_after| AuthError::Throttled { retry_after })
     }
 
-    /// Counts one failed attempt against each (scope, key).
-    pub(super) async fn count_failure(&self, counted: Counted) -> Result<(), AuthError> {
-        if !self.limits.enabled {
-            return Ok(());
+    /// Releases a reservation on its own (the attempt was not a failure, and no other write
+    /// followed to release it in). A failure to release is logged: the count then stays until
+    /// the window passes, on the safe side.
+    pub(super) async fn release(&self, reservation: Reservation) {
+        if reservation.0.is_empty() {
+            return;
         }
-        self.db
-            .write(move |tx| {
-                let at = now();
-                for (scope, key) in &counted {
-                    throttle_events::record_event(tx, scope.name(), key, at)?;
-                }
-                Ok(())
-            })
-            .await?;
-        Ok(())
+        if let Err(error) = self.db.write(move |tx| reservation.release(tx)).await {
+            log::warn!(target: "auth_service::throttle", "an attempt stays counted: {error}");
+        }
     }
 
     /// Audits a refusal for throttling and passes the error on.
@@ -132,5 +171,48 @@ impl Auth {
             self.audit.record(caller, event, &fields);
         }
         error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::testing::{auth_with, caller};
+
+    #[rocket::async_test]
+    async fn a_burst_at_a_gate_gets_no_more_than_the_limit_through() {
+        let (auth, _db, _dir) = auth_with(|s| s.throttle_signup_per_address = 5).await;
+        let attempts = (0..40).map(|_| {
+            let auth = auth.clone();
+            rocket::tokio::spawn(async move {
+                auth.gate(vec![(Scope::Signup, caller().address_key())])
+                    .await
+            })
+        });
+        let mut passed = 0;
+        for attempt in attempts.collect::<Vec<_>>() {
+            match attempt.await.unwrap() {
+                Ok(reservation) => {
+                    passed += 1;
+                    reservation.keep();
+                }
+                Err(AuthError::Throttled { .. }) => {}
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(passed, 5);
+    }
+
+    #[rocket::async_test]
+    async fn a_released_reservation_frees_its_slot() {
+        let (auth, _db, _dir) = auth_with(|s| s.throttle_signup_per_address = 1).await;
+        let counted = || vec![(Scope::Signup, caller().address_key())];
+        let first = auth.gate(counted()).await.unwrap();
+        assert!(matches!(
+            auth.gate(counted()).await,
+            Err(AuthError::Throttled { .. })
+        ));
+        auth.release(first).await;
+        auth.gate(counted()).await.unwrap().keep();
     }
 }

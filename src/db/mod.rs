@@ -9,6 +9,7 @@
 //! re-prepares a statement whenever a bound `LIMIT` is bound again, so Diesel's cached statement
 //! would be parsed and planned anew on every request.
 
+pub mod devices;
 pub mod schema;
 pub mod seed;
 pub mod sessions;

@@ -20,9 +20,19 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(sessions -> users (user_id));
+diesel::table! {
+    devices (token_hash) {
+        token_hash -> Binary,
+        user_id -> Integer,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+    }
+}
 
-diesel::allow_tables_to_appear_in_same_query!(sessions, users);
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(devices -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(sessions, users, devices);
 
 diesel::table! {
     throttle_events (id) {

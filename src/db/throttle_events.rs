@@ -7,16 +7,32 @@ use diesel::sqlite::SqliteConnection;
 use super::schema::throttle_events;
 use super::{DbError, Tx};
 
-/// Records one attempt of `scope` by `key` at `at`.
-pub fn record_event(tx: &mut Tx<'_>, scope: &str, key: &str, at: i64) -> Result<(), DbError> {
-    diesel::insert_into(throttle_events::table)
+/// Records one attempt of `scope` by `key` at `at`; returns its row's id.
+pub fn record_event(tx: &mut Tx<'_>, scope: &str, key: &str, at: i64) -> Result<i32, DbError> {
+    Ok(diesel::insert_into(throttle_events::table)
         .values((
             throttle_events::scope.eq(scope),
             throttle_events::key.eq(key),
             throttle_events::at.eq(at),
         ))
+        .returning(throttle_events::id)
+        .get_result(&mut **tx)?)
+}
+
+/// Forgets the attempts with these ids (counted, then found not to be failures).
+pub fn delete_events(tx: &mut Tx<'_>, ids: &[i32]) -> Result<(), DbError> {
+    diesel::delete(throttle_events::table.filter(throttle_events::id.eq_any(ids)))
         .execute(&mut **tx)?;
     Ok(())
+}
+
+/// One limit to check: at most `max` attempts of `scope` by `key` in the last `window` seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit<'a> {
+    pub scope: &'a str,
+    pub key: &'a str,
+    pub max: i64,
+    pub window: i64,
 }
 
 /// How many attempts of `scope` by `key` happened after `since`, and when the oldest of them was.
@@ -34,19 +50,18 @@ pub fn count_events_since(
         .get_result(conn)?)
 }
 
-/// Seconds until the first of `limits` (scope, key, limit) that reached its limit in the
-/// `window` seconds before `now` frees a slot (its oldest counted attempt leaves the window),
-/// or `None` when all are under their limits.
+/// Seconds until the first of `limits` that is reached at `now` frees a slot (its oldest
+/// counted attempt leaves the window), or `None` when all are under.
 pub fn retry_after(
     conn: &mut SqliteConnection,
-    limits: &[(&str, &str, i64)],
-    window: i64,
+    limits: &[Limit<'_>],
     now: i64,
 ) -> Result<Option<i64>, DbError> {
-    for &(scope, key, limit) in limits {
-        let (count, oldest) = count_events_since(conn, scope, key, now - window)?;
-        if count >= limit {
-            let frees_at = oldest.unwrap_or(now) + window;
+    for limit in limits {
+        let since = now - limit.window;
+        let (count, oldest) = count_events_since(conn, limit.scope, limit.key, since)?;
+        if count >= limit.max {
+            let frees_at = oldest.unwrap_or(now) + limit.window;
             return Ok(Some((frees_at - now).max(1)));
         }
     }
@@ -111,23 +126,27 @@ mod tests {
     fn retry_after_is_when_the_oldest_counted_attempt_leaves_the_window() {
         let (db, _dir) = temp_db();
         write(&db, |c| {
-            for at in [100, 200] {
-                record_event(c, "login", "a@b.com", at).unwrap();
-            }
-            let limits = [("signup", "a@b.com", 1), ("login", "a@b.com", 2)];
-            assert_eq!(retry_after(c, &limits, 900, 300).unwrap(), Some(700));
-            assert_eq!(retry_after(c, &limits[..1], 900, 300).unwrap(), None);
-            let roomy = [("login", "a@b.com", 3)];
-            assert_eq!(retry_after(c, &roomy, 900, 300).unwrap(), None);
+            let first = record_event(c, "login", "a@b.com", 100)?;
+            let second = record_event(c, "login", "a@b.com", 200)?;
+            assert_ne!(first, second);
+            let limit = |scope, max, window| Limit {
+                scope,
+                key: "a@b.com",
+                max,
+                window,
+            };
+            let limits = [limit("signup", 1, 900), limit("login", 2, 900)];
+            assert_eq!(retry_after(c, &limits, 300)?, Some(700));
+            assert_eq!(retry_after(c, &limits[..1], 300)?, None);
+            assert_eq!(retry_after(c, &[limit("login", 3, 900)], 300)?, None);
+            assert_eq!(retry_after(c, &limits, 1000)?, None, "100 left the window");
+            assert_eq!(retry_after(c, &[limit("login", 1, 900)], 1000)?, Some(100));
             assert_eq!(
-                retry_after(c, &limits, 900, 1000).unwrap(),
-                None,
-                "100 left"
+                retry_after(c, &[limit("login", 2, 3600)], 1000)?,
+                Some(2700)
             );
-            assert_eq!(
-                retry_after(c, &[("login", "a@b.com", 1)], 900, 1000).unwrap(),
-                Some(100)
-            );
+            delete_events(c, &[first])?;
+            assert_eq!(retry_after(c, &limits, 300)?, None, "a released attempt");
             Ok(())
         });
     }

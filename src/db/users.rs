@@ -93,6 +93,21 @@ pub fn update_user(tx: &mut Tx<'_>, id: i32, changes: &UserChanges<'_>) -> Resul
         .ok_or(DbError::NotFound)
 }
 
+/// Replaces user `id`'s password hash `old` with `new`, provided `old` is still the stored one;
+/// `false` when it no longer is (the password was changed meanwhile).
+pub fn replace_password_hash(
+    tx: &mut Tx<'_>,
+    id: i32,
+    old: &str,
+    new: &str,
+) -> Result<bool, DbError> {
+    let current = users::table.find(id).filter(users::hashed_password.eq(old));
+    let changed = diesel::update(current)
+        .set(users::hashed_password.eq(new))
+        .execute(&mut **tx)?;
+    Ok(changed == 1)
+}
+
 /// Gives the account `email` the reset token `token_digest`, valid until `expires_at`,
 /// replacing any earlier one; `None` when no account has that email.
 pub fn issue_reset_token(
@@ -354,6 +369,19 @@ mod tests {
                 find_user_by_reset_token(c, &[2u8; 32], now())?.unwrap().id,
                 user.id
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_password_hash_is_replaced_only_while_it_is_the_stored_one() {
+        let (db, _dir) = temp_db();
+        write(&db, |c| {
+            let user = add_user(c, "a@b.com", "old")?;
+            assert!(!replace_password_hash(c, user.id, "other", "new")?);
+            assert!(replace_password_hash(c, user.id, "old", "new")?);
+            assert!(!replace_password_hash(c, user.id, "old", "newer")?);
+            assert_eq!(find_user_by_id(c, user.id)?.unwrap().hashed_password, "new");
             Ok(())
         });
     }

@@ -10,7 +10,7 @@ use super::error::Problem;
 use super::input::Fields;
 use super::origin::SameOrigin;
 use super::session::CurrentUser;
-use crate::auth::{Auth, AuthError, Caller};
+use crate::auth::{Auth, AuthError, Caller, ResetRequest};
 use crate::config::Settings;
 
 type ApiResult = Result<Json<Value>, Problem>;
@@ -32,17 +32,22 @@ pub fn index() -> Json<Value> {
     Json(json!({ "message": "Bienvenue" }))
 }
 
+/// Creates an account; a session the client presented ends with it.
 #[post("/users", data = "<body>")]
 async fn create_user(
     _origin: SameOrigin,
     caller: Caller,
     body: Result<Fields, Problem>,
     auth: &State<Auth>,
+    cookies: Cookies<'_>,
 ) -> ApiResult {
     let body = body?;
     let email = body.email("email")?;
     let password = body.new_password("password", auth.policy())?;
     let user = auth.register(&caller, &email, password).await?;
+    if caller.session_id.is_some() {
+        cookies.end_session();
+    }
     Ok(Json(
         json!({ "email": user.email, "message": "user created" }),
     ))
@@ -58,9 +63,10 @@ async fn create_session(
 ) -> ApiResult {
     let body = body?;
     let email = body.email("email")?;
-    let (user, session_id) = auth.login(&caller, &email, body.text("password")?).await?;
-    cookies.start_session(session_id);
-    Ok(Json(json!({ "email": user.email, "message": "logged in" })))
+    let login = auth.login(&caller, &email, body.text("password")?).await?;
+    let answer = json!({ "email": login.user.email, "message": "logged in" });
+    cookies.start_session(login);
+    Ok(Json(answer))
 }
 
 /// Logs out this device only, then redirects (303) to `GET /` as the original did.
@@ -83,8 +89,9 @@ async fn profile(user: Result<CurrentUser, AuthError>) -> ApiResult {
     Ok(Json(json!({ "email": user.email })))
 }
 
-/// Issues a reset token. With `expose_reset_token` (debug) the body carries it, as in the
-/// original, and an unknown email is 403; otherwise every valid email gets the same answer.
+/// Asks for a reset link. With `expose_reset_token` (debug) the body carries the token, as in
+/// the original, an unknown email is 403 and an email over its hourly cap 429; otherwise every
+/// valid email gets the same answer.
 #[post("/reset_password", data = "<body>")]
 async fn reset_token(
     _origin: SameOrigin,
@@ -94,13 +101,19 @@ async fn reset_token(
     settings: &State<Settings>,
 ) -> ApiResult {
     let email = body?.email("email")?;
-    let issued = auth.issue_reset_token(&caller, &email).await?;
-    match (issued, settings.expose_reset_token) {
-        (Some(token), true) => Ok(Json(
+    let expose = settings.expose_reset_token;
+    match auth.request_reset(&caller, &email, expose).await? {
+        ResetRequest::Issued(token) => Ok(Json(
             json!({ "email": email.as_str(), "reset_token": token }),
         )),
-        (None, true) => Err(Problem::new(Status::Forbidden, "no account has that email")),
-        (_, false) => Ok(Json(
+        ResetRequest::NoAccount => {
+            Err(Problem::new(Status::Forbidden, "no account has that email"))
+        }
+        ResetRequest::Capped => Err(Problem::new(
+            Status::TooManyRequests,
+            "too many reset requests for this email: try again later",
+        )),
+        ResetRequest::Deferred => Ok(Json(
             json!({ "email": email.as_str(), "message": "reset link sent" }),
         )),
     }

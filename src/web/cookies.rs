@@ -1,6 +1,12 @@
 //! Every cookie the service sets, in one place: the session cookie, the CSRF cookie of the
-//! forms and the short-lived cookie that carries a reset link's token off the URL. All of them
-//! get the same hardened attributes from one builder, shaped by the settings.
+//! forms, the device cookie of a client that logged in (a trusted device, with a failed-login
+//! budget of its own) and the short-lived cookie that carries a reset link's token off the
+//! URL. All of them get the same hardened attributes from one builder, shaped by the settings.
+//!
+//! In the release profile (with `cookie_secure`) the session, CSRF and device cookies take the
+//! `__Host-` prefix: a browser then accepts them only from this very host over HTTPS, with
+//! `Path=/` and no `Domain`, so no sibling subdomain can plant or shadow them. The debug
+//! profile keeps `session_id`, which the original service's clients look for.
 
 use std::borrow::Cow;
 
@@ -9,11 +15,13 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::time::Duration;
 use subtle::ConstantTimeEq;
 
-use crate::auth::token;
+use crate::auth::{DEVICE_TRUST_SECS, Login, token};
 use crate::config::Settings;
 
 /// The CSRF cookie: the visitor's random token, private (encrypted and authenticated).
 const CSRF: &str = "csrf_token";
+/// The device cookie: a random token, private, whose digest the database trusts for an account.
+const DEVICE: &str = "device";
 /// The reset-link cookie, private, sent only to the reset page.
 const RESET: &str = "reset_token";
 const RESET_PATH: &str = "/password/reset";
@@ -54,40 +62,68 @@ impl Cookies<'_> {
             .build()
     }
 
-    /// The session id the request's cookie carries, if any.
-    pub fn session_id(&self) -> Option<String> {
-        let name = &self.settings.session_cookie_name;
-        self.jar.get(name).map(|c| c.value().to_owned())
+    /// `name` as this profile names its cookies: `__Host-` first in release, with
+    /// `cookie_secure` (the prefix demands `Secure`).
+    fn named(&self, name: &str) -> String {
+        match self.settings.release && self.settings.cookie_secure {
+            true => format!("__Host-{name}"),
+            false => name.to_owned(),
+        }
     }
 
-    /// Hands `session_id` to the client, for as long as a session can live at most.
-    pub fn start_session(&self, session_id: String) {
-        let name = self.settings.session_cookie_name.clone();
-        let mut cookie = self.hardened(name, session_id);
+    /// The session id the request's cookie carries, if any.
+    pub fn session_id(&self) -> Option<String> {
+        let name = self.named(&self.settings.session_cookie_name);
+        self.jar.get(&name).map(|c| c.value().to_owned())
+    }
+
+    /// Hands a new session to the client, for as long as a session can live at most, and
+    /// the device token too when the login made the client a trusted device.
+    pub fn start_session(&self, login: Login) {
+        let name = self.named(&self.settings.session_cookie_name);
+        let mut cookie = self.hardened(name, login.session_id);
         cookie.set_max_age(Duration::seconds(self.settings.session_absolute_secs));
         self.jar.add(cookie);
+        if let Some(device_token) = login.device_token {
+            self.trust_device(device_token);
+        }
     }
 
     /// Tells the client to drop the session cookie.
     pub fn end_session(&self) {
-        let name = self.settings.session_cookie_name.clone();
+        let name = self.named(&self.settings.session_cookie_name);
         self.jar.remove(Cookie::build(name).path("/"));
+    }
+
+    /// The device token the request's device cookie carries, if any.
+    pub fn device_token(&self) -> Option<String> {
+        let name = self.named(DEVICE);
+        self.jar.get_private(&name).map(|c| c.value().to_owned())
+    }
+
+    /// Hands the client a device token: it is now a trusted device of the account it logged in
+    /// to, for as long as the database trusts it.
+    fn trust_device(&self, device_token: String) {
+        let mut cookie = self.hardened(self.named(DEVICE), device_token);
+        cookie.set_max_age(Duration::seconds(DEVICE_TRUST_SECS));
+        self.jar.add_private(cookie);
     }
 
     /// The visitor's CSRF token, created (and its cookie set) on first use.
     pub fn csrf_token(&self) -> String {
-        if let Some(cookie) = self.jar.get_private(CSRF) {
+        let name = self.named(CSRF);
+        if let Some(cookie) = self.jar.get_private(&name) {
             return cookie.value().to_owned();
         }
         let value = token::generate();
-        self.jar.add_private(self.hardened(CSRF, value.clone()));
+        self.jar.add_private(self.hardened(name, value.clone()));
         value
     }
 
     /// Whether `submitted` is the token of this visitor's CSRF cookie (compared in constant
     /// time).
     pub fn csrf_matches(&self, submitted: Option<&str>) -> bool {
-        match (self.jar.get_private(CSRF), submitted) {
+        match (self.jar.get_private(&self.named(CSRF)), submitted) {
             (Some(cookie), Some(submitted)) => {
                 bool::from(cookie.value().as_bytes().ct_eq(submitted.as_bytes()))
             }

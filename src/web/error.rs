@@ -22,7 +22,8 @@ use super::negotiate::prefers_html;
 use super::request_id::RequestId;
 use crate::auth::AuthError;
 
-/// Seconds a client is asked to wait before retrying a request the database could not serve.
+/// Seconds a client is asked to wait before retrying a request the database could not serve,
+/// or that found the hash queue full (it drains in about 5 seconds).
 const RETRY_UNAVAILABLE_SECS: i64 = 5;
 
 /// A refusal or failure as the client sees it (after RFC 9457's "problem details"): a status,
@@ -91,6 +92,12 @@ impl From<AuthError> for Problem {
                 return Problem {
                     retry_after: Some(*retry_after),
                     ..Problem::new(Status::TooManyRequests, error.to_string())
+                };
+            }
+            AuthError::Busy => {
+                return Problem {
+                    retry_after: Some(RETRY_UNAVAILABLE_SECS),
+                    ..Problem::new(Status::ServiceUnavailable, error.to_string())
                 };
             }
             AuthError::Unavailable(cause) => {

@@ -2,6 +2,7 @@
 //! layer only; never the database.
 
 pub mod api;
+pub mod client;
 pub mod cookies;
 pub mod csrf;
 pub mod error;
@@ -23,7 +24,11 @@ use crate::config::Settings;
 pub fn stage() -> AdHoc {
     AdHoc::on_ignite("Web", |rocket| async {
         let hsts = rocket.state::<Settings>().is_none_or(|s| s.hsts);
+        let proxies = rocket
+            .state::<Settings>()
+            .map_or_else(Vec::new, Settings::trusted_proxies);
         rocket
+            .manage(client::TrustedProxies(proxies))
             .mount("/", negotiate::merge(pages::routes(), api::routes()))
             .mount("/static", FileServer::from("static"))
             .register("/", error::catchers())

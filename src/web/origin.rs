@@ -1,6 +1,10 @@
 //! Refusal of cross-site API calls (spec 3.6). Browsers label their requests: a page on another
 //! site that calls the API carries `Sec-Fetch-Site: cross-site` or a foreign `Origin`. Scripts,
 //! curl and Python `requests` send neither header and are unaffected.
+//!
+//! In the release profile only `public_base_url` is this service's origin. The request's own
+//! `Host` is not: under DNS rebinding, an attacker's page reaches the service under the
+//! attacker's host name, and `Origin` and `Host` then agree.
 
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
@@ -23,11 +27,8 @@ impl<'r> FromRequest<'r> for SameOrigin {
                 .rocket()
                 .state::<Settings>()
                 .expect("settings are managed");
-            !is_own_origin(
-                origin,
-                headers.get_one("Host"),
-                settings.public_base_url.as_deref(),
-            )
+            let host = headers.get_one("Host").filter(|_| !settings.release);
+            !is_own_origin(origin, host, settings.public_base_url.as_deref())
         });
         if cross_site || foreign_origin {
             note(req, "cross-site request refused");
@@ -37,7 +38,8 @@ impl<'r> FromRequest<'r> for SameOrigin {
     }
 }
 
-/// Whether `origin` is this service: the request's own host, or the configured public URL.
+/// Whether `origin` is this service: the request's own host (when given), or the configured
+/// public URL.
 fn is_own_origin(origin: &str, host: Option<&str>, public_base_url: Option<&str>) -> bool {
     let authority = origin
         .strip_prefix("https://")

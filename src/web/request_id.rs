@@ -7,8 +7,6 @@ use rocket::request::{FromRequest, Outcome};
 use rocket::{Data, Request, Response};
 use uuid::Uuid;
 
-use crate::auth::Caller;
-
 #[derive(Debug, Clone, Copy)]
 pub struct RequestId(pub Uuid);
 
@@ -25,20 +23,6 @@ impl<'r> FromRequest<'r> for RequestId {
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         Outcome::Success(RequestId::of(req))
-    }
-}
-
-/// Who is asking, for the auth layer's throttling and audit log: the client's address (the
-/// socket peer, or the configured `ip_header`) and this request's id.
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for Caller {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        Outcome::Success(Caller {
-            address: req.client_ip(),
-            request_id: Some(RequestId::of(req).0),
-        })
     }
 }
 

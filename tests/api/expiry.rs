@@ -4,7 +4,7 @@ use auth_service::db::schema::{sessions, users};
 use diesel::prelude::*;
 use rocket::http::Status;
 
-use crate::helpers::{TestApp, assert_message};
+use crate::helpers::{TestApp, assert_message, set_cookie};
 
 fn now() -> i64 {
     auth_service::db::now()
@@ -90,7 +90,7 @@ fn the_session_cookie_lasts_as_long_as_the_absolute_lifetime() {
     let app = TestApp::new();
     app.register("ann@example.com", "pw");
     let response = app.login("ann@example.com", "pw");
-    let cookie = response.headers().get_one("Set-Cookie").unwrap();
+    let cookie = set_cookie(&response, "session_id");
     assert!(cookie.contains("Max-Age=86400"), "{cookie}");
 }
 

@@ -1,7 +1,7 @@
 //! `TestApp`: the production Rocket on a temporary database with a cheap bcrypt cost, plus named
 //! request helpers so each test reads as the journey it checks.
 
-use auth_service::db::schema::{sessions, users};
+use auth_service::db::schema::{sessions, throttle_events, users};
 use auth_service::db::{Access, Db, Options};
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, PooledConnection};
@@ -120,6 +120,15 @@ impl TestDb {
         users::table
             .select(users::reset_token)
             .first(&mut self.conn())
+            .unwrap()
+    }
+
+    /// Counted attempts of a throttle scope (`login_account`, `signup`, …).
+    pub fn attempts(&self, scope: &str) -> i64 {
+        throttle_events::table
+            .filter(throttle_events::scope.eq(scope))
+            .count()
+            .get_result(&mut self.conn())
             .unwrap()
     }
 
@@ -323,6 +332,16 @@ pub fn hidden_value(html: &str, name: &str) -> Option<String> {
     let start = html.find(&format!("name=\"{name}\" value=\""))? + name.len() + 15;
     let end = html[start..].find('"')? + start;
     Some(html[start..end].to_owned())
+}
+
+/// The `Set-Cookie` header that sets (or removes) the cookie `name`.
+pub fn set_cookie(response: &LocalResponse<'_>, name: &str) -> String {
+    response
+        .headers()
+        .get("Set-Cookie")
+        .find(|header| header.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no Set-Cookie for {name}"))
+        .to_owned()
 }
 
 /// Where a redirect points.

@@ -158,6 +158,27 @@ fn logged_in_visitors_skip_the_login_and_signup_pages() {
 }
 
 #[test]
+fn logging_in_as_someone_else_ends_the_browsers_session_first() {
+    let app = TestApp::browser();
+    app.sign_up("ann@example.com", "pw");
+    let anns = app
+        .client
+        .cookies()
+        .get("session_id")
+        .unwrap()
+        .value()
+        .to_owned();
+    app.register("bob@example.com", "pw");
+    let response = app.submit(
+        "/login",
+        &[("email", "bob@example.com"), ("password", "pw")],
+    );
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(app.profile(Some(&anns)).status(), Status::Forbidden);
+    assert_eq!(app.db.session_count(), 1);
+}
+
+#[test]
 fn logging_out_ends_the_session_and_says_so_once() {
     let app = TestApp::browser();
     app.sign_up("ann@example.com", "pw");

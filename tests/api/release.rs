@@ -4,7 +4,7 @@ use rocket::error::ErrorKind;
 use rocket::http::Status;
 use rocket::local::blocking::Client;
 
-use crate::helpers::{TestDb, assert_message};
+use crate::helpers::{TestDb, assert_message, set_cookie};
 
 const SECRET_KEY: &str = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
 
@@ -73,8 +73,19 @@ fn the_release_profile_sends_secure_cookies_hsts_and_no_reset_token() {
         .header(rocket::http::ContentType::Form)
         .body("email=ann%40example.com&password=long+enough+pw")
         .dispatch();
-    let cookie = login.headers().get_one("Set-Cookie").unwrap().to_owned();
+    let cookie = set_cookie(&login, "__Host-session_id");
     assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(
+        cookie.contains("Path=/") && !cookie.contains("Domain"),
+        "{cookie}"
+    );
+    let session = login.cookies().get("__Host-session_id").unwrap().clone();
+    let profile = client.get("/profile").cookie(session).dispatch();
+    assert_eq!(
+        profile.status(),
+        Status::Ok,
+        "the prefixed cookie is the session"
+    );
     let hsts = login
         .headers()
         .get_one("Strict-Transport-Security")
@@ -92,4 +103,93 @@ fn the_release_profile_sends_secure_cookies_hsts_and_no_reset_token() {
         body,
         r#"{"email":"ann@example.com","message":"reset link sent"}"#
     );
+}
+
+fn started(
+    configure: impl FnOnce(rocket::figment::Figment) -> rocket::figment::Figment,
+) -> (TestDb, Client) {
+    let db = release(|f| {
+        configure(
+            f.merge(("bcrypt_cost", 10))
+                .merge(("public_base_url", "https://auth.example.com")),
+        )
+    });
+    let client = Client::untracked(auth_service::build(db.figment.clone())).unwrap();
+    (db, client)
+}
+
+#[test]
+fn the_release_profile_refuses_to_start_with_exposed_reset_tokens() {
+    let exposed = release(|f| {
+        f.merge(("bcrypt_cost", 10))
+            .merge(("public_base_url", "https://auth.example.com"))
+            .merge(("expose_reset_token", true))
+    });
+    assert_eq!(
+        start_failure(&exposed).as_deref(),
+        Some("fairing Settings, database and auth")
+    );
+}
+
+#[test]
+fn release_forms_get_a_host_prefixed_csrf_cookie() {
+    let (_db, client) = started(|f| f);
+    let page = client
+        .get("/login")
+        .header(rocket::http::Accept::HTML)
+        .dispatch();
+    let cookie = set_cookie(&page, "__Host-csrf_token");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+}
+
+#[test]
+fn in_release_the_api_trusts_only_the_public_origin_not_the_requests_host() {
+    let (db, client) = started(|f| f);
+    let signup = |origin: &str, host: &str| {
+        client
+            .post("/users")
+            .header(rocket::http::ContentType::Form)
+            .header(rocket::http::Header::new("Origin", origin.to_owned()))
+            .header(rocket::http::Header::new("Host", host.to_owned()))
+            .body("email=ann%40example.com&password=long+enough+pw")
+            .dispatch()
+            .status()
+    };
+    // DNS rebinding: the attacker's page reaches the service under the attacker's name.
+    assert_eq!(
+        signup("http://rebound.example", "rebound.example"),
+        Status::Forbidden
+    );
+    assert_eq!(db.user_count(), 0);
+    let own = signup("https://auth.example.com", "auth.example.com");
+    assert_eq!(own, Status::Ok);
+}
+
+#[test]
+fn beyond_the_per_email_cap_a_release_answers_alike_and_sends_nothing() {
+    let (db, client) = started(|f| f.merge(("throttle_reset_per_email", 1)));
+    let request = |from: &str| {
+        let response = client
+            .post("/reset_password")
+            .remote(from.parse().unwrap())
+            .header(rocket::http::ContentType::Form)
+            .body("email=ann%40example.com")
+            .dispatch();
+        (response.status(), response.into_string().unwrap())
+    };
+    let signup = client
+        .post("/users")
+        .header(rocket::http::ContentType::Form)
+        .body("email=ann%40example.com&password=long+enough+pw")
+        .dispatch();
+    assert_eq!(signup.status(), Status::Ok);
+    let first = request("192.0.2.1:1");
+    let capped = request("192.0.2.2:1");
+    assert_eq!(first, capped, "the same answer");
+    assert_eq!(first.0, Status::Ok);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(db.outbox(2).len(), 1, "one link sent");
 }

@@ -54,6 +54,25 @@ fn without_exposed_tokens_every_valid_email_gets_the_same_answer() {
 }
 
 #[test]
+fn beyond_the_per_email_cap_the_debug_profile_says_so_and_sends_nothing() {
+    let app = TestApp::with(|f| f.merge(("throttle_reset_per_email", 2)));
+    app.register("bob@bob.com", "oldPwd");
+    app.reset_token_for("bob@bob.com");
+    let last = app.reset_token_for("bob@bob.com");
+    let capped = app
+        .client
+        .post("/reset_password")
+        .remote("192.0.2.50:1".parse().unwrap())
+        .header(ContentType::Form)
+        .body("email=bob%40bob.com")
+        .dispatch();
+    assert_eq!(capped.status(), Status::TooManyRequests);
+    assert_eq!(app.db.outbox(2).len(), 2);
+    let spent = app.update_password("bob@bob.com", &last, "newPwd");
+    assert_eq!(spent.status(), Status::Ok, "the last link still works");
+}
+
+#[test]
 fn a_reset_request_without_an_email_is_400() {
     let app = app_with_bob();
     assert_message(

@@ -1,7 +1,7 @@
 use rocket::http::{ContentType, Status};
 use rocket::serde::json::json;
 
-use crate::helpers::{TestApp, assert_message, json};
+use crate::helpers::{TestApp, assert_message, json, set_cookie};
 
 fn app_with_bob() -> TestApp {
     TestApp::with_account("bob@bob.com", "mySuperPwd")
@@ -12,7 +12,7 @@ fn a_login_answers_logged_in_and_sets_a_hardened_session_cookie() {
     let app = app_with_bob();
     let response = app.login("bob@bob.com", "mySuperPwd");
     assert_eq!(response.status(), Status::Ok);
-    let set_cookie = response.headers().get_one("Set-Cookie").unwrap().to_owned();
+    let set_cookie = set_cookie(&response, "session_id");
     let cookie = response.cookies().get("session_id").unwrap().clone();
     assert_eq!(
         json(response),
@@ -38,8 +38,7 @@ fn the_cookie_is_secure_and_renamed_when_configured() {
     });
     app.register("bob@bob.com", "pw");
     let response = app.login("bob@bob.com", "pw");
-    let set_cookie = response.headers().get_one("Set-Cookie").unwrap();
-    assert!(set_cookie.starts_with("sid="), "{set_cookie}");
+    let set_cookie = set_cookie(&response, "sid");
     assert!(set_cookie.contains("Secure"), "{set_cookie}");
 }
 
@@ -128,6 +127,42 @@ fn logging_out_redirects_home_and_ends_only_that_session() {
     assert_eq!(app.profile(Some(&laptop)).status(), Status::Forbidden);
     assert_eq!(app.profile(Some(&phone)).status(), Status::Ok);
     assert_eq!(app.db.session_count(), 1);
+}
+
+#[test]
+fn a_login_from_a_client_with_a_live_session_ends_that_session_first() {
+    let app = app_with_bob();
+    app.register("ann@example.com", "annsPwd");
+    let bobs = app.session_for("bob@bob.com", "mySuperPwd");
+    let as_ann = app
+        .client
+        .post("/sessions")
+        .header(ContentType::Form)
+        .cookie(rocket::http::Cookie::new("session_id", bobs.clone()))
+        .body("email=ann%40example.com&password=annsPwd")
+        .dispatch();
+    assert_eq!(as_ann.status(), Status::Ok);
+    assert_eq!(
+        app.profile(Some(&bobs)).status(),
+        Status::Forbidden,
+        "Bob's session ended"
+    );
+    assert_eq!(app.db.session_count(), 1);
+}
+
+#[test]
+fn a_failed_login_leaves_the_clients_session_alone() {
+    let app = app_with_bob();
+    let bobs = app.session_for("bob@bob.com", "mySuperPwd");
+    let failed = app
+        .client
+        .post("/sessions")
+        .header(ContentType::Form)
+        .cookie(rocket::http::Cookie::new("session_id", bobs.clone()))
+        .body("email=bob%40bob.com&password=wrong")
+        .dispatch();
+    assert_eq!(failed.status(), Status::Unauthorized);
+    assert_eq!(app.profile(Some(&bobs)).status(), Status::Ok);
 }
 
 #[test]

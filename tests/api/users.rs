@@ -222,6 +222,55 @@ async fn concurrent_registrations_of_one_email_give_one_account() {
 }
 
 #[test]
+fn a_signup_from_a_client_with_a_live_session_ends_that_session() {
+    let app = TestApp::with_account("bob@bob.com", "pw");
+    let bobs = app.session_for("bob@bob.com", "pw");
+    let signup = app
+        .client
+        .post("/users")
+        .header(ContentType::Form)
+        .cookie(rocket::http::Cookie::new("session_id", bobs.clone()))
+        .body("email=ann%40example.com&password=pw")
+        .dispatch();
+    assert_eq!(signup.status(), Status::Ok);
+    let removal = crate::helpers::set_cookie(&signup, "session_id");
+    assert!(removal.starts_with("session_id=;"), "{removal}");
+    assert_eq!(app.profile(Some(&bobs)).status(), Status::Forbidden);
+}
+
+#[test]
+fn emails_with_invisible_characters_are_refused() {
+    let app = TestApp::new();
+    assert_message(
+        app.register("ann\u{200B}@example.com", "pw"),
+        Status::BadRequest,
+        "email must not contain control, invisible or unassigned characters",
+    );
+    assert_eq!(app.db.user_count(), 0);
+}
+
+#[test]
+fn one_password_typed_two_ways_is_one_password() {
+    let app = TestApp::new();
+    assert_eq!(
+        app.register("ann@example.com", "\u{FB01}sh and \u{FF43}hips")
+            .status(),
+        Status::Ok
+    );
+    assert_eq!(
+        app.login("ann@example.com", "fish and chips").status(),
+        Status::Ok
+    );
+    assert!(
+        bcrypt::verify(
+            "fish and chips",
+            &app.db.stored_password_hash("ann@example.com")
+        )
+        .unwrap()
+    );
+}
+
+#[test]
 fn common_passwords_are_refused_when_the_check_is_on() {
     let app = TestApp::with(|f| f.merge(("password_check_common", true)));
     assert_message(

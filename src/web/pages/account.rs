@@ -41,11 +41,11 @@ pub async fn signup_submit(
         let email = fields.email("email")?;
         let password = fields.new_password("password", auth.policy())?;
         let user = auth.register(&caller, &email, password).await?;
-        Ok::<_, Problem>(auth.create_session(&user).await?)
+        Ok::<_, Problem>(auth.create_session(&caller, user).await?)
     };
     match created.await {
-        Ok(session_id) => {
-            cookies.start_session(session_id);
+        Ok(login) => {
+            cookies.start_session(login);
             let welcome = "Welcome! Your account is ready.";
             Ok(redirect_with(uri!(profile_page), welcome))
         }
@@ -91,8 +91,8 @@ pub async fn login_submit(
         )
     };
     match logged_in.await {
-        Ok((_, session_id)) => {
-            cookies.start_session(session_id);
+        Ok(login) => {
+            cookies.start_session(login);
             Ok(Redirect::to(uri!(profile_page)))
         }
         Err(problem) => {

@@ -12,7 +12,7 @@ use rocket::{State, get, post, uri};
 use rocket_dyn_templates::Template;
 
 use super::{Layout, redirect_with};
-use crate::auth::{Auth, AuthError, Caller};
+use crate::auth::{Auth, AuthError, Caller, ResetRequest};
 use crate::config::Settings;
 use crate::db::User;
 use crate::mail::reset_link;
@@ -50,13 +50,13 @@ pub async fn forgot_submit(
             forgot_form(&layout, typed, Some(message))
         })
     })?;
-    let issued = auth
-        .issue_reset_token(&caller, &email)
-        .await
-        .map_err(ErrorPage::from)?;
-    let link = match (issued, settings.expose_reset_token) {
-        (Some(token), true) => Some(reset_link(settings.public_base_url.as_deref(), &token)),
-        (None, _) | (_, false) => None,
+    let expose = settings.expose_reset_token;
+    let requested = auth.request_reset(&caller, &email, expose).await;
+    let link = match requested.map_err(ErrorPage::from)? {
+        ResetRequest::Issued(token) => {
+            Some(reset_link(settings.public_base_url.as_deref(), &token))
+        }
+        ResetRequest::NoAccount | ResetRequest::Capped | ResetRequest::Deferred => None,
     };
     let page = json!({ "title": "Check your email", "link": link });
     Ok(layout.render("forgot_sent", page))

@@ -1,0 +1,102 @@
+//! The `devices` table: clients trusted for an account because they logged in to it, keyed by
+//! the SHA-256 of their device cookie.
+
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use super::schema::{devices, users};
+use super::{DbError, Tx};
+
+/// A device that has not logged in for this long is no longer trusted (and its cookie, which
+/// lives as long, expires with it).
+pub const TRUST_SECS: i64 = 180 * 24 * 60 * 60;
+
+/// Trusts the device whose cookie has this digest for account `user_id`, from `now`.
+pub fn add_device(
+    tx: &mut Tx<'_>,
+    user_id: i32,
+    token_digest: &[u8],
+    now: i64,
+) -> Result<(), DbError> {
+    diesel::insert_into(devices::table)
+        .values((
+            devices::token_hash.eq(token_digest),
+            devices::user_id.eq(user_id),
+            devices::created_at.eq(now),
+            devices::last_used_at.eq(now),
+        ))
+        .execute(&mut **tx)?;
+    Ok(())
+}
+
+/// Whether the device with this digest is trusted, at `now`, for the account `email`.
+pub fn is_trusted_for(
+    conn: &mut SqliteConnection,
+    token_digest: &[u8],
+    email: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let found = devices::table
+        .inner_join(users::table)
+        .filter(devices::token_hash.eq(token_digest))
+        .filter(users::email.eq(email))
+        .filter(devices::last_used_at.gt(now - TRUST_SECS))
+        .select(devices::user_id)
+        .get_result::<i32>(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// Records a login from the device with this digest at `now`.
+pub fn touch_device(tx: &mut Tx<'_>, token_digest: &[u8], now: i64) -> Result<(), DbError> {
+    diesel::update(devices::table.find(token_digest))
+        .set(devices::last_used_at.eq(now))
+        .execute(&mut **tx)?;
+    Ok(())
+}
+
+/// Forgets devices that have not logged in since `before`; returns how many.
+pub fn delete_stale_devices(tx: &mut Tx<'_>, before: i64) -> Result<usize, DbError> {
+    let stale = devices::table.filter(devices::last_used_at.le(before));
+    Ok(diesel::delete(stale).execute(&mut **tx)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::testing::{temp_db, write};
+    use crate::db::users::add_user;
+
+    #[test]
+    fn a_device_is_trusted_for_its_own_account_until_it_goes_stale() {
+        let (db, _dir) = temp_db();
+        write(&db, |c| {
+            let ann = add_user(c, "ann@b.com", "h")?;
+            add_user(c, "bob@b.com", "h")?;
+            add_device(c, ann.id, &[1u8; 32], 1000)?;
+            assert!(is_trusted_for(c, &[1u8; 32], "ann@b.com", 2000)?);
+            assert!(!is_trusted_for(c, &[1u8; 32], "bob@b.com", 2000)?);
+            assert!(!is_trusted_for(c, &[2u8; 32], "ann@b.com", 2000)?);
+            let later = 1000 + TRUST_SECS;
+            assert!(!is_trusted_for(c, &[1u8; 32], "ann@b.com", later)?);
+            touch_device(c, &[1u8; 32], later - 1)?;
+            assert!(is_trusted_for(c, &[1u8; 32], "ann@b.com", later)?);
+            assert_eq!(delete_stale_devices(c, later - 1)?, 1);
+            assert!(!is_trusted_for(c, &[1u8; 32], "ann@b.com", later)?);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn deleting_a_user_forgets_their_devices() {
+        let (db, _dir) = temp_db();
+        write(&db, |c| {
+            let ann = add_user(c, "ann@b.com", "h")?;
+            add_device(c, ann.id, &[1u8; 32], 1000)?;
+            diesel::delete(users::table.find(ann.id)).execute(&mut **c)?;
+            let left: i64 = devices::table.count().get_result(&mut **c)?;
+            assert_eq!(left, 0);
+            Ok(())
+        });
+    }
+}
