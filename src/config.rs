@@ -72,9 +72,13 @@ pub const OLD_COOKIE_SECURE: &str = "session_cookie_secure";
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Settings {
-    /// SQLite file path, created with its schema on first start.
+    /// A SQLite file path, created with its schema on first start, or a PostgreSQL URL
+    /// (`postgres://user:password@host/db?sslmode=verify-full&sslrootcert=ca.crt`).
     pub database_url: String,
     pub database_pool_size: u32,
+    /// How long any wait for the database may last (a pooled connection, a lock, a statement,
+    /// connecting to the server) before the request is answered 503 (seconds).
+    pub database_timeout_secs: u64,
     /// Keep the database file to this process (SQLite's `unix-excl` VFS): faster reads, but while
     /// the service runs no other process can use it (the `sqlite3` shell gets "database is
     /// locked"; a second instance refuses to start).
@@ -161,6 +165,7 @@ impl Default for Settings {
         Settings {
             database_url: "auth.db".into(),
             database_pool_size: 8,
+            database_timeout_secs: 5,
             database_exclusive: true,
             database_synchronous: Synchronous::Full,
             bcrypt_cost: 12,
@@ -304,13 +309,16 @@ impl Settings {
             .any(|scheme| self.database_url.starts_with(scheme))
         {
             return Err(format!(
-                "database_url must be a file path, not a URI ({:?}): the service sets SQLite's \
-                 options itself (see database_exclusive)",
+                "database_url must be a file path or a postgres:// URL, not a SQLite URI \
+                 ({:?}): the service sets SQLite's options itself (see database_exclusive)",
                 self.database_url
             ));
         }
         if self.database_pool_size == 0 {
             return Err("database_pool_size must be at least 1".into());
+        }
+        if self.database_timeout_secs == 0 {
+            return Err("database_timeout_secs must be at least 1".into());
         }
         for (key, value) in [
             ("session_idle_secs", self.session_idle_secs),
@@ -409,6 +417,8 @@ mod tests {
         assert!(with("database_exclusive", true).unwrap().database_exclusive);
         let kept = with("database_url", "/var/lib/auth/file:odd.db").unwrap();
         assert_eq!(kept.database_url, "/var/lib/auth/file:odd.db");
+        let server = "postgres://auth:pw@db.internal/auth?sslmode=verify-full";
+        assert_eq!(with("database_url", server).unwrap().database_url, server);
     }
 
     #[test]

@@ -80,11 +80,15 @@ async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
             pool_size: settings.database_pool_size,
             access: Access::from_exclusive(settings.database_exclusive),
             synchronous: settings.database_synchronous,
+            timeout: std::time::Duration::from_secs(settings.database_timeout_secs),
         };
         let db = tokio::task::spawn_blocking(move || Db::open(&path, &options))
             .await
             .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot open database {:?}: {e}", settings.database_url))?;
+            .map_err(|e| {
+                let url = db::redacted(&settings.database_url);
+                format!("cannot open database {url:?}: {e}")
+            })?;
         let audit = AuditLog::open(&settings.audit_log, settings.log_format)
             .map_err(|e| format!("cannot open audit_log {:?}: {e}", settings.audit_log))?;
         let mailer = Mailer::from_settings(&settings)?;

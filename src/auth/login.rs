@@ -37,14 +37,12 @@ impl PasswordCheck {
     }
 
     /// In the caller's transaction: whether the account's password is still the one verified,
-    /// writing the stale hash's replacement if there is one.
+    /// writing the stale hash's replacement if there is one. One conditional update either way:
+    /// it also locks the account's row until the transaction ends, so a reset cannot slip in
+    /// between this check and the session it allows.
     pub(super) fn still_current(&self, tx: &mut Tx<'_>) -> Result<bool, DbError> {
-        let id = self.user_id;
-        match &self.rehash {
-            Some(new) => users::replace_password_hash(tx, id, &self.matched_hash, new),
-            None => Ok(users::find_user_by_id(tx, id)?
-                .is_some_and(|user| user.hashed_password == self.matched_hash)),
-        }
+        let new = self.rehash.as_deref().unwrap_or(&self.matched_hash);
+        users::replace_password_hash(tx, self.user_id, &self.matched_hash, new)
     }
 }
 
@@ -404,7 +402,7 @@ mod tests {
     fn session_count(db: &crate::db::Db) -> i64 {
         sessions_table::table
             .count()
-            .get_result(&mut conn(db))
+            .get_result(&mut **conn(db))
             .unwrap()
     }
 

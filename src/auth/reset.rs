@@ -74,11 +74,12 @@ impl Auth {
             .write(move |tx| {
                 let at = now();
                 let by_address = limits.of(Scope::Reset, &address);
+                let by_email = limits.of(Scope::ResetEmail, &email_key);
+                throttle_events::lock(tx, &[by_address, by_email])?;
                 if let Some(retry_after) = throttle_events::retry_after(tx, &[by_address], at)? {
                     return Ok(Err(retry_after));
                 }
                 throttle_events::record_event(tx, by_address.scope, by_address.key, at)?;
-                let by_email = limits.of(Scope::ResetEmail, &email_key);
                 let capped = throttle_events::retry_after(tx, &[by_email], at)?.is_some();
                 if !capped {
                     throttle_events::record_event(tx, by_email.scope, by_email.key, at)?;
@@ -205,7 +206,7 @@ mod tests {
         }
     }
 
-    fn mail_count(dir: &tempfile::TempDir) -> usize {
+    fn mail_count(dir: &crate::db::scratch::Scratch) -> usize {
         std::fs::read_dir(dir.path().join("mail")).unwrap().count()
     }
 

@@ -175,7 +175,9 @@ mod tests {
             panic!("a known account gets a token");
         };
 
-        let c = &mut conn(&db);
+        let mut c = conn(&db);
+
+        let c = &mut **c;
         let stored_session: Vec<u8> = sessions_table::table
             .select(sessions_table::token_hash)
             .first(c)

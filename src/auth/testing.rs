@@ -4,15 +4,16 @@
 use super::{AuditLog, Auth, Caller, Email, Password};
 use crate::config::{LogFormat, Settings};
 use crate::db::Db;
+use crate::db::scratch::Scratch;
 use crate::db::testing::temp_db;
 use crate::mail::Mailer;
 
-pub async fn auth() -> (Auth, Db, tempfile::TempDir) {
+pub async fn auth() -> (Auth, Db, Scratch) {
     auth_with(|_| {}).await
 }
 
 /// [`auth`] with settings changed by `configure`.
-pub async fn auth_with(configure: impl FnOnce(&mut Settings)) -> (Auth, Db, tempfile::TempDir) {
+pub async fn auth_with(configure: impl FnOnce(&mut Settings)) -> (Auth, Db, Scratch) {
     let (db, dir) = temp_db();
     let mut settings = Settings {
         bcrypt_cost: 4,

@@ -132,6 +132,7 @@ impl Auth {
             .write(move |tx| {
                 let at = now();
                 let checked: Vec<_> = counted.iter().map(|(s, k)| limits.of(*s, k)).collect();
+                throttle_events::lock(tx, &checked)?;
                 if let Some(retry_after) = throttle_events::retry_after(tx, &checked, at)? {
                     return Ok(Err(retry_after));
                 }

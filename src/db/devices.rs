@@ -2,10 +2,9 @@
 //! the SHA-256 of their device cookie.
 
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::{devices, users};
-use super::{DbError, Tx};
+use super::{AnyConnection, DbError, Tx};
 
 /// A device that has not logged in for this long is no longer trusted (and its cookie, which
 /// lives as long, expires with it).
@@ -31,7 +30,7 @@ pub fn add_device(
 
 /// Whether the device with this digest is trusted, at `now`, for the account `email`.
 pub fn is_trusted_for(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     token_digest: &[u8],
     email: &str,
     now: i64,

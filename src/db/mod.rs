@@ -1,16 +1,33 @@
-//! Data layer: the connection pool, embedded migrations and every SQL query of the service.
+//! Data layer: the connection pool, embedded migrations and every SQL query of the service, on
+//! SQLite (a file, the default) or PostgreSQL (a `postgres://` URL), chosen by `database_url`.
 //!
-//! Query functions are plain synchronous functions on `&mut SqliteConnection`; callers run them
-//! through [`Db::run`], which takes a pooled connection on a blocking thread (or [`Db::read`]
-//! for the session lookup of every logged-in request). Nothing here knows
-//! about HTTP, so a PostgreSQL backend only needs changes in this module.
+//! Query functions are plain synchronous functions on `&mut AnyConnection` (reads) or
+//! `&mut Tx` (writes), written once with Diesel's query builder for both backends: Diesel's
+//! `MultiConnection` derive makes one connection type of the two. Callers run them through
+//! [`Db::run`] and [`Db::write`], which take a pooled connection on a blocking thread (or
+//! [`Db::read`] for the session lookup of every logged-in request). What differs between the
+//! backends (opening, pragmas and settings, transactions, locks, migrations) is in this module
+//! and nowhere else; nothing here knows about HTTP.
 //!
 //! Lookups by a unique key use `get_result`, never `first`: `first` adds `LIMIT ?`, and SQLite
 //! re-prepares a statement whenever a bound `LIMIT` is bound again, so Diesel's cached statement
 //! would be parsed and planned anew on every request.
 
+/// Runs `$body` on the concrete connection inside `$conn` (`&mut AnyConnection`), bound to
+/// `$inner`: for the rare statement Diesel's multi-backend layer cannot express (a batch
+/// insert), written once and compiled for each backend.
+macro_rules! on_each_backend {
+    ($conn:expr, |$inner:ident| $body:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Sqlite($inner) => $body,
+            $crate::db::AnyConnection::Postgresql($inner) => $body,
+        }
+    };
+}
+
 pub mod devices;
 pub mod schema;
+pub mod scratch;
 pub mod seed;
 pub mod sessions;
 pub mod throttle_events;
@@ -18,17 +35,26 @@ pub mod users;
 
 use std::time::Duration;
 
-use diesel::Connection;
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use sessions::Session;
 pub use users::{User, UserChanges};
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend; every query function takes it (or a [`Tx`] around it).
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
 
 /// Errors of the data layer. "No such row" is distinct from a failing database, and a database
 /// that cannot take a change right now ([`DbError::Unavailable`]) from one that is broken.
@@ -38,15 +64,16 @@ pub enum DbError {
     NotFound,
     #[error("email already registered")]
     EmailTaken,
-    /// The storage refused the work for a reason that can pass: the disk is full, an I/O error,
-    /// a read-only file, the lock still held after the busy timeout, no pooled connection free
-    /// in time. Nothing was stored; the same request may succeed later.
+    /// The database refused the work for a reason that can pass: the disk is full, an I/O
+    /// error, a read-only file, a lock still held after the timeout, the server gone or
+    /// unreachable, no pooled connection free in time. Nothing was stored; the same request
+    /// may succeed later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("database query failed: {0}")]
     Query(DieselError),
     #[error("cannot open the database: {0}")]
-    Open(#[from] diesel::ConnectionError),
+    Open(String),
     #[error("database migration failed: {0}")]
     Migration(String),
     #[error("database task failed: {0}")]
@@ -67,13 +94,39 @@ const UNAVAILABLE: [&str; 6] = [
     "unable to open database file",
 ];
 
+/// The beginnings of PostgreSQL's (and libpq's) messages for the same: a statement cancelled
+/// by `statement_timeout`, a server shutting down or restarting, a connection lost.
+const PG_UNAVAILABLE: [&str; 7] = [
+    "canceling statement due to statement timeout",
+    "terminating connection",
+    "the database system is",
+    "server closed the connection",
+    "no connection to the server",
+    "could not receive data from server",
+    "SSL connection has been closed",
+];
+
+/// Whether a database error is one that can pass (see [`DbError::Unavailable`]).
+fn passing(kind: &DatabaseErrorKind, message: &str) -> bool {
+    matches!(
+        kind,
+        DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::SerializationFailure
+            | DatabaseErrorKind::ReadOnlyTransaction
+    ) || UNAVAILABLE.contains(&message)
+        || PG_UNAVAILABLE
+            .iter()
+            .any(|start| message.starts_with(start))
+}
+
 impl From<DieselError> for DbError {
     fn from(error: DieselError) -> DbError {
         let unavailable = match &error {
-            DieselError::DatabaseError(_, info) => UNAVAILABLE.contains(&info.message()),
+            DieselError::DatabaseError(kind, info) => passing(kind, info.message()),
             DieselError::RollbackErrorOnCommit { commit_error, .. } => {
-                matches!(&**commit_error, DieselError::DatabaseError(_, info)
-                    if UNAVAILABLE.contains(&info.message()))
+                matches!(&**commit_error, DieselError::DatabaseError(kind, info)
+                    if passing(kind, info.message()))
             }
             _ => false,
         };
@@ -85,7 +138,8 @@ impl From<DieselError> for DbError {
 }
 
 impl From<diesel::r2d2::PoolError> for DbError {
-    /// r2d2's only error: no connection could be had within the pool's timeout.
+    /// r2d2's only error: no connection could be had within the pool's timeout (its message
+    /// carries the last failure to connect, which names its cause).
     fn from(error: diesel::r2d2::PoolError) -> DbError {
         DbError::Unavailable(error.to_string())
     }
@@ -102,53 +156,20 @@ impl DbError {
 }
 
 /// How hard a commit presses its changes to the disk (`database_synchronous`): SQLite's
-/// `synchronous` in WAL mode.
+/// `synchronous` in WAL mode, PostgreSQL's `synchronous_commit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Synchronous {
     /// Every commit waits for the write-ahead log to reach the disk (`fsync`): a committed
     /// change survives a power cut or a kernel crash.
     Full,
-    /// Commits return once SQLite has handed the log to the operating system, which writes it
-    /// out later: a process crash loses nothing, a power cut can undo the last commits.
+    /// Commits return once the log is handed to the operating system (SQLite) or before it is
+    /// flushed (PostgreSQL): a process crash loses nothing, a power cut can undo the last
+    /// commits.
     Normal,
 }
 
-impl Synchronous {
-    /// Opens a write at this level (the pooled connection is `query_only` until then).
-    fn begin_write(self) -> &'static str {
-        match self {
-            Synchronous::Full => "PRAGMA query_only = OFF; PRAGMA synchronous = FULL;",
-            Synchronous::Normal => "PRAGMA query_only = OFF; PRAGMA synchronous = NORMAL;",
-        }
-    }
-}
-
-/// Pragmas applied to every pooled connection: `busy_timeout` makes a writer wait for the lock
-/// instead of failing with "database is locked"; `mmap_size` maps the first 64 MiB of the
-/// file, so reads there are memory loads instead of a `pread` and a copy each (a million
-/// sessions: +25 % profile reads, BENCHMARKS.md). Capped, because every connection maps the
-/// file on its own and its pages count in each one's RSS. `query_only` makes every pooled
-/// connection refuse writes outside [`Db::write`], so no write can run in autocommit mode (see
-/// [`Tx`]); each write sets its own `synchronous` ([`Synchronous`]).
-/// (WAL itself is a property of the file, set once in [`Db::open`]: switching it from several
-/// new connections at once would make them fight for the lock.)
-#[derive(Debug)]
-struct Pragmas;
-
-const PER_CONNECTION: &str = "PRAGMA busy_timeout = 5000;
-                              PRAGMA foreign_keys = ON;
-                              PRAGMA mmap_size = 67108864;";
-
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(PER_CONNECTION)
-            .and_then(|()| conn.batch_execute("PRAGMA query_only = ON;"))
-            .map_err(diesel::r2d2::Error::QueryError)
-    }
-}
-
-/// Which processes may use the database file while the service has it open.
+/// Which processes may use the database file while the service has it open (SQLite only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// This process only, through SQLite's `unix-excl` VFS: the process takes the file's lock
@@ -191,12 +212,36 @@ impl Access {
     }
 }
 
+/// Whether `database_url` names a PostgreSQL server rather than a SQLite file.
+pub fn is_postgres_url(database_url: &str) -> bool {
+    database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
+}
+
+/// `database_url` fit for a log line: the password of a PostgreSQL URL replaced.
+pub fn redacted(database_url: &str) -> String {
+    let Some((scheme, rest)) = database_url.split_once("://") else {
+        return database_url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return database_url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => database_url.to_owned(),
+    }
+}
+
 /// How to open the database: the `database_*` settings.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub pool_size: u32,
+    /// SQLite only.
     pub access: Access,
     pub synchronous: Synchronous,
+    /// How long any wait for the database may last (`database_timeout_secs`): a pooled
+    /// connection, a lock, a statement, a connection to the server. Past it the request is
+    /// answered 503 instead of hanging.
+    pub timeout: Duration,
 }
 
 impl Default for Options {
@@ -205,76 +250,239 @@ impl Default for Options {
             pool_size: 8,
             access: Access::Exclusive,
             synchronous: Synchronous::Full,
+            timeout: Duration::from_secs(5),
         }
     }
 }
 
+/// What the pool connects to, ready to connect.
+#[derive(Debug, Clone)]
+enum Target {
+    /// The SQLite filename (a `file:` URI when exclusive).
+    Sqlite(String),
+    /// The PostgreSQL URL, with connect and TCP timeouts added unless it sets its own.
+    Postgres(String),
+}
+
+impl Target {
+    fn new(database_url: &str, options: &Options) -> Target {
+        if !is_postgres_url(database_url) {
+            return Target::Sqlite(options.access.filename(database_url));
+        }
+        let secs = options.timeout.as_secs().max(1);
+        let mut url = database_url.to_owned();
+        for (key, value) in [
+            ("connect_timeout", secs.to_string()),
+            // A server that vanished without closing the connection is given up after this.
+            ("tcp_user_timeout", (secs * 1000).to_string()),
+        ] {
+            if !url.contains(&format!("{key}=")) {
+                let separator = if url.contains('?') { '&' } else { '?' };
+                url = format!("{url}{separator}{key}={value}");
+            }
+        }
+        Target::Postgres(url)
+    }
+
+    /// A new connection with the service's per-connection settings: SQLite's pragmas
+    /// (`busy_timeout` so a writer waits for the lock instead of failing with "database is
+    /// locked"; `mmap_size` maps the first 64 MiB of the file, so reads there are memory loads
+    /// instead of a `pread` and a copy each: a million sessions +25 % profile reads,
+    /// BENCHMARKS.md; capped because each connection maps the file on its own), PostgreSQL's
+    /// `statement_timeout`, and on both a read-only default that only [`Db::write`] lifts, so no
+    /// write can bypass it (see [`Tx`]).
+    fn connect(&self, timeout: Duration) -> Result<AnyConnection, diesel::ConnectionError> {
+        let settle = |conn: &mut AnyConnection, sql: String| {
+            conn.batch_execute(&sql)
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+        };
+        match self {
+            Target::Sqlite(filename) => {
+                let mut conn = AnyConnection::Sqlite(SqliteConnection::establish(filename)?);
+                let sql = format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
+                     PRAGMA mmap_size = 67108864; PRAGMA query_only = ON;",
+                    timeout.as_millis()
+                );
+                settle(&mut conn, sql)?;
+                Ok(conn)
+            }
+            Target::Postgres(url) => {
+                let mut conn = AnyConnection::Postgresql(PgConnection::establish(url)?);
+                let sql = format!(
+                    "SET statement_timeout = {}; SET lock_timeout = {0}; \
+                     SET default_transaction_read_only = on; SET TIME ZONE 'UTC';",
+                    timeout.as_millis()
+                );
+                settle(&mut conn, sql)?;
+                Ok(conn)
+            }
+        }
+    }
+}
+
+/// A pooled connection, and whether it reported the database unavailable: such a connection
+/// is replaced rather than handed out again (a PostgreSQL connection the server closed would
+/// otherwise fail every request it serves, long after the server came back).
+pub struct Pooled {
+    conn: AnyConnection,
+    spoiled: bool,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+impl Pooled {
+    /// Passes `result` on, marking the connection for replacement if it says the database is
+    /// unavailable.
+    fn checked<T>(&mut self, result: Result<T, DbError>) -> Result<T, DbError> {
+        if matches!(result, Err(DbError::Unavailable(_))) {
+            self.spoiled = true;
+        }
+        result
+    }
+}
+
+/// Opens pooled connections of the configured backend directly (no trying one backend, then
+/// the other: a failure names its own cause).
+#[derive(Debug)]
+pub struct Manager {
+    target: Target,
+    timeout: Duration,
+}
+
+impl ManageConnection for Manager {
+    type Connection = Pooled;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<Pooled, Self::Error> {
+        let conn = self
+            .target
+            .connect(self.timeout)
+            .map_err(diesel::r2d2::Error::ConnectionError)?;
+        Ok(Pooled {
+            conn,
+            spoiled: false,
+        })
+    }
+
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), Self::Error> {
+        pooled.conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        std::thread::panicking() || pooled.spoiled || pooled.conn.is_broken()
+    }
+}
+
 /// A connection inside a write transaction, and the only way to reach this module's write
-/// functions (they take `&mut Tx`). Only [`Db::write`] makes one: it opens `BEGIN IMMEDIATE`,
-/// runs the writes, and answers with the result of `COMMIT` itself.
+/// functions (they take `&mut Tx`). Only [`Db::write`] makes one: it opens the transaction
+/// (`BEGIN IMMEDIATE` on SQLite, `BEGIN READ WRITE` on PostgreSQL), runs the writes, and
+/// answers with the result of `COMMIT` itself.
 ///
 /// Why not autocommit: SQLite commits a lone `INSERT/UPDATE/DELETE … RETURNING` when the
 /// statement is reset, and the commit can fail there (disk full, I/O error) after the first
 /// step already returned the row; Diesel's `get_result` ignores `sqlite3_reset`'s answer, so a
 /// rolled-back write looked stored. A `COMMIT` statement reports its own failure. Reads may run
 /// on a `Tx` too (it dereferences to the connection); every pooled connection outside a `Tx`
-/// is `query_only`, so a write that bypassed it would fail loudly instead of silently.
-pub struct Tx<'c>(&'c mut SqliteConnection);
+/// is read-only, so a write that bypassed it would fail loudly instead of silently.
+pub struct Tx<'c>(&'c mut AnyConnection);
 
 impl std::ops::Deref for Tx<'_> {
-    type Target = SqliteConnection;
+    type Target = AnyConnection;
 
-    fn deref(&self) -> &SqliteConnection {
+    fn deref(&self) -> &AnyConnection {
         self.0
     }
 }
 
 impl std::ops::DerefMut for Tx<'_> {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
         self.0
     }
 }
 
-type Pooled = diesel::r2d2::PooledConnection<ConnectionManager<SqliteConnection>>;
+impl Tx<'_> {
+    /// Holds, until this transaction ends, an exclusive lock named by `names`, so that a check
+    /// and the write it decides (a throttle count) cannot interleave with another transaction's
+    /// on the same names. SQLite's write transactions hold the database's one write lock
+    /// already; on PostgreSQL each name takes a transaction-level advisory lock, in sorted
+    /// order so that two transactions never wait on each other.
+    pub fn lock(&mut self, names: &[&str]) -> Result<(), DbError> {
+        let AnyConnection::Postgresql(pg) = &mut *self.0 else {
+            return Ok(());
+        };
+        let mut names = names.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind::<diesel::sql_types::Text, _>(name)
+                .execute(pg)?;
+        }
+        Ok(())
+    }
+}
+
+/// Names the session-level advisory lock that serializes migrations on PostgreSQL, so that
+/// instances starting at once against a fresh database run them one after the other.
+const MIGRATION_LOCK: i64 = 0x6175_7468_5f73_7663; // "auth_svc"
 
 /// The shared connection pool; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
-    pool: Pool<ConnectionManager<SqliteConnection>>,
+    pool: Pool<Manager>,
     /// How durable a commit of [`Db::write`] is.
     synchronous: Synchronous,
+    /// Whether the pool's connections go to a PostgreSQL server (over the network).
+    postgres: bool,
 }
 
 impl Db {
-    /// Opens (creating if needed) the SQLite file at `path` and applies pending migrations.
-    /// Blocking: call it from a blocking context.
-    pub fn open(path: &str, options: &Options) -> Result<Db, DbError> {
-        let url = options.access.filename(path);
-        let mut setup = SqliteConnection::establish(&url)?;
-        setup.batch_execute(PER_CONNECTION)?;
-        setup.batch_execute(options.synchronous.begin_write())?;
-        setup.batch_execute("PRAGMA journal_mode = WAL;")?;
-        setup
-            .run_pending_migrations(MIGRATIONS)
-            .map_err(|e| DbError::Migration(e.to_string()))?;
-        drop(setup);
+    /// Opens the database `database_url` (a SQLite file, created if needed, or a PostgreSQL
+    /// URL) and applies pending migrations. Blocking: call it from a blocking context.
+    pub fn open(database_url: &str, options: &Options) -> Result<Db, DbError> {
+        let target = Target::new(database_url, options);
+        migrate(&target)?;
+        let postgres = matches!(target, Target::Postgres(_));
+        let manager = Manager {
+            target,
+            timeout: options.timeout,
+        };
         let pool = Pool::builder()
             .max_size(options.pool_size)
-            // r2d2 would otherwise run a `SELECT 1` on every checkout; a SQLite file connection
-            // does not go stale, and a broken one fails its next query loudly anyway.
+            // r2d2 would otherwise run a `SELECT 1` on every checkout; a connection that
+            // reported the database unavailable is replaced instead (see `Pooled`).
             .test_on_check_out(false)
-            .connection_timeout(Duration::from_secs(10))
-            .connection_customizer(Box::new(Pragmas))
-            .build(ConnectionManager::new(url))?;
+            .connection_timeout(options.timeout)
+            .build(manager)
+            .map_err(|e| DbError::Open(e.to_string()))?;
         Ok(Db {
             pool,
             synchronous: options.synchronous,
+            postgres,
         })
+    }
+
+    /// Whether this database is a PostgreSQL server.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
     }
 
     /// A pooled, read-only connection for synchronous callers (tools, tests); the app uses
     /// [`Db::run`] and [`Db::read`]. Writes go through [`Db::write_blocking`].
-    pub fn conn(&self) -> Result<Pooled, DbError> {
+    pub fn conn(&self) -> Result<PooledConnection<Manager>, DbError> {
         Ok(self.pool.get()?)
     }
 
@@ -282,18 +490,23 @@ impl Db {
     /// query nor the wait for a connection ever occupies an async worker.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || f(&mut *pool.get()?)).await?
+        tokio::task::spawn_blocking(move || {
+            let mut pooled = pool.get()?;
+            let result = f(&mut pooled);
+            pooled.checked(result)
+        })
+        .await?
     }
 
     /// Runs `f`'s writes in one transaction on a blocking thread and commits them: `Ok` only
-    /// when the `COMMIT` succeeded, so an answer built on it never acknowledges a write SQLite
-    /// rolled back. `BEGIN IMMEDIATE` takes the write lock first (a deferred transaction that
-    /// reads, then writes, could fail with BUSY at once under WAL, whatever the busy timeout).
-    /// The commit is as durable as `database_synchronous` says.
+    /// when the `COMMIT` succeeded, so an answer built on it never acknowledges a write the
+    /// database rolled back. On SQLite, `BEGIN IMMEDIATE` takes the write lock first (a
+    /// deferred transaction that reads, then writes, could fail with BUSY at once under WAL,
+    /// whatever the busy timeout). The commit is as durable as `database_synchronous` says.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut Tx<'_>) -> Result<T, DbError> + Send + 'static,
@@ -330,35 +543,108 @@ impl Db {
         synchronous: Synchronous,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        let mut conn = self.pool.get()?;
-        conn.batch_execute(synchronous.begin_write())?;
-        let result = conn.immediate_transaction(|conn| f(&mut Tx(conn)));
-        // Setting a flag, no I/O: it cannot fail short of memory running out, and the writes
-        // are committed either way, so their result stands.
-        if let Err(error) = conn.batch_execute("PRAGMA query_only = ON;") {
-            log::error!(target: "auth_service::db", "a connection stays writable: {error}");
-        }
-        result
+        let mut pooled = self.pool.get()?;
+        let result = in_transaction(&mut pooled, synchronous, f);
+        pooled.checked(result)
     }
 
-    /// Runs the read-only `f` inline when a pooled connection is free at once, otherwise as
-    /// [`Db::run`] does. A read by index under WAL takes microseconds and never waits for a
-    /// writer, which is less than the hand-off to a blocking thread and back costs (most of a
-    /// profile request's CPU time; see BENCHMARKS.md); waiting for a connection, or for the write
-    /// lock, would block the async worker, so those never happen here. Only for lookups by key.
+    /// Runs the read-only `f` inline when a pooled SQLite connection is free at once,
+    /// otherwise as [`Db::run`] does. A read by index under WAL takes microseconds and never
+    /// waits for a writer, which is less than the hand-off to a blocking thread and back costs
+    /// (most of a profile request's CPU time; see BENCHMARKS.md); waiting for a connection, for
+    /// the write lock or for a server's answer would block the async worker, so those never
+    /// happen here (PostgreSQL always goes through [`Db::run`]). Only for lookups by key.
     pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
     where
-        F: FnOnce(&mut SqliteConnection) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
+        if self.is_postgres() {
+            return self.run(f).await;
+        }
         match self.pool.try_get() {
-            Some(mut conn) => f(&mut conn),
+            Some(mut pooled) => {
+                let result = f(&mut pooled);
+                pooled.checked(result)
+            }
             None => self.run(f).await,
         }
     }
 }
 
-/// Seconds since the Unix epoch, the unit of every timestamp column.
+/// Runs `f` in a write transaction on `conn` and commits it; rolls back on any error.
+fn in_transaction<T>(
+    conn: &mut AnyConnection,
+    synchronous: Synchronous,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let (begin, end) = match (&*conn, synchronous) {
+        (AnyConnection::Sqlite(_), Synchronous::Full) => (
+            "PRAGMA query_only = OFF; PRAGMA synchronous = FULL; BEGIN IMMEDIATE;",
+            "PRAGMA query_only = ON;",
+        ),
+        (AnyConnection::Sqlite(_), Synchronous::Normal) => (
+            "PRAGMA query_only = OFF; PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE;",
+            "PRAGMA query_only = ON;",
+        ),
+        (AnyConnection::Postgresql(_), Synchronous::Full) => {
+            ("BEGIN READ WRITE; SET LOCAL synchronous_commit = on;", "")
+        }
+        (AnyConnection::Postgresql(_), Synchronous::Normal) => {
+            ("BEGIN READ WRITE; SET LOCAL synchronous_commit = off;", "")
+        }
+    };
+    if let Err(error) = conn.batch_execute(begin) {
+        // SQLite may have turned writing on before BEGIN failed; turn it off again.
+        let _ = conn.batch_execute(end);
+        return Err(error.into());
+    }
+    let result = f(&mut Tx(conn)).and_then(|value| {
+        conn.batch_execute("COMMIT")?;
+        Ok(value)
+    });
+    if result.is_err() {
+        // A failed statement or COMMIT may have ended the transaction already; if the ROLLBACK
+        // fails too, the connection is replaced (the caller sees the first error).
+        let _ = conn.batch_execute("ROLLBACK");
+    }
+    // Setting a flag, no I/O: it cannot fail short of memory running out, and the writes are
+    // committed either way, so their result stands.
+    if let Err(error) = conn.batch_execute(end) {
+        log::error!(target: "auth_service::db", "a connection stays writable: {error}");
+    }
+    result
+}
+
+/// Applies pending migrations: on SQLite with the file switched to WAL (a property of the file,
+/// set once here: switching it from several new connections at once would make them fight for
+/// the lock); on PostgreSQL under a session advisory lock, so that a second instance starting at
+/// once waits for the first one's migrations and then finds none pending.
+fn migrate(target: &Target) -> Result<(), DbError> {
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    let opened = |e: diesel::ConnectionError| DbError::Open(e.to_string());
+    match target {
+        Target::Sqlite(filename) => {
+            let mut setup = SqliteConnection::establish(filename).map_err(opened)?;
+            setup.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
+            setup
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(failed)?;
+        }
+        Target::Postgres(url) => {
+            let mut setup = PgConnection::establish(url).map_err(opened)?;
+            let lock = format!("SELECT pg_advisory_lock({MIGRATION_LOCK})");
+            setup.batch_execute(&lock)?;
+            let migrated = setup.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop);
+            let unlock = format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})");
+            setup.batch_execute(&unlock)?;
+            migrated.map_err(failed)?;
+        }
+    }
+    Ok(())
+}
+
+/// Seconds since the Unix epoch, the unit of every timestamp column (UTC on both backends).
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -368,9 +654,19 @@ pub fn now() -> i64 {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
+    use crate::db::scratch::Scratch;
 
-    /// A freshly migrated database in its own temporary directory (kept alive by the guard).
-    pub fn temp_db() -> (Db, tempfile::TempDir) {
+    /// A freshly migrated database on the test run's backend (`TEST_DATABASE_URL`), with a
+    /// temporary directory; both go with the guard.
+    pub fn temp_db() -> (Db, Scratch) {
+        let scratch = Scratch::new();
+        let db = Db::open(scratch.url(), &Options::default()).unwrap();
+        (db, scratch)
+    }
+
+    /// A freshly migrated SQLite database, whatever the test run's backend: for what is
+    /// SQLite's own (pragmas, query plans, the file).
+    pub fn sqlite_db() -> (Db, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("test.db");
         let db = Db::open(path.to_str().unwrap(), &Options::default()).unwrap();
@@ -386,7 +682,7 @@ pub(crate) mod testing {
     }
 
     /// A read-only pooled connection.
-    pub fn conn(db: &Db) -> Pooled {
+    pub fn conn(db: &Db) -> PooledConnection<Manager> {
         db.conn().unwrap()
     }
 
@@ -409,9 +705,9 @@ mod tests {
     }
 
     fn plan(sql: &str) -> String {
-        let (db, _dir) = temp_db();
+        let (db, _dir) = sqlite_db();
         diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-            .load::<Row>(&mut conn(&db))
+            .load::<Row>(&mut **conn(&db))
             .unwrap()
             .into_iter()
             .map(|r| r.detail)
@@ -420,42 +716,41 @@ mod tests {
     }
 
     #[test]
-    fn every_pooled_connection_has_the_pragmas() {
+    fn every_pooled_sqlite_connection_has_the_pragmas() {
         #[derive(QueryableByName)]
         struct Value {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             v: i64,
         }
-        let (db, _dir) = temp_db();
-        let mut c = conn(&db);
-        let one = |c: &mut SqliteConnection, sql: &str| {
+        let (db, _dir) = sqlite_db();
+        let mut held = conn(&db);
+        let c: &mut super::AnyConnection = &mut held;
+        let one = |c: &mut super::AnyConnection, sql: &str| {
             diesel::sql_query(sql).get_result::<Value>(c).unwrap().v
         };
         assert_eq!(
-            one(&mut c, "SELECT foreign_keys AS v FROM pragma_foreign_keys"),
+            one(c, "SELECT foreign_keys AS v FROM pragma_foreign_keys"),
             1
         );
         assert_eq!(
-            one(&mut c, "SELECT timeout AS v FROM pragma_busy_timeout"),
-            5000
+            one(c, "SELECT timeout AS v FROM pragma_busy_timeout"),
+            5000,
+            "database_timeout_secs"
         );
-        assert_eq!(
-            one(&mut c, "SELECT query_only AS v FROM pragma_query_only"),
-            1
-        );
+        assert_eq!(one(c, "SELECT query_only AS v FROM pragma_query_only"), 1);
         #[derive(QueryableByName)]
         struct Mmap {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             mmap_size: i64,
         }
-        let mmap = diesel::sql_query("PRAGMA mmap_size").get_result::<Mmap>(&mut c);
+        let mmap = diesel::sql_query("PRAGMA mmap_size").get_result::<Mmap>(c);
         assert_eq!(mmap.unwrap().mmap_size, 64 << 20);
         #[derive(QueryableByName)]
         struct Mode {
             #[diesel(sql_type = Text)]
             journal_mode: String,
         }
-        let mode = diesel::sql_query("PRAGMA journal_mode").get_result::<Mode>(&mut c);
+        let mode = diesel::sql_query("PRAGMA journal_mode").get_result::<Mode>(c);
         assert_eq!(mode.unwrap().journal_mode, "wal");
     }
 
@@ -464,7 +759,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("one.db");
         let db = super::Db::open(path.to_str().unwrap(), &options(1)).unwrap();
-        let thread = |_: &mut diesel::SqliteConnection| Ok(std::thread::current().id());
+        let thread = |_: &mut super::AnyConnection| Ok(std::thread::current().id());
         let here = std::thread::current().id();
         assert_eq!(db.read(thread).await.unwrap(), here);
 
@@ -488,11 +783,11 @@ mod tests {
         let (db, _dir) = temp_db();
         let insert =
             "INSERT INTO users (email, hashed_password, created_at) VALUES ('a@b.c', 'h', 1)";
-        let outside = diesel::sql_query(insert).execute(&mut conn(&db));
+        let outside = diesel::sql_query(insert).execute(&mut **conn(&db));
         assert!(outside.is_err(), "autocommit writes are refused");
         let inside = write(&db, |tx| Ok(diesel::sql_query(insert).execute(&mut **tx)?));
         assert_eq!(inside, 1);
-        let after = diesel::sql_query(insert.replace("a@b.c", "d@e.f")).execute(&mut conn(&db));
+        let after = diesel::sql_query(insert.replace("a@b.c", "d@e.f")).execute(&mut **conn(&db));
         assert!(
             after.is_err(),
             "the connection is read-only again after the write"
@@ -587,7 +882,8 @@ mod tests {
         use std::sync::{Arc, Mutex};
 
         let (db, _dir) = temp_db();
-        let mut c = conn(&db);
+        let mut held = conn(&db);
+        let c: &mut super::AnyConnection = &mut held;
         let queries = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&queries);
         c.set_instrumentation(move |event: InstrumentationEvent<'_>| {
@@ -599,11 +895,11 @@ mod tests {
             idle: 1,
             absolute: 2,
         };
-        find_session(&mut c, b"digest", 10, lifetimes).unwrap();
-        find_user_by_id(&mut c, 1).unwrap();
-        find_user_by_email(&mut c, "a@b.c").unwrap();
-        find_user_by_reset_token(&mut c, b"digest", 10).unwrap();
-        crate::db::throttle_events::count_events_since(&mut c, "login", "a@b.c", 0).unwrap();
+        find_session(c, b"digest", 10, lifetimes).unwrap();
+        find_user_by_id(c, 1).unwrap();
+        find_user_by_email(c, "a@b.c").unwrap();
+        find_user_by_reset_token(c, b"digest", 10).unwrap();
+        crate::db::throttle_events::count_events_since(c, "login", "a@b.c", 0).unwrap();
 
         let queries = queries.lock().unwrap();
         assert_eq!(queries.len(), 5);
@@ -662,14 +958,14 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
-        let mut old = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-        let migrations = MigrationSource::<Sqlite>::migrations(&super::MIGRATIONS).unwrap();
+        let mut old = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        let migrations = MigrationSource::<Sqlite>::migrations(&super::SQLITE_MIGRATIONS).unwrap();
         let before = migrations
             .iter()
             .position(|m| m.name().to_string().ends_with("sessions_keyed_by_digest"))
             .unwrap();
         for _ in 0..before {
-            old.run_next_migration(super::MIGRATIONS).unwrap();
+            old.run_next_migration(super::SQLITE_MIGRATIONS).unwrap();
         }
         old.batch_execute(
             "INSERT INTO users (id, email, hashed_password, created_at) VALUES (7, 'a@b.c', 'h', 1);

@@ -2,10 +2,9 @@
 //! precomputed password hash (registering a million users through bcrypt would take days).
 
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::{sessions, users};
-use super::{DbError, Tx, now};
+use super::{AnyConnection, DbError, Tx, now};
 
 /// Rows per INSERT, under SQLite's limit of 32,766 bound parameters.
 const BATCH: usize = 5_000;
@@ -22,7 +21,7 @@ pub fn seed_users(
     seen_ago: i64,
 ) -> Result<(), DbError> {
     let at = now();
-    let conn: &mut SqliteConnection = tx;
+    let conn: &mut AnyConnection = tx;
     for start in (first..first + count).step_by(BATCH) {
         let end = (start + BATCH).min(first + count);
         let emails: Vec<String> = (start..end)
@@ -38,10 +37,12 @@ pub fn seed_users(
                 )
             })
             .collect();
-        let ids: Vec<i32> = diesel::insert_into(users::table)
-            .values(&new_users)
-            .returning(users::id)
-            .get_results(conn)?;
+        let ids: Vec<i32> = on_each_backend!(&mut *conn, |inner| {
+            diesel::insert_into(users::table)
+                .values(&new_users)
+                .returning(users::id)
+                .get_results(inner)?
+        });
         let digests: Vec<[u8; 32]> = (start..end).map(&session_digest).collect();
         let new_sessions: Vec<_> = ids
             .iter()
@@ -55,9 +56,11 @@ pub fn seed_users(
                 )
             })
             .collect();
-        diesel::insert_into(sessions::table)
-            .values(&new_sessions)
-            .execute(conn)?;
+        on_each_backend!(&mut *conn, |inner| {
+            diesel::insert_into(sessions::table)
+                .values(&new_sessions)
+                .execute(inner)?
+        });
     }
     Ok(())
 }
@@ -78,7 +81,8 @@ mod tests {
             digest
         };
         write(&db, |tx| seed_users(tx, 0, 7_000, "hash", digest, 30));
-        let c = &mut conn(&db);
+        let mut c = conn(&db);
+        let c = &mut **c;
         let user = find_user_by_email(c, "user6999@bench.test")
             .unwrap()
             .unwrap();

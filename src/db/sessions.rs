@@ -1,17 +1,16 @@
 //! The `sessions` table: one row per logged-in device, keyed by the SHA-256 of its cookie value.
 
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::{sessions, users};
-use super::{DbError, Tx, User, now};
+use super::{AnyConnection, DbError, Tx, User, now};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
 #[diesel(
     table_name = sessions,
     primary_key(token_hash),
     belongs_to(User),
-    check_for_backend(diesel::sqlite::Sqlite)
+    check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg)
 )]
 pub struct Session {
     pub token_hash: Vec<u8>,
@@ -57,7 +56,7 @@ pub fn add_session(tx: &mut Tx<'_>, user_id: i32, token_digest: &[u8]) -> Result
             sessions::created_at.eq(at),
             sessions::last_seen_at.eq(at),
         ))
-        .returning(Session::as_returning())
+        .returning(sessions::all_columns)
         .get_result(&mut **tx)
         .map_err(|e| match e {
             diesel::result::Error::DatabaseError(
@@ -70,7 +69,7 @@ pub fn add_session(tx: &mut Tx<'_>, user_id: i32, token_digest: &[u8]) -> Result
 
 /// The live session with this token digest at `now`, joined with its user.
 pub fn find_session(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     token_digest: &[u8],
     now: i64,
     lifetimes: Lifetimes,

@@ -2,10 +2,9 @@
 
 use diesel::dsl::{count_star, min};
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::throttle_events;
-use super::{DbError, Tx};
+use super::{AnyConnection, DbError, Tx};
 
 /// Records one attempt of `scope` by `key` at `at`; returns its row's id.
 pub fn record_event(tx: &mut Tx<'_>, scope: &str, key: &str, at: i64) -> Result<i32, DbError> {
@@ -37,7 +36,7 @@ pub struct Limit<'a> {
 
 /// How many attempts of `scope` by `key` happened after `since`, and when the oldest of them was.
 pub fn count_events_since(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     scope: &str,
     key: &str,
     since: i64,
@@ -50,10 +49,22 @@ pub fn count_events_since(
         .get_result(conn)?)
 }
 
+/// Locks the (scope, key) pairs of `limits` until the transaction ends, so that checking them
+/// and counting an attempt cannot interleave with another transaction doing the same
+/// ([`Tx::lock`]): of any number of concurrent attempts, no more than the limit get counted.
+pub fn lock(tx: &mut Tx<'_>, limits: &[Limit<'_>]) -> Result<(), DbError> {
+    let names: Vec<String> = limits
+        .iter()
+        .map(|limit| format!("throttle:{}:{}", limit.scope, limit.key))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    tx.lock(&names)
+}
+
 /// Seconds until the first of `limits` that is reached at `now` frees a slot (its oldest
 /// counted attempt leaves the window), or `None` when all are under.
 pub fn retry_after(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     limits: &[Limit<'_>],
     now: i64,
 ) -> Result<Option<i64>, DbError> {

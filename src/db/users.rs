@@ -1,14 +1,13 @@
 //! The `users` table: the original service's `DB` class (add, find, update a user).
 
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 
 use super::schema::{sessions, users};
-use super::{DbError, Tx, now};
+use super::{AnyConnection, DbError, Tx, now};
 
 /// An account as stored. `reset_token` is a SHA-256 digest, never the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
-#[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(table_name = users, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct User {
     pub id: i32,
     pub email: String,
@@ -44,12 +43,12 @@ pub fn add_user(tx: &mut Tx<'_>, email: &str, hashed_password: &str) -> Result<U
             hashed_password,
             created_at: now(),
         })
-        .returning(User::as_returning())
+        .returning(users::all_columns)
         .get_result(&mut **tx)
         .map_err(|e| DbError::unique_as(e, DbError::EmailTaken))
 }
 
-pub fn find_user_by_id(conn: &mut SqliteConnection, id: i32) -> Result<Option<User>, DbError> {
+pub fn find_user_by_id(conn: &mut AnyConnection, id: i32) -> Result<Option<User>, DbError> {
     Ok(users::table
         .find(id)
         .select(User::as_select())
@@ -58,10 +57,7 @@ pub fn find_user_by_id(conn: &mut SqliteConnection, id: i32) -> Result<Option<Us
 }
 
 /// `email` must already be normalized (see `auth::Email`).
-pub fn find_user_by_email(
-    conn: &mut SqliteConnection,
-    email: &str,
-) -> Result<Option<User>, DbError> {
+pub fn find_user_by_email(conn: &mut AnyConnection, email: &str) -> Result<Option<User>, DbError> {
     Ok(users::table
         .filter(users::email.eq(email))
         .select(User::as_select())
@@ -71,7 +67,7 @@ pub fn find_user_by_email(
 
 /// The holder of an unexpired reset token (expired tokens are as good as absent).
 pub fn find_user_by_reset_token(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     token_digest: &[u8],
     now: i64,
 ) -> Result<Option<User>, DbError> {
@@ -87,7 +83,7 @@ pub fn find_user_by_reset_token(
 pub fn update_user(tx: &mut Tx<'_>, id: i32, changes: &UserChanges<'_>) -> Result<User, DbError> {
     diesel::update(users::table.find(id))
         .set(changes)
-        .returning(User::as_returning())
+        .returning(users::all_columns)
         .get_result(&mut **tx)
         .optional()?
         .ok_or(DbError::NotFound)
@@ -121,7 +117,7 @@ pub fn issue_reset_token(
             users::reset_token.eq(token_digest),
             users::reset_token_expires_at.eq(expires_at),
         ))
-        .returning(User::as_returning())
+        .returning(users::all_columns)
         .get_result(&mut **tx)
         .optional()?)
 }
@@ -139,8 +135,8 @@ pub fn spend_reset_token(
     hashed_password: &str,
     now: i64,
 ) -> Result<Option<User>, DbError> {
-    let conn: &mut SqliteConnection = tx;
-    let user = diesel::update(
+    let conn: &mut AnyConnection = tx;
+    let user: Option<User> = diesel::update(
         users::table
             .filter(users::email.eq(email))
             .filter(users::reset_token.eq(token_digest))
@@ -151,7 +147,7 @@ pub fn spend_reset_token(
         users::reset_token.eq(None::<Vec<u8>>),
         users::reset_token_expires_at.eq(None::<i64>),
     ))
-    .returning(User::as_returning())
+    .returning(users::all_columns)
     .get_result(conn)
     .optional()?;
     if let Some(user) = &user {
@@ -195,7 +191,8 @@ mod tests {
         let user = write(&db, |tx| add_user(tx, "a@b.com", "hash"));
         assert_eq!(user.email, "a@b.com");
         assert_eq!(user.reset_token, None);
-        let c = &mut conn(&db);
+        let mut c = conn(&db);
+        let c = &mut **c;
         assert_eq!(find_user_by_id(c, user.id).unwrap(), Some(user.clone()));
         assert_eq!(find_user_by_email(c, "a@b.com").unwrap(), Some(user));
         assert_eq!(find_user_by_email(c, "x@b.com").unwrap(), None);
@@ -238,14 +235,15 @@ mod tests {
                 .filter(|r| r.is_err())
                 .all(|r| matches!(r, Err(DbError::EmailTaken)))
         );
-        let count: i64 = users::table.count().get_result(&mut conn(&db)).unwrap();
+        let count: i64 = users::table.count().get_result(&mut **conn(&db)).unwrap();
         assert_eq!(count, 1);
     }
 
     #[test]
     fn update_user_changes_only_the_named_fields() {
         let (db, _dir) = temp_db();
-        let c = &mut conn(&db);
+        let mut c = conn(&db);
+        let c = &mut **c;
         let user = write(&db, |tx| add_user(tx, "a@b.com", "old"));
         let digest = [7u8; 32];
         let changes = UserChanges {

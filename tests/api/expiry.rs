@@ -33,7 +33,7 @@ fn age_session(app: &TestApp, created_ago: i64, seen_ago: i64) {
 fn last_seen(app: &TestApp) -> i64 {
     sessions::table
         .select(sessions::last_seen_at)
-        .first(&mut app.db.conn())
+        .first(&mut **app.db.conn())
         .unwrap()
 }
 
@@ -101,7 +101,7 @@ fn an_expired_reset_token_gets_the_same_answer_as_a_wrong_one() {
     let token = app.reset_token_for("ann@example.com");
     let expires: Option<i64> = users::table
         .select(users::reset_token_expires_at)
-        .first(&mut app.db.conn())
+        .first(&mut **app.db.conn())
         .unwrap();
     let expires = expires.unwrap();
     assert!((now() + 3599..=now() + 3600).contains(&expires), "an hour");
@@ -136,7 +136,7 @@ fn the_periodic_cleanup_purges_expired_sessions_and_reset_tokens() {
     let token_left = || -> Option<Vec<u8>> {
         users::table
             .select(users::reset_token)
-            .first(&mut app.db.conn())
+            .first(&mut **app.db.conn())
             .unwrap()
     };
     while (app.db.session_count() > 0 || token_left().is_some())

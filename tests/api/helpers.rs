@@ -2,47 +2,52 @@
 //! request helpers so each test reads as the journey it checks.
 
 use auth_service::db::schema::{sessions, throttle_events, users};
-use auth_service::db::{Access, Db, Options};
+use auth_service::db::scratch::Scratch;
+use auth_service::db::{Access, AnyConnection, Db, Manager, Options};
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, PooledConnection};
+use diesel::r2d2::PooledConnection;
 use rocket::figment::Figment;
 use rocket::http::{Accept, ContentType, Cookie, Status};
 use rocket::local::blocking::{Client, LocalResponse};
 use rocket::serde::json::Value;
-use tempfile::TempDir;
 
 /// A temporary database and the app configuration that points at it.
 pub struct TestDb {
     /// The debug profile (what `cargo run` serves) on this database, with bcrypt cost 4.
     pub figment: Figment,
-    path: String,
     db: std::sync::OnceLock<Db>,
-    _dir: TempDir,
+    /// The database, on the test run's backend (`TEST_DATABASE_URL`), and a directory for the
+    /// mail outbox and the audit log.
+    scratch: Scratch,
 }
 
 impl TestDb {
     pub fn new(configure: impl FnOnce(Figment) -> Figment) -> TestDb {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("test.db").to_str().unwrap().to_owned();
+        let scratch = Scratch::new();
+        let dir = scratch.path();
         let figment = auth_service::config::file_figment("debug")
-            .merge(("database_url", &path))
-            .merge(("audit_log", dir.path().join("audit.log")))
-            .merge(("mail_outbox_dir", dir.path().join("mail")))
+            .merge(("database_url", scratch.url()))
+            .merge(("audit_log", dir.join("audit.log")))
+            .merge(("mail_outbox_dir", dir.join("mail")))
             .merge(("bcrypt_cost", 4))
             .merge(("log_level", "critical"));
         let figment = configure(figment);
         TestDb {
             figment,
-            path,
             db: std::sync::OnceLock::new(),
-            _dir: dir,
+            scratch,
         }
+    }
+
+    /// Whether this run's backend is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.scratch.is_postgres()
     }
 
     /// The messages in the mail outbox, oldest first, waiting (at most 10 s) until there are
     /// at least `count` (mail goes out after the response).
     pub fn outbox(&self, count: usize) -> Vec<String> {
-        let dir = std::path::Path::new(&self.path).with_file_name("mail");
+        let dir = self.scratch.path().join("mail");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             let mut messages: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
@@ -67,25 +72,25 @@ impl TestDb {
 
     /// Whether SQLite's shared-memory file (`<database>-shm`) exists beside the database.
     pub fn has_shm_file(&self) -> bool {
-        std::path::Path::new(&format!("{}-shm", self.path)).exists()
+        std::path::Path::new(&format!("{}-shm", self.scratch.url())).exists()
     }
 
     /// Everything the audit log holds so far.
     pub fn audit_log(&self) -> String {
-        let path = std::path::Path::new(&self.path).with_file_name("audit.log");
+        let path = self.scratch.path().join("audit.log");
         std::fs::read_to_string(path).unwrap_or_default()
     }
 
     /// A direct connection, to check what the app stored: from a pool opened once, with the
     /// app's own `database_exclusive` (SQLite must not mix exclusive and shared connections to
     /// one file in one process).
-    pub fn conn(&self) -> PooledConnection<ConnectionManager<SqliteConnection>> {
+    pub fn conn(&self) -> PooledConnection<Manager> {
         self.db().conn().unwrap()
     }
 
     /// Runs `f`'s writes (a test moving a clock, say) in a committed transaction: outside one,
     /// the pooled connections refuse to write, as the app's do.
-    pub fn write(&self, f: impl FnOnce(&mut SqliteConnection) -> QueryResult<usize>) -> usize {
+    pub fn write(&self, f: impl FnOnce(&mut AnyConnection) -> QueryResult<usize>) -> usize {
         self.db().write_blocking(|tx| Ok(f(tx)?)).unwrap()
     }
 
@@ -100,18 +105,18 @@ impl TestDb {
                 access: Access::from_exclusive(exclusive),
                 ..Options::default()
             };
-            Db::open(&self.path, &options).unwrap()
+            Db::open(self.scratch.url(), &options).unwrap()
         })
     }
 
     pub fn user_count(&self) -> i64 {
-        users::table.count().get_result(&mut self.conn()).unwrap()
+        users::table.count().get_result(&mut **self.conn()).unwrap()
     }
 
     pub fn session_count(&self) -> i64 {
         sessions::table
             .count()
-            .get_result(&mut self.conn())
+            .get_result(&mut **self.conn())
             .unwrap()
     }
 
@@ -119,7 +124,7 @@ impl TestDb {
     pub fn stored_reset_digest(&self) -> Option<Vec<u8>> {
         users::table
             .select(users::reset_token)
-            .first(&mut self.conn())
+            .first(&mut **self.conn())
             .unwrap()
     }
 
@@ -128,7 +133,7 @@ impl TestDb {
         throttle_events::table
             .filter(throttle_events::scope.eq(scope))
             .count()
-            .get_result(&mut self.conn())
+            .get_result(&mut **self.conn())
             .unwrap()
     }
 
@@ -136,7 +141,7 @@ impl TestDb {
         users::table
             .filter(users::email.eq(email))
             .select(users::hashed_password)
-            .first(&mut self.conn())
+            .first(&mut **self.conn())
             .unwrap()
     }
 }

@@ -154,7 +154,7 @@ type Snapshot = (
 
 /// Everything a rejected request must not change.
 fn snapshot(app: &TestApp) -> Snapshot {
-    let conn = &mut app.db.conn();
+    let conn = &mut **app.db.conn();
     let accounts = users::table
         .select((
             users::id,

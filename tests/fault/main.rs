@@ -9,6 +9,7 @@
 
 mod mount;
 mod scenario;
+#[path = "../common/server.rs"]
 mod server;
 
 use scenario::{OWNER, owner, sign_up_burst};
@@ -24,8 +25,9 @@ async fn a_file_size_limit_refuses_writes_with_503_and_loses_no_acknowledged_sig
     let db = work.path().join("auth.db");
     let limits = Limits {
         file_size: Some(FILE_SIZE_LIMIT),
+        ..Limits::default()
     };
-    let server = Server::start(&db, work.path(), limits);
+    let server = Server::start(db.to_str().unwrap(), work.path(), limits);
     let api = Api::new(&server);
     let owner = owner(&api).await;
 
@@ -61,7 +63,7 @@ async fn a_full_disk_refuses_writes_with_503_and_recovers_when_space_comes_back(
     let work = tempfile::tempdir().unwrap();
     let disk = mount::Mount::tmpfs(&work.path().join("disk"), "2m");
     let db = disk.path().join("auth.db");
-    let server = Server::start(&db, work.path(), Limits::default());
+    let server = Server::start(db.to_str().unwrap(), work.path(), Limits::default());
     let api = Api::new(&server);
     let owner = owner(&api).await;
 
@@ -100,7 +102,7 @@ async fn a_file_system_gone_read_only_refuses_writes_with_503_and_keeps_serving_
     let mount_point = work.path().join("disk");
     let disk = mount::Mount::ext4_image(&image, &mount_point);
     let db = disk.path().join("auth.db");
-    let server = Server::start(&db, work.path(), Limits::default());
+    let server = Server::start(db.to_str().unwrap(), work.path(), Limits::default());
     let api = Api::new(&server);
     let owner = owner(&api).await;
     let mut signups = sign_up_burst(&api, "before", 20, 4).await;

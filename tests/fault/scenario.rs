@@ -217,7 +217,7 @@ pub async fn every_acknowledged_write_survives_a_restart(
         assert!(!stored.contains(email), "{email} was refused but is stored");
     }
 
-    let server = Server::start(db, work, Limits::default());
+    let server = Server::start(db.to_str().unwrap(), work, Limits::default());
     let api = Api::new(&server);
     for email in acknowledged {
         let login = api.login(email, PASSWORD).await;

@@ -1,6 +1,9 @@
 //! The real `auth_service` binary as a child process, and an HTTP client for it: what the fault
 //! tests need when the fault lives in the operating system (a file-size limit, a full or
-//! read-only file system) rather than in the app.
+//! read-only file system) rather than in the app, and the PostgreSQL tests need to run several
+//! instances of the service against one database. Shared by test binaries through `#[path]`,
+//! each using part of it.
+#![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -21,17 +24,19 @@ pub struct Server {
     log: PathBuf,
 }
 
-/// What to do to the child before it runs the binary.
-#[derive(Clone, Copy, Default)]
+/// What to do to the child before it runs the binary, and settings of its own.
+#[derive(Clone, Default)]
 pub struct Limits {
     /// `RLIMIT_FSIZE` in bytes: no file the server writes may grow past it.
     pub file_size: Option<u64>,
+    /// More `ROCKET_*` variables, after the defaults.
+    pub env: Vec<(String, String)>,
 }
 
 impl Server {
-    /// Starts the binary on the SQLite file `db`; its stderr goes to `<work>/server-<port>.log`,
-    /// its audit log and mail outbox into `work` too.
-    pub fn start(db: &Path, work: &Path, limits: Limits) -> Server {
+    /// Starts the binary on `database_url` (a SQLite file or a PostgreSQL URL); its stderr goes
+    /// to `<work>/server-<port>.log`, its audit log and mail outbox into `work` too.
+    pub fn start(database_url: &str, work: &Path, limits: Limits) -> Server {
         let port = free_port();
         let log = work.join(format!("server-{port}.log"));
         let mut command = Command::new(BINARY);
@@ -41,7 +46,7 @@ impl Server {
             .env("ROCKET_PROFILE", "debug")
             .env("ROCKET_ADDRESS", "127.0.0.1")
             .env("ROCKET_PORT", port.to_string())
-            .env("ROCKET_DATABASE_URL", db)
+            .env("ROCKET_DATABASE_URL", database_url)
             .env("ROCKET_BCRYPT_COST", "4")
             .env("ROCKET_THROTTLE_ENABLED", "false")
             .env("ROCKET_AUDIT_LOG", work.join("audit.log"))
@@ -49,7 +54,8 @@ impl Server {
             .env("ROCKET_LOG_LEVEL", "normal")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+            .stderr(std::fs::File::create(&log).unwrap())
+            .envs(limits.env.iter().map(|(k, v)| (k, v)));
         if let Some(bytes) = limits.file_size {
             use std::os::unix::process::CommandExt;
             // SAFETY: setrlimit is async-signal-safe and touches only the child's own limits.
@@ -116,6 +122,11 @@ impl Server {
     pub fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 
@@ -222,6 +233,13 @@ impl Api {
         self.send(self.http.get(format!("{}/", self.base))).await
     }
 
+    /// A signup's status, or `None` when no answer came (the server is gone).
+    pub async fn try_register(&self, email: &str, password: &str) -> Option<StatusCode> {
+        let fields = [("email", email), ("password", password)];
+        let request = self.form(reqwest::Method::POST, "/users", &fields);
+        request.send().await.ok().map(|response| response.status())
+    }
+
     pub async fn register(&self, email: &str, password: &str) -> Answer {
         let fields = [("email", email), ("password", password)];
         self.send(self.form(reqwest::Method::POST, "/users", &fields))
@@ -273,6 +291,16 @@ impl Api {
                 .header("Cookie", cookie),
         )
         .await
+    }
+
+    pub async fn update_password(&self, email: &str, token: &str, password: &str) -> Answer {
+        let fields = [
+            ("email", email),
+            ("reset_token", token),
+            ("new_password", password),
+        ];
+        self.send(self.form(reqwest::Method::PUT, "/reset_password", &fields))
+            .await
     }
 
     pub async fn request_reset(&self, email: &str) -> Answer {
