@@ -33,7 +33,7 @@ for name, parts in rounds.items():
     run["rps_per_round"] = [round(p["requests"] / (p["duration_us"] / 1e6), 1) for p in parts]
     # Logins during the storm yield the CPU to the reads by design (nice 10), so a short
     # smoke run may end before any of them does; every other scenario must complete some.
-    done = all(p["requests"] > 0 for p in parts) or name.startswith("storm_login")
+    done = all(p["requests"] > 0 for p in parts) or "storm_login" in name
     run["valid"] = run["non2xx"] == 0 and run["socket_errors"] == 0 and done
     runs[name] = run
 
@@ -74,6 +74,13 @@ normal_storm = ratio("storm_profile_normal", "storm_profile_alone_normal")
 if full_storm is not None and normal_storm:
     target("storm reads (/ reads alone), synchronous full / normal", full_storm / normal_storm, ">= 0.95", lambda v: v >= 0.95)
 target("scale rps 1,000,000 / 10,000 users", ratio("scale_1000000", "scale_10000"), ">= 0.80", lambda v: v >= 0.8)
+# The PostgreSQL run (bench/run.sh --backend postgres).
+target("PostgreSQL profile rps / SQLite profile rps", ratio("pg_profile", "sqlite_profile"), ">= 0.50", lambda v: v >= 0.5)
+for name in ("sqlite_login", "pg1_login", "pg2_login"):
+    if name in runs:
+        target(f"{name} rps / bcrypt bound", runs[name]["rps"] / bcrypt_bound, ">= 0.95", lambda v: v >= 0.95)
+for kind in ("profile", "login", "storm_profile"):
+    target(f"two instances / one, {kind} rps", ratio(f"pg2_{kind}", f"pg1_{kind}"), ">= 0.90", lambda v: v >= 0.9)
 ten_k = [r["peak_rss_kib"] for r in runs.values() if r["users"] == 10000]
 if ten_k:
     target("peak RSS at 10,000 users", max(ten_k) / MIB, "< 64", lambda v: v < 64, "MiB")

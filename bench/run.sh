@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Load benchmark of the service on 127.0.0.1 (see BENCHMARKS.md).
 #
-#   bench/run.sh            full run: every scenario, 10 s each, 10,000 and 1,000,000 users
-#   bench/run.sh --smoke    CI's quick run: 2 s each, 10,000 users only, one round, no LTO
+#   bench/run.sh                      full run: every scenario, 10 s each, 10,000 and 1,000,000 users
+#   bench/run.sh --smoke              CI's quick run: 2 s each, 10,000 users only, one round, no LTO
+#   bench/run.sh --backend postgres   profile, login and storm on SQLite, on PostgreSQL behind one
+#                                     instance, and behind two (a throwaway cluster, .ci/postgres.sh)
 #
 # Builds the release binaries, starts the server on a free port with a fresh seeded database
 # (debug profile, throttling off, both through ROCKET_* variables), loads it with wrk, and
@@ -12,7 +14,15 @@ shopt -s inherit_errexit # a failing command inside $(…) stops the run too
 cd "$(dirname "$0")/.."
 
 smoke=0
-[ "${1:-}" = "--smoke" ] && smoke=1
+backend=sqlite
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) smoke=1 ;;
+    --backend) backend=$2; shift ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
 duration=${BENCH_DURATION:-10}
 round_count=2
 if [ "$smoke" = 1 ]; then
@@ -34,9 +44,10 @@ server_bin=target/release/auth_service
 tool=target/release/auth-bench
 export BENCH_LUA="$PWD/bench/lua"
 
-server_pid=
+server_pids=()
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  for pid in "${server_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ "$backend" = postgres ] && pg_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -46,15 +57,24 @@ free_port() {
 }
 
 # start_server DB: the release binary with the debug profile's settings and throttling off, at
-# database_synchronous $SYNC (default full).
+# database_synchronous $SYNC (default full), on DB (a file or a URL). Called again before
+# stop_server, it starts another instance on the same database; `ports` lists them all and
+# `port` is the last one's.
+ports=()
 start_server() {
   port=$(free_port)
-  ROCKET_PROFILE=debug ROCKET_ADDRESS=127.0.0.1 ROCKET_PORT=$port \
+  ports+=("$port")
+  local share=()
+  if [ -n "${SHARE:-}" ]; then
+    share=("ROCKET_WORKERS=$(($(nproc) / SHARE))" "ROCKET_BCRYPT_CONCURRENCY=$(($(nproc) / SHARE))")
+  fi
+  env ROCKET_PROFILE=debug ROCKET_ADDRESS=127.0.0.1 ROCKET_PORT="$port" \
     ROCKET_DATABASE_URL="$1" ROCKET_THROTTLE_ENABLED=false ROCKET_LOG_LEVEL=critical \
-    ROCKET_DATABASE_SYNCHRONOUS="${SYNC:-full}" \
+    ROCKET_DATABASE_SYNCHRONOUS="${SYNC:-full}" "${share[@]}" \
     ROCKET_AUDIT_LOG="$work/audit.log" ROCKET_MAIL_OUTBOX_DIR="$work/mail" \
-    "$server_bin" >"$work/server.log" 2>&1 &
+    "$server_bin" >>"$work/server.log" 2>&1 &
   server_pid=$!
+  server_pids+=("$server_pid")
   for _ in $(seq 1 300); do
     python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && return
     sleep 0.1
@@ -65,9 +85,12 @@ start_server() {
 }
 
 stop_server() {
-  kill "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=
+  for pid in "${server_pids[@]}"; do
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+  done
+  server_pids=()
+  ports=()
 }
 
 # load NAME SCRIPT CONNECTIONS USERS: one bounded wrk run, recorded.
@@ -84,7 +107,10 @@ round=
 record() {
   local name=$1 conns=$2 users=$3 rss_kib file
   file="$out/$name${round:+.r$round}.json"
-  rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
+  rss_kib=0
+  for pid in "${server_pids[@]}"; do
+    rss_kib=$((rss_kib + $(awk '/VmHWM/ {print $2}' "/proc/$pid/status")))
+  done
   sed -n 's/^RESULT //p' "$work/$name.txt" |
     python3 -c "import json, sys; r = json.load(sys.stdin); r.update(name='$name', connections=$conns, users=$users, peak_rss_kib=$rss_kib); print(json.dumps(r))" \
       >"$file"
@@ -131,6 +157,97 @@ scenario() {
   load "$1" "$2" "$connections" "$3"
   stop_server
 }
+
+# load_split NAME SCRIPT CONNECTIONS USERS: CONNECTIONS spread over every running instance, one
+# wrk each at once, recorded as one run (requests added up over the common duration).
+load_split() {
+  local name=$1 script=$2 conns=$3 users=$4 n=${#ports[@]} i=0 runs=()
+  for p in "${ports[@]}"; do
+    BENCH_USERS=$users timeout $((duration + 30)) wrk -t1 -c$((conns / n)) -d"${duration}s" \
+      --timeout 30s -s "bench/lua/$script.lua" "http://127.0.0.1:$p" >"$work/$name.$i.txt" &
+    runs+=($!)
+    i=$((i + 1))
+  done
+  for run in "${runs[@]}"; do wait "$run"; done
+  python3 - "$work" "$name" "$n" >"$work/$name.txt" <<'PY'
+import json, sys
+work, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+parts = []
+for i in range(n):
+    for line in open(f"{work}/{name}.{i}.txt"):
+        if line.startswith("RESULT "):
+            parts.append(json.loads(line[7:]))
+merged = {k: sum(p[k] for p in parts) for k in ("requests", "non2xx", "socket_errors")}
+merged["duration_us"] = max(p["duration_us"] for p in parts)
+merged.update({k: max(p[k] for p in parts) for k in ("p50_us", "p90_us", "p99_us")})
+print("RESULT " + json.dumps(merged))
+PY
+  record "$name" "$conns" "$users"
+}
+
+if [ "$backend" = postgres ]; then
+  . .ci/postgres.sh
+  pg_start
+  # pg_schema NAME: a fresh schema NAME in the cluster's database; prints its URL.
+  pg_schema() {
+    su postgres -s /bin/sh -c "psql -q -h $PG_DIR -p $PG_PORT -U postgres -d auth" >/dev/null <<SQL
+DROP SCHEMA IF EXISTS $1 CASCADE;
+CREATE SCHEMA $1 AUTHORIZATION auth;
+SQL
+    echo "$TEST_DATABASE_URL&options=-csearch_path%3D$1"
+  }
+  # backend_run KIND INSTANCES NAME SCRIPT: a fresh database of 10,000 users on KIND (sqlite or
+  # postgres), INSTANCES servers on it, SCRIPT's load split over them. Instances sharing this
+  # host share its cores: each gets its part of the async workers and hashing threads, as a
+  # deployment of several instances on one host would be configured.
+  backend_run() {
+    local db
+    case "$1" in
+      sqlite) db=$(seed "$3" 10000) ;;
+      postgres) db=$(pg_schema "bench_$3"); "$tool" seed "$db" 10000 >&2 ;;
+    esac
+    for _ in $(seq 1 "$2"); do SHARE=$2 start_server "$db"; done
+    load_split "$3" "$4" "$connections" 10000
+    stop_server
+  }
+  # backend_storm KIND INSTANCES NAME: profile reads while as many connections log in, both
+  # split over the instances.
+  backend_storm() {
+    local db
+    case "$1" in
+      sqlite) db=$(seed "$3" 10000) ;;
+      postgres) db=$(pg_schema "bench_$3"); "$tool" seed "$db" 10000 >&2 ;;
+    esac
+    for _ in $(seq 1 "$2"); do SHARE=$2 start_server "$db"; done
+    load_split "${3}_alone" profile $((connections / 2)) 10000
+    load_split "${3}_login" login $((connections / 2)) 10000 &
+    local logins=$!
+    load_split "${3}_profile" profile $((connections / 2)) 10000
+    wait "$logins"
+    stop_server
+  }
+  echo "== SQLite and PostgreSQL, one and two instances"
+  sqlite_profile() { backend_run sqlite 1 sqlite_profile profile; }
+  pg_profile() { backend_run postgres 1 pg_profile profile; }
+  pg1_profile() { backend_run postgres 1 pg1_profile profile; }
+  pg2_profile() { backend_run postgres 2 pg2_profile profile; }
+  rounds sqlite_profile pg_profile
+  rounds pg1_profile pg2_profile
+  hash_before=$(hash_time)
+  sqlite_login() { backend_run sqlite 1 sqlite_login login; }
+  pg1_login() { backend_run postgres 1 pg1_login login; }
+  pg2_login() { backend_run postgres 2 pg2_login login; }
+  rounds pg1_login pg2_login
+  sqlite_login
+  hash_after=$(hash_time)
+  python3 -c "import json; b, a = $hash_before, $hash_after; print(json.dumps({'bcrypt_cost': 12, 'hash_ms': round((b + a) / 2, 2), 'hash_ms_before_login': b, 'hash_ms_after_login': a, 'cores': $(nproc)}))" \
+    >"$out/baseline.json"
+  pg1_storm() { backend_storm postgres 1 pg1_storm; }
+  pg2_storm() { backend_storm postgres 2 pg2_storm; }
+  rounds pg1_storm pg2_storm
+  python3 bench/report.py "$out"
+  exit 0
+fi
 
 echo "== scenarios on 10,000 users"
 root() { scenario root root 10000; }
