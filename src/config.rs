@@ -148,8 +148,11 @@ pub struct Settings {
     pub audit_log: String,
     /// Audit line format: `text` or `json`.
     pub log_format: LogFormat,
-    /// Put the reset token in `POST /reset_password`'s body, as the original service did.
+    /// Put the reset token in `POST /reset_password`'s body, as the original service did (and
+    /// the verification and email-change tokens in their endpoints' bodies).
     pub expose_reset_token: bool,
+    /// An account logs in only once its email is verified (a link mailed at signup).
+    pub require_verified_email: bool,
     /// The service's public origin (`https://auth.example.com`): reset links are built from it,
     /// never from the request's `Host`, and API calls from it are same-origin.
     pub public_base_url: Option<String>,
@@ -182,6 +185,7 @@ impl Default for Settings {
             cleanup_interval_secs: 5 * 60,
             hsts: true,
             expose_reset_token: false,
+            require_verified_email: true,
             public_base_url: None,
             throttle_enabled: true,
             throttle_window_secs: 15 * 60,

@@ -1,7 +1,7 @@
-//! Outgoing mail: reset links and "password changed" notices, through an outbox folder (each
-//! message an `.eml` file; the default) or SMTP. Sending never holds up a request: messages
-//! wait in one bounded queue for a thread of their own, which sends them after the response,
-//! SMTP under a timeout. A failure is logged, never shown to the client (who must not learn
+//! Outgoing mail: reset, verification and email-change links, and notices to the owner,
+//! through an outbox folder (each message an `.eml` file; the default) or SMTP. Sending never
+//! holds up a request: messages wait in one bounded queue for a thread of their own, which
+//! sends them after the response, SMTP under a timeout. A failure is logged, never shown to the client (who must not learn
 //! whether the account exists). A stalled mail server fills the queue, not the threads that
 //! queries need: beyond the queue's bound a message is dropped and logged.
 
@@ -33,11 +33,19 @@ pub struct Mailer {
     reset_token_ttl_minutes: i64,
 }
 
-/// The link a reset email carries, built from the configured public URL and never from the
-/// request's `Host` header (which an attacker could set to their own site).
-pub fn reset_link(public_base_url: Option<&str>, token: &str) -> String {
+/// The page a reset link opens.
+pub const RESET_PATH: &str = "/password/reset";
+/// The page a verification link opens.
+pub const VERIFY_PATH: &str = "/email/verify";
+/// The page an email-change link opens.
+pub const EMAIL_CHANGE_PATH: &str = "/email/confirm";
+
+/// The link a mail carries to the page `path` with `token`, built from the configured public
+/// URL and never from the request's `Host` header (which an attacker could set to their own
+/// site).
+pub fn link(public_base_url: Option<&str>, path: &str, token: &str) -> String {
     let base = public_base_url.unwrap_or_default().trim_end_matches('/');
-    format!("{base}/password/reset?token={token}")
+    format!("{base}{path}?token={token}")
 }
 
 impl Mailer {
@@ -69,9 +77,13 @@ impl Mailer {
         })
     }
 
+    fn link(&self, path: &str, token: &str) -> String {
+        link(self.public_base_url.as_deref(), path, token)
+    }
+
     /// Sends the reset link for `token` to `to`, after the response.
     pub fn send_reset_link(&self, to: &str, token: &str) {
-        let link = reset_link(self.public_base_url.as_deref(), token);
+        let link = self.link(RESET_PATH, token);
         let minutes = self.reset_token_ttl_minutes;
         let body = format!(
             "Hello,\n\n\
@@ -88,11 +100,61 @@ impl Mailer {
     pub fn send_password_changed(&self, to: &str) {
         let body = "Hello,\n\n\
                     The password of this account was just changed, and every device that was\n\
-                    logged in has been logged out.\n\n\
+                    logged in with the old password has been logged out.\n\n\
                     If this was not you, ask for a new reset link at once and choose a new\n\
                     password.\n"
             .to_owned();
         self.send(to, "Your password was changed", body);
+    }
+
+    /// Sends the link that verifies the account's email `to`.
+    pub fn send_verification_link(&self, to: &str, token: &str) {
+        let link = self.link(VERIFY_PATH, token);
+        let body = format!(
+            "Hello,\n\n\
+             Please confirm that this is your email address by opening this link within 24\n\
+             hours, then pressing the button on the page:\n\n\
+             {link}\n\n\
+             If you did not create an account, ignore this message.\n"
+        );
+        self.send(to, "Verify your email", body);
+    }
+
+    /// Sends the link that moves an account to the new address `to`.
+    pub fn send_email_change_link(&self, to: &str, token: &str) {
+        let link = self.link(EMAIL_CHANGE_PATH, token);
+        let minutes = self.reset_token_ttl_minutes;
+        let body = format!(
+            "Hello,\n\n\
+             Someone, hopefully you, asked to change the email of an account to this address.\n\
+             To confirm, open this link within {minutes} minutes and press the button on the\n\
+             page:\n\n\
+             {link}\n\n\
+             If you did not ask for it, ignore this message: nothing changes.\n"
+        );
+        self.send(to, "Confirm your new email", body);
+    }
+
+    /// Tells the account's current address `to` that a move to `masked_new` was asked for.
+    pub fn send_email_change_notice(&self, to: &str, masked_new: &str) {
+        let body = format!(
+            "Hello,\n\n\
+             Someone asked to change the email of this account to {masked_new}, and gave its\n\
+             password. The change takes effect only when the link sent to that address is\n\
+             opened.\n\n\
+             If this was not you, someone knows your password: change it at once (or ask for\n\
+             a reset link), which also voids the request.\n"
+        );
+        self.send(to, "A change of your email was requested", body);
+    }
+
+    /// Confirms to `to` that their account was deleted.
+    pub fn send_account_deleted(&self, to: &str) {
+        let body = "Hello,\n\n\
+                    Your account and everything stored with it have been deleted, as asked.\n\
+                    This address may sign up again at any time.\n"
+            .to_owned();
+        self.send(to, "Your account was deleted", body);
     }
 
     /// Builds one plain-text message and queues it for the mail thread; the caller does not
@@ -184,9 +246,12 @@ mod tests {
 
     #[test]
     fn the_link_is_built_from_the_public_base_url() {
-        let link = reset_link(Some("https://auth.example.com/"), "abc");
+        let link = link(Some("https://auth.example.com/"), RESET_PATH, "abc");
         assert_eq!(link, "https://auth.example.com/password/reset?token=abc");
-        assert_eq!(reset_link(None, "abc"), "/password/reset?token=abc");
+        assert_eq!(
+            super::link(None, VERIFY_PATH, "abc"),
+            "/email/verify?token=abc"
+        );
     }
 
     #[test]

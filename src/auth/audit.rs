@@ -17,6 +17,8 @@ pub enum Field<'a> {
     UserId(i32),
     Email(&'a str),
     RetryAfter(i64),
+    /// How many rows an action affected (sessions ended).
+    Count(usize),
 }
 
 impl Field<'_> {
@@ -25,6 +27,7 @@ impl Field<'_> {
             Field::UserId(id) => ("user_id", id.into()),
             Field::Email(email) => ("email", email.into()),
             Field::RetryAfter(secs) => ("retry_after", secs.into()),
+            Field::Count(count) => ("count", count.into()),
         }
     }
 }

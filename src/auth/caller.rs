@@ -16,6 +16,8 @@ pub struct Caller {
     pub session_id: Option<String>,
     /// The device token of the client's device cookie, if it sent one.
     pub device_token: Option<String>,
+    /// The client's `User-Agent`, if it sent one.
+    pub user_agent: Option<String>,
 }
 
 /// Deliberately hides the session id and device token, so no log line can carry them.
@@ -29,6 +31,11 @@ impl std::fmt::Debug for Caller {
 }
 
 impl Caller {
+    /// The client address as the account's owner sees it in the sessions list.
+    pub fn address_shown(&self) -> Option<String> {
+        self.address.map(|a| a.to_canonical().to_string())
+    }
+
     /// The digest of the session the client presents, as sessions are stored.
     pub fn session_digest(&self) -> Option<[u8; 32]> {
         self.session_id.as_deref().map(super::token::digest)

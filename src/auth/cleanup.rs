@@ -1,7 +1,7 @@
 //! The periodic cleanup: expiry is enforced by every lookup, so this only reclaims space.
 
 use super::{Auth, AuthError};
-use crate::db::{devices, now, sessions, throttle_events, users};
+use crate::db::{account_tokens, devices, now, sessions, throttle_events, users};
 
 /// How many rows one cleanup removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,11 +10,13 @@ pub struct Purged {
     pub reset_tokens: usize,
     pub attempts: usize,
     pub devices: usize,
+    pub account_tokens: usize,
 }
 
 impl Auth {
-    /// Deletes expired sessions, clears expired reset tokens, forgets attempts older than any
-    /// throttling window and devices that have not logged in for `devices::TRUST_SECS`.
+    /// Deletes expired sessions, reset tokens and mailed verification or email-change tokens,
+    /// forgets attempts older than any throttling window and devices that have not logged in
+    /// for `devices::TRUST_SECS`.
     pub async fn purge_expired(&self) -> Result<Purged, AuthError> {
         let (lifetimes, window) = (self.lifetimes, self.limits.longest_window());
         Ok(self
@@ -26,6 +28,7 @@ impl Auth {
                     reset_tokens: users::clear_expired_reset_tokens(tx, at)?,
                     attempts: throttle_events::delete_events_before(tx, at - window)?,
                     devices: devices::delete_stale_devices(tx, at - devices::TRUST_SECS)?,
+                    account_tokens: account_tokens::delete_expired(tx, at)?,
                 })
             })
             .await?)

@@ -36,8 +36,26 @@ impl Email {
             .map_err(|_| "is not a valid email address")
     }
 
+    /// The email an account has stored: it was parsed (and normalized) before it was stored.
+    pub(crate) fn stored(address: &str) -> Email {
+        Email(address.to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The address with most of it hidden (`n***@e***.com`), for a notice to another address:
+    /// the owner recognizes it, a reader of the other mailbox does not learn it.
+    pub fn masked(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or((&self.0, ""));
+        let (host, suffix) = domain.rsplit_once('.').unwrap_or((domain, ""));
+        let first = |part: &str| part.chars().next().map_or(String::new(), String::from);
+        let suffix = match suffix {
+            "" => String::new(),
+            suffix => format!(".{suffix}"),
+        };
+        format!("{}***@{}***{suffix}", first(local), first(host))
     }
 }
 
@@ -139,5 +157,13 @@ mod tests {
         let long = format!("{local}@{}.{domain}", "c".repeat(60));
         assert!(long.len() > 254);
         assert_eq!(Email::parse(&long), Err("must be at most 254 characters"));
+    }
+
+    #[test]
+    fn a_masked_address_keeps_only_first_letters_and_the_top_level_domain() {
+        let masked = |s: &str| Email::parse(s).unwrap().masked();
+        assert_eq!(masked("newaddr@example.com"), "n***@e***.com");
+        assert_eq!(masked("zoë@mail.example.co.uk"), "z***@m***.uk");
+        assert_eq!(masked("a@b.io"), "a***@b***.io");
     }
 }

@@ -6,17 +6,31 @@
 //! was in flight while a reset completed fails, and a stale hash's replacement (a raised cost,
 //! a password from before normalization) never writes an old password over a new one.
 
+use super::account::VERIFY_TTL_SECS;
 use super::audit::Field;
 use super::password::{self, Matched, Password};
 use super::sessions::{Login, SessionStart};
-use super::throttle::Scope;
+use super::throttle::{Reservation, Scope};
 use super::{Auth, AuthError, Caller, Email, token};
+use crate::db::account_tokens::{self, Purpose};
 use crate::db::{DbError, Tx, User, devices, now, sessions, users};
 
 /// A password found right: its account, and what the write that acts on it must check.
 pub(super) struct Verified {
     pub user: User,
     pub check: PasswordCheck,
+}
+
+/// A right password that passed the gate ([`Auth::attempt`]).
+pub(super) struct Attempt {
+    pub verified: Verified,
+    /// What the attempt was counted against (the account, or the trusted device): a success
+    /// forgives its failures.
+    pub budget: (Scope, String),
+    /// The attempt's count, to release: it was no failure.
+    pub reservation: Reservation,
+    /// The digest of the client's device cookie, when it is trusted for this account.
+    pub device: Option<[u8; 32]>,
 }
 
 /// What a write acting on a verified password checks first, in its own transaction.
@@ -26,7 +40,8 @@ pub(super) struct PasswordCheck {
     /// account's.
     matched_hash: String,
     /// A replacement for a stale hash (a cost below the configured one, or a password hashed
-    /// before normalization), made from the password just checked.
+    /// before normalization), made from the password just checked; or the hash of a new
+    /// password that replaces the checked one ([`PasswordCheck::replace_with`]).
     rehash: Option<String>,
 }
 
@@ -34,6 +49,15 @@ impl PasswordCheck {
     /// The stale hash's replacement, if the check writes one.
     pub(super) fn rehash(&self) -> Option<String> {
         self.rehash.clone()
+    }
+
+    /// The check that writes `new_hash` (a changed password) over the password verified,
+    /// provided it is still the account's.
+    pub(super) fn replace_with(self, new_hash: String) -> PasswordCheck {
+        PasswordCheck {
+            rehash: Some(new_hash),
+            ..self
+        }
     }
 
     /// In the caller's transaction: whether the account's password is still the one verified,
@@ -47,10 +71,10 @@ impl PasswordCheck {
 }
 
 impl Auth {
-    /// Creates an account. Signups are limited per client address (each request counts). The
-    /// early lookup spares a bcrypt hash for a taken email; the unique index still decides
-    /// races, so two concurrent registrations give one account. A live session the client
-    /// presents ends with the signup.
+    /// Creates an account and mails its email a verification link. Signups are limited per
+    /// client address (each request counts). The early lookup spares a bcrypt hash for a taken
+    /// email; the unique index still decides races, so two concurrent registrations give one
+    /// account. A live session the client presents ends with the signup.
     pub async fn register(
         &self,
         caller: &Caller,
@@ -74,17 +98,24 @@ impl Auth {
         let hashed = self.hasher.hash(password).await?;
         let (address, lifetimes, replaced) =
             (email.to_string(), self.lifetimes, caller.session_digest());
+        let verification = token::generate();
+        let digest = token::digest(&verification);
         let user = self
             .db
             .write(move |tx| {
                 if let Some(digest) = replaced {
                     sessions::delete_session(tx, &digest, now(), lifetimes)?;
                 }
-                users::add_user(tx, &address, &hashed)
+                let user = users::add_user(tx, &address, &hashed)?;
+                let expires_at = now() + VERIFY_TTL_SECS;
+                account_tokens::issue(tx, user.id, Purpose::Verify, &digest, None, expires_at)?;
+                Ok(user)
             })
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "signup", &fields);
+        self.mailer
+            .send_verification_link(&user.email, &verification);
         Ok(user)
     }
 
@@ -153,11 +184,11 @@ impl Auth {
 
     /// Checks the credentials and starts a session.
     ///
-    /// The attempt is counted at the gate, before bcrypt: per account, or per device when the
-    /// client presents a device cookie trusted for this account, and per address. Beyond a
-    /// limit the answer is [`AuthError::Throttled`] without checking the password. A success
-    /// releases the count and forgives the account's (or the device's) failures, ends the
-    /// session the client presented, and trusts the device.
+    /// The attempt is counted at the gate ([`Auth::attempt`]). A success releases the count
+    /// and forgives the account's (or the device's) failures, ends the session the client
+    /// presented, and trusts the device. With `require_verified_email`, an account whose email
+    /// is not verified gets no session: it hears so only after its password was right, and a
+    /// new verification link goes out (within the account's hourly mail cap).
     pub async fn login(
         &self,
         caller: &Caller,
@@ -165,6 +196,62 @@ impl Auth {
         password: &str,
     ) -> Result<Login, AuthError> {
         let _admission = self.hasher.admit()?;
+        let Attempt {
+            verified,
+            budget,
+            reservation,
+            device,
+        } = self
+            .attempt(caller, email, password, "login.failed")
+            .await?;
+        if self.require_verified_email && verified.user.email_verified_at.is_none() {
+            self.release(reservation).await;
+            let fields = [
+                Field::UserId(verified.user.id),
+                Field::Email(email.as_str()),
+            ];
+            self.audit.record(caller, "login.unverified", &fields);
+            self.resend_verification_quietly(caller, &verified.user)
+                .await;
+            return Err(AuthError::EmailNotVerified);
+        }
+        let start = SessionStart {
+            user: verified.user,
+            check: Some(verified.check),
+            forgive: Some(budget),
+            reservation,
+            replaced: caller.session_digest(),
+            device,
+            password_changed: false,
+        };
+        let Some(login) = self.start_session(caller, start).await? else {
+            self.audit
+                .record(caller, "login.failed", &[Field::Email(email.as_str())]);
+            return Err(AuthError::InvalidCredentials);
+        };
+        let fields = [
+            Field::UserId(login.user.id),
+            Field::Email(&login.user.email),
+        ];
+        self.audit.record(caller, "login", &fields);
+        Ok(login)
+    }
+
+    /// Checks `password` for the account `email` as every login does, and as every action that
+    /// asks for the current password does (a wrong one is a failed login for the account).
+    ///
+    /// The attempt is counted at the gate, before bcrypt: per account, or per device when the
+    /// client presents a device cookie trusted for this account, and per address. Beyond a
+    /// limit the answer is [`AuthError::Throttled`] without checking the password. A wrong
+    /// password keeps the count and is audited as `failed_event`; the caller releases or
+    /// spends the reservation of a right one. The caller holds the hasher's admission.
+    pub(super) async fn attempt(
+        &self,
+        caller: &Caller,
+        email: &Email,
+        password: &str,
+        failed_event: &str,
+    ) -> Result<Attempt, AuthError> {
         let device = self.trusted_device(caller, email).await?;
         let budget = match &device {
             Some(digest) => (Scope::LoginDevice, hex(digest)),
@@ -177,38 +264,24 @@ impl Auth {
             ])
             .await
             .map_err(|e| self.throttled(caller, "login.throttled", e, Some(email.as_str())))?;
-        let verified = match self.verify_password(email, password).await {
-            Ok(verified) => verified,
+        match self.verify_password(email, password).await {
+            Ok(verified) => Ok(Attempt {
+                verified,
+                budget,
+                reservation,
+                device,
+            }),
             Err(AuthError::InvalidCredentials) => {
                 reservation.keep();
                 self.audit
-                    .record(caller, "login.failed", &[Field::Email(email.as_str())]);
-                return Err(AuthError::InvalidCredentials);
+                    .record(caller, failed_event, &[Field::Email(email.as_str())]);
+                Err(AuthError::InvalidCredentials)
             }
             Err(other) => {
                 self.release(reservation).await;
-                return Err(other);
+                Err(other)
             }
-        };
-        let start = SessionStart {
-            user: verified.user,
-            check: Some(verified.check),
-            forgive: Some(budget),
-            reservation,
-            replaced: caller.session_digest(),
-            device,
-        };
-        let Some(login) = self.start_session(start).await? else {
-            self.audit
-                .record(caller, "login.failed", &[Field::Email(email.as_str())]);
-            return Err(AuthError::InvalidCredentials);
-        };
-        let fields = [
-            Field::UserId(login.user.id),
-            Field::Email(&login.user.email),
-        ];
-        self.audit.record(caller, "login", &fields);
-        Ok(login)
+        }
     }
 
     /// The digest of the caller's device cookie, if it is trusted for the account `email`.
@@ -230,7 +303,7 @@ impl Auth {
 }
 
 /// A digest as a throttling key.
-fn hex(digest: &[u8]) -> String {
+pub(super) fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 

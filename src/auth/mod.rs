@@ -5,13 +5,15 @@
 //!
 //! One module per flow, each an `impl Auth` block: [`login`] (register, check credentials,
 //! log in), [`sessions`] (the session of a request, log out), [`reset`] (issue and spend reset
-//! tokens), [`throttle`] (the brute-force gates), [`cleanup`] (the periodic purge).
+//! tokens), [`account`] (the owner's sessions, password, email and deletion), [`throttle`]
+//! (the brute-force gates), [`cleanup`] (the periodic purge).
 //!
 //! Invariants kept here: bcrypt runs only in `spawn_blocking` and never while a pooled
 //! connection is held (each `db.run` / `db.write` closure ends before a hash starts); secrets
 //! leave this layer only as the raw value for the client and enter the database only as
 //! SHA-256 digests; audit lines carry ids and emails only.
 
+mod account;
 pub mod audit;
 mod caller;
 mod cleanup;
@@ -24,7 +26,9 @@ mod sessions;
 mod testing;
 pub mod throttle;
 pub mod token;
+mod user_agent;
 
+pub use account::{DeviceSession, Ended, VERIFY_TTL_SECS};
 pub use audit::AuditLog;
 pub use caller::Caller;
 pub use reset::ResetRequest;
@@ -53,6 +57,23 @@ pub enum AuthError {
     NoSession,
     #[error("invalid reset token")]
     InvalidResetToken,
+    /// A verification or email-change token that is unknown, expired or spent.
+    #[error("invalid, expired or used token")]
+    InvalidLinkToken,
+    /// The right password for an account whose email is not verified, where
+    /// `require_verified_email` says it may not log in.
+    #[error("email not verified: open the link we sent to it (a new one is on its way)")]
+    EmailNotVerified,
+    /// The current password an account action asked for is wrong.
+    #[error("current password is wrong")]
+    WrongPassword,
+    /// The session id named is not one of the account's live sessions.
+    #[error("no such session")]
+    NoSuchSession,
+    #[error("email is already verified")]
+    AlreadyVerified,
+    #[error("new_email is already this account's email")]
+    SameEmail,
     /// Too many attempts; the password was not checked.
     #[error("too many attempts: try again later")]
     Throttled { retry_after: i64 },
@@ -99,6 +120,8 @@ pub struct Auth {
     policy: PasswordPolicy,
     lifetimes: Lifetimes,
     reset_token_ttl: i64,
+    /// `require_verified_email`: an account logs in only once its email is verified.
+    require_verified_email: bool,
     limits: Limits,
     audit: AuditLog,
     mailer: Mailer,
@@ -136,14 +159,20 @@ impl Auth {
                 absolute: settings.session_absolute_secs,
             },
             reset_token_ttl: settings.reset_token_ttl_secs,
+            require_verified_email: settings.require_verified_email,
             limits: Limits::from_settings(settings),
             audit,
             mailer,
         })
     }
 
-    /// The rules a new password must meet (signup, reset).
+    /// The rules a new password must meet (signup, reset, change).
     pub fn policy(&self) -> &PasswordPolicy {
         &self.policy
+    }
+
+    /// Whether an account logs in only once its email is verified (`require_verified_email`).
+    pub fn requires_verified_email(&self) -> bool {
+        self.require_verified_email
     }
 }

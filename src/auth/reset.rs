@@ -118,38 +118,19 @@ impl Auth {
         Ok(ResetRequest::Issued(reset_token))
     }
 
-    /// The account a reset token belongs to. Checks without spending the token. Each check is
-    /// counted against the client's address at the gate, before the lookup, and released when
-    /// the token is right: wrong tokens use up the budget, and beyond it no token is checked.
+    /// The account a reset token belongs to. Checks without spending the token; wrong tokens
+    /// are throttled per address ([`Auth::check_link_token`]).
     pub async fn reset_token_holder(
         &self,
         caller: &Caller,
         reset_token: &str,
     ) -> Result<User, AuthError> {
-        let reservation = self
-            .gate(vec![(Scope::ResetGuess, caller.address_key())])
-            .await
-            .map_err(|e| self.throttled(caller, "reset.throttled", e, None))?;
         let (digest, at) = (token::digest(reset_token), now());
-        let holder = self
-            .db
-            .run(move |c| users::find_user_by_reset_token(c, &digest, at))
-            .await;
-        match holder {
-            Ok(Some(user)) => {
-                self.release(reservation).await;
-                Ok(user)
-            }
-            Ok(None) => {
-                reservation.keep();
-                self.audit.record(caller, "reset.invalid_token", &[]);
-                Err(AuthError::InvalidResetToken)
-            }
-            Err(error) => {
-                self.release(reservation).await;
-                Err(error.into())
-            }
-        }
+        self.check_link_token(caller, "reset", move |tx| {
+            users::find_user_by_reset_token(tx, &digest, at)
+        })
+        .await?
+        .ok_or(AuthError::InvalidResetToken)
     }
 
     /// Spends `reset_token` on a new password: the token is used up and every session of the
@@ -206,8 +187,16 @@ mod tests {
         }
     }
 
+    /// How many reset links the outbox holds (signups mail verification links too).
     fn mail_count(dir: &crate::db::scratch::Scratch) -> usize {
-        std::fs::read_dir(dir.path().join("mail")).unwrap().count()
+        std::fs::read_dir(dir.path().join("mail"))
+            .unwrap()
+            .filter(|entry| {
+                let text = std::fs::read_to_string(entry.as_ref().unwrap().path());
+                text.unwrap_or_default()
+                    .contains("Subject: Reset your password")
+            })
+            .count()
     }
 
     #[rocket::async_test]

@@ -18,6 +18,7 @@ pub async fn auth_with(configure: impl FnOnce(&mut Settings)) -> (Auth, Db, Scra
     let mut settings = Settings {
         bcrypt_cost: 4,
         password_min_length: 1,
+        require_verified_email: false,
         mail_outbox_dir: dir.path().join("mail").to_str().unwrap().to_owned(),
         ..Settings::default()
     };

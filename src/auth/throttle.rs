@@ -11,9 +11,10 @@ use super::audit::Field;
 use super::{Auth, AuthError, Caller};
 use crate::config::Settings;
 use crate::db::throttle_events::{self, Limit};
-use crate::db::{Tx, now};
+use crate::db::{DbError, Tx, now};
 
-/// The window of the per-email cap on reset requests: `throttle_reset_per_email` per hour.
+/// The window of the hourly mail caps: `throttle_reset_per_email` reset links per email, and as
+/// many verification or email-change links per account.
 pub const RESET_EMAIL_WINDOW_SECS: i64 = 60 * 60;
 
 /// What is counted.
@@ -33,8 +34,11 @@ pub enum Scope {
     Reset,
     /// Reset-link requests, per email, whatever the address.
     ResetEmail,
-    /// Wrong reset tokens, per client address.
+    /// Wrong mailed-link tokens (reset, verification, email change), per client address.
     ResetGuess,
+    /// Mails an account's owner asks for (verification links, email-change links), per
+    /// account, within the same hourly cap as reset links per email.
+    AccountMail,
 }
 
 impl Scope {
@@ -47,6 +51,7 @@ impl Scope {
             Scope::Reset => "reset",
             Scope::ResetEmail => "reset_email",
             Scope::ResetGuess => "reset_guess",
+            Scope::AccountMail => "account_mail",
         }
     }
 }
@@ -88,7 +93,9 @@ impl Limits {
             Scope::LoginAddress => (self.login_per_address, self.window),
             Scope::Signup => (self.signup_per_address, self.window),
             Scope::Reset | Scope::ResetGuess => (self.reset_per_address, self.window),
-            Scope::ResetEmail => (self.reset_per_email, RESET_EMAIL_WINDOW_SECS),
+            Scope::ResetEmail | Scope::AccountMail => {
+                (self.reset_per_email, RESET_EMAIL_WINDOW_SECS)
+            }
         };
         Limit {
             scope: scope.name(),
@@ -156,6 +163,43 @@ impl Auth {
         if let Err(error) = self.db.write(move |tx| reservation.release(tx)).await {
             log::warn!(target: "auth_service::throttle", "an attempt stays counted: {error}");
         }
+    }
+
+    /// Checks a mailed link's token (reset, verification, email change) with `check`, in a
+    /// write transaction, after counting the check against the client's address at the gate:
+    /// a token found releases the count in the same transaction, a wrong one keeps it, so wrong
+    /// tokens use up the budget and beyond it no token is checked. `flow` names the audit
+    /// events: `{flow}.throttled`, `{flow}.invalid_token`.
+    pub(super) async fn check_link_token<T, F>(
+        &self,
+        caller: &Caller,
+        flow: &'static str,
+        check: F,
+    ) -> Result<Option<T>, AuthError>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<Option<T>, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let reservation = self
+            .gate(vec![(Scope::ResetGuess, caller.address_key())])
+            .await
+            .map_err(|e| self.throttled(caller, &format!("{flow}.throttled"), e, None))?;
+        let found = self
+            .db
+            .write(move |tx| {
+                let found = check(tx)?;
+                match found {
+                    Some(_) => reservation.release(tx)?,
+                    None => reservation.keep(),
+                }
+                Ok(found)
+            })
+            .await?;
+        if found.is_none() {
+            self.audit
+                .record(caller, &format!("{flow}.invalid_token"), &[]);
+        }
+        Ok(found)
     }
 
     /// Audits a refusal for throttling and passes the error on.

@@ -1,4 +1,5 @@
-//! Random secrets (session ids, reset tokens) and the digests under which they are stored.
+//! Random secrets (session ids, reset tokens), public ids, and the digests under which secrets
+//! are stored.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -7,7 +8,17 @@ use sha2::{Digest, Sha256};
 /// A fresh secret: 32 bytes (256 bits) from the OS CSPRNG, URL-safe base64 without padding,
 /// 43 characters. A UUID v4 carries only 122 random bits, short of ASVS's 128.
 pub fn generate() -> String {
-    let mut bytes = [0u8; 32];
+    random::<32>()
+}
+
+/// A fresh public id (a session's, in the account's list of sessions): 16 bytes from the OS
+/// CSPRNG, 22 URL-safe characters. It names a row and grants nothing, so it needs no digest.
+pub fn public_id() -> String {
+    random::<16>()
+}
+
+fn random<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).expect("the operating system's random source failed");
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -32,6 +43,7 @@ mod tests {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
         assert_eq!(URL_SAFE_NO_PAD.decode(&secret).unwrap().len(), 32);
+        assert_eq!(URL_SAFE_NO_PAD.decode(public_id()).unwrap().len(), 16);
     }
 
     #[test]

@@ -46,6 +46,14 @@ pub fn is_trusted_for(
     Ok(found.is_some())
 }
 
+/// The digests of the devices trusted for account `user_id`.
+pub fn digests_of(conn: &mut AnyConnection, user_id: i32) -> Result<Vec<Vec<u8>>, DbError> {
+    Ok(devices::table
+        .filter(devices::user_id.eq(user_id))
+        .select(devices::token_hash)
+        .load(conn)?)
+}
+
 /// Records a login from the device with this digest at `now`.
 pub fn touch_device(tx: &mut Tx<'_>, token_digest: &[u8], now: i64) -> Result<(), DbError> {
     diesel::update(devices::table.find(token_digest))
@@ -92,7 +100,8 @@ mod tests {
         write(&db, |c| {
             let ann = add_user(c, "ann@b.com", "h")?;
             add_device(c, ann.id, &[1u8; 32], 1000)?;
-            diesel::delete(users::table.find(ann.id)).execute(&mut **c)?;
+            assert_eq!(digests_of(c, ann.id)?, [vec![1u8; 32]]);
+            assert!(crate::db::users::delete_user(c, ann.id)?);
             let left: i64 = devices::table.count().get_result(&mut **c)?;
             assert_eq!(left, 0);
             Ok(())

@@ -25,6 +25,7 @@ macro_rules! on_each_backend {
     };
 }
 
+pub mod account_tokens;
 pub mod devices;
 pub mod schema;
 pub mod scratch;
@@ -686,6 +687,24 @@ pub(crate) mod testing {
         db.conn().unwrap()
     }
 
+    /// What a test session records: its public id is the digest's first byte.
+    pub fn new_session(user_id: i32, digest: &[u8]) -> crate::db::sessions::NewSession<'_> {
+        crate::db::sessions::NewSession {
+            user_id,
+            token_digest: digest,
+            public_id: PUBLIC_IDS[usize::from(digest[0])],
+            user_agent: Some("Test on Linux"),
+            address: Some("192.0.2.1"),
+        }
+    }
+
+    const PUBLIC_IDS: [&str; 8] = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
+
+    /// Records a test session for `user_id` with this digest.
+    pub fn session(tx: &mut Tx<'_>, user_id: i32, digest: &[u8]) -> crate::db::Session {
+        crate::db::sessions::add_session(tx, &new_session(user_id, digest)).unwrap()
+    }
+
     /// Runs `f` in a committed write transaction.
     pub fn write<T>(db: &Db, f: impl FnOnce(&mut Tx<'_>) -> Result<T, DbError>) -> T {
         db.write_blocking(f).unwrap()
@@ -949,31 +968,37 @@ mod tests {
         assert!(dir.path().join("slashes.db").is_file(), "{doubled}");
     }
 
-    #[test]
-    fn sessions_made_before_the_digest_key_migration_survive_it() {
+    /// A SQLite file at `path` migrated up to, not including, the migration named `…{name}`,
+    /// holding what `rows` inserts.
+    fn migrated_before(path: &std::path::Path, name: &str, rows: &str) {
         use diesel::connection::SimpleConnection;
         use diesel::migration::MigrationSource;
         use diesel::sqlite::Sqlite;
         use diesel_migrations::MigrationHarness;
 
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
         let mut old = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
         let migrations = MigrationSource::<Sqlite>::migrations(&super::SQLITE_MIGRATIONS).unwrap();
         let before = migrations
             .iter()
-            .position(|m| m.name().to_string().ends_with("sessions_keyed_by_digest"))
+            .position(|m| m.name().to_string().ends_with(name))
             .unwrap();
         for _ in 0..before {
             old.run_next_migration(super::SQLITE_MIGRATIONS).unwrap();
         }
-        old.batch_execute(
+        old.batch_execute(rows).unwrap();
+    }
+
+    #[test]
+    fn sessions_made_before_the_digest_key_migration_survive_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        migrated_before(
+            &path,
+            "sessions_keyed_by_digest",
             "INSERT INTO users (id, email, hashed_password, created_at) VALUES (7, 'a@b.c', 'h', 1);
              INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at)
                  VALUES (x'0101', 7, 100, 200);",
-        )
-        .unwrap();
-        drop(old);
+        );
 
         let db = super::Db::open(path.to_str().unwrap(), &options(1)).unwrap();
         let lifetimes = crate::db::sessions::Lifetimes {
@@ -989,6 +1014,41 @@ mod tests {
             (7, 100, 200)
         );
         assert_eq!(user.email, "a@b.c");
+    }
+
+    #[test]
+    fn rows_from_before_account_self_service_get_public_ids_and_count_as_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        migrated_before(
+            &path,
+            "account_self_service",
+            "INSERT INTO users (id, email, hashed_password, created_at) VALUES (7, 'a@b.c', 'h', 5);
+             INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at)
+                 VALUES (x'0101', 7, 100, 200), (x'0202', 7, 100, 200);",
+        );
+
+        let db = super::Db::open(path.to_str().unwrap(), &options(1)).unwrap();
+        let lifetimes = crate::db::sessions::Lifetimes {
+            idle: 1000,
+            absolute: 1000,
+        };
+        let listed = crate::db::sessions::live_sessions(&mut conn(&db), 7, 300, lifetimes).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_ne!(listed[0].public_id, listed[1].public_id);
+        assert!(
+            listed
+                .iter()
+                .all(|s| s.public_id.len() == 32 && s.user_agent.is_none())
+        );
+        let user = crate::db::users::find_user_by_id(&mut conn(&db), 7)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            user.email_verified_at,
+            Some(5),
+            "verified since its creation"
+        );
     }
 
     #[test]
@@ -1011,6 +1071,10 @@ mod tests {
             "SELECT * FROM users WHERE reset_token = x'00'",
             "SELECT * FROM users WHERE id = 1",
             "DELETE FROM sessions WHERE user_id = 1",
+            "DELETE FROM sessions WHERE user_id = 1 AND public_id = 'x'",
+            "SELECT * FROM account_tokens WHERE token_hash = x'00'",
+            "DELETE FROM account_tokens WHERE user_id = 1",
+            "SELECT token_hash FROM devices WHERE user_id = 1",
         ] {
             let plan = plan(sql);
             assert!(!plan.contains("SCAN"), "{sql} scans: {plan}");

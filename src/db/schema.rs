@@ -6,6 +6,9 @@ diesel::table! {
         user_id -> Integer,
         created_at -> BigInt,
         last_seen_at -> BigInt,
+        public_id -> Text,
+        user_agent -> Nullable<Text>,
+        address -> Nullable<Text>,
     }
 }
 
@@ -17,6 +20,7 @@ diesel::table! {
         reset_token -> Nullable<Binary>,
         created_at -> BigInt,
         reset_token_expires_at -> Nullable<BigInt>,
+        email_verified_at -> Nullable<BigInt>,
     }
 }
 
@@ -29,10 +33,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    account_tokens (token_hash) {
+        token_hash -> Binary,
+        user_id -> Integer,
+        purpose -> Text,
+        new_email -> Nullable<Text>,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(devices -> users (user_id));
+diesel::joinable!(account_tokens -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(sessions, users, devices);
+diesel::allow_tables_to_appear_in_same_query!(sessions, users, devices, account_tokens);
 
 diesel::table! {
     throttle_events (id) {

@@ -34,6 +34,7 @@ pub fn seed_users(
                     users::email.eq(email),
                     users::hashed_password.eq(hash),
                     users::created_at.eq(at),
+                    users::email_verified_at.eq(at),
                 )
             })
             .collect();
@@ -44,15 +45,17 @@ pub fn seed_users(
                 .get_results(inner)?
         });
         let digests: Vec<[u8; 32]> = (start..end).map(&session_digest).collect();
+        let public_ids: Vec<String> = (start..end).map(|i| format!("bench-{i}")).collect();
         let new_sessions: Vec<_> = ids
             .iter()
-            .zip(&digests)
-            .map(|(id, digest)| {
+            .zip(digests.iter().zip(&public_ids))
+            .map(|(id, (digest, public_id))| {
                 (
                     sessions::token_hash.eq(&digest[..]),
                     sessions::user_id.eq(*id),
                     sessions::created_at.eq(at),
                     sessions::last_seen_at.eq(at - seen_ago),
+                    sessions::public_id.eq(public_id),
                 )
             })
             .collect();

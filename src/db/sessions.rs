@@ -17,6 +17,23 @@ pub struct Session {
     pub user_id: i32,
     pub created_at: i64,
     pub last_seen_at: i64,
+    /// What the account's owner sees of the session instead of its digest: a random id that
+    /// names it in the sessions list and the API, and grants nothing.
+    pub public_id: String,
+    /// A readable summary of the client ("Firefox on Linux"), from its `User-Agent`.
+    pub user_agent: Option<String>,
+    /// The client address at login.
+    pub address: Option<String>,
+}
+
+/// A session to record: its owner, the digest of its id, and what its owner will see of it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSession<'a> {
+    pub user_id: i32,
+    pub token_digest: &'a [u8],
+    pub public_id: &'a str,
+    pub user_agent: Option<&'a str>,
+    pub address: Option<&'a str>,
 }
 
 /// How long sessions live. Both limits are checked inside the lookup query, so an expired
@@ -46,15 +63,18 @@ fn live(seen_after: i64, created_after: i64) -> _ {
 /// `last_seen_at` is refreshed at most this often, so reading a session is not a write each time.
 pub const TOUCH_AFTER_SECS: i64 = 60;
 
-/// Records a new session for `user_id`; a missing user is [`DbError::NotFound`].
-pub fn add_session(tx: &mut Tx<'_>, user_id: i32, token_digest: &[u8]) -> Result<Session, DbError> {
+/// Records a new session; a missing user is [`DbError::NotFound`].
+pub fn add_session(tx: &mut Tx<'_>, new: &NewSession<'_>) -> Result<Session, DbError> {
     let at = now();
     diesel::insert_into(sessions::table)
         .values((
-            sessions::token_hash.eq(token_digest),
-            sessions::user_id.eq(user_id),
+            sessions::token_hash.eq(new.token_digest),
+            sessions::user_id.eq(new.user_id),
             sessions::created_at.eq(at),
             sessions::last_seen_at.eq(at),
+            sessions::public_id.eq(new.public_id),
+            sessions::user_agent.eq(new.user_agent),
+            sessions::address.eq(new.address),
         ))
         .returning(sessions::all_columns)
         .get_result(&mut **tx)
@@ -81,6 +101,57 @@ pub fn find_session(
         .select((Session::as_select(), User::as_select()))
         .get_result(conn)
         .optional()?)
+}
+
+/// The live sessions of account `user_id` at `now`, the most recently used first.
+pub fn live_sessions(
+    conn: &mut AnyConnection,
+    user_id: i32,
+    now: i64,
+    lifetimes: Lifetimes,
+) -> Result<Vec<Session>, DbError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(lifetimes.live_at(now))
+        .order((sessions::last_seen_at.desc(), sessions::created_at.desc()))
+        .select(Session::as_select())
+        .load(conn)?)
+}
+
+/// Ends the live session of account `user_id` named `public_id` and returns its digest; `None`
+/// when the account has no live session by that name (an unknown id, another account's
+/// session, an expired one).
+pub fn delete_session_by_public_id(
+    tx: &mut Tx<'_>,
+    user_id: i32,
+    public_id: &str,
+    now: i64,
+    lifetimes: Lifetimes,
+) -> Result<Option<Vec<u8>>, DbError> {
+    let own = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::public_id.eq(public_id))
+        .filter(lifetimes.live_at(now));
+    Ok(diesel::delete(own)
+        .returning(sessions::token_hash)
+        .get_result(&mut **tx)
+        .optional()?)
+}
+
+/// Ends every live session of account `user_id` but the one with the digest `keep` (none:
+/// every one); returns how many ended.
+pub fn delete_sessions_of(
+    tx: &mut Tx<'_>,
+    user_id: i32,
+    keep: Option<&[u8]>,
+    now: i64,
+    lifetimes: Lifetimes,
+) -> Result<usize, DbError> {
+    let own = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(lifetimes.live_at(now))
+        .filter(sessions::token_hash.ne(keep.unwrap_or_default()));
+    Ok(diesel::delete(own).execute(&mut **tx)?)
 }
 
 /// Records that the session with this token digest was used at `now`.
@@ -123,7 +194,7 @@ pub fn delete_session(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{temp_db, write};
+    use crate::db::testing::{new_session, session, temp_db, write};
     use crate::db::users::add_user;
 
     const LIFETIMES: Lifetimes = Lifetimes {
@@ -147,7 +218,7 @@ mod tests {
         let (db, _dir) = temp_db();
         write(&db, |c| {
             let user = add_user(c, "a@b.com", "h").unwrap();
-            let session = add_session(c, user.id, &[1u8; 32]).unwrap();
+            let session = session(c, user.id, &[1u8; 32]);
             assert_eq!(session.created_at, session.last_seen_at);
 
             let (found, owner) = find_session(c, &[1u8; 32], now(), LIFETIMES)
@@ -172,8 +243,8 @@ mod tests {
         let (db, _dir) = temp_db();
         write(&db, |c| {
             let user = add_user(c, "a@b.com", "h").unwrap();
-            add_session(c, user.id, &[1u8; 32]).unwrap();
-            add_session(c, user.id, &[2u8; 32]).unwrap();
+            session(c, user.id, &[1u8; 32]);
+            session(c, user.id, &[2u8; 32]);
             delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap();
             assert!(
                 find_session(c, &[2u8; 32], now(), LIFETIMES)
@@ -188,7 +259,7 @@ mod tests {
     fn a_session_for_a_missing_user_is_not_found() {
         let (db, _dir) = temp_db();
         assert!(matches!(
-            db.write_blocking(|tx| add_session(tx, 99, &[1u8; 32])),
+            db.write_blocking(|tx| add_session(tx, &new_session(99, &[1u8; 32]))),
             Err(DbError::NotFound)
         ));
     }
@@ -199,9 +270,9 @@ mod tests {
         write(&db, |c| {
             let user = add_user(c, "a@b.com", "h").unwrap();
             let t = now();
-            let fresh = add_session(c, user.id, &[1u8; 32]).unwrap();
-            let idle = add_session(c, user.id, &[2u8; 32]).unwrap();
-            let old = add_session(c, user.id, &[3u8; 32]).unwrap();
+            let fresh = session(c, user.id, &[1u8; 32]);
+            let idle = session(c, user.id, &[2u8; 32]);
+            let old = session(c, user.id, &[3u8; 32]);
             age(c, &fresh.token_hash, t - 999, t - 99);
             age(c, &idle.token_hash, t - 200, t - 100);
             age(c, &old.token_hash, t - 1000, t);
@@ -217,12 +288,52 @@ mod tests {
     }
 
     #[test]
+    fn an_accounts_sessions_are_listed_and_ended_by_their_public_id_only_for_it() {
+        let (db, _dir) = temp_db();
+        write(&db, |c| {
+            let ann = add_user(c, "ann@b.com", "h")?;
+            let bob = add_user(c, "bob@b.com", "h")?;
+            let t = now();
+            session(c, ann.id, &[1u8; 32]);
+            session(c, ann.id, &[2u8; 32]);
+            session(c, bob.id, &[3u8; 32]);
+            age(c, &[1u8; 32], t - 10, t - 5);
+            let listed: Vec<String> = live_sessions(c, ann.id, t, LIFETIMES)?
+                .into_iter()
+                .map(|s| s.public_id)
+                .collect();
+            assert_eq!(listed, ["s2", "s1"], "the most recently used first");
+            let end = |c: &mut Tx<'_>, id| delete_session_by_public_id(c, ann.id, id, t, LIFETIMES);
+            assert_eq!(end(c, "s3")?, None, "Bob's");
+            assert_eq!(end(c, "s1")?, Some(vec![1u8; 32]));
+            assert_eq!(end(c, "s1")?, None, "gone");
+            session(c, ann.id, &[4u8; 32]);
+            assert_eq!(
+                delete_sessions_of(c, ann.id, Some(&[4u8; 32]), t, LIFETIMES)?,
+                1
+            );
+            assert_eq!(
+                live_sessions(c, ann.id, t, LIFETIMES)?.len(),
+                1,
+                "the one kept"
+            );
+            assert_eq!(delete_sessions_of(c, ann.id, None, t, LIFETIMES)?, 1);
+            assert_eq!(
+                live_sessions(c, bob.id, t, LIFETIMES)?.len(),
+                1,
+                "Bob's untouched"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn touching_a_session_extends_its_idle_life() {
         let (db, _dir) = temp_db();
         write(&db, |c| {
             let user = add_user(c, "a@b.com", "h").unwrap();
             let t = now();
-            let session = add_session(c, user.id, &[1u8; 32]).unwrap();
+            let session = session(c, user.id, &[1u8; 32]);
             age(c, &session.token_hash, t - 150, t - 90);
             touch_session(c, &session.token_hash, t).unwrap();
             let (found, _) = find_session(c, &[1u8; 32], t + 50, LIFETIMES)

@@ -15,6 +15,8 @@ pub struct User {
     pub reset_token: Option<Vec<u8>>,
     pub created_at: i64,
     pub reset_token_expires_at: Option<i64>,
+    /// When the account's email was shown to reach its owner (a verification link opened).
+    pub email_verified_at: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -32,6 +34,15 @@ pub struct UserChanges<'a> {
     pub hashed_password: Option<&'a str>,
     pub reset_token: Option<Option<&'a [u8]>>,
     pub reset_token_expires_at: Option<Option<i64>>,
+}
+
+impl UserChanges<'_> {
+    /// Voids the account's reset token.
+    pub const VOID_RESET_TOKEN: UserChanges<'static> = UserChanges {
+        hashed_password: None,
+        reset_token: Some(None),
+        reset_token_expires_at: Some(None),
+    };
 }
 
 /// Adds a user; an email already present is [`DbError::EmailTaken`] (the unique index decides,
@@ -123,8 +134,8 @@ pub fn issue_reset_token(
 }
 
 /// Spends a reset token: sets the password of the account `email` if `token_digest` is its
-/// current, unexpired reset token, clears the token and deletes every session of the account,
-/// in the caller's transaction.
+/// current, unexpired reset token, clears the token, deletes every session of the account and
+/// marks its email verified, in the caller's transaction.
 ///
 /// The token is consumed by a single `UPDATE … RETURNING`, so of two concurrent calls with the
 /// same token at most one gets `Some`. `None` means the token is not (or no longer) valid.
@@ -150,10 +161,50 @@ pub fn spend_reset_token(
     .returning(users::all_columns)
     .get_result(conn)
     .optional()?;
-    if let Some(user) = &user {
-        diesel::delete(sessions::table.filter(sessions::user_id.eq(user.id))).execute(conn)?;
+    let Some(mut user) = user else {
+        return Ok(None);
+    };
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user.id))).execute(conn)?;
+    if user.email_verified_at.is_none() {
+        // The link was opened from the account's mailbox: that verifies the address too.
+        mark_email_verified(tx, user.id, now)?;
+        user.email_verified_at = Some(now);
     }
-    Ok(user)
+    Ok(Some(user))
+}
+
+/// Marks the account's email verified at `at`.
+pub fn mark_email_verified(tx: &mut Tx<'_>, id: i32, at: i64) -> Result<User, DbError> {
+    diesel::update(users::table.find(id))
+        .set(users::email_verified_at.eq(at))
+        .returning(users::all_columns)
+        .get_result(&mut **tx)
+        .optional()?
+        .ok_or(DbError::NotFound)
+}
+
+/// Moves account `id` to `new_email` (verified at `at`: the change was confirmed from it) and
+/// voids its reset token, in one update: the unique index decides between two changes to one
+/// address ([`DbError::EmailTaken`]).
+pub fn change_email(tx: &mut Tx<'_>, id: i32, new_email: &str, at: i64) -> Result<User, DbError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::email.eq(new_email),
+            users::email_verified_at.eq(at),
+            users::reset_token.eq(None::<Vec<u8>>),
+            users::reset_token_expires_at.eq(None::<i64>),
+        ))
+        .returning(users::all_columns)
+        .get_result(&mut **tx)
+        .optional()
+        .map_err(|e| DbError::unique_as(e, DbError::EmailTaken))?
+        .ok_or(DbError::NotFound)
+}
+
+/// Deletes account `id`; its sessions, devices and tokens go with it (foreign keys cascade).
+/// `false` when there was no such account.
+pub fn delete_user(tx: &mut Tx<'_>, id: i32) -> Result<bool, DbError> {
+    Ok(diesel::delete(users::table.find(id)).execute(&mut **tx)? == 1)
 }
 
 /// Clears reset tokens that expired before `now`; returns how many.
@@ -171,8 +222,8 @@ pub fn clear_expired_reset_tokens(tx: &mut Tx<'_>, now: i64) -> Result<usize, Db
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::sessions::{Lifetimes, add_session, find_session};
-    use crate::db::testing::{conn, temp_db, write};
+    use crate::db::sessions::{Lifetimes, find_session};
+    use crate::db::testing::{conn, session, temp_db, write};
 
     const LIFETIMES: Lifetimes = Lifetimes {
         idle: 3600,
@@ -293,8 +344,8 @@ mod tests {
             let user = add_user(c, "a@b.com", "old").unwrap();
             let digest = [9u8; 32];
             give_reset_token(c, "a@b.com", &digest);
-            add_session(c, user.id, &[1u8; 32]).unwrap();
-            add_session(c, user.id, &[2u8; 32]).unwrap();
+            session(c, user.id, &[1u8; 32]);
+            session(c, user.id, &[2u8; 32]);
 
             let t = now();
             assert_eq!(
@@ -389,7 +440,7 @@ mod tests {
         let (db, _dir) = temp_db();
         write(&db, |c| {
             let user = add_user(c, "a@b.com", "h").unwrap();
-            add_session(c, user.id, &[3u8; 32]).unwrap();
+            session(c, user.id, &[3u8; 32]);
             diesel::delete(users::table.find(user.id))
                 .execute(&mut **c)
                 .unwrap();

@@ -31,6 +31,7 @@ impl<'r> FromRequest<'r> for Caller {
             request_id: Some(RequestId::of(req).0),
             session_id: cookies.session_id(),
             device_token: cookies.device_token(),
+            user_agent: req.headers().get_one("User-Agent").map(str::to_owned),
         })
     }
 }

@@ -1,7 +1,7 @@
 //! Every cookie the service sets, in one place: the session cookie, the CSRF cookie of the
 //! forms, the device cookie of a client that logged in (a trusted device, with a failed-login
-//! budget of its own) and the short-lived cookie that carries a reset link's token off the
-//! URL. All of them get the same hardened attributes from one builder, shaped by the settings.
+//! budget of its own) and the short-lived cookies that carry a mailed link's token off the URL
+//! (reset, verification, email change). All of them get the same hardened attributes from one builder, shaped by the settings.
 //!
 //! In the release profile (with `cookie_secure`) the session, CSRF and device cookies take the
 //! `__Host-` prefix: a browser then accepts them only from this very host over HTTPS, with
@@ -15,16 +15,33 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::time::Duration;
 use subtle::ConstantTimeEq;
 
-use crate::auth::{DEVICE_TRUST_SECS, Login, token};
+use crate::auth::{DEVICE_TRUST_SECS, Login, VERIFY_TTL_SECS, token};
 use crate::config::Settings;
+use crate::mail;
 
 /// The CSRF cookie: the visitor's random token, private (encrypted and authenticated).
 const CSRF: &str = "csrf_token";
 /// The device cookie: a random token, private, whose digest the database trusts for an account.
 const DEVICE: &str = "device";
-/// The reset-link cookie, private, sent only to the reset page.
-const RESET: &str = "reset_token";
-const RESET_PATH: &str = "/password/reset";
+
+/// A mailed link whose token moves off the URL into a private cookie sent only to its page.
+#[derive(Debug, Clone, Copy)]
+pub enum Link {
+    Reset,
+    Verify,
+    EmailChange,
+}
+
+impl Link {
+    /// The cookie's name and the page it is sent to.
+    fn cookie(self) -> (&'static str, &'static str) {
+        match self {
+            Link::Reset => ("reset_token", mail::RESET_PATH),
+            Link::Verify => ("verify_token", mail::VERIFY_PATH),
+            Link::EmailChange => ("email_token", mail::EMAIL_CHANGE_PATH),
+        }
+    }
+}
 
 /// The request's cookie jar and the settings every cookie follows.
 pub struct Cookies<'r> {
@@ -131,22 +148,28 @@ impl Cookies<'_> {
         }
     }
 
-    /// Keeps a reset link's token for the reset page, as long as a token lives.
-    pub fn hold_reset_token(&self, reset_token: &str) {
-        let mut cookie = self.hardened(RESET, reset_token.to_owned());
-        cookie.set_path(RESET_PATH);
-        cookie.set_max_age(Duration::seconds(self.settings.reset_token_ttl_secs));
+    /// Keeps a mailed link's token for its page, as long as such a token lives.
+    pub fn hold_link_token(&self, link: Link, raw: &str) {
+        let (name, path) = link.cookie();
+        let lives = match link {
+            Link::Verify => VERIFY_TTL_SECS,
+            Link::Reset | Link::EmailChange => self.settings.reset_token_ttl_secs,
+        };
+        let mut cookie = self.hardened(name, raw.to_owned());
+        cookie.set_path(path);
+        cookie.set_max_age(Duration::seconds(lives));
         self.jar.add_private(cookie);
     }
 
-    /// The reset token held for the reset page, if any.
-    pub fn reset_token(&self) -> Option<String> {
-        self.jar.get_private(RESET).map(|c| c.value().to_owned())
+    /// The token held for the link's page, if any.
+    pub fn link_token(&self, link: Link) -> Option<String> {
+        let (name, _) = link.cookie();
+        self.jar.get_private(name).map(|c| c.value().to_owned())
     }
 
-    /// Forgets the held reset token (it was spent).
-    pub fn drop_reset_token(&self) {
-        self.jar
-            .remove_private(Cookie::build(RESET).path(RESET_PATH));
+    /// Forgets the held token (it was spent).
+    pub fn drop_link_token(&self, link: Link) {
+        let (name, path) = link.cookie();
+        self.jar.remove_private(Cookie::build(name).path(path));
     }
 }

@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 
 use rocket::http::{Header, Status};
-use rocket::response::{self, Responder};
+use rocket::response::{self, Flash, Redirect, Responder};
 use rocket::serde::json::{Json, json};
 use rocket::{Request, catch, catchers};
 use rocket_dyn_templates::Template;
@@ -116,9 +116,14 @@ impl From<AuthError> for Problem {
                     ..Problem::new(Status::InternalServerError, "internal server error")
                 };
             }
-            AuthError::EmailTaken => Status::BadRequest,
-            AuthError::InvalidCredentials => Status::Unauthorized,
-            AuthError::NoSession | AuthError::InvalidResetToken => Status::Forbidden,
+            AuthError::EmailTaken | AuthError::SameEmail => Status::BadRequest,
+            AuthError::InvalidCredentials | AuthError::WrongPassword => Status::Unauthorized,
+            AuthError::NoSession
+            | AuthError::InvalidResetToken
+            | AuthError::InvalidLinkToken
+            | AuthError::EmailNotVerified => Status::Forbidden,
+            AuthError::NoSuchSession => Status::NotFound,
+            AuthError::AlreadyVerified => Status::Conflict,
         };
         Problem::new(status, error.to_string())
     }
@@ -180,11 +185,13 @@ impl<'r> Responder<'r, 'static> for FormError {
     }
 }
 
-/// A page handler's failure: its form again (the input was refused) or the error page.
+/// A page handler's failure: its form again (the input was refused), the error page, or the
+/// login page for a visitor whose session ended while the form was open.
 #[derive(rocket::Responder)]
 pub enum PageFailure {
     Form(FormError),
     Page(ErrorPage),
+    LogIn(Box<Flash<Redirect>>),
 }
 
 impl From<FormError> for PageFailure {

@@ -33,8 +33,9 @@ impl Fairing for SecurityHeaders {
                 "max-age=31536000; includeSubDomains",
             ));
         }
-        // Reset pages carry (or just carried) a token in their URL: never leak it onward.
-        let referrer = match path.starts_with("/password/reset") {
+        // The pages of mailed links carry (or just carried) a token in their URL: never leak it
+        // onward.
+        let referrer = match path.starts_with("/password/reset") || path.starts_with("/email/") {
             true => "no-referrer",
             false => "same-origin",
         };

@@ -39,6 +39,12 @@ impl Fields {
         }
     }
 
+    /// The `current_password` an account action asks for: missing is 401, as a wrong one is.
+    pub fn current_password(&self) -> Result<&str, Problem> {
+        self.text("current_password")
+            .map_err(|_| Problem::new(Status::Unauthorized, "current_password is required"))
+    }
+
     pub fn email(&self, name: &str) -> Result<Email, Problem> {
         Email::parse(self.text(name)?).map_err(|why| Problem::bad_request(format!("{name} {why}")))
     }

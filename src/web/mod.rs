@@ -13,6 +13,7 @@ pub mod origin;
 pub mod pages;
 pub mod request_id;
 pub mod session;
+pub mod time;
 
 use rocket::fairing::AdHoc;
 use rocket::fs::FileServer;
@@ -57,6 +58,11 @@ mod tests {
         };
         assert_eq!(get("/"), 1);
         assert_eq!(get("/profile"), 1);
-        assert_eq!(routes.len(), total - 2);
+        let post_email = routes
+            .iter()
+            .filter(|r| r.method == Method::Post && r.uri.as_str() == "/account/email")
+            .count();
+        assert_eq!(post_email, 1);
+        assert_eq!(routes.len(), total - 3);
     }
 }

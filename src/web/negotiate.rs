@@ -1,7 +1,8 @@
-//! Content negotiation for the paths both the API and the pages serve (`GET /`, `GET /profile`):
-//! one route per path, whose handler runs the page for clients that prefer HTML and the JSON
-//! handler for everyone else. Two ranked routes with a forwarding guard would pick the same way,
-//! but Rocket logs every forward as a warning: a log line (a write to stderr) per API request.
+//! Content negotiation for the paths both the API and the pages serve (`GET /`, `GET /profile`,
+//! `POST /account/email`): one route per path, whose handler runs the page for clients that
+//! prefer HTML and the JSON handler for everyone else. Two ranked routes with a forwarding guard
+//! would pick the same way, but Rocket logs every forward as a warning: a log line (a write to
+//! stderr) per API request.
 //! (A `format = "html"` route would match `Accept: */*` too, taking the API's clients.)
 
 use rocket::route::{Handler, Outcome};

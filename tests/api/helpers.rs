@@ -47,7 +47,13 @@ impl TestDb {
     /// The messages in the mail outbox, oldest first, waiting (at most 10 s) until there are
     /// at least `count` (mail goes out after the response).
     pub fn outbox(&self, count: usize) -> Vec<String> {
+        self.mail("", count)
+    }
+
+    /// [`TestDb::outbox`]'s messages whose subject starts with `subject`.
+    pub fn mail(&self, subject: &str, count: usize) -> Vec<String> {
         let dir = self.scratch.path().join("mail");
+        let header = format!("Subject: {subject}");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             let mut messages: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
@@ -59,6 +65,7 @@ impl TestDb {
                             let modified = e.metadata().unwrap().modified().unwrap();
                             (modified, std::fs::read_to_string(e.path()).unwrap())
                         })
+                        .filter(|(_, text)| text.contains(&header))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -212,6 +219,22 @@ impl TestApp {
     pub fn csrf_token(&self) -> String {
         let html = self.page("/password/forgot").into_string().unwrap();
         hidden_value(&html, "csrf_token").expect("a CSRF field")
+    }
+
+    /// Logs this browser out through its log-out button. (`client.cookies()` is a copy: removing
+    /// a cookie from it changes nothing the client sends.)
+    pub fn log_out(&self) {
+        assert_eq!(self.submit("/logout", &[]).status(), Status::SeeOther);
+    }
+
+    /// Another client of the same database: another device, with cookies of its own if
+    /// `tracked` (a browser), or none.
+    pub fn other_client(&self, tracked: bool) -> Client {
+        let rocket = auth_service::build(self.db.figment.clone());
+        match tracked {
+            true => Client::tracked(rocket).unwrap(),
+            false => Client::untracked(rocket).unwrap(),
+        }
     }
 
     /// Signs up through the page (which logs in) and checks it worked.

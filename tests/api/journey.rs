@@ -45,7 +45,10 @@ fn the_original_end_to_end_flow_passes() {
     // profile_logged
     let response = app.profile(Some(&session_id));
     assert_eq!(response.status(), Status::Ok);
-    assert_eq!(json(response), json!({ "email": EMAIL }));
+    assert_eq!(
+        json(response),
+        json!({ "email": EMAIL, "email_verified": false })
+    );
 
     // log_out, following the redirect like `requests` does
     let response = app.logout(Some(&session_id));

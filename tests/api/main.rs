@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod account;
 mod audit;
 mod database;
 mod expiry;
@@ -10,6 +11,7 @@ mod mail;
 mod pages_account;
 mod pages_password;
 mod pages_security;
+mod pages_settings;
 mod profile;
 mod release;
 mod reset_password;

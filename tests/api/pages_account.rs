@@ -104,7 +104,7 @@ fn a_failed_signup_rerenders_the_form_with_the_error_and_the_email() {
     assert_eq!(app.db.user_count(), 0);
 
     app.sign_up("taken@example.com", "longenough");
-    app.client.cookies().remove("session_id");
+    app.log_out();
     let taken = app.submit(
         "/signup",
         &[("email", "taken@example.com"), ("password", "longenough")],
@@ -117,7 +117,7 @@ fn a_failed_signup_rerenders_the_form_with_the_error_and_the_email() {
 fn a_failed_login_is_401_with_one_message_for_any_cause() {
     let app = TestApp::browser();
     app.sign_up("ann@example.com", "right");
-    app.client.cookies().remove("session_id");
+    app.log_out();
     for email in ["ann@example.com", "nobody@example.com"] {
         let response = app.submit("/login", &[("email", email), ("password", "wrong")]);
         assert_eq!(response.status(), Status::Unauthorized);
@@ -129,14 +129,14 @@ fn a_failed_login_is_401_with_one_message_for_any_cause() {
         assert!(page.contains(&format!("value=\"{email}\"")));
         assert!(!page.contains("value=\"wrong\""));
     }
-    assert_eq!(app.db.session_count(), 1, "only the signup's session");
+    assert_eq!(app.db.session_count(), 0, "failed logins start no session");
 }
 
 #[test]
 fn logging_in_goes_to_the_profile() {
     let app = TestApp::browser();
     app.sign_up("ann@example.com", "right");
-    app.client.cookies().remove("session_id");
+    app.log_out();
     let response = app.submit(
         "/login",
         &[("email", "ann@example.com"), ("password", "right")],

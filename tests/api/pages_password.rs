@@ -9,7 +9,7 @@ const FORGOT_SENT: &str = "If an account exists for that email, we have sent a r
 /// Signs up Ann, logs her out and asks for a reset link; returns the link shown (debug).
 fn link_for_ann(app: &TestApp) -> String {
     app.sign_up("ann@example.com", "old");
-    app.client.cookies().remove("session_id");
+    app.log_out();
     let page = html(app.submit("/password/forgot", &[("email", "ann@example.com")]));
     assert!(page.contains(FORGOT_SENT));
     let start = page.find("id=\"reset-link\" href=\"").unwrap() + 22;

@@ -10,7 +10,10 @@ fn the_profile_of_a_live_session_is_its_email() {
     let session = app.session_for("ann@example.com", "pw");
     let response = app.profile(Some(&session));
     assert_eq!(response.status(), Status::Ok);
-    assert_eq!(json(response), json!({ "email": "ann@example.com" }));
+    assert_eq!(
+        json(response),
+        json!({ "email": "ann@example.com", "email_verified": false })
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@ use rocket::error::ErrorKind;
 use rocket::http::Status;
 use rocket::local::blocking::Client;
 
-use crate::helpers::{TestDb, assert_message, set_cookie};
+use crate::helpers::{TestDb, assert_message, link_in, set_cookie};
 
 const SECRET_KEY: &str = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
 
@@ -68,11 +68,37 @@ fn the_release_profile_sends_secure_cookies_hsts_and_no_reset_token() {
         form("email=ann%40example.com&password=long+enough+pw").status(),
         Status::Ok
     );
-    let login = client
-        .post("/sessions")
+    let log_in = || {
+        client
+            .post("/sessions")
+            .header(rocket::http::ContentType::Form)
+            .body("email=ann%40example.com&password=long+enough+pw")
+            .dispatch()
+    };
+    assert_message(
+        log_in(),
+        Status::Forbidden,
+        "email not verified: open the link we sent to it (a new one is on its way)",
+    );
+    let mailed = db.mail("Verify your email", 2);
+    assert_eq!(
+        mailed.len(),
+        2,
+        "the signup's link, and a new one for the refused login"
+    );
+    let link = link_in(&mailed[1]);
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    assert!(
+        link.starts_with("https://auth.example.com/email/verify?token="),
+        "{link}"
+    );
+    let verified = client
+        .post("/account/verification/confirm")
         .header(rocket::http::ContentType::Form)
-        .body("email=ann%40example.com&password=long+enough+pw")
+        .body(format!("token={token}"))
         .dispatch();
+    assert_eq!(verified.status(), Status::Ok);
+    let login = log_in();
     let cookie = set_cookie(&login, "__Host-session_id");
     assert!(cookie.contains("Secure"), "{cookie}");
     assert!(
@@ -191,5 +217,5 @@ fn beyond_the_per_email_cap_a_release_answers_alike_and_sends_nothing() {
     assert_eq!(first, capped, "the same answer");
     assert_eq!(first.0, Status::Ok);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(db.outbox(2).len(), 1, "one link sent");
+    assert_eq!(db.mail("Reset your password", 2).len(), 1, "one link sent");
 }

@@ -67,7 +67,7 @@ fn beyond_the_per_email_cap_the_debug_profile_says_so_and_sends_nothing() {
         .body("email=bob%40bob.com")
         .dispatch();
     assert_eq!(capped.status(), Status::TooManyRequests);
-    assert_eq!(app.db.outbox(2).len(), 2);
+    assert_eq!(app.db.mail("Reset your password", 2).len(), 2);
     let spent = app.update_password("bob@bob.com", &last, "newPwd");
     assert_eq!(spent.status(), Status::Ok, "the last link still works");
 }

@@ -108,7 +108,10 @@ fn two_logins_give_two_sessions_that_both_work() {
     for session in [&laptop, &phone] {
         let response = app.profile(Some(session));
         assert_eq!(response.status(), Status::Ok);
-        assert_eq!(json(response), json!({ "email": "bob@bob.com" }));
+        assert_eq!(
+            json(response),
+            json!({ "email": "bob@bob.com", "email_verified": false })
+        );
     }
 }
 

@@ -22,6 +22,20 @@ const PATHS: &[&str] = &[
     "/logout",
     "/password/forgot",
     "/password/reset",
+    "/account",
+    "/account/sessions",
+    "/account/sessions/abcdefghijklmnopqrstuv",
+    "/account/sessions/end",
+    "/account/sessions/end-others",
+    "/account/password",
+    "/account/verification",
+    "/account/verification/confirm",
+    "/account/verification/send",
+    "/account/email",
+    "/account/email/confirm",
+    "/account/delete",
+    "/email/verify",
+    "/email/confirm",
     "/static/css/style.css",
 ];
 
@@ -76,6 +90,10 @@ fn field_name() -> impl Strategy<Value = String> {
         Just("new_password".to_owned()),
         Just("reset_token".to_owned()),
         Just("csrf_token".to_owned()),
+        Just("current_password".to_owned()),
+        Just("new_email".to_owned()),
+        Just("token".to_owned()),
+        Just("id".to_owned()),
         "[a-z_\\[\\].%]{0,10}",
     ]
 }
@@ -108,7 +126,8 @@ fn request(live_session: String) -> impl Strategy<Value = BadRequest> {
     ];
     let path = prop_oneof![
         prop::sample::select(PATHS).prop_map(str::to_owned),
-        "[a-z]{0,12}".prop_map(|token| format!("/password/reset?token={token}")),
+        ("(password/reset|email/verify|email/confirm)", "[a-z]{0,12}")
+            .prop_map(|(page, token)| format!("/{page}?token={token}")),
         "[ -~]{0,30}".prop_map(|junk| format!("/{}", junk.replace(['#', '?', ' '], ""))),
     ];
     let content_type = prop_oneof![

@@ -239,7 +239,7 @@ fn the_master_switch_turns_every_limit_off() {
 fn a_throttled_browser_sees_the_login_page_with_the_reason() {
     let app = TestApp::browser_with(|f| f.merge(("throttle_login_per_account", 1)));
     app.sign_up("ann@example.com", "right");
-    app.client.cookies().remove("session_id");
+    app.log_out();
     app.submit(
         "/login",
         &[("email", "ann@example.com"), ("password", "wrong")],

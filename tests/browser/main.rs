@@ -341,23 +341,186 @@ async fn pages_fit_a_phone_screen() {
     d.set_window_rect(0, 0, 390, 844).await.unwrap();
     for (page, name) in [("/", "10-phone-home"), ("/login", "11-phone-login")] {
         d.goto(&format!("{}{page}", app.base)).await.unwrap();
-        let width: i64 = d
-            .execute("return document.documentElement.scrollWidth;", vec![])
-            .await
-            .unwrap()
-            .convert()
-            .unwrap();
-        let viewport: i64 = d
-            .execute("return window.innerWidth;", vec![])
-            .await
-            .unwrap()
-            .convert()
-            .unwrap();
-        assert!(
-            width <= viewport,
-            "{page} scrolls sideways: {width} > {viewport}"
-        );
+        assert_fits(d, page).await;
         snap(d, name).await;
     }
+    browser.quit().await;
+}
+
+/// Clicks the element `css` selects.
+async fn click(driver: &WebDriver, css: &str) {
+    driver
+        .find(By::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Asserts the page at the driver's current size has no sideways scroll.
+async fn assert_fits(driver: &WebDriver, page: &str) {
+    let width: i64 = driver
+        .execute("return document.documentElement.scrollWidth;", vec![])
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    let viewport: i64 = driver
+        .execute("return window.innerWidth;", vec![])
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    assert!(
+        width <= viewport,
+        "{page} scrolls sideways: {width} > {viewport}"
+    );
+}
+
+/// Logs in to `email` as another device (curl's user agent), outside the browser.
+async fn log_in_elsewhere(app: &Served, email: &str, password: &str) {
+    let body = format!(
+        "email={}&password={}",
+        email.replace('@', "%40"),
+        password.replace(' ', "+")
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{}/sessions", app.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("User-Agent", "curl/8.5.0")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+}
+
+#[rocket::async_test]
+#[ignore = "needs chromium; see README"]
+async fn account_self_service_works_in_chromium() {
+    let app = serve().await;
+    let browser = Browser::start().await;
+    let d = browser.driver();
+
+    d.goto(&format!("{}/signup", app.base)).await.unwrap();
+    fill(d, "email", EMAIL).await;
+    fill(d, "password", "first password").await;
+    submit(d).await;
+    assert_path(d, "/profile").await;
+    assert_eq!(text_of(d, ".badge-warn").await, "Not verified");
+
+    // Verify the email: the link's page spends nothing until its button is pressed.
+    click(d, "#send-verification").await;
+    assert_eq!(text_of(d, "h1").await, "Check your email");
+    snap(d, "12-verification-sent").await;
+    click(d, "#verify-link").await;
+    assert_path(d, "/email/verify").await;
+    assert_eq!(text_of(d, "h1").await, "Verify your email");
+    snap(d, "13-verify-email").await;
+    submit(d).await;
+    assert_path(d, "/profile").await;
+    assert_eq!(
+        text_of(d, ".flash").await,
+        format!("Thank you: {EMAIL} is verified.")
+    );
+    assert_eq!(text_of(d, ".details .badge").await, "Verified");
+
+    // Devices: another login shows up, and is logged out from here.
+    log_in_elsewhere(&app, EMAIL, "first password").await;
+    d.refresh().await.unwrap();
+    assert_eq!(d.find_all(By::Css(".session")).await.unwrap().len(), 2);
+    assert!(text_of(d, ".sessions").await.contains("This device"));
+    assert!(text_of(d, ".sessions").await.contains("curl"));
+    d.execute(
+        "document.getElementById('devices').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    snap(d, "14-profile-devices").await;
+    click(d, ".session form button").await;
+    assert_path(d, "/profile").await;
+    assert_eq!(
+        text_of(d, ".flash").await,
+        "That device has been logged out."
+    );
+    assert_eq!(d.find_all(By::Css(".session")).await.unwrap().len(), 1);
+    log_in_elsewhere(&app, EMAIL, "first password").await;
+    d.refresh().await.unwrap();
+    click(d, "#end-others").await;
+    assert_eq!(text_of(d, ".flash").await, "1 other device logged out.");
+
+    // Change the password: a wrong current one is refused, the right one keeps us in.
+    click(d, "a[href='/account/password']").await;
+    assert_path(d, "/account/password").await;
+    fill(d, "current_password", "not it").await;
+    fill(d, "new_password", "second password").await;
+    submit(d).await;
+    assert_eq!(
+        text_of(d, "[role='alert']").await,
+        "current password is wrong"
+    );
+    snap(d, "15-change-password").await;
+    fill(d, "current_password", "first password").await;
+    fill(d, "new_password", "second password").await;
+    submit(d).await;
+    assert_path(d, "/profile").await;
+    assert!(
+        text_of(d, ".flash")
+            .await
+            .starts_with("Your password has been changed.")
+    );
+
+    // Change the email: it moves only when the new address's link is confirmed.
+    d.goto(&format!("{}/account/email", app.base))
+        .await
+        .unwrap();
+    fill(d, "new_email", "new@example.com").await;
+    fill(d, "current_password", "second password").await;
+    snap(d, "16-change-email").await;
+    submit(d).await;
+    assert_eq!(text_of(d, "h1").await, "Check your email");
+    click(d, "#email-link").await;
+    assert_path(d, "/email/confirm").await;
+    assert!(text_of(d, "main p").await.contains("new@example.com"));
+    snap(d, "17-confirm-email").await;
+    submit(d).await;
+    assert_path(d, "/profile").await;
+    assert_eq!(text_of(d, ".details dd").await, "new@example.com");
+
+    // The new pages fit a phone.
+    d.set_window_rect(0, 0, 390, 844).await.unwrap();
+    for (page, name) in [
+        ("/profile", "18-phone-profile"),
+        ("/account/password", "19-phone-password"),
+        ("/account/email", "20-phone-email"),
+        ("/account/delete", "21-phone-delete"),
+    ] {
+        d.goto(&format!("{}{page}", app.base)).await.unwrap();
+        assert_fits(d, page).await;
+        snap(d, name).await;
+    }
+    d.set_window_rect(0, 0, 1280, 900).await.unwrap();
+
+    // Delete the account: home says so, and the email can sign up again.
+    d.goto(&format!("{}/account/delete", app.base))
+        .await
+        .unwrap();
+    snap(d, "22-delete-account").await;
+    fill(d, "current_password", "second password").await;
+    submit(d).await;
+    assert_path(d, "/").await;
+    assert_eq!(text_of(d, ".flash").await, "Your account has been deleted.");
+    snap(d, "23-account-deleted").await;
+    d.goto(&format!("{}/login", app.base)).await.unwrap();
+    fill(d, "email", "new@example.com").await;
+    fill(d, "password", "second password").await;
+    submit(d).await;
+    assert_eq!(
+        text_of(d, "[role='alert']").await,
+        "invalid email or password"
+    );
+
     browser.quit().await;
 }

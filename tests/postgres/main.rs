@@ -106,7 +106,8 @@ fn instances_starting_at_once_on_a_fresh_database_both_come_up() {
         diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
             .get_result(&mut **db.conn().unwrap())
             .unwrap();
-    assert_eq!(migrations.n, 1, "each migration ran once");
+    let written = std::fs::read_dir("migrations/postgres").unwrap().count();
+    assert_eq!(migrations.n, written as i64, "each migration ran once");
 }
 
 /// Two instances of the real binary on one fresh schema, sharing a secret key as a deployment

@@ -1,4 +1,4 @@
-//! Signing up, logging in, the profile and logging out.
+//! Signing up, logging in, the profile (with the account's devices) and logging out.
 
 use rocket::http::Header;
 use rocket::response::{Flash, Redirect};
@@ -8,9 +8,12 @@ use rocket_dyn_templates::Template;
 
 use super::{Layout, redirect_with};
 use crate::auth::{Auth, AuthError, Caller};
+use crate::db::User;
 use crate::web::cookies::Cookies;
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, FormError, Problem};
+use crate::web::session::CurrentUser;
+use crate::web::time::readable;
 
 #[get("/signup")]
 pub fn signup_page(layout: Layout, auth: &State<Auth>) -> Either<Template, Redirect> {
@@ -27,7 +30,8 @@ fn signup_form(layout: &Layout, auth: &Auth, email: &str, error: Option<&str>) -
     layout.render("signup", page)
 }
 
-/// Creates the account and logs it in on this browser.
+/// Creates the account (which mails a verification link) and logs it in on this browser;
+/// with `require_verified_email`, sends the visitor to open the link first.
 #[post("/signup", data = "<form>")]
 pub async fn signup_submit(
     form: CheckedForm,
@@ -41,13 +45,20 @@ pub async fn signup_submit(
         let email = fields.email("email")?;
         let password = fields.new_password("password", auth.policy())?;
         let user = auth.register(&caller, &email, password).await?;
-        Ok::<_, Problem>(auth.create_session(&caller, user).await?)
+        if auth.requires_verified_email() {
+            return Ok(None);
+        }
+        Ok::<_, Problem>(Some(auth.create_session(&caller, user).await?))
     };
     match created.await {
-        Ok(login) => {
+        Ok(Some(login)) => {
             cookies.start_session(login);
             let welcome = "Welcome! Your account is ready.";
             Ok(redirect_with(uri!(profile_page), welcome))
+        }
+        Ok(None) => {
+            let next = "Your account is ready. Open the link we sent to your email, then log in.";
+            Ok(redirect_with(uri!(login_page), next))
         }
         Err(problem) => {
             let typed = fields.text("email").unwrap_or_default();
@@ -105,21 +116,73 @@ pub async fn login_submit(
 
 /// `GET /profile` for browsers; API clients get the JSON profile (see `web::negotiate`).
 #[get("/profile")]
-pub fn profile_page(layout: Layout) -> Either<Template, Redirect> {
-    match layout.account() {
-        Some(account) => {
-            let page = json!({ "title": "Your profile", "email": account.email });
-            Either::Left(layout.render("profile", page))
+pub async fn profile_page(
+    layout: Layout,
+    user: Result<CurrentUser, AuthError>,
+    caller: Caller,
+    auth: &State<Auth>,
+) -> Result<Either<Template, Redirect>, ErrorPage> {
+    match user {
+        Ok(CurrentUser(user)) => {
+            let page = profile_view(&layout, &caller, auth, &user, None).await?;
+            Ok(Either::Left(page))
         }
-        None => Either::Right(Redirect::to(uri!(login_page))),
+        Err(_) => Ok(Either::Right(Redirect::to(uri!(login_page)))),
     }
 }
 
-/// The logout redirect, telling the browser to drop cached pages of the account.
+/// The profile: the account, whether its email is verified, its live sessions (this device
+/// first among equals) and what the owner can do; `error` is the message of a button of the
+/// page that failed.
+pub(super) async fn profile_view(
+    layout: &Layout,
+    caller: &Caller,
+    auth: &Auth,
+    user: &User,
+    error: Option<&str>,
+) -> Result<Template, ErrorPage> {
+    let sessions = auth.sessions_of(caller, user).await?;
+    let listed: Vec<_> = sessions
+        .iter()
+        .map(|listed| {
+            let session = &listed.session;
+            json!({
+                "id": session.public_id,
+                "client": session.user_agent.as_deref().unwrap_or("Unknown client"),
+                "address": session.address,
+                "created": readable(session.created_at),
+                "last_seen": readable(session.last_seen_at),
+                "current": listed.current,
+            })
+        })
+        .collect();
+    let page = json!({
+        "title": "Your profile",
+        "email": user.email,
+        "email_verified": user.email_verified_at.is_some(),
+        "sessions": listed,
+        "others": sessions.iter().any(|s| !s.current),
+        "error": error,
+    });
+    Ok(layout.render("profile", page))
+}
+
+/// The logout redirect home, telling the browser to drop cached pages of the account.
 #[derive(Responder)]
 pub struct LoggedOut {
     inner: Flash<Redirect>,
     clear_site_data: Header<'static>,
+}
+
+impl LoggedOut {
+    /// Home, where `message` confirms what ended.
+    pub(super) fn home(message: &str) -> LoggedOut {
+        LoggedOut {
+            inner: redirect_with(uri!(super::home::home_page), message),
+            // "cache", not "cookies": wiping cookies would also lose the flash message.
+            clear_site_data: Header::new("Clear-Site-Data", "\"cache\""),
+        }
+    }
 }
 
 /// Ends this browser's session on the server and goes home, where a message confirms it. A
@@ -137,9 +200,5 @@ pub async fn logout_submit(
             Err(error) => return Err(error.into()),
         }
     }
-    Ok(LoggedOut {
-        inner: redirect_with(uri!(super::home::home_page), "You have been logged out."),
-        // "cache", not "cookies": wiping cookies would also lose the flash message.
-        clear_site_data: Header::new("Clear-Site-Data", "\"cache\""),
-    })
+    Ok(LoggedOut::home("You have been logged out."))
 }

@@ -3,19 +3,23 @@
 
 mod account;
 mod home;
+mod links;
 mod password;
+mod settings;
 
 use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
 use rocket::response::{Flash, Redirect};
-use rocket::routes;
 use rocket::serde::Serialize;
 use rocket::serde::json::{Value, json};
+use rocket::{routes, uri};
 use rocket_dyn_templates::Template;
 
 use super::cookies::Cookies;
-use super::error::log_failure;
+use super::error::{ErrorPage, PageFailure, Problem, log_failure};
 use super::session::CurrentUser;
+use crate::auth::AuthError;
+use crate::db::User;
 
 pub fn routes() -> Vec<rocket::Route> {
     routes![
@@ -31,6 +35,21 @@ pub fn routes() -> Vec<rocket::Route> {
         password::reset_link_opened,
         password::reset_page,
         password::reset_submit,
+        settings::password_page,
+        settings::password_submit,
+        settings::email_page,
+        settings::email_submit,
+        settings::delete_page,
+        settings::delete_submit,
+        settings::end_session_submit,
+        settings::end_others_submit,
+        settings::verification_submit,
+        links::verify_link_opened,
+        links::verify_page,
+        links::verify_submit,
+        links::email_link_opened,
+        links::email_page,
+        links::email_submit,
     ]
 }
 
@@ -103,4 +122,36 @@ impl Layout {
 /// A `303 See Other` to `to` carrying a one-time success message.
 fn redirect_with(to: rocket::http::uri::Origin<'static>, message: &str) -> Flash<Redirect> {
     Flash::success(Redirect::to(to), message.to_owned())
+}
+
+/// A `303 See Other` to the login page for a visitor whose session ended while a form of the
+/// account was open.
+fn log_in_first() -> PageFailure {
+    let message = "Your session has ended. Log in again.";
+    let to_login = Flash::error(Redirect::to(uri!(account::login_page)), message);
+    PageFailure::LogIn(Box::new(to_login))
+}
+
+/// The account a form acts for: the user of the request's live session, or the login page.
+fn account_user(user: Result<CurrentUser, AuthError>) -> Result<User, PageFailure> {
+    match user {
+        Ok(CurrentUser(user)) => Ok(user),
+        Err(AuthError::NoSession) => Err(log_in_first()),
+        Err(error) => Err(ErrorPage::from(error).into()),
+    }
+}
+
+/// The error page of a mailed link that is invalid, expired or spent (or that the browser no
+/// longer holds); `message` says what to do instead.
+fn invalid_link(message: &'static str) -> ErrorPage {
+    ErrorPage(Problem::new(Status::Forbidden, message))
+}
+
+/// [`invalid_link`] for a token the auth layer refused, or the error page of whatever else
+/// stopped the link.
+fn link_failed(error: AuthError, invalid: &'static str) -> ErrorPage {
+    match error {
+        AuthError::InvalidResetToken | AuthError::InvalidLinkToken => invalid_link(invalid),
+        other => other.into(),
+    }
 }

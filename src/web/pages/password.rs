@@ -1,24 +1,23 @@
 //! The forgotten-password journey: request a link, open it, choose a new password.
 //!
 //! The link's token leaves the URL on first load: it moves into a short-lived private cookie
-//! scoped to `/password/reset` (`Cookies::hold_reset_token`), and the browser is redirected to
+//! scoped to `/password/reset` (`Cookies::hold_link_token`), and the browser is redirected to
 //! the token-free page, so the token never sits in history or a `Referer`. Opening the page
 //! never spends the token.
 
-use rocket::http::Status;
 use rocket::response::{Flash, Redirect};
 use rocket::serde::json::json;
 use rocket::{State, get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{Layout, redirect_with};
-use crate::auth::{Auth, AuthError, Caller, ResetRequest};
+use super::{Layout, invalid_link, link_failed, redirect_with};
+use crate::auth::{Auth, Caller, ResetRequest};
 use crate::config::Settings;
 use crate::db::User;
-use crate::mail::reset_link;
-use crate::web::cookies::Cookies;
+use crate::mail::{RESET_PATH, link};
+use crate::web::cookies::{Cookies, Link};
 use crate::web::csrf::CheckedForm;
-use crate::web::error::{ErrorPage, FormError, PageFailure, Problem};
+use crate::web::error::{ErrorPage, FormError, PageFailure};
 
 const INVALID_LINK: &str = "This reset link is invalid, has expired or has already been used. \
                             Ask for a new one from the “Forgot your password?” page.";
@@ -53,19 +52,38 @@ pub async fn forgot_submit(
     let expose = settings.expose_reset_token;
     let requested = auth.request_reset(&caller, &email, expose).await;
     let link = match requested.map_err(ErrorPage::from)? {
-        ResetRequest::Issued(token) => {
-            Some(reset_link(settings.public_base_url.as_deref(), &token))
-        }
+        ResetRequest::Issued(token) => Some(link(
+            settings.public_base_url.as_deref(),
+            RESET_PATH,
+            &token,
+        )),
         ResetRequest::NoAccount | ResetRequest::Capped | ResetRequest::Deferred => None,
     };
-    let page = json!({ "title": "Check your email", "link": link });
-    Ok(layout.render("forgot_sent", page))
+    let message = "If an account exists for that email, we have sent a reset link to it.";
+    Ok(link_sent(&layout, message, link, "reset-link"))
+}
+
+/// The "check your email" page; with `expose_reset_token` (debug) it also shows the mailed
+/// link, with the id `link_id`.
+pub(super) fn link_sent(
+    layout: &Layout,
+    message: &str,
+    link: Option<String>,
+    link_id: &str,
+) -> Template {
+    let page = json!({
+        "title": "Check your email",
+        "message": message,
+        "link": link,
+        "link_id": link_id,
+    });
+    layout.render("link_sent", page)
 }
 
 /// The link's first load: keep the token in a private cookie and drop it from the URL.
 #[get("/password/reset?<token>", rank = 1)]
 pub fn reset_link_opened(token: &str, cookies: Cookies<'_>) -> Redirect {
-    cookies.hold_reset_token(token);
+    cookies.hold_link_token(Link::Reset, token);
     Redirect::to(uri!(reset_page))
 }
 
@@ -96,23 +114,14 @@ async fn link_holder(
     auth: &Auth,
     cookies: &Cookies<'_>,
 ) -> Result<(String, User), ErrorPage> {
-    let token = cookies.reset_token().ok_or_else(invalid_link)?;
+    let token = cookies
+        .link_token(Link::Reset)
+        .ok_or_else(|| invalid_link(INVALID_LINK))?;
     let holder = auth
         .reset_token_holder(caller, &token)
         .await
-        .map_err(link_error)?;
+        .map_err(|e| link_failed(e, INVALID_LINK))?;
     Ok((token, holder))
-}
-
-fn invalid_link() -> ErrorPage {
-    ErrorPage(Problem::new(Status::Forbidden, INVALID_LINK))
-}
-
-fn link_error(error: AuthError) -> ErrorPage {
-    match error {
-        AuthError::InvalidResetToken => invalid_link(),
-        other => other.into(),
-    }
 }
 
 /// Sets the new password, which spends the token and ends every session of the account; the
@@ -135,8 +144,8 @@ pub async fn reset_submit(
         })?;
     auth.spend_reset_token(&caller, &token, None, password)
         .await
-        .map_err(link_error)?;
-    cookies.drop_reset_token();
+        .map_err(|e| link_failed(e, INVALID_LINK))?;
+    cookies.drop_link_token(Link::Reset);
     let done = "Your password has been changed. Log in with your new password.";
     Ok(redirect_with(uri!(super::account::login_page), done))
 }

@@ -1,4 +1,7 @@
-//! The JSON API, keeping the original Flask service's paths, statuses and bodies to the letter.
+//! The JSON API, keeping the original Flask service's paths, statuses and bodies to the letter;
+//! the account self-service endpoints, additions beside them, are in [`account`].
+
+mod account;
 
 use rocket::http::Status;
 use rocket::response::Redirect;
@@ -16,7 +19,7 @@ use crate::config::Settings;
 type ApiResult = Result<Json<Value>, Problem>;
 
 pub fn routes() -> Vec<rocket::Route> {
-    routes![
+    let original = routes![
         index,
         create_user,
         create_session,
@@ -24,7 +27,8 @@ pub fn routes() -> Vec<rocket::Route> {
         profile,
         reset_token,
         update_password
-    ]
+    ];
+    [original, account::routes()].concat()
 }
 
 #[get("/")]
@@ -83,10 +87,14 @@ async fn destroy_session(
     Ok(Redirect::to(uri!(index)))
 }
 
+/// The original's `{"email"}`, and whether that email is verified.
 #[get("/profile")]
 async fn profile(user: Result<CurrentUser, AuthError>) -> ApiResult {
     let CurrentUser(user) = user?;
-    Ok(Json(json!({ "email": user.email })))
+    let verified = user.email_verified_at.is_some();
+    Ok(Json(
+        json!({ "email": user.email, "email_verified": verified }),
+    ))
 }
 
 /// Asks for a reset link. With `expose_reset_token` (debug) the body carries the token, as in

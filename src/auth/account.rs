@@ -1,0 +1,525 @@
+//! Account self-service: the owner's sessions (list them, end one, end all the others),
+//! changing the password, verifying the email, changing it, deleting the account.
+//!
+//! Every action takes the account of the caller's live session, and its queries take that
+//! account's id: no action can name another account's rows. Changing the password or the
+//! email and deleting the account ask for the current password first, checked as a login is
+//! ([`Auth::attempt`]): throttled per account (or trusted device) and per address, and a wrong
+//! one is a failed login for the account. Mailed links carry single-use tokens stored as
+//! digests; a link is spent only by a POST (its page's button), never by opening it.
+
+use super::audit::Field;
+use super::login::{Attempt, hex};
+use super::sessions::{Login, SessionStart};
+use super::throttle::Scope;
+use super::{Auth, AuthError, Caller, Email, Password, token};
+use crate::db::account_tokens::{self, Purpose};
+use crate::db::{Session, User, devices, now, sessions, throttle_events, users};
+
+/// How long a verification link works: a day, as a signup's mail may be read the next morning.
+pub const VERIFY_TTL_SECS: i64 = 24 * 60 * 60;
+
+/// One of the account's live sessions, as its owner sees it.
+#[derive(Debug)]
+pub struct DeviceSession {
+    pub session: Session,
+    /// Whether it is the session of the request that asked.
+    pub current: bool,
+}
+
+/// A session ended by its public id.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// It was the session of the request that ended it (a log-out of this device).
+    pub current: bool,
+}
+
+impl Auth {
+    /// The account's live sessions, the most recently used first.
+    pub async fn sessions_of(
+        &self,
+        caller: &Caller,
+        user: &User,
+    ) -> Result<Vec<DeviceSession>, AuthError> {
+        let (user_id, lifetimes, at) = (user.id, self.lifetimes, now());
+        let listed = self
+            .db
+            .run(move |c| sessions::live_sessions(c, user_id, at, lifetimes))
+            .await?;
+        let current = caller.session_digest();
+        Ok(listed
+            .into_iter()
+            .map(|session| DeviceSession {
+                current: current.is_some_and(|d| d[..] == session.token_hash[..]),
+                session,
+            })
+            .collect())
+    }
+
+    /// Ends the account's session named `public_id`; [`AuthError::NoSuchSession`] when the
+    /// account has no live session by that name (another account's included).
+    pub async fn end_session_by_id(
+        &self,
+        caller: &Caller,
+        user: &User,
+        public_id: &str,
+    ) -> Result<Ended, AuthError> {
+        let (user_id, lifetimes, public_id) = (user.id, self.lifetimes, public_id.to_owned());
+        let ended = self
+            .db
+            .write(move |tx| {
+                sessions::delete_session_by_public_id(tx, user_id, &public_id, now(), lifetimes)
+            })
+            .await?
+            .ok_or(AuthError::NoSuchSession)?;
+        self.audit
+            .record(caller, "session.revoked", &[Field::UserId(user_id)]);
+        let current = caller.session_digest().is_some_and(|d| d[..] == ended[..]);
+        Ok(Ended { current })
+    }
+
+    /// Ends every live session of the account but the caller's; returns how many ended.
+    pub async fn end_other_sessions(
+        &self,
+        caller: &Caller,
+        user: &User,
+    ) -> Result<usize, AuthError> {
+        let (user_id, lifetimes, keep) = (user.id, self.lifetimes, caller.session_digest());
+        let ended = self
+            .db
+            .write(move |tx| {
+                let keep = keep.as_ref().map(|d| &d[..]);
+                sessions::delete_sessions_of(tx, user_id, keep, now(), lifetimes)
+            })
+            .await?;
+        let fields = [Field::UserId(user_id), Field::Count(ended)];
+        self.audit
+            .record(caller, "sessions.revoked_others", &fields);
+        Ok(ended)
+    }
+
+    /// Changes the password, given the current one. In one transaction, provided the current
+    /// password is still the account's: the new hash is written, every session of the account
+    /// ends, its reset token is void, and this client gets a new session (returned). The owner
+    /// is told by mail.
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        user: &User,
+        current: &str,
+        new: Password,
+    ) -> Result<Login, AuthError> {
+        let _admission = self.hasher.admit()?;
+        let attempt = self.reauthenticate(caller, user, current).await?;
+        let hashed = match self.hasher.hash(new).await {
+            Ok(hashed) => hashed,
+            Err(error) => {
+                self.release(attempt.reservation).await;
+                return Err(error);
+            }
+        };
+        let start = SessionStart {
+            user: attempt.verified.user,
+            check: Some(attempt.verified.check.replace_with(hashed)),
+            forgive: Some(attempt.budget),
+            reservation: attempt.reservation,
+            replaced: None,
+            device: attempt.device,
+            password_changed: true,
+        };
+        // `None`: a reset replaced the password after it was checked.
+        let login = self
+            .start_session(caller, start)
+            .await?
+            .ok_or(AuthError::WrongPassword)?;
+        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        self.audit.record(caller, "password.changed", &fields);
+        self.mailer.send_password_changed(&user.email);
+        Ok(login)
+    }
+
+    /// Mails a new verification link to the account's email (the last one stops working),
+    /// within the account's hourly mail cap; returns the token.
+    pub async fn send_verification(
+        &self,
+        caller: &Caller,
+        user: &User,
+    ) -> Result<String, AuthError> {
+        if user.email_verified_at.is_some() {
+            return Err(AuthError::AlreadyVerified);
+        }
+        self.gate_account_mail(caller, user).await?;
+        self.issue_verification(caller, user).await
+    }
+
+    /// [`Auth::send_verification`] for a login refused for want of a verified email: a
+    /// failure (the cap reached, the database) is logged, never answered.
+    pub(super) async fn resend_verification_quietly(&self, caller: &Caller, user: &User) {
+        let sent = match self.gate_account_mail(caller, user).await {
+            Ok(()) => self.issue_verification(caller, user).await.map(drop),
+            Err(error) => Err(error),
+        };
+        match sent {
+            Ok(()) | Err(AuthError::Throttled { .. }) => {}
+            Err(error) => {
+                log::warn!(target: "auth_service::account", "no verification link sent: {error}");
+            }
+        }
+    }
+
+    /// Counts a mail the owner asked for against the account's hourly cap.
+    async fn gate_account_mail(&self, caller: &Caller, user: &User) -> Result<(), AuthError> {
+        let email = Some(user.email.as_str());
+        self.gate(vec![(Scope::AccountMail, user.id.to_string())])
+            .await
+            .map_err(|e| self.throttled(caller, "account_mail.throttled", e, email))?
+            .keep();
+        Ok(())
+    }
+
+    async fn issue_verification(&self, caller: &Caller, user: &User) -> Result<String, AuthError> {
+        let raw = token::generate();
+        let (digest, user_id, expires_at) = (token::digest(&raw), user.id, now() + VERIFY_TTL_SECS);
+        self.db
+            .write(move |tx| {
+                account_tokens::issue(tx, user_id, Purpose::Verify, &digest, None, expires_at)
+            })
+            .await?;
+        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        self.audit.record(caller, "verification.sent", &fields);
+        self.mailer.send_verification_link(&user.email, &raw);
+        Ok(raw)
+    }
+
+    /// The account a verification token belongs to, without spending it (its link's page).
+    pub async fn verification_holder(&self, caller: &Caller, raw: &str) -> Result<User, AuthError> {
+        let (digest, at) = (token::digest(raw), now());
+        self.check_link_token(caller, "verification", move |tx| {
+            let found = account_tokens::find(tx, &digest, Purpose::Verify, at)?;
+            Ok(found.map(|(_, user)| user))
+        })
+        .await?
+        .ok_or(AuthError::InvalidLinkToken)
+    }
+
+    /// Spends a verification token: the account's email is verified.
+    pub async fn verify_email(&self, caller: &Caller, raw: &str) -> Result<User, AuthError> {
+        let (digest, at) = (token::digest(raw), now());
+        let user = self
+            .check_link_token(
+                caller,
+                "verification",
+                move |tx| match account_tokens::spend(tx, &digest, Purpose::Verify, at)? {
+                    Some(spent) => Ok(Some(users::mark_email_verified(tx, spent.user_id, at)?)),
+                    None => Ok(None),
+                },
+            )
+            .await?
+            .ok_or(AuthError::InvalidLinkToken)?;
+        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        self.audit.record(caller, "email.verified", &fields);
+        Ok(user)
+    }
+
+    /// Asks to move the account to `new_email`, given the current password: a confirmation
+    /// link goes to the new address (the account moves only when it is opened) and a notice,
+    /// with the new address masked, to the current one. Returns the link's token.
+    pub async fn request_email_change(
+        &self,
+        caller: &Caller,
+        user: &User,
+        current: &str,
+        new_email: &Email,
+    ) -> Result<String, AuthError> {
+        if new_email.as_str() == user.email {
+            return Err(AuthError::SameEmail);
+        }
+        let _admission = self.hasher.admit()?;
+        let attempt = self.reauthenticate(caller, user, current).await?;
+        let address = new_email.to_string();
+        let taken = self
+            .db
+            .run(move |c| users::find_user_by_email(c, &address))
+            .await
+            .map_err(AuthError::from)
+            .and_then(|found| match found {
+                // The confirmation decides by the unique index; this spares a useless mail.
+                Some(_) => Err(AuthError::EmailTaken),
+                None => Ok(()),
+            });
+        let gated = match taken {
+            Ok(()) => self.gate_account_mail(caller, user).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = gated {
+            self.release(attempt.reservation).await;
+            return Err(error);
+        }
+        let raw = token::generate();
+        let (digest, user_id) = (token::digest(&raw), user.id);
+        let (new_address, expires_at) = (new_email.to_string(), now() + self.reset_token_ttl);
+        let Attempt {
+            reservation,
+            budget: (scope, key),
+            ..
+        } = attempt;
+        self.db
+            .write(move |tx| {
+                reservation.release(tx)?;
+                throttle_events::clear_events(tx, scope.name(), &key)?;
+                let new_email = Some(new_address.as_str());
+                account_tokens::issue(tx, user_id, Purpose::Email, &digest, new_email, expires_at)
+            })
+            .await?;
+        let fields = [Field::UserId(user.id), Field::Email(new_email.as_str())];
+        self.audit.record(caller, "email.change_requested", &fields);
+        self.mailer.send_email_change_link(new_email.as_str(), &raw);
+        self.mailer
+            .send_email_change_notice(&user.email, &new_email.masked());
+        Ok(raw)
+    }
+
+    /// The account an email-change token belongs to and the address it moves to, without
+    /// spending the token (its link's page).
+    pub async fn email_change_holder(
+        &self,
+        caller: &Caller,
+        raw: &str,
+    ) -> Result<(User, String), AuthError> {
+        let (digest, at) = (token::digest(raw), now());
+        self.check_link_token(caller, "email_change", move |tx| {
+            let found = account_tokens::find(tx, &digest, Purpose::Email, at)?;
+            Ok(found.and_then(|(token, user)| Some((user, token.new_email?))))
+        })
+        .await?
+        .ok_or(AuthError::InvalidLinkToken)
+    }
+
+    /// Spends an email-change token: the account moves to the new address in one update,
+    /// which the unique index decides (of two accounts racing for one address, one wins; the
+    /// other gets [`AuthError::EmailTaken`] and keeps its token). Its reset token and any
+    /// verification link of the old address are void; the new address is verified.
+    pub async fn confirm_email_change(
+        &self,
+        caller: &Caller,
+        raw: &str,
+    ) -> Result<User, AuthError> {
+        let (digest, at) = (token::digest(raw), now());
+        let user = self
+            .check_link_token(caller, "email_change", move |tx| {
+                let Some(spent) = account_tokens::spend(tx, &digest, Purpose::Email, at)? else {
+                    return Ok(None);
+                };
+                let Some(new_email) = spent.new_email else {
+                    return Ok(None);
+                };
+                let user = users::change_email(tx, spent.user_id, &new_email, at)?;
+                account_tokens::delete_of_user(tx, user.id, Purpose::Verify)?;
+                Ok(Some(user))
+            })
+            .await?
+            .ok_or(AuthError::InvalidLinkToken)?;
+        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        self.audit.record(caller, "email.changed", &fields);
+        Ok(user)
+    }
+
+    /// Deletes the account, given the current password: the user with its sessions, tokens
+    /// and trusted devices (foreign keys cascade), and the throttling rows about it, in one
+    /// transaction. The email is free again; a confirmation goes to it.
+    pub async fn delete_account(
+        &self,
+        caller: &Caller,
+        user: &User,
+        current: &str,
+    ) -> Result<(), AuthError> {
+        let _admission = self.hasher.admit()?;
+        let attempt = self.reauthenticate(caller, user, current).await?;
+        let (user_id, email, reservation) = (user.id, user.email.clone(), attempt.reservation);
+        let deleted = self
+            .db
+            .write(move |tx| {
+                reservation.release(tx)?;
+                let mut about = vec![
+                    (Scope::LoginAccount, email.clone()),
+                    (Scope::ResetEmail, email),
+                    (Scope::AccountMail, user_id.to_string()),
+                ];
+                for digest in devices::digests_of(tx, user_id)? {
+                    about.push((Scope::LoginDevice, hex(&digest)));
+                }
+                for (scope, key) in &about {
+                    throttle_events::clear_events(tx, scope.name(), key)?;
+                }
+                users::delete_user(tx, user_id)
+            })
+            .await?;
+        if !deleted {
+            return Err(AuthError::NoSession);
+        }
+        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        self.audit.record(caller, "account.deleted", &fields);
+        self.mailer.send_account_deleted(&user.email);
+        Ok(())
+    }
+
+    /// Checks the current password of `user` as a login does; a wrong one is
+    /// [`AuthError::WrongPassword`] (and a failed login for the account).
+    async fn reauthenticate(
+        &self,
+        caller: &Caller,
+        user: &User,
+        current: &str,
+    ) -> Result<Attempt, AuthError> {
+        let email = Email::stored(&user.email);
+        match self.attempt(caller, &email, current, "reauth.failed").await {
+            Ok(attempt) if attempt.verified.user.id == user.id => Ok(attempt),
+            Ok(other) => {
+                self.release(other.reservation).await;
+                Err(AuthError::WrongPassword)
+            }
+            Err(AuthError::InvalidCredentials) => Err(AuthError::WrongPassword),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::ResetRequest;
+    use crate::auth::testing::{auth, auth_with, caller, email, password};
+    use crate::db::schema::{account_tokens as tokens_table, throttle_events as events_table};
+    use crate::db::testing::conn;
+    use diesel::prelude::*;
+
+    /// Ann's account and a caller holding a fresh session of it.
+    async fn ann(auth: &Auth) -> (User, Caller) {
+        let user = auth
+            .register(&caller(), &email("ann@b.com"), password("pw"))
+            .await
+            .unwrap();
+        let login = auth
+            .login(&caller(), &email("ann@b.com"), "pw")
+            .await
+            .unwrap();
+        let caller = Caller {
+            session_id: Some(login.session_id),
+            ..caller()
+        };
+        (user, caller)
+    }
+
+    #[rocket::async_test]
+    async fn another_accounts_session_cannot_be_ended_by_its_public_id() {
+        let (auth, _db, _dir) = auth().await;
+        let (ann, ann_caller) = ann(&auth).await;
+        let bob = auth
+            .register(&caller(), &email("bob@b.com"), password("pw"))
+            .await
+            .unwrap();
+        auth.login(&caller(), &email("bob@b.com"), "pw")
+            .await
+            .unwrap();
+        let bobs = auth.sessions_of(&caller(), &bob).await.unwrap();
+        let id = &bobs[0].session.public_id;
+        assert!(matches!(
+            auth.end_session_by_id(&ann_caller, &ann, id).await,
+            Err(AuthError::NoSuchSession)
+        ));
+        assert_eq!(auth.sessions_of(&caller(), &bob).await.unwrap().len(), 1);
+        let own = auth.sessions_of(&ann_caller, &ann).await.unwrap();
+        assert!(own[0].current);
+        let ended = auth.end_session_by_id(&ann_caller, &ann, &own[0].session.public_id);
+        assert_eq!(ended.await.unwrap(), Ended { current: true });
+    }
+
+    #[rocket::async_test]
+    async fn a_password_change_needs_the_current_one_and_ends_every_other_session() {
+        let (auth, _db, _dir) = auth().await;
+        let (ann, me) = ann(&auth).await;
+        let other = auth
+            .login(&caller(), &email("ann@b.com"), "pw")
+            .await
+            .unwrap();
+        let requested = auth
+            .request_reset(&caller(), &email("ann@b.com"), true)
+            .await;
+        let ResetRequest::Issued(reset_token) = requested.unwrap() else {
+            panic!("a known account gets a token");
+        };
+        let wrong = auth.change_password(&me, &ann, "nope", password("new"));
+        assert!(matches!(wrong.await, Err(AuthError::WrongPassword)));
+
+        let login = auth
+            .change_password(&me, &ann, "pw", password("new"))
+            .await
+            .unwrap();
+        assert!(bcrypt::verify("new", &login.user.hashed_password).unwrap());
+        for ended in [me.session_id.unwrap(), other.session_id] {
+            assert!(matches!(
+                auth.user_for_session(&ended).await,
+                Err(AuthError::NoSession)
+            ));
+        }
+        assert_eq!(
+            auth.user_for_session(&login.session_id).await.unwrap().id,
+            ann.id
+        );
+        assert!(matches!(
+            auth.reset_token_holder(&caller(), &reset_token).await,
+            Err(AuthError::InvalidResetToken)
+        ));
+    }
+
+    #[rocket::async_test]
+    async fn an_email_change_is_confirmed_once_and_leaves_the_old_address_free() {
+        let (auth, db, _dir) = auth().await;
+        let (ann, me) = ann(&auth).await;
+        let token = auth
+            .request_email_change(&me, &ann, "pw", &email("new@b.com"))
+            .await
+            .unwrap();
+        let (holder, new) = auth.email_change_holder(&caller(), &token).await.unwrap();
+        assert_eq!((holder.id, new.as_str()), (ann.id, "new@b.com"));
+        let moved = auth.confirm_email_change(&caller(), &token).await.unwrap();
+        assert_eq!(moved.email, "new@b.com");
+        assert!(moved.email_verified_at.is_some());
+        assert!(matches!(
+            auth.confirm_email_change(&caller(), &token).await,
+            Err(AuthError::InvalidLinkToken)
+        ));
+        let left: i64 = tokens_table::table
+            .count()
+            .get_result(&mut **conn(&db))
+            .unwrap();
+        assert_eq!(
+            left, 0,
+            "the signup's verification link went with the old address"
+        );
+        auth.register(&caller(), &email("ann@b.com"), password("pw"))
+            .await
+            .unwrap();
+    }
+
+    #[rocket::async_test]
+    async fn deleting_an_account_forgets_the_throttle_rows_about_it() {
+        let (auth, db, _dir) = auth_with(|s| s.throttle_login_per_account = 5).await;
+        let (ann, me) = ann(&auth).await;
+        let failed = auth.login(&caller(), &email("ann@b.com"), "wrong").await;
+        assert!(matches!(failed, Err(AuthError::InvalidCredentials)));
+        let wrong = auth.delete_account(&me, &ann, "wrong").await;
+        assert!(matches!(wrong, Err(AuthError::WrongPassword)));
+        auth.delete_account(&me, &ann, "pw").await.unwrap();
+        let about: i64 = events_table::table
+            .filter(events_table::key.eq("ann@b.com"))
+            .count()
+            .get_result(&mut **conn(&db))
+            .unwrap();
+        assert_eq!(about, 0);
+        assert!(matches!(
+            auth.login(&caller(), &email("ann@b.com"), "pw").await,
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+}

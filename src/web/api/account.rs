@@ -1,0 +1,199 @@
+//! The account self-service API, beside the original's endpoints: the same body formats, error
+//! shape and session cookie. A missing or wrong `current_password` is 401; a new password that
+//! fails the policy is 400 naming its field. With `expose_reset_token` (debug) the bodies also
+//! carry the mailed tokens, as `POST /reset_password` does.
+
+use rocket::serde::json::{Json, Value, json};
+use rocket::{State, delete, get, post, put, routes};
+
+use super::ApiResult;
+use crate::auth::{Auth, AuthError, Caller, DeviceSession};
+use crate::config::Settings;
+use crate::web::cookies::Cookies;
+use crate::web::error::Problem;
+use crate::web::input::Fields;
+use crate::web::origin::SameOrigin;
+use crate::web::session::CurrentUser;
+use crate::web::time::rfc3339;
+
+pub fn routes() -> Vec<rocket::Route> {
+    routes![
+        list_sessions,
+        end_session,
+        end_other_sessions,
+        change_password,
+        send_verification,
+        confirm_verification,
+        change_email,
+        confirm_email_change,
+        delete_account,
+    ]
+}
+
+/// A session as the API shows it: its public id, never its token or digest.
+fn session_json(listed: &DeviceSession) -> Value {
+    let session = &listed.session;
+    json!({
+        "id": session.public_id,
+        "created_at": rfc3339(session.created_at),
+        "last_seen_at": rfc3339(session.last_seen_at),
+        "user_agent": session.user_agent,
+        "address": session.address,
+        "current": listed.current,
+    })
+}
+
+/// `{"message": message}`, with the mailed token under `token_field` when tokens are exposed.
+fn sent(message: &str, token_field: &str, token: String, settings: &Settings) -> Json<Value> {
+    let mut body = json!({ "message": message });
+    if settings.expose_reset_token {
+        body[token_field] = token.into();
+    }
+    Json(body)
+}
+
+#[get("/account/sessions")]
+async fn list_sessions(
+    caller: Caller,
+    user: Result<CurrentUser, AuthError>,
+    auth: &State<Auth>,
+) -> ApiResult {
+    let CurrentUser(user) = user?;
+    let sessions = auth.sessions_of(&caller, &user).await?;
+    let listed: Vec<Value> = sessions.iter().map(session_json).collect();
+    Ok(Json(json!({ "sessions": listed })))
+}
+
+/// Ends one of the account's sessions; 404 for an id that is not one of them. Ending this
+/// very session also drops its cookie.
+#[delete("/account/sessions/<id>")]
+async fn end_session(
+    _origin: SameOrigin,
+    id: &str,
+    caller: Caller,
+    user: Result<CurrentUser, AuthError>,
+    auth: &State<Auth>,
+    cookies: Cookies<'_>,
+) -> ApiResult {
+    let CurrentUser(user) = user?;
+    if auth.end_session_by_id(&caller, &user, id).await?.current {
+        cookies.end_session();
+    }
+    Ok(Json(json!({ "message": "session ended" })))
+}
+
+/// Ends every session of the account but this one.
+#[delete("/account/sessions")]
+async fn end_other_sessions(
+    _origin: SameOrigin,
+    caller: Caller,
+    user: Result<CurrentUser, AuthError>,
+    auth: &State<Auth>,
+) -> ApiResult {
+    let CurrentUser(user) = user?;
+    let ended = auth.end_other_sessions(&caller, &user).await?;
+    Ok(Json(json!({ "ended": ended })))
+}
+
+/// Changes the password; every other session ends and this client gets a new session cookie.
+#[put("/account/password", data = "<body>")]
+async fn change_password(
+    _origin: SameOrigin,
+    caller: Caller,
+    user: Result<CurrentUser, AuthError>,
+    body: Result<Fields, Problem>,
+    auth: &State<Auth>,
+    cookies: Cookies<'_>,
+) -> ApiResult {
+    let CurrentUser(user) = user?;
+    let body = body?;
+    let current = body.current_password()?;
+    let new = body.new_password("new_password", auth.policy())?;
+    let login = auth.change_password(&caller, &user, current, new).await?;
+    cookies.start_session(login);
+    Ok(Json(json!({ "message": "password changed" })))
+}
+
+#[post("/account/verification")]
+async fn send_verification(
+    _origin: SameOrigin,
+    caller: Caller,
+    user: Result<CurrentUser, AuthError>,
+    auth: &State<Auth>,
+    settings: &State<Settings>,
+) -> ApiResult {
+    let CurrentUser(user) = user?;
+    let token = auth.send_verification(&caller, &user).await?;
+    let message = "verification link sent";
+    Ok(sent(message, "verification_token", token, settings))
+}
+
+/// Spends a verification token; no session is needed (the link may be opened anywhere).
+#[post("/account/verification/confirm", data = "<body>")]
+async fn confirm_verification(
+    _origin: SameOrigin,
+    caller: Caller,
+    body: Result<Fields, Problem>,
+    auth: &State<Auth>,
+) -> ApiResult {
+    let body = body?;
+    let user = auth.verify_email(&caller, body.text("token")?).await?;
+    Ok(Json(json!({ "email": user.email, "email_verified": true })))
+}
+
+/// Asks to move the account to `new_email`; it moves when the mailed link is confirmed.
+#[post("/account/email", data = "<body>")]
+async fn change_email(
+    _origin: SameOrigin,
+    caller: Caller,
+    user: Result<CurrentUser, AuthError>,
+    body: Result<Fields, Problem>,
+    auth: &State<Auth>,
+    settings: &State<Settings>,
+) -> ApiResult {
+    let CurrentUser(user) = user?;
+    let body = body?;
+    let current = body.current_password()?;
+    let new_email = body.email("new_email")?;
+    let token = auth
+        .request_email_change(&caller, &user, current, &new_email)
+        .await?;
+    Ok(sent(
+        "confirmation link sent",
+        "email_token",
+        token,
+        settings,
+    ))
+}
+
+#[post("/account/email/confirm", data = "<body>")]
+async fn confirm_email_change(
+    _origin: SameOrigin,
+    caller: Caller,
+    body: Result<Fields, Problem>,
+    auth: &State<Auth>,
+) -> ApiResult {
+    let body = body?;
+    let user = auth
+        .confirm_email_change(&caller, body.text("token")?)
+        .await?;
+    Ok(Json(json!({ "email": user.email })))
+}
+
+/// Deletes the account and drops the session cookie.
+#[delete("/account", data = "<body>")]
+async fn delete_account(
+    _origin: SameOrigin,
+    caller: Caller,
+    user: Result<CurrentUser, AuthError>,
+    body: Result<Fields, Problem>,
+    auth: &State<Auth>,
+    cookies: Cookies<'_>,
+) -> ApiResult {
+    let CurrentUser(user) = user?;
+    let body = body?;
+    auth.delete_account(&caller, &user, body.current_password()?)
+        .await?;
+    cookies.end_session();
+    Ok(Json(json!({ "message": "account deleted" })))
+}
