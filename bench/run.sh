@@ -70,6 +70,7 @@ start_server() {
   fi
   env ROCKET_PROFILE=debug ROCKET_ADDRESS=127.0.0.1 ROCKET_PORT="$port" \
     ROCKET_DATABASE_URL="$1" ROCKET_THROTTLE_ENABLED=false ROCKET_LOG_LEVEL=critical \
+    ROCKET_ADMIN_SOCKET="$work/admin-$port.sock" \
     ROCKET_DATABASE_SYNCHRONOUS="${SYNC:-full}" "${share[@]}" \
     ROCKET_AUDIT_LOG="$work/audit.log" ROCKET_MAIL_OUTBOX_DIR="$work/mail" \
     "$server_bin" >>"$work/server.log" 2>&1 &

@@ -146,13 +146,26 @@ pub struct Settings {
     pub smtp_timeout_secs: u64,
     /// Where audit events go: `stderr` or a file path.
     pub audit_log: String,
-    /// Audit line format: `text` or `json`.
+    /// Audit and log line format: `text` or `json` (one object per line, request lines too).
     pub log_format: LogFormat,
     /// Put the reset token in `POST /reset_password`'s body, as the original service did (and
     /// the verification and email-change tokens in their endpoints' bodies).
     pub expose_reset_token: bool,
     /// An account logs in only once its email is verified (a link mailed at signup).
     pub require_verified_email: bool,
+    /// Serve `/metrics` (Prometheus text format).
+    pub metrics_enabled: bool,
+    /// When set, `/metrics` answers only `Authorization: Bearer <metrics_token>`.
+    pub metrics_token: Option<String>,
+    /// Where the service writes its scheduled backups (SQLite); none: no scheduled backups.
+    pub backup_dir: Option<String>,
+    /// Seconds between scheduled backups; 0: none.
+    pub backup_interval_secs: u64,
+    /// How many scheduled backups are kept (the oldest go first).
+    pub backup_keep: usize,
+    /// The Unix socket through which `auth_service <command>` reaches the running service
+    /// (mode 0600: its own user only); empty: none.
+    pub admin_socket: String,
     /// The service's public origin (`https://auth.example.com`): reset links are built from it,
     /// never from the request's `Host`, and API calls from it are same-origin.
     pub public_base_url: Option<String>,
@@ -186,6 +199,12 @@ impl Default for Settings {
             hsts: true,
             expose_reset_token: false,
             require_verified_email: true,
+            metrics_enabled: false,
+            metrics_token: None,
+            backup_dir: None,
+            backup_interval_secs: 0,
+            backup_keep: 7,
+            admin_socket: "auth-admin.sock".into(),
             public_base_url: None,
             throttle_enabled: true,
             throttle_window_secs: 15 * 60,
@@ -368,6 +387,12 @@ impl Settings {
         }
         if self.cleanup_interval_secs == 0 {
             return Err("cleanup_interval_secs must be at least 1".into());
+        }
+        if self.backup_interval_secs > 0 && self.backup_dir.is_none() {
+            return Err("backup_interval_secs needs backup_dir (where the copies go)".into());
+        }
+        if self.backup_keep == 0 {
+            return Err("backup_keep must be at least 1".into());
         }
         if let Some(url) = &self.public_base_url
             && !(url.starts_with("https://") || url.starts_with("http://"))

@@ -1,13 +1,17 @@
 //! A user-authentication service: the original Flask service's JSON API, in three layers that
 //! call one way only: `web` → `auth` → `db`. See ARCHITECTURE.md for the map.
 
+pub mod admin;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod web;
 
+use rocket::error::ErrorKind;
 use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
@@ -16,11 +20,36 @@ use auth::{AuditLog, Auth};
 use config::Settings;
 use db::{Access, Db, Options};
 use mail::Mailer;
+use metrics::Metrics;
 
-/// The application as `cargo run` serves it: `Rocket.toml` and `ROCKET_*` variables.
-pub fn rocket() -> Rocket<Build> {
+/// Serves the application on `figment` until it shuts down. A start that is refused (a bad
+/// setting, a missing secret, a database that cannot be opened, a port in use) is `Err` with
+/// its reason in one line, before anything is served.
+pub async fn serve(figment: Figment) -> Result<(), String> {
     survive_file_size_limits();
-    build(rocket::Config::figment())
+    logging::init(&figment);
+    let services = Services::open(&figment).await?;
+    let rocket = services.manage(build(figment));
+    match rocket.launch().await {
+        Ok(_) => Ok(()),
+        Err(error) => Err(match error.kind() {
+            ErrorKind::Bind(cause) => format!("cannot listen on the configured address: {cause}"),
+            ErrorKind::InsecureSecretKey(profile) => secret_key_missing(profile.as_str().as_str()),
+            other => other.to_string(),
+        }),
+    }
+}
+
+/// Whether `figment` sets Rocket's `secret_key` (a key of zeros is Rocket's "none").
+pub fn has_secret_key(figment: &Figment) -> bool {
+    rocket::Config::try_from(figment).is_ok_and(|config| !config.secret_key.is_zero())
+}
+
+fn secret_key_missing(profile: &str) -> String {
+    format!(
+        "the {profile} profile needs secret_key (it encrypts the private cookies): generate \
+         one with `openssl rand -base64 32` and set ROCKET_SECRET_KEY"
+    )
 }
 
 /// A write past the process's file-size limit (`ulimit -f`, systemd's `LimitFSIZE`) raises
@@ -40,41 +69,29 @@ pub fn build(figment: Figment) -> Rocket<Build> {
     logging::init(&figment);
     rocket::custom(figment)
         .attach(AdHoc::try_on_ignite("Settings, database and auth", setup))
-        .attach(AdHoc::on_liftoff("Periodic cleanup", |rocket| {
-            Box::pin(start_cleanup(rocket))
+        .attach(AdHoc::on_liftoff("Background tasks", |rocket| {
+            Box::pin(start_background(rocket))
         }))
         .attach(web::stage())
 }
 
-/// Every `cleanup_interval_secs`, purges expired sessions, reset tokens and throttle rows, until
-/// the server shuts down. Expiry is also enforced in every lookup; this only reclaims space.
-async fn start_cleanup(rocket: &Rocket<rocket::Orbit>) {
-    let (Some(auth), Some(settings)) = (rocket.state::<Auth>(), rocket.state::<Settings>()) else {
-        return;
-    };
-    let (auth, mut shutdown) = (auth.clone(), rocket.shutdown());
-    let interval = std::time::Duration::from_secs(settings.cleanup_interval_secs);
-    tokio::spawn(async move {
-        loop {
-            rocket::tokio::select! {
-                _ = &mut shutdown => break,
-                _ = tokio::time::sleep(interval) => {}
-            }
-            match auth.purge_expired().await {
-                Ok(purged) => log::info!(target: "auth_service::cleanup", "purged {purged:?}"),
-                Err(error) => {
-                    log::error!(target: "auth_service::cleanup", "cleanup failed: {error}")
-                }
-            }
-        }
-    });
+/// What the server and the admin command line run on: the settings, and the services built
+/// from them.
+pub struct Services {
+    pub settings: Settings,
+    pub auth: Auth,
+    pub metrics: Metrics,
 }
 
-/// Reads the settings, opens the database (applying migrations) and builds the auth service.
-/// Any failure stops the launch with a message naming the cause.
-async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
-    let started = async {
-        let settings = Settings::from_figment(rocket.figment())?;
+impl Services {
+    /// Reads the settings, opens the database (applying migrations) and builds the auth
+    /// service. `Err` names the cause in one line.
+    pub async fn open(figment: &Figment) -> Result<Services, String> {
+        let settings = Settings::from_figment(figment)?;
+        if settings.release && !has_secret_key(figment) {
+            return Err(secret_key_missing("release"));
+        }
+        let metrics = Metrics::new(settings.metrics_enabled);
         let path = settings.database_url.clone();
         let options = Options {
             pool_size: settings.database_pool_size,
@@ -88,29 +105,83 @@ async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
             .map_err(|e| {
                 let url = db::redacted(&settings.database_url);
                 format!("cannot open database {url:?}: {e}")
-            })?;
+            })?
+            .with_metrics(metrics.clone());
         let audit = AuditLog::open(&settings.audit_log, settings.log_format)
             .map_err(|e| format!("cannot open audit_log {:?}: {e}", settings.audit_log))?;
         let mailer = Mailer::from_settings(&settings)?;
         if settings.release {
-            let address = rocket
-                .figment()
-                .extract_inner::<std::net::IpAddr>("address");
+            let address = figment.extract_inner::<std::net::IpAddr>("address");
             let loopback = address.is_ok_and(|a| a.is_loopback());
             for warning in settings.release_warnings(loopback) {
                 log::warn!(target: "auth_service::config", "{warning}");
             }
         }
-        let auth = Auth::new(db, &settings, audit, mailer)
+        let auth = Auth::new(db, &settings, audit, mailer, metrics.clone())
             .await
             .map_err(|e| e.to_string())?;
-        Ok::<_, String>((settings, auth))
-    };
-    match started.await {
-        Ok((settings, auth)) => Ok(rocket.manage(settings).manage(auth)),
+        Ok(Services {
+            settings,
+            auth,
+            metrics,
+        })
+    }
+
+    /// `rocket` with these services in its managed state.
+    fn manage(self, rocket: Rocket<Build>) -> Rocket<Build> {
+        rocket
+            .manage(self.settings)
+            .manage(self.auth)
+            .manage(self.metrics)
+    }
+}
+
+/// Opens the services when [`serve`] has not already; a failure stops the launch with a
+/// message naming the cause.
+async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
+    if rocket.state::<Auth>().is_some() {
+        return Ok(rocket);
+    }
+    match Services::open(rocket.figment()).await {
+        Ok(services) => Ok(services.manage(rocket)),
         Err(message) => {
             log::error!(target: "auth_service", "cannot start: {message}");
             Err(rocket)
         }
+    }
+}
+
+/// Starts what runs beside the requests until the server shuts down: the periodic cleanup,
+/// the scheduled backups and the admin socket.
+async fn start_background(rocket: &Rocket<rocket::Orbit>) {
+    let (Some(auth), Some(settings)) = (rocket.state::<Auth>(), rocket.state::<Settings>()) else {
+        return;
+    };
+    let shutdown = rocket.shutdown();
+    let every = |secs| std::time::Duration::from_secs(secs);
+    let cleanup = auth.clone();
+    admin::every(
+        every(settings.cleanup_interval_secs),
+        shutdown.clone(),
+        move || {
+            let auth = cleanup.clone();
+            async move {
+                match auth.purge_expired().await {
+                    Ok(purged) => log::info!(target: "auth_service::cleanup", "purged {purged:?}"),
+                    Err(error) => {
+                        log::error!(target: "auth_service::cleanup", "cleanup failed: {error}")
+                    }
+                }
+            }
+        },
+    );
+    if let (Some(dir), secs @ 1..) = (&settings.backup_dir, settings.backup_interval_secs) {
+        let (auth, dir, keep) = (auth.clone(), dir.into(), settings.backup_keep);
+        admin::every(every(secs), shutdown.clone(), move || {
+            admin::scheduled_backup(auth.clone(), std::path::PathBuf::clone(&dir), keep)
+        });
+    }
+    if !settings.admin_socket.is_empty() {
+        admin::listen(&settings.admin_socket, auth.clone(), shutdown);
     }
 }

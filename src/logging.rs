@@ -1,6 +1,7 @@
 //! The process logger. Rocket's own logger prints every request's URI with its query string, and
 //! a reset link's query string is a secret (`?token=…`). This logger stands in for Rocket's: the
-//! same `log_level` values, plain lines on stderr, and the value of any `token=` redacted first.
+//! same `log_level` values, lines on stderr (plain, or one JSON object each with
+//! `log_format = "json"`), and the value of any `token=` redacted first.
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -19,7 +20,12 @@ pub fn init(figment: &Figment) {
         Err(_) if figment.profile() == "debug" => LevelFilter::Info,
         Err(_) => LevelFilter::Warn,
     };
-    let logger = RedactingLogger { level, sink: None };
+    let json = figment.extract_inner::<String>("log_format").as_deref() == Ok("json");
+    let logger = RedactingLogger {
+        level,
+        json,
+        sink: None,
+    };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(level);
     }
@@ -27,6 +33,8 @@ pub fn init(figment: &Figment) {
 
 struct RedactingLogger {
     level: LevelFilter,
+    /// One JSON object per line instead of plain text.
+    json: bool,
     /// Where lines go; `None` is stderr through `eprintln!`, which test harnesses capture.
     sink: Option<Mutex<Box<dyn Write + Send>>>,
 }
@@ -44,12 +52,15 @@ impl Log for RedactingLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = redact(&record.args().to_string());
-        // Problems say so at the start of their line, where operators and log filters look.
-        let line = match record.level() {
-            log::Level::Error => format!("error: {line}"),
-            log::Level::Warn => format!("warning: {line}"),
-            _ => line,
+        let message = record.args().to_string();
+        let line = match self.json {
+            true => redact(&json_line(record, &message)),
+            // Problems say so at the start of their line, where operators and log filters look.
+            false => match record.level() {
+                log::Level::Error => format!("error: {}", redact(&message)),
+                log::Level::Warn => format!("warning: {}", redact(&message)),
+                _ => redact(&message),
+            },
         };
         match &self.sink {
             Some(sink) => {
@@ -63,7 +74,31 @@ impl Log for RedactingLogger {
     fn flush(&self) {}
 }
 
-/// `text` with the value of every `token=` parameter replaced by `[redacted]`.
+/// `message` as one JSON object with its time, level and target: a message that is itself a
+/// JSON object (the request log's) keeps its fields at the top level.
+fn json_line(record: &Record<'_>, message: &str) -> String {
+    use rocket::time::OffsetDateTime;
+    use rocket::time::format_description::well_known::Rfc3339;
+    let time = OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    let mut line = match serde_json::from_str::<serde_json::Value>(message) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        _ => {
+            let mut fields = serde_json::Map::new();
+            fields.insert("message".into(), message.into());
+            fields
+        }
+    };
+    line.insert("time".into(), time.into());
+    let level = record.level().as_str().to_ascii_lowercase();
+    line.insert("level".into(), level.into());
+    line.insert("target".into(), record.target().into());
+    serde_json::Value::Object(line).to_string()
+}
+
+/// `text` with the value of every `token=` parameter replaced by `[redacted]`. A value ends at
+/// `&`, whitespace, a quote (JSON) or an escape sequence.
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -71,7 +106,7 @@ pub fn redact(text: &str) -> String {
         let value_start = at + "token=".len();
         out.push_str(&rest[..value_start]);
         let value_len = rest[value_start..]
-            .find(|c: char| c == '&' || c == '\u{1b}' || c.is_whitespace())
+            .find(|c: char| c == '&' || c == '"' || c == '\u{1b}' || c.is_whitespace())
             .unwrap_or(rest.len() - value_start);
         if value_len > 0 {
             out.push_str("[redacted]");
@@ -123,6 +158,7 @@ mod tests {
         let captured = Captured::default();
         let logger = RedactingLogger {
             level: LevelFilter::Info,
+            json: false,
             sink: Some(Mutex::new(Box::new(captured.clone()))),
         };
         let line = |level, target, text: &str| {
@@ -154,5 +190,53 @@ mod tests {
              error: disk full, token=[redacted]\n\
              warning: not recorded\n"
         );
+    }
+
+    #[test]
+    fn json_lines_are_objects_with_time_level_and_target_and_stay_redacted() {
+        let captured = Captured::default();
+        let logger = RedactingLogger {
+            level: LevelFilter::Info,
+            json: true,
+            sink: Some(Mutex::new(Box::new(captured.clone()))),
+        };
+        let request = r#"{"method":"GET","path":"/email/verify","route":"/email/verify","status":303,"note":"token=s3cret"}"#;
+        for (target, text) in [
+            ("auth_service::request", request),
+            (
+                "rocket::server",
+                "GET /password/reset?token=s3cret text/html:",
+            ),
+        ] {
+            logger.log(
+                &Record::builder()
+                    .level(log::Level::Info)
+                    .target(target)
+                    .args(format_args!("{text}"))
+                    .build(),
+            );
+        }
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("s3cret"), "{text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            lines[0]["status"], 303,
+            "the request's fields at the top level"
+        );
+        assert_eq!(lines[0]["note"], "token=[redacted]");
+        assert_eq!(lines[0]["level"], "info");
+        assert_eq!(
+            lines[1]["message"],
+            "GET /password/reset?token=[redacted] text/html:"
+        );
+        assert_eq!(lines[1]["target"], "rocket::server");
+        for line in &lines {
+            let time = line["time"].as_str().unwrap();
+            assert!(time.ends_with('Z') && time.contains('T'), "{time}");
+        }
     }
 }

@@ -27,7 +27,7 @@ const QUEUE: usize = 256;
 /// The configured sender, public base URL and the queue to the mail thread; cheap to clone.
 #[derive(Clone)]
 pub struct Mailer {
-    queue: SyncSender<Outgoing>,
+    queue: SyncSender<Queued>,
     from: Mailbox,
     public_base_url: Option<String>,
     reset_token_ttl_minutes: i64,
@@ -183,18 +183,33 @@ impl Mailer {
             subject: subject.to_owned(),
             message,
         };
-        match self.queue.try_send(outgoing) {
+        match self.queue.try_send(Queued::Mail(outgoing)) {
             Ok(()) => {}
-            Err(TrySendError::Full(dropped)) => log::error!(
+            Err(TrySendError::Full(_)) => log::error!(
                 target: "auth_service::mail",
-                "the mail queue is full ({QUEUE} waiting): {:?} dropped", dropped.subject
+                "the mail queue is full ({QUEUE} waiting): {subject:?} dropped"
             ),
-            Err(TrySendError::Disconnected(dropped)) => log::error!(
+            Err(TrySendError::Disconnected(_)) => log::error!(
                 target: "auth_service::mail",
-                "the mail thread is gone: {:?} dropped", dropped.subject
+                "the mail thread is gone: {subject:?} dropped"
             ),
         }
     }
+
+    /// Waits (at most `timeout`) until every message queued so far has been sent or has
+    /// failed: a short-lived process (the admin command line) must not exit with mail unsent.
+    pub fn flush(&self, timeout: Duration) {
+        let (done, finished) = sync_channel(1);
+        if self.queue.send(Queued::Flush(done)).is_ok() && finished.recv_timeout(timeout).is_err() {
+            log::warn!(target: "auth_service::mail", "mail still queued after {timeout:?}");
+        }
+    }
+}
+
+/// What waits for the mail thread: a message, or a request to say when all before it are done.
+enum Queued {
+    Mail(Outgoing),
+    Flush(SyncSender<()>),
 }
 
 /// A message waiting for the mail thread.
@@ -204,8 +219,15 @@ struct Outgoing {
 }
 
 /// The mail thread: sends queued messages one by one until every `Mailer` is gone.
-fn deliver(outbound: &Outbound, waiting: Receiver<Outgoing>) {
-    for Outgoing { subject, message } in waiting {
+fn deliver(outbound: &Outbound, waiting: Receiver<Queued>) {
+    for queued in waiting {
+        let Outgoing { subject, message } = match queued {
+            Queued::Mail(outgoing) => outgoing,
+            Queued::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         let sent = match outbound {
             Outbound::Outbox(files) => files.send(&message).map(drop).map_err(|e| e.to_string()),
             Outbound::Smtp(smtp) => smtp.send(&message).map(drop).map_err(|e| e.to_string()),

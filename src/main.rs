@@ -1,4 +1,3 @@
-#[rocket::launch]
-fn rocket() -> _ {
-    auth_service::rocket()
+fn main() -> std::process::ExitCode {
+    auth_service::cli::main()
 }

@@ -11,7 +11,7 @@
 use super::audit::Field;
 use super::login::{Attempt, hex};
 use super::sessions::{Login, SessionStart};
-use super::throttle::Scope;
+use super::throttle::{Reservation, Scope};
 use super::{Auth, AuthError, Caller, Email, Password, token};
 use crate::db::account_tokens::{self, Purpose};
 use crate::db::{Session, User, devices, now, sessions, throttle_events, users};
@@ -335,8 +335,25 @@ impl Auth {
     ) -> Result<(), AuthError> {
         let _admission = self.hasher.admit()?;
         let attempt = self.reauthenticate(caller, user, current).await?;
-        let (user_id, email, reservation) = (user.id, user.email.clone(), attempt.reservation);
-        let deleted = self
+        if !self.erase(user, attempt.reservation).await? {
+            return Err(AuthError::NoSession);
+        }
+        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        self.audit.record(caller, "account.deleted", &fields);
+        self.mailer.send_account_deleted(&user.email);
+        Ok(())
+    }
+
+    /// Deletes `user` (its sessions, tokens and devices cascade) and the throttling rows about
+    /// its email, id and devices, releasing `reservation`, in one transaction; `false` when it
+    /// was gone already.
+    pub(super) async fn erase(
+        &self,
+        user: &User,
+        reservation: Reservation,
+    ) -> Result<bool, AuthError> {
+        let (user_id, email) = (user.id, user.email.clone());
+        Ok(self
             .db
             .write(move |tx| {
                 reservation.release(tx)?;
@@ -353,14 +370,7 @@ impl Auth {
                 }
                 users::delete_user(tx, user_id)
             })
-            .await?;
-        if !deleted {
-            return Err(AuthError::NoSession);
-        }
-        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "account.deleted", &fields);
-        self.mailer.send_account_deleted(&user.email);
-        Ok(())
+            .await?)
     }
 
     /// Checks the current password of `user` as a login does; a wrong one is

@@ -2,6 +2,7 @@
 
 use super::{Auth, AuthError};
 use crate::db::{account_tokens, devices, now, sessions, throttle_events, users};
+use crate::metrics::PURGED_KINDS;
 
 /// How many rows one cleanup removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +20,7 @@ impl Auth {
     /// for `devices::TRUST_SECS`.
     pub async fn purge_expired(&self) -> Result<Purged, AuthError> {
         let (lifetimes, window) = (self.lifetimes, self.limits.longest_window());
-        Ok(self
+        let purged = self
             .db
             .write(move |tx| {
                 let at = now();
@@ -31,6 +32,17 @@ impl Auth {
                     account_tokens: account_tokens::delete_expired(tx, at)?,
                 })
             })
-            .await?)
+            .await?;
+        let counts = [
+            purged.sessions,
+            purged.reset_tokens,
+            purged.attempts,
+            purged.devices,
+            purged.account_tokens,
+        ];
+        for (kind, count) in PURGED_KINDS.into_iter().zip(counts) {
+            self.metrics.purged(kind, count);
+        }
+        Ok(purged)
     }
 }

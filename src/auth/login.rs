@@ -14,6 +14,7 @@ use super::throttle::{Reservation, Scope};
 use super::{Auth, AuthError, Caller, Email, token};
 use crate::db::account_tokens::{self, Purpose};
 use crate::db::{DbError, Tx, User, devices, now, sessions, users};
+use crate::metrics::LoginOutcome;
 
 /// A password found right: its account, and what the write that acts on it must check.
 pub(super) struct Verified {
@@ -114,6 +115,7 @@ impl Auth {
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "signup", &fields);
+        self.metrics.signup();
         self.mailer
             .send_verification_link(&user.email, &verification);
         Ok(user)
@@ -190,6 +192,27 @@ impl Auth {
     /// is not verified gets no session: it hears so only after its password was right, and a
     /// new verification link goes out (within the account's hourly mail cap).
     pub async fn login(
+        &self,
+        caller: &Caller,
+        email: &Email,
+        password: &str,
+    ) -> Result<Login, AuthError> {
+        let login = self.log_in(caller, email, password).await;
+        let outcome = match &login {
+            Ok(_) => Some(LoginOutcome::ok),
+            Err(AuthError::InvalidCredentials) => Some(LoginOutcome::failed),
+            Err(AuthError::Throttled { .. }) => Some(LoginOutcome::throttled),
+            Err(AuthError::Busy) => Some(LoginOutcome::busy),
+            Err(AuthError::EmailNotVerified) => Some(LoginOutcome::unverified),
+            Err(_) => None,
+        };
+        if let Some(outcome) = outcome {
+            self.metrics.login(outcome);
+        }
+        login
+    }
+
+    async fn log_in(
         &self,
         caller: &Caller,
         email: &Email,

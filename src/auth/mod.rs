@@ -19,6 +19,7 @@ mod caller;
 mod cleanup;
 pub mod email;
 mod login;
+mod operator;
 pub mod password;
 mod reset;
 mod sessions;
@@ -45,6 +46,7 @@ use crate::config::Settings;
 use crate::db::sessions::Lifetimes;
 use crate::db::{Db, DbError};
 use crate::mail::Mailer;
+use crate::metrics::Metrics;
 
 /// Errors of the auth layer; `web::error` alone turns them into responses.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +72,9 @@ pub enum AuthError {
     /// The session id named is not one of the account's live sessions.
     #[error("no such session")]
     NoSuchSession,
+    /// An operator named an email no account has.
+    #[error("no account has that email")]
+    UnknownAccount,
     #[error("email is already verified")]
     AlreadyVerified,
     #[error("new_email is already this account's email")]
@@ -125,6 +130,7 @@ pub struct Auth {
     limits: Limits,
     audit: AuditLog,
     mailer: Mailer,
+    metrics: Metrics,
     /// A hash at the configured cost that no password matches; logins for unknown emails verify
     /// against it so they take as long as logins for known ones.
     dummy_hash: String,
@@ -136,6 +142,7 @@ impl Auth {
         settings: &Settings,
         audit: AuditLog,
         mailer: Mailer,
+        metrics: Metrics,
     ) -> Result<Auth, AuthError> {
         let dummy = Password::parse(&token::generate()).expect("a 43-byte secret is a password");
         let concurrency = match settings.bcrypt_concurrency {
@@ -145,7 +152,8 @@ impl Auth {
         let cost = settings.bcrypt_cost;
         let admitted = password::admitted_at_most(concurrency, settings.bcrypt_queue, cost);
         let hasher = Hasher::new(cost, concurrency, admitted, settings.bcrypt_nice)
-            .map_err(|e| AuthError::Internal(e.into()))?;
+            .map_err(|e| AuthError::Internal(e.into()))?
+            .with_metrics(metrics.clone());
         Ok(Auth {
             db,
             dummy_hash: hasher.hash(dummy).await?,
@@ -163,6 +171,7 @@ impl Auth {
             limits: Limits::from_settings(settings),
             audit,
             mailer,
+            metrics,
         })
     }
 

@@ -9,6 +9,7 @@ use tokio::runtime::{Builder, Runtime};
 use unicode_normalization::UnicodeNormalization;
 
 use super::AuthError;
+use crate::metrics::Metrics;
 
 /// bcrypt reads only this many bytes; a longer password would be silently truncated.
 pub const MAX_BYTES: usize = 72;
@@ -120,6 +121,7 @@ pub struct Hasher {
     cost: u32,
     pool: Arc<HashPool>,
     load: Arc<Load>,
+    metrics: Metrics,
 }
 
 /// Owns the pool's runtime; dropping it stops the idle threads without waiting (a runtime
@@ -174,7 +176,13 @@ impl Hasher {
                 queued: AtomicUsize::new(0),
                 completed: AtomicU64::new(0),
             }),
+            metrics: Metrics::default(),
         })
+    }
+
+    /// This hasher, reporting each hash's time to `metrics`.
+    pub fn with_metrics(self, metrics: Metrics) -> Hasher {
+        Hasher { metrics, ..self }
     }
 
     pub fn cost(&self) -> u32 {
@@ -190,6 +198,11 @@ impl Hasher {
             })
             .map(|_| Admission(Arc::clone(load)))
             .map_err(|_| AuthError::Busy)
+    }
+
+    /// Requests holding an [`Admission`]: hashing, or waiting to.
+    pub fn admitted(&self) -> usize {
+        self.load.admitted.load(Ordering::Acquire)
     }
 
     /// Hashes waiting for a thread.
@@ -252,11 +265,13 @@ impl Hasher {
             .0
             .as_ref()
             .expect("the pool lives as long as the hasher");
-        let load = Arc::clone(&self.load);
+        let (load, metrics) = (Arc::clone(&self.load), self.metrics.clone());
         load.queued.fetch_add(1, Ordering::AcqRel);
         let work = move || {
             load.queued.fetch_sub(1, Ordering::AcqRel);
+            let started = std::time::Instant::now();
             let done = f();
+            metrics.hash_time(started.elapsed());
             load.completed.fetch_add(1, Ordering::AcqRel);
             done
         };

@@ -13,6 +13,7 @@ use super::throttle::Scope;
 use super::{Auth, AuthError, Caller, Email, token};
 use crate::db::throttle_events;
 use crate::db::{User, now, users};
+use crate::metrics::ResetStage;
 
 /// What became of a reset request.
 #[derive(Debug, PartialEq, Eq)]
@@ -114,6 +115,7 @@ impl Auth {
         };
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "reset.requested", &fields);
+        self.metrics.reset(ResetStage::requested);
         self.mailer.send_reset_link(&user.email, &reset_token);
         Ok(ResetRequest::Issued(reset_token))
     }
@@ -165,6 +167,7 @@ impl Auth {
             .ok_or(AuthError::InvalidResetToken)?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "reset.completed", &fields);
+        self.metrics.reset(ResetStage::completed);
         self.mailer.send_password_changed(&user.email);
         Ok(user)
     }

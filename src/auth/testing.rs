@@ -26,7 +26,8 @@ pub async fn auth_with(configure: impl FnOnce(&mut Settings)) -> (Auth, Db, Scra
     let audit_path = dir.path().join("audit.log");
     let audit = AuditLog::open(audit_path.to_str().unwrap(), LogFormat::Text).unwrap();
     let mailer = Mailer::from_settings(&settings).unwrap();
-    let auth = Auth::new(db.clone(), &settings, audit, mailer)
+    let metrics = crate::metrics::Metrics::new(true);
+    let auth = Auth::new(db.clone(), &settings, audit, mailer, metrics)
         .await
         .unwrap();
     (auth, db, dir)

@@ -42,6 +42,8 @@ use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
+
+use crate::metrics::Metrics;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use sessions::Session;
@@ -77,6 +79,8 @@ pub enum DbError {
     Open(String),
     #[error("database migration failed: {0}")]
     Migration(String),
+    #[error("backup failed: {0}")]
+    Backup(String),
     #[error("database task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -448,6 +452,8 @@ pub struct Db {
     synchronous: Synchronous,
     /// Whether the pool's connections go to a PostgreSQL server (over the network).
     postgres: bool,
+    /// Where waits for a pooled connection are reported.
+    metrics: Metrics,
 }
 
 impl Db {
@@ -473,7 +479,99 @@ impl Db {
             pool,
             synchronous: options.synchronous,
             postgres,
+            metrics: Metrics::default(),
         })
+    }
+
+    /// This database, reporting its waits for a pooled connection to `metrics`.
+    pub fn with_metrics(self, metrics: Metrics) -> Db {
+        Db { metrics, ..self }
+    }
+
+    /// The pool's connections: how many it holds, and how many of them are idle.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
+    /// A pooled connection, its wait reported.
+    fn pooled(&self) -> Result<PooledConnection<Manager>, DbError> {
+        let started = std::time::Instant::now();
+        let pooled = self.pool.get();
+        self.metrics.pool_wait(started.elapsed());
+        Ok(pooled?)
+    }
+
+    /// Whether the database answers and has every migration this binary embeds applied: one
+    /// round trip on a pooled connection. `Err` says what is wrong.
+    pub fn ready(&self) -> Result<(), DbError> {
+        #[derive(diesel::QueryableByName)]
+        struct Applied {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            version: String,
+        }
+        let embedded: Vec<String> = match self.postgres {
+            true => versions::<diesel::pg::Pg>(&POSTGRES_MIGRATIONS),
+            false => versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS),
+        };
+        let mut pooled = self.pooled()?;
+        let applied = diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load::<Applied>(&mut **pooled)
+            .map_err(DbError::from);
+        let applied = pooled.checked(applied)?;
+        let pending = embedded
+            .iter()
+            .filter(|version| !applied.iter().any(|a| &a.version == *version))
+            .count();
+        match pending {
+            0 => Ok(()),
+            n => Err(DbError::Migration(format!(
+                "{n} migrations are not applied"
+            ))),
+        }
+    }
+
+    /// Writes a consistent copy of the SQLite database to `path` while the service runs (a
+    /// snapshot of one read transaction, by `VACUUM INTO`, so writers go on meanwhile): into a
+    /// temporary file beside `path`, synced, then renamed, so `path` is either absent or whole.
+    /// Returns its size in bytes. PostgreSQL has its own tools (`pg_dump`).
+    pub fn backup_into(&self, path: &std::path::Path) -> Result<u64, DbError> {
+        if self.postgres {
+            return Err(DbError::Backup(
+                "a PostgreSQL database is backed up with its own tools (pg_dump)".into(),
+            ));
+        }
+        let failed = |e: std::io::Error| DbError::Backup(format!("{}: {e}", path.display()));
+        let partial = path.with_extension("partial");
+        if partial.exists() {
+            std::fs::remove_file(&partial).map_err(failed)?;
+        }
+        let target = partial
+            .to_str()
+            .ok_or_else(|| DbError::Backup("the backup path must be UTF-8".into()))?;
+        let mut pooled = self.pooled()?;
+        let conn: &mut AnyConnection = &mut pooled;
+        // VACUUM INTO writes no page of this database, but SQLite counts it as a write.
+        let vacuumed = conn
+            .batch_execute("PRAGMA query_only = OFF;")
+            .and_then(|()| {
+                diesel::sql_query("VACUUM INTO ?")
+                    .bind::<diesel::sql_types::Text, _>(target)
+                    .execute(conn)
+                    .map(drop)
+            });
+        let restored = conn.batch_execute("PRAGMA query_only = ON;");
+        pooled.checked(vacuumed.and(restored).map_err(DbError::from))?;
+        let file = std::fs::File::open(&partial).map_err(failed)?;
+        file.sync_all().map_err(failed)?;
+        let bytes = file.metadata().map_err(failed)?.len();
+        std::fs::rename(&partial, path).map_err(failed)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(failed)?;
+        }
+        Ok(bytes)
     }
 
     /// Whether this database is a PostgreSQL server.
@@ -484,7 +582,7 @@ impl Db {
     /// A pooled, read-only connection for synchronous callers (tools, tests); the app uses
     /// [`Db::run`] and [`Db::read`]. Writes go through [`Db::write_blocking`].
     pub fn conn(&self) -> Result<PooledConnection<Manager>, DbError> {
-        Ok(self.pool.get()?)
+        self.pooled()
     }
 
     /// Runs the read-only `f` with a pooled connection on a blocking thread, so neither the
@@ -494,9 +592,9 @@ impl Db {
         F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
+        let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut pooled = pool.get()?;
+            let mut pooled = db.pooled()?;
             let result = f(&mut pooled);
             pooled.checked(result)
         })
@@ -544,7 +642,7 @@ impl Db {
         synchronous: Synchronous,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        let mut pooled = self.pool.get()?;
+        let mut pooled = self.pooled()?;
         let result = in_transaction(&mut pooled, synchronous, f);
         pooled.checked(result)
     }
@@ -615,6 +713,18 @@ fn in_transaction<T>(
         log::error!(target: "auth_service::db", "a connection stays writable: {error}");
     }
     result
+}
+
+/// The versions of the migrations in `source`.
+fn versions<B: diesel::backend::Backend>(
+    source: &dyn diesel::migration::MigrationSource<B>,
+) -> Vec<String> {
+    source
+        .migrations()
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect()
 }
 
 /// Applies pending migrations: on SQLite with the file switched to WAL (a property of the file,

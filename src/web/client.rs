@@ -19,21 +19,25 @@ impl<'r> FromRequest<'r> for Caller {
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         let cookies = req.guard::<Cookies<'_>>().await.unwrap();
-        let forwarded = req.headers().get("X-Forwarded-For").collect::<Vec<_>>();
-        let proxies = req.rocket().state::<TrustedProxies>();
-        let peer = req.remote().map(|socket| socket.ip());
-        let address = peer.map(|peer| {
-            let proxies = proxies.map_or(&[][..], |p| &p.0[..]);
-            client_address(peer, &forwarded, proxies)
-        });
         Outcome::Success(Caller {
-            address,
+            address: address_of(req),
             request_id: Some(RequestId::of(req).0),
             session_id: cookies.session_id(),
             device_token: cookies.device_token(),
             user_agent: req.headers().get_one("User-Agent").map(str::to_owned),
         })
     }
+}
+
+/// The client address of `req`: its peer, or behind trusted proxies the address they report.
+pub fn address_of(req: &Request<'_>) -> Option<IpAddr> {
+    let forwarded = req.headers().get("X-Forwarded-For").collect::<Vec<_>>();
+    let proxies = req.rocket().state::<TrustedProxies>();
+    let peer = req.remote().map(|socket| socket.ip());
+    peer.map(|peer| {
+        let proxies = proxies.map_or(&[][..], |p| &p.0[..]);
+        client_address(peer, &forwarded, proxies)
+    })
 }
 
 /// The parsed `trusted_proxies`, in Rocket's managed state.

@@ -122,7 +122,7 @@ impl From<AuthError> for Problem {
             | AuthError::InvalidResetToken
             | AuthError::InvalidLinkToken
             | AuthError::EmailNotVerified => Status::Forbidden,
-            AuthError::NoSuchSession => Status::NotFound,
+            AuthError::NoSuchSession | AuthError::UnknownAccount => Status::NotFound,
             AuthError::AlreadyVerified => Status::Conflict,
         };
         Problem::new(status, error.to_string())

@@ -9,6 +9,7 @@ pub mod error;
 pub mod headers;
 pub mod input;
 pub mod negotiate;
+pub mod ops;
 pub mod origin;
 pub mod pages;
 pub mod request_id;
@@ -19,23 +20,27 @@ use rocket::fairing::AdHoc;
 use rocket::fs::FileServer;
 use rocket_dyn_templates::Template;
 
-use crate::config::Settings;
+use crate::config::{LogFormat, Settings};
 
 /// Mounts the API, the pages, static assets and catchers, with their fairings.
 pub fn stage() -> AdHoc {
     AdHoc::on_ignite("Web", |rocket| async {
         let hsts = rocket.state::<Settings>().is_none_or(|s| s.hsts);
+        let json_log = rocket
+            .state::<Settings>()
+            .is_some_and(|s| s.log_format == LogFormat::Json);
         let proxies = rocket
             .state::<Settings>()
             .map_or_else(Vec::new, Settings::trusted_proxies);
         rocket
             .manage(client::TrustedProxies(proxies))
             .mount("/", negotiate::merge(pages::routes(), api::routes()))
+            .mount("/", ops::routes())
             .mount("/static", FileServer::from("static"))
             .register("/", error::catchers())
             .attach(Template::fairing())
             .attach(headers::SecurityHeaders { hsts })
-            .attach(request_id::RequestIds)
+            .attach(request_id::RequestLog { json: json_log })
     })
 }
 

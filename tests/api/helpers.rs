@@ -30,7 +30,8 @@ impl TestDb {
             .merge(("audit_log", dir.join("audit.log")))
             .merge(("mail_outbox_dir", dir.join("mail")))
             .merge(("bcrypt_cost", 4))
-            .merge(("log_level", "critical"));
+            .merge(("log_level", "critical"))
+            .merge(("admin_socket", ""));
         let figment = configure(figment);
         TestDb {
             figment,

@@ -52,6 +52,7 @@ async fn serve() -> Served {
         .merge(("audit_log", dir.path().join("audit.log")))
         .merge(("bcrypt_cost", 4))
         .merge(("log_level", "critical"))
+        .merge(("admin_socket", ""))
         .merge(("public_base_url", &base));
     let rocket = auth_service::build(figment).ignite().await.unwrap();
     let shutdown = rocket.shutdown();

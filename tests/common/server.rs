@@ -22,6 +22,8 @@ pub struct Server {
     child: Child,
     pub base: String,
     log: PathBuf,
+    /// Where the admin command line reaches this server.
+    pub admin_socket: PathBuf,
 }
 
 /// What to do to the child before it runs the binary, and settings of its own.
@@ -39,6 +41,7 @@ impl Server {
     pub fn start(database_url: &str, work: &Path, limits: Limits) -> Server {
         let port = free_port();
         let log = work.join(format!("server-{port}.log"));
+        let admin_socket = work.join(format!("admin-{port}.sock"));
         let mut command = Command::new(BINARY);
         command
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -52,6 +55,7 @@ impl Server {
             .env("ROCKET_AUDIT_LOG", work.join("audit.log"))
             .env("ROCKET_MAIL_OUTBOX_DIR", work.join("mail"))
             .env("ROCKET_LOG_LEVEL", "normal")
+            .env("ROCKET_ADMIN_SOCKET", &admin_socket)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -77,6 +81,7 @@ impl Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log,
+            admin_socket,
         };
         server.wait_until_listening(port);
         server
@@ -140,6 +145,25 @@ impl Drop for Server {
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
+}
+
+/// What `PRAGMA integrity_check` says of the SQLite file `db` (`"ok"` when sound).
+pub fn integrity_check(db: &Path) -> String {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Check {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    let mut conn = diesel::SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    let checks: Vec<Check> = diesel::sql_query("PRAGMA integrity_check")
+        .load(&mut conn)
+        .unwrap();
+    checks
+        .into_iter()
+        .map(|c| c.integrity_check)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// One answer, read whole.
@@ -227,6 +251,12 @@ impl Api {
             .request(method, format!("{}{path}", self.base))
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(body)
+    }
+
+    /// `GET /health/ready`.
+    pub async fn ready(&self) -> Answer {
+        self.send(self.http.get(format!("{}/health/ready", self.base)))
+            .await
     }
 
     pub async fn root(&self) -> Answer {

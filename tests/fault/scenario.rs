@@ -5,12 +5,11 @@
 use std::path::Path;
 
 use diesel::prelude::*;
-use diesel::sql_types::Text;
 use reqwest::StatusCode;
 use rocket::tokio::task::JoinSet;
 use sha2::Digest;
 
-use crate::server::{Api, Limits, Server};
+use crate::server::{Api, Limits, Server, integrity_check};
 
 pub const PASSWORD: &str = "pw";
 pub const OWNER: &str = "owner@example.com";
@@ -157,12 +156,6 @@ pub async fn every_write_is_done_or_refused(
     token
 }
 
-#[derive(QueryableByName)]
-struct Check {
-    #[diesel(sql_type = Text)]
-    integrity_check: String,
-}
-
 diesel::table! {
     users (id) {
         id -> Integer,
@@ -181,12 +174,8 @@ pub async fn every_acknowledged_write_survives_a_restart(
     refused: &[String],
     token: IssuedToken,
 ) {
+    assert_eq!(integrity_check(db), "ok");
     let mut conn = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
-    let check: Vec<Check> = diesel::sql_query("PRAGMA integrity_check")
-        .load(&mut conn)
-        .unwrap();
-    assert_eq!(check.len(), 1);
-    assert_eq!(check[0].integrity_check, "ok");
     let stored: std::collections::HashSet<String> = users::table
         .select(users::email)
         .load(&mut conn)

@@ -294,6 +294,7 @@ async fn with_the_database_stopped_requests_fail_fast_and_the_service_recovers_b
     let session = b.login("ann@example.com", "pw").await.session_id().unwrap();
     let (before, _) = signups(&a, "before", 20, 4).await;
     assert_eq!(before.len(), 20);
+    assert_eq!(a.ready().await.status, StatusCode::OK);
 
     let stop = std::process::Command::new("sh")
         .args(["-c", &format!("{pg_ctl} stop")])
@@ -313,6 +314,10 @@ async fn with_the_database_stopped_requests_fail_fast_and_the_service_recovers_b
         for answer in [&signup, &profile] {
             answer.assert_unavailable();
         }
+        let ready = api.ready().await;
+        assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{ready:?}");
+        assert_eq!(ready.json()["status"], "unavailable");
+        assert!(ready.json()["message"].is_string());
     }
     let start = std::process::Command::new("sh")
         .args(["-c", &format!("{pg_ctl} start")])
@@ -333,6 +338,7 @@ async fn with_the_database_stopped_requests_fail_fast_and_the_service_recovers_b
         StatusCode::OK,
         "recovers without a restart"
     );
+    assert_eq!(b.ready().await.status, StatusCode::OK);
     let (after, others) = signups(&a, "after", 20, 4).await;
     assert!(others.is_empty(), "{others:?}");
     let mut acknowledged = before;

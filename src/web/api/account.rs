@@ -6,7 +6,7 @@
 use rocket::serde::json::{Json, Value, json};
 use rocket::{State, delete, get, post, put, routes};
 
-use super::ApiResult;
+use super::{ApiResult, doc};
 use crate::auth::{Auth, AuthError, Caller, DeviceSession};
 use crate::config::Settings;
 use crate::web::cookies::Cookies;
@@ -52,6 +52,15 @@ fn sent(message: &str, token_field: &str, token: String, settings: &Settings) ->
     Json(body)
 }
 
+#[utoipa::path(
+    get,
+    path = "/account/sessions",
+    tag = "account",
+    responses(
+        (status = 200, description = "the live sessions, the most recently used first", body = doc::Sessions),
+        (status = 403, description = "no live session", body = doc::Message)
+    )
+)]
 #[get("/account/sessions")]
 async fn list_sessions(
     caller: Caller,
@@ -66,6 +75,17 @@ async fn list_sessions(
 
 /// Ends one of the account's sessions; 404 for an id that is not one of them. Ending this
 /// very session also drops its cookie.
+#[utoipa::path(
+    delete,
+    path = "/account/sessions/{id}",
+    tag = "account",
+    params(("id" = String, Path, description = "The session's public id, from GET /account/sessions")),
+    responses(
+        (status = 200, description = "session ended", body = doc::Message),
+        (status = 403, description = "no live session", body = doc::Message),
+        (status = 404, description = "no such session", body = doc::Message)
+    )
+)]
 #[delete("/account/sessions/<id>")]
 async fn end_session(
     _origin: SameOrigin,
@@ -83,6 +103,15 @@ async fn end_session(
 }
 
 /// Ends every session of the account but this one.
+#[utoipa::path(
+    delete,
+    path = "/account/sessions",
+    tag = "account",
+    responses(
+        (status = 200, description = "every other session ended", body = doc::Ended),
+        (status = 403, description = "no live session", body = doc::Message)
+    )
+)]
 #[delete("/account/sessions")]
 async fn end_other_sessions(
     _origin: SameOrigin,
@@ -96,6 +125,19 @@ async fn end_other_sessions(
 }
 
 /// Changes the password; every other session ends and this client gets a new session cookie.
+#[utoipa::path(
+    put,
+    path = "/account/password",
+    tag = "account",
+    request_body(content((doc::PasswordChange = "application/x-www-form-urlencoded"), (doc::PasswordChange = "application/json"))),
+    responses(
+        (status = 200, description = "password changed; a new session cookie is set", body = doc::Message),
+        (status = 400, description = "new_password fails the policy", body = doc::Message),
+        (status = 401, description = "current_password is missing or wrong", body = doc::Message),
+        (status = 403, description = "no live session", body = doc::Message),
+        (status = 429, description = "too many attempts", body = doc::Message)
+    )
+)]
 #[put("/account/password", data = "<body>")]
 async fn change_password(
     _origin: SameOrigin,
@@ -114,6 +156,17 @@ async fn change_password(
     Ok(Json(json!({ "message": "password changed" })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/account/verification",
+    tag = "account",
+    responses(
+        (status = 200, description = "verification link sent", body = doc::LinkSent),
+        (status = 403, description = "no live session", body = doc::Message),
+        (status = 409, description = "email is already verified", body = doc::Message),
+        (status = 429, description = "too many mails this hour", body = doc::Message)
+    )
+)]
 #[post("/account/verification")]
 async fn send_verification(
     _origin: SameOrigin,
@@ -129,6 +182,17 @@ async fn send_verification(
 }
 
 /// Spends a verification token; no session is needed (the link may be opened anywhere).
+#[utoipa::path(
+    post,
+    path = "/account/verification/confirm",
+    tag = "account",
+    request_body(content((doc::TokenInput = "application/x-www-form-urlencoded"), (doc::TokenInput = "application/json"))),
+    responses(
+        (status = 200, description = "the email is verified", body = doc::Verified),
+        (status = 400, description = "token is required", body = doc::Message),
+        (status = 403, description = "invalid, expired or used token", body = doc::Message)
+    )
+)]
 #[post("/account/verification/confirm", data = "<body>")]
 async fn confirm_verification(
     _origin: SameOrigin,
@@ -142,6 +206,19 @@ async fn confirm_verification(
 }
 
 /// Asks to move the account to `new_email`; it moves when the mailed link is confirmed.
+#[utoipa::path(
+    post,
+    path = "/account/email",
+    tag = "account",
+    request_body(content((doc::EmailChange = "application/x-www-form-urlencoded"), (doc::EmailChange = "application/json"))),
+    responses(
+        (status = 200, description = "confirmation link sent to the new address", body = doc::LinkSent),
+        (status = 400, description = "new_email is invalid, taken or already this account's", body = doc::Message),
+        (status = 401, description = "current_password is missing or wrong", body = doc::Message),
+        (status = 403, description = "no live session", body = doc::Message),
+        (status = 429, description = "too many attempts or mails", body = doc::Message)
+    )
+)]
 #[post("/account/email", data = "<body>")]
 async fn change_email(
     _origin: SameOrigin,
@@ -166,6 +243,17 @@ async fn change_email(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/account/email/confirm",
+    tag = "account",
+    request_body(content((doc::TokenInput = "application/x-www-form-urlencoded"), (doc::TokenInput = "application/json"))),
+    responses(
+        (status = 200, description = "the account moved to the new email", body = doc::EmailOnly),
+        (status = 400, description = "the address was taken meanwhile", body = doc::Message),
+        (status = 403, description = "invalid, expired or used token", body = doc::Message)
+    )
+)]
 #[post("/account/email/confirm", data = "<body>")]
 async fn confirm_email_change(
     _origin: SameOrigin,
@@ -181,6 +269,18 @@ async fn confirm_email_change(
 }
 
 /// Deletes the account and drops the session cookie.
+#[utoipa::path(
+    delete,
+    path = "/account",
+    tag = "account",
+    request_body(content((doc::CurrentPassword = "application/x-www-form-urlencoded"), (doc::CurrentPassword = "application/json"))),
+    responses(
+        (status = 200, description = "account deleted; the cookie is removed", body = doc::Message),
+        (status = 401, description = "current_password is missing or wrong", body = doc::Message),
+        (status = 403, description = "no live session", body = doc::Message),
+        (status = 429, description = "too many attempts", body = doc::Message)
+    )
+)]
 #[delete("/account", data = "<body>")]
 async fn delete_account(
     _origin: SameOrigin,

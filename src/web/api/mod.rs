@@ -2,6 +2,7 @@
 //! the account self-service endpoints, additions beside them, are in [`account`].
 
 mod account;
+pub mod doc;
 
 use rocket::http::Status;
 use rocket::response::Redirect;
@@ -28,15 +29,43 @@ pub fn routes() -> Vec<rocket::Route> {
         reset_token,
         update_password
     ];
-    [original, account::routes()].concat()
+    [original, account::routes(), routes![openapi]].concat()
 }
 
+/// The OpenAPI 3.1 description of this API.
+#[get("/openapi.json")]
+fn openapi() -> (rocket::http::ContentType, String) {
+    use utoipa::OpenApi;
+    let document = doc::ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    (rocket::http::ContentType::JSON, document)
+}
+
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "original",
+    responses(
+        (status = 200, description = "Bienvenue", body = doc::Message)
+    )
+)]
 #[get("/")]
 pub fn index() -> Json<Value> {
     Json(json!({ "message": "Bienvenue" }))
 }
 
 /// Creates an account; a session the client presented ends with it.
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "original",
+    request_body(content((doc::Credentials = "application/x-www-form-urlencoded"), (doc::Credentials = "application/json"))),
+    responses(
+        (status = 200, description = "user created", body = doc::EmailMessage),
+        (status = 400, description = "a field is missing or invalid, the password fails the policy, or the email is registered", body = doc::Message),
+        (status = 429, description = "too many signups from this address", body = doc::Message),
+        (status = 503, description = "busy or unavailable: try again", body = doc::Message)
+    )
+)]
 #[post("/users", data = "<body>")]
 async fn create_user(
     _origin: SameOrigin,
@@ -57,6 +86,19 @@ async fn create_user(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/sessions",
+    tag = "original",
+    request_body(content((doc::Credentials = "application/x-www-form-urlencoded"), (doc::Credentials = "application/json"))),
+    responses(
+        (status = 200, description = "logged in; the session cookie is set", body = doc::EmailMessage),
+        (status = 401, description = "invalid email or password", body = doc::Message),
+        (status = 403, description = "email not verified (require_verified_email)", body = doc::Message),
+        (status = 429, description = "too many attempts", body = doc::Message),
+        (status = 503, description = "busy or unavailable: try again", body = doc::Message)
+    )
+)]
 #[post("/sessions", data = "<body>")]
 async fn create_session(
     _origin: SameOrigin,
@@ -74,6 +116,15 @@ async fn create_session(
 }
 
 /// Logs out this device only, then redirects (303) to `GET /` as the original did.
+#[utoipa::path(
+    delete,
+    path = "/sessions",
+    tag = "original",
+    responses(
+        (status = 303, description = "logged out; to GET /"),
+        (status = 403, description = "no live session", body = doc::Message)
+    )
+)]
 #[delete("/sessions")]
 async fn destroy_session(
     _origin: SameOrigin,
@@ -88,6 +139,15 @@ async fn destroy_session(
 }
 
 /// The original's `{"email"}`, and whether that email is verified.
+#[utoipa::path(
+    get,
+    path = "/profile",
+    tag = "original",
+    responses(
+        (status = 200, description = "the account", body = doc::Profile),
+        (status = 403, description = "no live session", body = doc::Message)
+    )
+)]
 #[get("/profile")]
 async fn profile(user: Result<CurrentUser, AuthError>) -> ApiResult {
     let CurrentUser(user) = user?;
@@ -100,6 +160,18 @@ async fn profile(user: Result<CurrentUser, AuthError>) -> ApiResult {
 /// Asks for a reset link. With `expose_reset_token` (debug) the body carries the token, as in
 /// the original, an unknown email is 403 and an email over its hourly cap 429; otherwise every
 /// valid email gets the same answer.
+#[utoipa::path(
+    post,
+    path = "/reset_password",
+    tag = "original",
+    request_body(content((doc::EmailInput = "application/x-www-form-urlencoded"), (doc::EmailInput = "application/json"))),
+    responses(
+        (status = 200, description = "a reset link was sent (debug: the token)", body = doc::ResetRequested),
+        (status = 400, description = "the email is missing or invalid", body = doc::Message),
+        (status = 403, description = "no account has that email (debug)", body = doc::Message),
+        (status = 429, description = "too many requests", body = doc::Message)
+    )
+)]
 #[post("/reset_password", data = "<body>")]
 async fn reset_token(
     _origin: SameOrigin,
@@ -127,6 +199,18 @@ async fn reset_token(
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/reset_password",
+    tag = "original",
+    request_body(content((doc::ResetInput = "application/x-www-form-urlencoded"), (doc::ResetInput = "application/json"))),
+    responses(
+        (status = 200, description = "Password updated", body = doc::EmailMessage),
+        (status = 400, description = "a field is missing or the password fails the policy", body = doc::Message),
+        (status = 403, description = "the token is not valid for that email", body = doc::Message),
+        (status = 429, description = "too many wrong tokens", body = doc::Message)
+    )
+)]
 #[put("/reset_password", data = "<body>")]
 async fn update_password(
     _origin: SameOrigin,

@@ -2,6 +2,7 @@
 //! module per journey. Pages call the auth layer exactly as the API does.
 
 mod account;
+mod docs;
 mod home;
 mod links;
 mod password;
@@ -24,6 +25,7 @@ use crate::db::User;
 pub fn routes() -> Vec<rocket::Route> {
     routes![
         home::home_page,
+        docs::api_page,
         account::signup_page,
         account::signup_submit,
         account::login_page,

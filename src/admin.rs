@@ -1,0 +1,312 @@
+//! The operator's side of the service: the commands of `auth_service <command>`, run in the
+//! command's own process or, while the service runs, by the service itself through its admin
+//! socket; and the service's scheduled tasks (cleanup, backups).
+//!
+//! Why a socket: with `database_exclusive = true` (the default) no other process can open the
+//! database while the service runs, so a command that finds the service listening on
+//! `admin_socket` hands the work to it. The socket is a Unix socket of mode 0600: only the
+//! service's own user (and root) can connect; one JSON command per connection, one JSON answer.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rocket::Shutdown;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::auth::{Auth, Email, Password};
+
+/// A command as the socket carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    Migrate,
+    UserCreate { email: String, password: String },
+    UserSetPassword { email: String, password: String },
+    UserDelete { email: String },
+    UserShow { email: String },
+    SessionsRevoke { email: String },
+    SessionsPurge,
+    Backup { file: PathBuf },
+}
+
+/// The socket's answer: what to print, or why the command failed.
+#[derive(Debug, Serialize, Deserialize)]
+struct Answer {
+    ok: bool,
+    text: String,
+}
+
+/// The longest command line the socket reads.
+const MAX_COMMAND: u64 = 64 * 1024;
+
+/// Runs `command` on `auth`'s database; `Ok` is what to print.
+pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
+    let email = |raw: &str| Email::parse(raw).map_err(|why| format!("EMAIL {why}"));
+    let password = |raw: &str| -> Result<Password, String> {
+        auth.policy()
+            .new_password(raw)
+            .map_err(|why| format!("the password {why}"))
+    };
+    let failed = |e: crate::auth::AuthError| e.to_string();
+    match command {
+        Command::Migrate => {
+            auth.ready().await.map_err(failed)?;
+            auth.audit_operator("admin.migrate");
+            Ok("every migration is applied".into())
+        }
+        Command::UserCreate {
+            email: raw,
+            password: secret,
+        } => {
+            let user = auth
+                .create_user(&email(&raw)?, password(&secret)?)
+                .await
+                .map_err(failed)?;
+            Ok(format!(
+                "created {} (id {}), email verified",
+                user.email, user.id
+            ))
+        }
+        Command::UserSetPassword {
+            email: raw,
+            password: secret,
+        } => {
+            let address = email(&raw)?;
+            auth.set_password(&address, password(&secret)?)
+                .await
+                .map_err(failed)?;
+            Ok(format!(
+                "password of {address} set; its sessions ended and a notice was mailed"
+            ))
+        }
+        Command::UserDelete { email: raw } => {
+            let address = email(&raw)?;
+            auth.delete_user(&address).await.map_err(failed)?;
+            Ok(format!(
+                "deleted {address} with its sessions, tokens and devices"
+            ))
+        }
+        Command::UserShow { email: raw } => {
+            let shown = auth.account_summary(&email(&raw)?).await.map_err(failed)?;
+            let when = |t: Option<i64>| t.map_or("never".into(), crate::web::time::rfc3339);
+            Ok(format!(
+                "id: {}\nemail: {}\ncreated: {}\nemail verified: {}\nlive sessions: {}\n\
+                 trusted devices: {}\nlast seen: {}",
+                shown.id,
+                shown.email,
+                crate::web::time::rfc3339(shown.created_at),
+                when(shown.email_verified_at),
+                shown.live_sessions,
+                shown.trusted_devices,
+                when(shown.last_seen_at),
+            ))
+        }
+        Command::SessionsRevoke { email: raw } => {
+            let ended = auth.revoke_sessions(&email(&raw)?).await.map_err(failed)?;
+            Ok(format!("{ended} sessions ended"))
+        }
+        Command::SessionsPurge => {
+            let purged = auth.purge_expired().await.map_err(failed)?;
+            auth.audit_operator("admin.sessions_purged");
+            Ok(format!(
+                "purged {} expired sessions, {} reset tokens, {} mailed tokens, {} old \
+                 attempts, {} stale devices",
+                purged.sessions,
+                purged.reset_tokens,
+                purged.account_tokens,
+                purged.attempts,
+                purged.devices
+            ))
+        }
+        Command::Backup { file } => {
+            let bytes = auth.backup(&file).await.map_err(failed)?;
+            Ok(format!(
+                "backup written to {} ({bytes} bytes)",
+                file.display()
+            ))
+        }
+    }
+}
+
+/// Sends `command` to the service listening on `socket`: `None` when no service listens there
+/// (no socket, or a stale one), else its answer.
+pub fn send(socket: &Path, command: &Command) -> Option<Result<String, String>> {
+    use std::io::{BufRead, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    let mut exchange = || -> std::io::Result<Answer> {
+        let mut line = serde_json::to_string(command)?;
+        line.push('\n');
+        stream.write_all(line.as_bytes())?;
+        let mut answer = String::new();
+        std::io::BufReader::new(&stream).read_line(&mut answer)?;
+        Ok(serde_json::from_str(&answer)?)
+    };
+    Some(match exchange() {
+        Ok(Answer { ok: true, text }) => Ok(text),
+        Ok(Answer { ok: false, text }) => Err(text),
+        Err(error) => Err(format!("the service did not answer: {error}")),
+    })
+}
+
+/// Serves commands on the Unix socket `path` until `shutdown`. A socket file left by a
+/// service that is gone is replaced; one that a live service answers on is left alone (and
+/// this service serves no socket).
+pub fn listen(path: &str, auth: Auth, shutdown: Shutdown) {
+    let path = PathBuf::from(path);
+    if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+        log::warn!(target: "auth_service::admin", "{} is another service's admin socket: none here", path.display());
+        return;
+    }
+    let _ = std::fs::remove_file(&path);
+    let listener = match tokio::net::UnixListener::bind(&path) {
+        Ok(listener) => listener,
+        Err(error) => {
+            log::warn!(target: "auth_service::admin", "no admin socket at {}: {error}", path.display());
+            return;
+        }
+    };
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(error) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+        log::warn!(target: "auth_service::admin", "the admin socket's mode was not set: {error}");
+        return;
+    }
+    tokio::spawn(async move {
+        let mut shutdown = shutdown;
+        loop {
+            let accepted = rocket::tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => accepted,
+            };
+            let Ok((stream, _)) = accepted else { continue };
+            let auth = auth.clone();
+            tokio::spawn(async move {
+                if let Err(error) = answer(stream, &auth).await {
+                    log::warn!(target: "auth_service::admin", "an admin command failed: {error}");
+                }
+            });
+        }
+        let _ = std::fs::remove_file(&path);
+    });
+}
+
+/// Reads one command from `stream`, runs it and writes the answer.
+async fn answer(stream: tokio::net::UnixStream, auth: &Auth) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    tokio::io::AsyncReadExt::take(BufReader::new(read), MAX_COMMAND)
+        .read_line(&mut line)
+        .await?;
+    let result = match serde_json::from_str::<Command>(&line) {
+        Ok(command) => execute(auth, command).await,
+        Err(error) => Err(format!("not a command: {error}")),
+    };
+    let answer = match result {
+        Ok(text) => Answer { ok: true, text },
+        Err(text) => Answer { ok: false, text },
+    };
+    let mut reply = serde_json::to_string(&answer)?;
+    reply.push('\n');
+    write.write_all(reply.as_bytes()).await
+}
+
+/// Runs `task` every `interval` until `shutdown`.
+pub fn every<F, T>(interval: Duration, mut shutdown: Shutdown, task: T)
+where
+    T: Fn() -> F + Send + 'static,
+    F: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            rocket::tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(interval) => task().await,
+            }
+        }
+    });
+}
+
+/// The prefix and suffix of scheduled backups' names: `auth-20261201T205700Z.db`.
+const BACKUP_PREFIX: &str = "auth-";
+const BACKUP_SUFFIX: &str = ".db";
+
+/// Writes a timestamped backup into `dir`, then deletes all but the `keep` newest.
+pub async fn scheduled_backup(auth: Auth, dir: PathBuf, keep: usize) {
+    let stamp = crate::web::time::rfc3339(crate::db::now()).replace([':', '-'], "");
+    let file = dir.join(format!("{BACKUP_PREFIX}{stamp}{BACKUP_SUFFIX}"));
+    if let Err(error) = std::fs::create_dir_all(&dir) {
+        log::error!(target: "auth_service::backup", "no backup: cannot create {}: {error}", dir.display());
+        return;
+    }
+    if let Err(error) = auth.backup(&file).await {
+        log::error!(target: "auth_service::backup", "scheduled backup failed: {error}");
+        return;
+    }
+    if let Err(error) = prune(&dir, keep) {
+        log::warn!(target: "auth_service::backup", "old backups were not deleted: {error}");
+    }
+}
+
+/// Deletes all but the `keep` newest scheduled backups in `dir` (their names sort by time).
+fn prune(dir: &Path, keep: usize) -> std::io::Result<()> {
+    let mut backups: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            name.starts_with(BACKUP_PREFIX) && name.ends_with(BACKUP_SUFFIX)
+        })
+        .collect();
+    backups.sort();
+    let surplus = backups.len().saturating_sub(keep);
+    for old in &backups[..surplus] {
+        std::fs::remove_file(old)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_travel_as_tagged_json() {
+        let command = Command::UserShow {
+            email: "a@b.io".into(),
+        };
+        let line = serde_json::to_string(&command).unwrap();
+        assert_eq!(line, r#"{"command":"user_show","email":"a@b.io"}"#);
+        assert_eq!(serde_json::from_str::<Command>(&line).unwrap(), command);
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_backups_and_nothing_else_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "auth-20261201T100000Z.db",
+            "auth-20261201T110000Z.db",
+            "auth-20261201T120000Z.db",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        prune(dir.path(), 2).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "auth-20261201T110000Z.db",
+                "auth-20261201T120000Z.db",
+                "notes.txt"
+            ]
+        );
+    }
+}

@@ -1,0 +1,251 @@
+//! What the service's operator reaches: readiness, the metrics of this moment, and the account
+//! fixes and backups of the admin command line (`auth_service user …`, `sessions …`,
+//! `backup …`). None of it is throttled (an operator is not a guest), and every change is
+//! audited as an `admin.*` event.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::audit::Field;
+use super::throttle::Reservation;
+use super::{Auth, AuthError, Caller, Email, Password};
+use crate::db::users::UserChanges;
+use crate::db::{DbError, User, devices, now, sessions, users};
+use crate::metrics::Load;
+
+/// How long `GET /health/ready` waits for the database before it answers 503.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An account as `auth_service user show` prints it: no hash, no token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSummary {
+    pub id: i32,
+    pub email: String,
+    pub created_at: i64,
+    pub email_verified_at: Option<i64>,
+    pub live_sessions: usize,
+    pub trusted_devices: usize,
+    /// When one of its live sessions was last used.
+    pub last_seen_at: Option<i64>,
+}
+
+/// The operator, as audit lines name who acted: no address, no request.
+fn operator() -> Caller {
+    Caller::default()
+}
+
+impl Auth {
+    /// Whether the service can serve: the database answers within [`READY_TIMEOUT`] and has
+    /// every migration applied. `Err` says why not.
+    pub async fn ready(&self) -> Result<(), AuthError> {
+        let db = self.db.clone();
+        let check = tokio::task::spawn_blocking(move || db.ready());
+        match tokio::time::timeout(READY_TIMEOUT, check).await {
+            Ok(checked) => Ok(checked??),
+            Err(_) => Err(AuthError::Unavailable(format!(
+                "the database did not answer within {} s",
+                READY_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// The metrics in the Prometheus text format, with this moment's load; `None` when
+    /// metrics are off.
+    pub fn metrics_text(&self) -> Option<String> {
+        let (pool_size, pool_idle) = self.db.pool_state();
+        self.metrics.encode(Load {
+            bcrypt_admitted: self.hasher.admitted(),
+            pool_size,
+            pool_idle,
+        })
+    }
+
+    /// The account `email`, or [`AuthError::UnknownAccount`].
+    async fn account(&self, email: &Email) -> Result<User, AuthError> {
+        let address = email.to_string();
+        self.db
+            .run(move |c| users::find_user_by_email(c, &address))
+            .await?
+            .ok_or(AuthError::UnknownAccount)
+    }
+
+    /// Creates an account whose email counts as verified (the operator vouches for it).
+    pub async fn create_user(&self, email: &Email, password: Password) -> Result<User, AuthError> {
+        let _admission = self.hasher.admit()?;
+        let hashed = self.hasher.hash(password).await?;
+        let address = email.to_string();
+        let user = self
+            .db
+            .write(move |tx| {
+                let user = users::add_user(tx, &address, &hashed)?;
+                users::mark_email_verified(tx, user.id, now())
+            })
+            .await?;
+        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        self.audit
+            .record(&operator(), "admin.user_created", &fields);
+        Ok(user)
+    }
+
+    /// Sets the password of the account `email`: every session of it ends and its reset link
+    /// is void, in one transaction; the owner is told by mail.
+    pub async fn set_password(&self, email: &Email, password: Password) -> Result<(), AuthError> {
+        let _admission = self.hasher.admit()?;
+        let user = self.account(email).await?;
+        let hashed = self.hasher.hash(password).await?;
+        let lifetimes = self.lifetimes;
+        self.db
+            .write(move |tx| {
+                let changes = UserChanges {
+                    hashed_password: Some(&hashed),
+                    ..UserChanges::VOID_RESET_TOKEN
+                };
+                users::update_user(tx, user.id, &changes)?;
+                sessions::delete_sessions_of(tx, user.id, None, now(), lifetimes)
+            })
+            .await?;
+        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        self.audit
+            .record(&operator(), "admin.password_set", &fields);
+        self.mailer.send_password_changed(&user.email);
+        Ok(())
+    }
+
+    /// Deletes the account `email` as its owner would ([`Auth::delete_account`]), without its
+    /// password.
+    pub async fn delete_user(&self, email: &Email) -> Result<(), AuthError> {
+        let user = self.account(email).await?;
+        if !self.erase(&user, Reservation::default()).await? {
+            return Err(AuthError::UnknownAccount);
+        }
+        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        self.audit
+            .record(&operator(), "admin.user_deleted", &fields);
+        Ok(())
+    }
+
+    /// What an operator may see of the account `email`.
+    pub async fn account_summary(&self, email: &Email) -> Result<AccountSummary, AuthError> {
+        let user = self.account(email).await?;
+        let (user_id, lifetimes, at) = (user.id, self.lifetimes, now());
+        let (live, trusted) = self
+            .db
+            .run(move |c| {
+                let live = sessions::live_sessions(c, user_id, at, lifetimes)?;
+                Ok((live, devices::digests_of(c, user_id)?.len()))
+            })
+            .await?;
+        Ok(AccountSummary {
+            id: user.id,
+            email: user.email,
+            created_at: user.created_at,
+            email_verified_at: user.email_verified_at,
+            live_sessions: live.len(),
+            trusted_devices: trusted,
+            last_seen_at: live.iter().map(|s| s.last_seen_at).max(),
+        })
+    }
+
+    /// Ends every session of the account `email`; returns how many ended.
+    pub async fn revoke_sessions(&self, email: &Email) -> Result<usize, AuthError> {
+        let user = self.account(email).await?;
+        let (user_id, lifetimes) = (user.id, self.lifetimes);
+        let ended = self
+            .db
+            .write(move |tx| sessions::delete_sessions_of(tx, user_id, None, now(), lifetimes))
+            .await?;
+        let fields = [
+            Field::UserId(user.id),
+            Field::Email(&user.email),
+            Field::Count(ended),
+        ];
+        self.audit
+            .record(&operator(), "admin.sessions_revoked", &fields);
+        Ok(ended)
+    }
+
+    /// Writes a consistent copy of the database to `path` while the service runs; returns its
+    /// size in bytes.
+    pub async fn backup(&self, path: &Path) -> Result<u64, AuthError> {
+        let (db, target) = (self.db.clone(), path.to_owned());
+        let bytes = tokio::task::spawn_blocking(move || db.backup_into(&target))
+            .await?
+            .map_err(|error| match error {
+                DbError::Backup(why) => AuthError::Internal(why.into()),
+                other => other.into(),
+            })?;
+        self.audit.record(&operator(), "admin.backup", &[]);
+        log::info!(target: "auth_service::backup", "backup written: {} ({bytes} bytes)", path.display());
+        Ok(bytes)
+    }
+
+    /// Waits (a few seconds at most) for the mail queued so far to go out: the admin command
+    /// line calls it before its process exits.
+    pub fn flush_mail(&self) {
+        self.mailer.flush(Duration::from_secs(10));
+    }
+
+    /// Records an operator's command that changed nothing an event above covers (`migrate`,
+    /// `sessions purge`).
+    pub fn audit_operator(&self, event: &str) {
+        self.audit.record(&operator(), event, &[]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::testing::{auth, caller, email, password};
+
+    #[rocket::async_test]
+    async fn a_database_that_does_not_answer_in_time_is_not_ready() {
+        let (auth, db, _dir) = auth().await;
+        auth.ready().await.unwrap();
+        let held: Vec<_> = (0..8).map(|_| db.conn().unwrap()).collect();
+        assert_eq!(db.pool_state(), (8, 0), "every connection taken");
+        let started = std::time::Instant::now();
+        let refused = auth.ready().await;
+        let message = refused.unwrap_err().to_string();
+        assert!(message.contains("did not answer within 2 s"), "{message}");
+        assert!(started.elapsed() < READY_TIMEOUT + Duration::from_secs(1));
+        drop(held);
+        auth.ready().await.unwrap();
+    }
+
+    #[rocket::async_test]
+    async fn an_operator_creates_shows_fixes_and_deletes_an_account() {
+        let (auth, _db, _dir) = auth().await;
+        let ann = email("ann@b.com");
+        let created = auth.create_user(&ann, password("first")).await.unwrap();
+        assert!(
+            created.email_verified_at.is_some(),
+            "the operator vouches for it"
+        );
+        let session = auth
+            .login(&caller(), &ann, "first")
+            .await
+            .unwrap()
+            .session_id;
+        let shown = auth.account_summary(&ann).await.unwrap();
+        assert_eq!(
+            (shown.id, shown.live_sessions, shown.trusted_devices),
+            (created.id, 1, 1)
+        );
+
+        auth.set_password(&ann, password("second")).await.unwrap();
+        assert!(
+            auth.user_for_session(&session).await.is_err(),
+            "its sessions ended"
+        );
+        auth.login(&caller(), &ann, "second").await.unwrap();
+        assert_eq!(auth.revoke_sessions(&ann).await.unwrap(), 1);
+        auth.delete_user(&ann).await.unwrap();
+        for missing in [
+            auth.account_summary(&ann).await.map(drop),
+            auth.delete_user(&ann).await,
+            auth.revoke_sessions(&ann).await.map(drop),
+        ] {
+            assert!(matches!(missing, Err(AuthError::UnknownAccount)));
+        }
+    }
+}

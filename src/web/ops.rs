@@ -1,0 +1,103 @@
+//! Endpoints for the service's operator, not its users: health checks for an orchestrator or a
+//! load balancer, and the metrics for Prometheus. Cheap by design: no session lookup, no audit
+//! line, no template.
+
+use rocket::http::{ContentType, Status};
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::serde::json::{Json, Value, json};
+use rocket::{State, get, routes};
+use subtle::ConstantTimeEq;
+
+use super::error::Problem;
+use crate::auth::Auth;
+use crate::config::Settings;
+use crate::metrics::CONTENT_TYPE;
+
+pub fn routes() -> Vec<rocket::Route> {
+    routes![alive, ready, metrics]
+}
+
+/// The process is up and answering.
+#[utoipa::path(
+    get,
+    path = "/health/alive",
+    tag = "operations",
+    responses((status = 200, description = "alive", body = crate::web::api::doc::Health))
+)]
+#[get("/health/alive")]
+fn alive() -> Json<Value> {
+    Json(json!({ "status": "alive" }))
+}
+
+/// The service can serve: its database answers within 2 s and has every migration applied.
+/// Otherwise 503 with the reason.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "ready", body = crate::web::api::doc::Health),
+        (status = 503, description = "not ready, and why", body = crate::web::api::doc::Health)
+    )
+)]
+#[get("/health/ready")]
+async fn ready(auth: &State<Auth>) -> (Status, Json<Value>) {
+    match auth.ready().await {
+        Ok(()) => (Status::Ok, Json(json!({ "status": "ready" }))),
+        Err(error) => (
+            Status::ServiceUnavailable,
+            Json(json!({ "status": "unavailable", "message": error.to_string() })),
+        ),
+    }
+}
+
+/// The bearer token of the request's `Authorization` header, if it has one.
+struct Bearer(Option<String>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Bearer {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let token = req
+            .headers()
+            .get_one("Authorization")
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        Outcome::Success(Bearer(token))
+    }
+}
+
+/// Every metric in the Prometheus text format; 404 unless `metrics_enabled`, and 401 without
+/// `Authorization: Bearer <metrics_token>` when a token is set.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "the metrics (text/plain; version=0.0.4)", body = String, content_type = "text/plain"),
+        (status = 401, description = "metrics_token is set and was not given", body = crate::web::api::doc::Message),
+        (status = 404, description = "metrics_enabled is false", body = crate::web::api::doc::Message)
+    )
+)]
+#[get("/metrics")]
+fn metrics(
+    auth: &State<Auth>,
+    settings: &State<Settings>,
+    bearer: Bearer,
+) -> Result<(ContentType, String), Problem> {
+    let text = auth
+        .metrics_text()
+        .ok_or_else(|| Problem::new(Status::NotFound, "not found"))?;
+    if let Some(expected) = &settings.metrics_token {
+        let given = bearer.0.unwrap_or_default();
+        if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+            return Err(Problem::new(
+                Status::Unauthorized,
+                "metrics need Authorization: Bearer <metrics_token>",
+            ));
+        }
+    }
+    let content_type = ContentType::parse_flexible(CONTENT_TYPE).unwrap_or(ContentType::Plain);
+    Ok((content_type, text))
+}

@@ -1,0 +1,383 @@
+//! The binary as an operator runs it: a start that is refused, the admin commands through a
+//! running service and without one, backups taken under load and restored, the scheduled
+//! backups, and the JSON request log.
+
+#[path = "../common/server.rs"]
+mod server;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use rocket::tokio::task::JoinSet;
+use server::{Api, Limits, Server, integrity_check};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_auth_service");
+
+/// The binary with the test servers' configuration for `work` (see `Server::start`) and
+/// `env` on top, fed `stdin`.
+fn run(work: &Path, socket: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(BINARY)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("ROCKET_PROFILE", "debug")
+        .env("ROCKET_DATABASE_URL", work.join("auth.db"))
+        .env("ROCKET_BCRYPT_COST", "4")
+        .env("ROCKET_AUDIT_LOG", work.join("audit.log"))
+        .env("ROCKET_MAIL_OUTBOX_DIR", work.join("mail"))
+        .env("ROCKET_ADMIN_SOCKET", socket)
+        .envs(env.iter().copied())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{:?}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn a_refused_start_prints_one_line_and_exits_with_status_1() {
+    let work = tempfile::tempdir().unwrap();
+    let socket = work.path().join("admin.sock");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let secret_key = {
+        use base64::Engine;
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    for (env, reason) in [
+        (
+            vec![("ROCKET_BCRYPT_COST", "3")],
+            "bcrypt_cost must be between 4 and 31",
+        ),
+        (
+            vec![("ROCKET_DATABASE_URL", "postgres://auth@127.0.0.1:1/auth")],
+            "cannot open database",
+        ),
+        (
+            vec![
+                ("ROCKET_PROFILE", "release"),
+                ("ROCKET_BCRYPT_COST", "10"),
+                ("ROCKET_PUBLIC_BASE_URL", "https://auth.example.com"),
+            ],
+            "the release profile needs secret_key",
+        ),
+        (
+            vec![
+                ("ROCKET_PORT", port.as_str()),
+                ("ROCKET_LOG_LEVEL", "critical"),
+                ("ROCKET_SECRET_KEY", secret_key.as_str()),
+            ],
+            "cannot listen on the configured address",
+        ),
+    ] {
+        let output = run(work.path(), &socket, &[], "", &env);
+        assert_eq!(output.status.code(), Some(1), "{env:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line for {env:?}:\n{stderr}");
+        assert!(
+            lines[0].starts_with("error: ") && lines[0].contains(reason),
+            "{env:?}: {stderr}"
+        );
+    }
+    drop(taken);
+}
+
+#[test]
+fn every_level_of_help_reads_like_a_manual() {
+    let work = tempfile::tempdir().unwrap();
+    let socket = work.path().join("admin.sock");
+    for args in [
+        &["--help"][..],
+        &["user", "--help"],
+        &["user", "create", "--help"],
+        &["sessions", "--help"],
+        &["config", "check", "--help"],
+        &["backup", "--help"],
+    ] {
+        let text = stdout(&run(work.path(), &socket, args, "", &[]));
+        assert!(text.contains("Usage: auth_service"), "{args:?}: {text}");
+    }
+    let create = stdout(&run(
+        work.path(),
+        &socket,
+        &["user", "create", "--help"],
+        "",
+        &[],
+    ));
+    assert!(create.contains("never from an argument"), "{create}");
+}
+
+/// The admin events the audit log holds, in order.
+fn admin_events(work: &Path) -> Vec<String> {
+    let audit = std::fs::read_to_string(work.join("audit.log")).unwrap_or_default();
+    audit
+        .lines()
+        .filter_map(|line| line.split("event=\"").nth(1))
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .filter(|event| event.starts_with("admin."))
+        .collect()
+}
+
+#[rocket::async_test]
+async fn the_commands_go_through_the_running_service_and_work_without_it() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let db = dir.join("auth.db");
+    let server = Server::start(db.to_str().unwrap(), dir, Limits::default());
+    let socket = server.admin_socket.clone();
+    assert!(socket.exists(), "{}", server.log());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "only the service's own user connects");
+    let api = Api::new(&server);
+    let admin = |args: &[&str], stdin: &str| run(dir, &socket, args, stdin, &[]);
+
+    let created = stdout(&admin(&["user", "create", "ann@example.com"], "first-pw\n"));
+    assert!(
+        created.starts_with("created ann@example.com (id 1)"),
+        "{created}"
+    );
+    let session = api
+        .login("ann@example.com", "first-pw")
+        .await
+        .session_id()
+        .unwrap();
+    let shown = stdout(&admin(&["user", "show", "ann@example.com"], ""));
+    assert!(shown.contains("email: ann@example.com\n"), "{shown}");
+    assert!(
+        shown.contains("live sessions: 1\n") && !shown.contains("$2b$"),
+        "{shown}"
+    );
+
+    stdout(&admin(
+        &["user", "set-password", "ann@example.com"],
+        "second-pw\n",
+    ));
+    assert_eq!(api.profile(&session).await.status, StatusCode::FORBIDDEN);
+    let again = api.login("ann@example.com", "second-pw").await;
+    assert_eq!(again.status, StatusCode::OK);
+    let revoked = stdout(&admin(&["sessions", "revoke", "ann@example.com"], ""));
+    assert_eq!(revoked, "1 sessions ended\n");
+    assert!(stdout(&admin(&["sessions", "purge"], "")).starts_with("purged "));
+    assert_eq!(
+        stdout(&admin(&["migrate"], "")),
+        "every migration is applied\n"
+    );
+    let copy = dir.join("copy.db");
+    let backup = stdout(&admin(&["backup", copy.to_str().unwrap()], ""));
+    assert!(backup.starts_with("backup written to "), "{backup}");
+    assert_eq!(integrity_check(&copy), "ok");
+
+    let unknown = admin(&["user", "show", "nobody@example.com"], "");
+    assert_eq!(unknown.status.code(), Some(1));
+    let stderr = String::from_utf8(unknown.stderr).unwrap();
+    assert_eq!(stderr, "error: no account has that email\n");
+    let weak = admin(&["user", "create", "bob@example.com"], "\n");
+    assert_eq!(weak.status.code(), Some(1), "an empty password is refused");
+
+    // Without the service the commands open the database themselves.
+    server.kill();
+    stdout(&admin(&["user", "delete", "ann@example.com"], ""));
+    let gone = admin(&["user", "show", "ann@example.com"], "");
+    assert_eq!(gone.status.code(), Some(1));
+    assert_eq!(
+        admin_events(dir),
+        [
+            "admin.user_created",
+            "admin.password_set",
+            "admin.sessions_revoked",
+            "admin.sessions_purged",
+            "admin.migrate",
+            "admin.backup",
+            "admin.user_deleted",
+        ]
+    );
+}
+
+#[rocket::async_test]
+async fn a_backup_taken_under_write_load_restores_every_account_acknowledged_before_it() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().to_owned();
+    let db = dir.join("auth.db");
+    let server = Server::start(db.to_str().unwrap(), &dir, Limits::default());
+    let api = Api::new(&server);
+    let started = Instant::now();
+    let mut load = JoinSet::new();
+    for writer in 0..4 {
+        let api = api.clone();
+        load.spawn(async move {
+            let mut acknowledged = Vec::new();
+            for n in 0..150 {
+                let email = format!("w{writer}-{n}@example.com");
+                if api.register(&email, "pw").await.status == StatusCode::OK {
+                    acknowledged.push((Instant::now(), email));
+                }
+            }
+            acknowledged
+        });
+    }
+    rocket::tokio::time::sleep(Duration::from_millis(400)).await;
+    let copy = dir.join("backup.db");
+    let (socket, target) = (server.admin_socket.clone(), copy.clone());
+    let asked = Instant::now();
+    let work_dir = dir.clone();
+    let output = rocket::tokio::task::spawn_blocking(move || {
+        run(
+            &work_dir,
+            &socket,
+            &["backup", target.to_str().unwrap()],
+            "",
+            &[],
+        )
+    })
+    .await
+    .unwrap();
+    stdout(&output);
+    let mut before = Vec::new();
+    let mut total = 0;
+    while let Some(done) = load.join_next().await {
+        let acknowledged = done.unwrap();
+        total += acknowledged.len();
+        before.extend(
+            acknowledged
+                .into_iter()
+                .filter(|(at, _)| *at < asked)
+                .map(|(_, email)| email),
+        );
+    }
+    assert!(total == 600, "every signup was served: {total}");
+    assert!(
+        !before.is_empty() && before.len() < 600,
+        "taken mid-load: {}",
+        before.len()
+    );
+    assert!(started.elapsed() < Duration::from_secs(120));
+    server.kill();
+
+    assert_eq!(integrity_check(&copy), "ok");
+    let restored = tempfile::tempdir().unwrap();
+    let restored_db: PathBuf = restored.path().join("auth.db");
+    std::fs::copy(&copy, &restored_db).unwrap();
+    let server = Server::start(
+        restored_db.to_str().unwrap(),
+        restored.path(),
+        Limits::default(),
+    );
+    let api = Api::new(&server);
+    for email in &before {
+        let login = api.login(email, "pw").await;
+        assert_eq!(
+            login.status,
+            StatusCode::OK,
+            "{email} was acknowledged before the backup"
+        );
+    }
+}
+
+#[test]
+fn scheduled_backups_keep_the_newest_copies_and_each_is_sound() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let backups = dir.join("backups");
+    let limits = Limits {
+        env: vec![
+            ("ROCKET_BACKUP_DIR".into(), backups.to_str().unwrap().into()),
+            ("ROCKET_BACKUP_INTERVAL_SECS".into(), "1".into()),
+            ("ROCKET_BACKUP_KEEP".into(), "2".into()),
+        ],
+        ..Limits::default()
+    };
+    let server = Server::start(dir.join("auth.db").to_str().unwrap(), dir, limits);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while admin_events(dir).len() < 4 {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.kill();
+    let mut kept: Vec<PathBuf> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    for copy in &kept {
+        let name = copy.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("auth-") && name.ends_with("Z.db"),
+            "{name}"
+        );
+        assert_eq!(integrity_check(copy), "ok");
+    }
+}
+
+#[rocket::async_test]
+async fn a_json_request_log_is_one_object_per_line_with_tokens_redacted() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let limits = Limits {
+        env: vec![("ROCKET_LOG_FORMAT".into(), "json".into())],
+        ..Limits::default()
+    };
+    let server = Server::start(dir.join("auth.db").to_str().unwrap(), dir, limits);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in ["/password/reset?token=s3cret-value", "/health/ready"] {
+        http.get(format!("{}{path}", server.base))
+            .header("Accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+    }
+    rocket::tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = server.log();
+    assert!(!log.contains("s3cret-value"), "{log}");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let request = lines
+        .iter()
+        .find(|line| line["route"] == "/health/ready")
+        .unwrap_or_else(|| panic!("a request line in {log}"));
+    assert_eq!(request["method"], "GET");
+    assert_eq!(request["status"], 200);
+    assert_eq!(request["address"], "127.0.0.1");
+    assert_eq!(request["level"], "info");
+    assert!(request["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(request["request_id"].as_str().unwrap().len(), 36);
+    assert!(request["time"].as_str().unwrap().ends_with('Z'));
+    let reset = lines
+        .iter()
+        .find(|line| line["route"] == "/password/reset" && line["status"] == 303)
+        .unwrap_or_else(|| panic!("the reset link's line in {log}"));
+    assert_eq!(
+        reset["path"], "/password/reset",
+        "the path only, never the query"
+    );
+}
