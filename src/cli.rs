@@ -12,6 +12,7 @@ use rocket::figment::Figment;
 
 use crate::Services;
 use crate::admin::{self, Command};
+use crate::auth::{AuditLog, Caller};
 use crate::config::Settings;
 
 /// A user-authentication service and its operator's tools.
@@ -253,7 +254,12 @@ pub fn config_check(figment: &Figment) -> Result<String, String> {
         Err(reason) => text.push_str(&format!("release start: refused: {reason}\n")),
     }
     match settings {
-        Ok(_) => Ok(text),
+        Ok(settings) => {
+            let audit = AuditLog::open(&settings.audit_log, settings.log_format)
+                .map_err(|e| format!("cannot open audit_log {:?}: {e}", settings.audit_log))?;
+            audit.record(&Caller::default(), "admin.config_checked", &[]);
+            Ok(text)
+        }
         Err(reason) => {
             print!("{text}");
             Err(format!(

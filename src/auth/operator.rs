@@ -127,6 +127,8 @@ impl Auth {
     /// What an operator may see of the account `email`.
     pub async fn account_summary(&self, email: &Email) -> Result<AccountSummary, AuthError> {
         let user = self.account(email).await?;
+        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        self.audit.record(&operator(), "admin.user_shown", &fields);
         let (user_id, lifetimes, at) = (user.id, self.lifetimes, now());
         let (live, trusted) = self
             .db

@@ -166,6 +166,8 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
         .session_id()
         .unwrap();
     let shown = stdout(&admin(&["user", "show", "ann@example.com"], ""));
+    let checked = stdout(&admin(&["config", "check"], ""));
+    assert!(checked.starts_with("profile: debug\n"), "{checked}");
     assert!(shown.contains("email: ann@example.com\n"), "{shown}");
     assert!(
         shown.contains("live sessions: 1\n") && !shown.contains("$2b$"),
@@ -207,6 +209,8 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
         admin_events(dir),
         [
             "admin.user_created",
+            "admin.user_shown",
+            "admin.config_checked",
             "admin.password_set",
             "admin.sessions_revoked",
             "admin.sessions_purged",
