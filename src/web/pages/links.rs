@@ -11,34 +11,71 @@ use rocket::{State, get, post, uri};
 use rocket_dyn_templates::Template;
 
 use super::{Layout, invalid_link, link_failed, redirect_with};
-use crate::auth::{Auth, Caller};
+use crate::auth::{Auth, AuthError, Caller};
 use crate::web::cookies::{Cookies, Link};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::ErrorPage;
 
-const INVALID_VERIFY: &str = "This verification link is invalid, has expired or has already \
-                              been used. Log in to have a new one sent.";
-const INVALID_EMAIL: &str = "This confirmation link is invalid, has expired or has already \
-                             been used. Ask for a new one from your profile.";
-
-/// What the page of a link shows: its heading, what pressing its button does, the button.
-fn link_page(layout: &Layout, title: &str, text: &str, action: &str, button: &str) -> Template {
-    let page = json!({ "title": title, "text": text, "action": action, "button": button });
-    layout.render("email_link", page)
+/// One kind of mailed link: the cookie that holds its token, and its page.
+struct LinkPage {
+    link: Link,
+    /// What the error page says of a link that is invalid, expired or spent.
+    invalid: &'static str,
+    title: &'static str,
+    action: &'static str,
+    button: &'static str,
 }
 
-/// The token the browser holds for `link`, or the invalid link's page.
-fn held(cookies: &Cookies<'_>, link: Link, invalid: &'static str) -> Result<String, ErrorPage> {
-    cookies
-        .link_token(link)
-        .ok_or_else(|| invalid_link(invalid))
-}
+const VERIFY: LinkPage = LinkPage {
+    link: Link::Verify,
+    invalid: "This verification link is invalid, has expired or has already been used. Log \
+              in to have a new one sent.",
+    title: "Verify your email",
+    action: "/email/verify",
+    button: "Verify my email",
+};
 
-/// Where a spent link leads: the profile of a logged-in visitor, otherwise the login page.
-fn after_link(layout: &Layout, message: &str) -> Flash<Redirect> {
-    match layout.account() {
-        Some(_) => redirect_with(uri!(super::account::profile_page), message),
-        None => redirect_with(uri!(super::account::login_page), message),
+const EMAIL_CHANGE: LinkPage = LinkPage {
+    link: Link::EmailChange,
+    invalid: "This confirmation link is invalid, has expired or has already been used. Ask \
+              for a new one from your profile.",
+    title: "Confirm your new email",
+    action: "/email/confirm",
+    button: "Use this email",
+};
+
+impl LinkPage {
+    /// The token the browser holds for this link, or the invalid link's page.
+    fn token(&self, cookies: &Cookies<'_>) -> Result<String, ErrorPage> {
+        cookies
+            .link_token(self.link)
+            .ok_or_else(|| invalid_link(self.invalid))
+    }
+
+    /// The error page of a token the auth layer refused.
+    fn failed(&self, error: AuthError) -> ErrorPage {
+        link_failed(error, self.invalid)
+    }
+
+    /// The link's page: `text` says what its button does.
+    fn render(&self, layout: &Layout, text: &str) -> Template {
+        let page = json!({
+            "title": self.title,
+            "text": text,
+            "action": self.action,
+            "button": self.button,
+        });
+        layout.render("email_link", page)
+    }
+
+    /// After the token was spent: the cookie goes, and the visitor to their profile if logged
+    /// in (to the login page otherwise) with `message`.
+    fn spent(&self, cookies: &Cookies<'_>, layout: &Layout, message: &str) -> Flash<Redirect> {
+        cookies.drop_link_token(self.link);
+        match layout.account() {
+            Some(_) => redirect_with(uri!(super::account::profile_page), message),
+            None => redirect_with(uri!(super::account::login_page), message),
+        }
     }
 }
 
@@ -56,19 +93,11 @@ pub async fn verify_page(
     auth: &State<Auth>,
     cookies: Cookies<'_>,
 ) -> Result<Template, ErrorPage> {
-    let token = held(&cookies, Link::Verify, INVALID_VERIFY)?;
-    let holder = auth
-        .verification_holder(&caller, &token)
-        .await
-        .map_err(|e| link_failed(e, INVALID_VERIFY))?;
-    let text = format!("Confirm that {} is your email address.", holder.email);
-    Ok(link_page(
-        &layout,
-        "Verify your email",
-        &text,
-        "/email/verify",
-        "Verify my email",
-    ))
+    let token = VERIFY.token(&cookies)?;
+    let holder = auth.verification_holder(&caller, &token).await;
+    let email = holder.map_err(|e| VERIFY.failed(e))?.email;
+    let text = format!("Confirm that {email} is your email address.");
+    Ok(VERIFY.render(&layout, &text))
 }
 
 #[post("/email/verify", data = "<_form>")]
@@ -79,14 +108,11 @@ pub async fn verify_submit(
     auth: &State<Auth>,
     cookies: Cookies<'_>,
 ) -> Result<Flash<Redirect>, ErrorPage> {
-    let token = held(&cookies, Link::Verify, INVALID_VERIFY)?;
-    let user = auth
-        .verify_email(&caller, &token)
-        .await
-        .map_err(|e| link_failed(e, INVALID_VERIFY))?;
-    cookies.drop_link_token(Link::Verify);
-    let message = format!("Thank you: {} is verified.", user.email);
-    Ok(after_link(&layout, &message))
+    let token = VERIFY.token(&cookies)?;
+    let verified = auth.verify_email(&caller, &token).await;
+    let email = verified.map_err(|e| VERIFY.failed(e))?.email;
+    let message = format!("Thank you: {email} is verified.");
+    Ok(VERIFY.spent(&cookies, &layout, &message))
 }
 
 /// An email-change link's first load: keep the token in a private cookie, drop it from the URL.
@@ -103,20 +129,11 @@ pub async fn email_page(
     auth: &State<Auth>,
     cookies: Cookies<'_>,
 ) -> Result<Template, ErrorPage> {
-    let token = held(&cookies, Link::EmailChange, INVALID_EMAIL)?;
-    let (_, new_email) = auth
-        .email_change_holder(&caller, &token)
-        .await
-        .map_err(|e| link_failed(e, INVALID_EMAIL))?;
+    let token = EMAIL_CHANGE.token(&cookies)?;
+    let holder = auth.email_change_holder(&caller, &token).await;
+    let (_, new_email) = holder.map_err(|e| EMAIL_CHANGE.failed(e))?;
     let text = format!("Make {new_email} the email of your account. You will log in with it.");
-    let title = "Confirm your new email";
-    Ok(link_page(
-        &layout,
-        title,
-        &text,
-        "/email/confirm",
-        "Use this email",
-    ))
+    Ok(EMAIL_CHANGE.render(&layout, &text))
 }
 
 #[post("/email/confirm", data = "<_form>")]
@@ -127,12 +144,9 @@ pub async fn email_submit(
     auth: &State<Auth>,
     cookies: Cookies<'_>,
 ) -> Result<Flash<Redirect>, ErrorPage> {
-    let token = held(&cookies, Link::EmailChange, INVALID_EMAIL)?;
-    let user = auth
-        .confirm_email_change(&caller, &token)
-        .await
-        .map_err(|e| link_failed(e, INVALID_EMAIL))?;
-    cookies.drop_link_token(Link::EmailChange);
-    let message = format!("Your account's email is now {}.", user.email);
-    Ok(after_link(&layout, &message))
+    let token = EMAIL_CHANGE.token(&cookies)?;
+    let moved = auth.confirm_email_change(&caller, &token).await;
+    let email = moved.map_err(|e| EMAIL_CHANGE.failed(e))?.email;
+    let message = format!("Your account's email is now {email}.");
+    Ok(EMAIL_CHANGE.spent(&cookies, &layout, &message))
 }
