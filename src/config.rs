@@ -498,7 +498,8 @@ mod tests {
         };
         let (debug, release) = (effective("debug"), effective("release"));
         let readme = std::fs::read_to_string("README.md").unwrap();
-        let table = &readme[readme.find("## Configuration").unwrap()..];
+        let table = &readme[readme.find("\n## Configuration").unwrap() + 1..];
+        let table = &table[..table[3..].find("\n## ").map_or(table.len(), |end| end + 3)];
         let mut documented = Vec::new();
         for row in table.lines().filter(|l| l.starts_with("| `")) {
             let cells: Vec<&str> = row.split(" | ").collect();
