@@ -357,6 +357,23 @@ pub fn assert_message(response: LocalResponse<'_>, status: Status, message: &str
 }
 
 /// The `value` of the input named `name` in `html`.
+/// Asserts that the form page at `path` has one `h1`, a CSRF field, and every input of `inputs`
+/// (name, type, autocomplete hint) with its label.
+pub fn assert_form_page(page: &str, path: &str, inputs: &[(&str, &str, &str)]) {
+    assert_eq!(page.matches("<h1").count(), 1, "{path}");
+    assert!(page.contains("name=\"csrf_token\""), "{path}");
+    for (name, kind, autocomplete) in inputs {
+        let input = format!(
+            "id=\"{name}\" name=\"{name}\" type=\"{kind}\" autocomplete=\"{autocomplete}\""
+        );
+        assert!(page.contains(&input), "{path}: {input}");
+        assert!(
+            page.contains(&format!("<label for=\"{name}\">")),
+            "{path} {name}"
+        );
+    }
+}
+
 pub fn hidden_value(html: &str, name: &str) -> Option<String> {
     let start = html.find(&format!("name=\"{name}\" value=\""))? + name.len() + 15;
     let end = html[start..].find('"')? + start;

@@ -3,7 +3,7 @@
 use rocket::http::{Accept, ContentType, Status};
 use rocket::serde::json::json;
 
-use crate::helpers::{TestApp, html, json, location};
+use crate::helpers::{TestApp, assert_form_page, html, json, location};
 
 #[test]
 fn root_and_profile_serve_html_to_browsers_and_json_to_everyone_else() {
@@ -52,19 +52,7 @@ fn form_pages_have_one_h1_labelled_inputs_and_password_manager_hints() {
         ),
         ("/password/forgot", &[("email", "email", "email")]),
     ] {
-        let page = html(app.page(path));
-        assert_eq!(page.matches("<h1").count(), 1, "{path}");
-        for (name, kind, autocomplete) in inputs {
-            assert!(
-                page.contains(&format!("<label for=\"{name}\">")),
-                "{path} {name}"
-            );
-            let input = format!(
-                "id=\"{name}\" name=\"{name}\" type=\"{kind}\" autocomplete=\"{autocomplete}\""
-            );
-            assert!(page.contains(&input), "{path}: {input}");
-        }
-        assert!(page.contains("name=\"csrf_token\""), "{path}");
+        assert_form_page(&html(app.page(path)), path, inputs);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use rocket::http::{Accept, ContentType, Header, Status};
 
-use crate::helpers::{TestApp, form, hidden_value, html, location};
+use crate::helpers::{TestApp, assert_form_page, form, hidden_value, html, location};
 
 /// A debug link shown on a "link sent" page, with the id `id`, as a path.
 fn shown_link(page: &str, id: &str) -> String {
@@ -70,16 +70,7 @@ fn the_settings_forms_have_labelled_inputs_and_need_a_session() {
             &[("current_password", "password", "current-password")],
         ),
     ] {
-        let page = html(app.page(path));
-        assert_eq!(page.matches("<h1").count(), 1, "{path}");
-        assert!(page.contains("name=\"csrf_token\""), "{path}");
-        for (name, kind, autocomplete) in inputs {
-            let input = format!(
-                "id=\"{name}\" name=\"{name}\" type=\"{kind}\" autocomplete=\"{autocomplete}\""
-            );
-            assert!(page.contains(&input), "{path}: {input}");
-            assert!(page.contains(&format!("<label for=\"{name}\">")), "{path}");
-        }
+        assert_form_page(&html(app.page(path)), path, inputs);
     }
     let own = app
         .client
