@@ -233,11 +233,17 @@ fn the_openapi_document_is_valid_and_names_every_api_route_with_its_statuses() {
         ("post", "/account/verification", "409"),
         ("delete", "/account", "401"),
         ("get", "/health/ready", "503"),
+        ("post", "/users", "503"),
+        ("get", "/profile", "503"),
+        ("put", "/account/password", "503"),
+        ("post", "/account/email/confirm", "503"),
         ("get", "/metrics", "401"),
     ] {
         let listed = &document["paths"][path][method]["responses"][status];
         assert!(listed.is_object(), "{method} {path} does not list {status}");
     }
+    assert!(document["paths"]["/"]["get"]["responses"]["503"].is_null());
+    assert!(document["paths"]["/health/alive"]["get"]["responses"]["503"].is_null());
 }
 
 #[test]

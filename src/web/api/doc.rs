@@ -7,7 +7,8 @@
 //! in this module: its types are never built, only described.
 #![allow(dead_code)]
 
-use utoipa::{OpenApi, ToSchema};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 /// Every failure: what went wrong, safe to show.
 #[derive(ToSchema)]
@@ -160,6 +161,7 @@ pub struct Health {
         crate::web::ops::ready,
         crate::web::ops::metrics,
     ),
+    modifiers(&Unavailable),
     tags(
         (name = "original", description = "The original Flask service's contract, to the letter"),
         (name = "account", description = "Account self-service"),
@@ -167,3 +169,38 @@ pub struct Health {
     )
 )]
 pub struct ApiDoc;
+
+/// Every endpoint that reads or writes an account answers 503 (with `Retry-After`) when the
+/// database fails (a full disk, an outage) or the hash queue is full: said once here rather
+/// than on each handler. `GET /` and the operations endpoints touch no account.
+struct Unavailable;
+
+impl Modify for Unavailable {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let answer = ResponseBuilder::new()
+            .description("busy or unavailable: try again after Retry-After seconds")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Message")))
+                    .build(),
+            )
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let tags = operation.tags.as_deref().unwrap_or_default();
+                if path == "/" || tags.iter().any(|tag| tag == "operations") {
+                    continue;
+                }
+                let responses = &mut operation.responses.responses;
+                responses.insert("503".to_owned(), answer.clone().into());
+            }
+        }
+    }
+}

@@ -62,8 +62,7 @@ pub fn index() -> Json<Value> {
     responses(
         (status = 200, description = "user created", body = doc::EmailMessage),
         (status = 400, description = "a field is missing or invalid, the password fails the policy, or the email is registered", body = doc::Message),
-        (status = 429, description = "too many signups from this address", body = doc::Message),
-        (status = 503, description = "busy or unavailable: try again", body = doc::Message)
+        (status = 429, description = "too many signups from this address", body = doc::Message)
     )
 )]
 #[post("/users", data = "<body>")]
@@ -95,8 +94,7 @@ async fn create_user(
         (status = 200, description = "logged in; the session cookie is set", body = doc::EmailMessage),
         (status = 401, description = "invalid email or password", body = doc::Message),
         (status = 403, description = "email not verified (require_verified_email)", body = doc::Message),
-        (status = 429, description = "too many attempts", body = doc::Message),
-        (status = 503, description = "busy or unavailable: try again", body = doc::Message)
+        (status = 429, description = "too many attempts", body = doc::Message)
     )
 )]
 #[post("/sessions", data = "<body>")]
