@@ -9,7 +9,7 @@
 use super::account::VERIFY_TTL_SECS;
 use super::audit::Field;
 use super::password::{self, Matched, Password};
-use super::sessions::{Login, SessionStart};
+use super::sessions::{Login, Opening, SessionStart};
 use super::throttle::{Reservation, Scope};
 use super::{Auth, AuthError, Caller, Email, token};
 use crate::db::account_tokens::{self, Purpose};
@@ -82,6 +82,38 @@ impl Auth {
         email: &Email,
         password: Password,
     ) -> Result<User, AuthError> {
+        let (user, ()) = self
+            .sign_up(caller, email, password, |_, _, _| Ok(()))
+            .await?;
+        Ok(user)
+    }
+
+    /// [`Auth::register`], logging the client in: the account and its first session (the
+    /// client becomes a trusted device) are stored in one transaction, so a signup the storage
+    /// refuses leaves no account behind.
+    pub async fn register_and_log_in(
+        &self,
+        caller: &Caller,
+        email: &Email,
+        password: Password,
+    ) -> Result<Login, AuthError> {
+        let opening = Opening::new(caller, false);
+        let store = move |tx: &mut Tx<'_>, user: &User, at| {
+            opening.store(tx, user.id, None, at)?;
+            Ok(opening)
+        };
+        let (user, opening) = self.sign_up(caller, email, password, store).await?;
+        Ok(opening.login(user))
+    }
+
+    /// The signup both make; `also` writes in its transaction, once the account is added.
+    async fn sign_up<T: Send + 'static>(
+        &self,
+        caller: &Caller,
+        email: &Email,
+        password: Password,
+        also: impl FnOnce(&mut Tx<'_>, &User, i64) -> Result<T, DbError> + Send + 'static,
+    ) -> Result<(User, T), AuthError> {
         let _admission = self.hasher.admit()?;
         self.gate(vec![(Scope::Signup, caller.address_key())])
             .await
@@ -101,16 +133,18 @@ impl Auth {
             (email.to_string(), self.lifetimes, caller.session_digest());
         let verification = token::generate();
         let digest = token::digest(&verification);
-        let user = self
+        let (user, more) = self
             .db
             .write(move |tx| {
+                let at = now();
                 if let Some(digest) = replaced {
-                    sessions::delete_session(tx, &digest, now(), lifetimes)?;
+                    sessions::delete_session(tx, &digest, at, lifetimes)?;
                 }
                 let user = users::add_user(tx, &address, &hashed)?;
-                let expires_at = now() + VERIFY_TTL_SECS;
+                let expires_at = at + VERIFY_TTL_SECS;
                 account_tokens::issue(tx, user.id, Purpose::Verify, &digest, None, expires_at)?;
-                Ok(user)
+                let more = also(tx, &user, at)?;
+                Ok((user, more))
             })
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
@@ -118,7 +152,7 @@ impl Auth {
         self.metrics.signup();
         self.mailer
             .send_verification_link(&user.email, &verification);
-        Ok(user)
+        Ok((user, more))
     }
 
     /// The account whose password is `password` (the original's `valid_login`, unthrottled).
@@ -362,6 +396,36 @@ mod tests {
             .register(&caller(), &email("a@b.com"), password("y"))
             .await;
         assert!(matches!(again, Err(AuthError::EmailTaken)));
+    }
+
+    #[rocket::async_test]
+    async fn a_signup_that_logs_in_stores_the_account_and_its_session_or_neither() {
+        let (auth, db, _dir) = auth().await;
+        let login = auth
+            .register_and_log_in(&caller(), &email("a@b.com"), password("pw"))
+            .await
+            .unwrap();
+        assert!(login.device_token.is_some(), "the browser becomes trusted");
+        assert_eq!(
+            auth.user_for_session(&login.session_id).await.unwrap().id,
+            login.user.id
+        );
+
+        // The storage refuses the session's row (as a full disk would, after the account's).
+        write(&db, |tx| {
+            let refuse = "CREATE TRIGGER refuse BEFORE INSERT ON sessions \
+                          BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END";
+            Ok(diesel::sql_query(refuse).execute(&mut **tx)?)
+        });
+        let refused = auth
+            .register_and_log_in(&caller(), &email("c@d.com"), password("pw"))
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+        let stored = crate::db::schema::users::table
+            .select(crate::db::schema::users::email)
+            .load::<String>(&mut **conn(&db))
+            .unwrap();
+        assert_eq!(stored, ["a@b.com"], "no account without its session");
     }
 
     #[rocket::async_test]

@@ -7,7 +7,7 @@ use super::throttle::{Reservation, Scope};
 use super::{Auth, AuthError, Caller, token, user_agent};
 use crate::db::sessions::{NewSession, TOUCH_AFTER_SECS};
 use crate::db::users::UserChanges;
-use crate::db::{User, devices, now, sessions, throttle_events, users};
+use crate::db::{DbError, Tx, User, devices, now, sessions, throttle_events, users};
 
 /// A new session: its account, the id to hand to the client (the only copy of the raw value)
 /// and, when this login made the client a trusted device, the device token to hand it too.
@@ -38,23 +38,64 @@ pub(super) struct SessionStart {
     pub password_changed: bool,
 }
 
-impl Auth {
-    /// Starts a session for `user`, just signed up through the page (which logs in): it
-    /// replaces the session the client presented, and the client becomes a trusted device.
-    pub async fn create_session(&self, caller: &Caller, user: User) -> Result<Login, AuthError> {
-        let start = SessionStart {
-            user,
-            check: None,
-            forgive: None,
-            reservation: Reservation::default(),
-            replaced: caller.session_digest(),
-            device: None,
-            password_changed: false,
-        };
-        let login = self.start_session(caller, start).await?;
-        login.ok_or_else(|| AuthError::Internal("a session without a password check".into()))
+/// A session about to start. Its secrets are made before the transaction that stores it, and
+/// only the client ever gets the raw values ([`Opening::login`]).
+pub(super) struct Opening {
+    session_id: String,
+    public_id: String,
+    agent: Option<String>,
+    address: Option<String>,
+    /// A new device token, when the client is not a trusted device of the account yet.
+    device_token: Option<String>,
+}
+
+impl Opening {
+    /// `trusted`: the client's device cookie is trusted for the account already.
+    pub(super) fn new(caller: &Caller, trusted: bool) -> Opening {
+        Opening {
+            session_id: token::generate(),
+            public_id: token::public_id(),
+            agent: caller.user_agent.as_deref().map(user_agent::summary),
+            address: caller.address_shown(),
+            device_token: (!trusted).then(token::generate),
+        }
     }
 
+    /// In the caller's transaction: the session's row, and the device it trusts (`trusted`,
+    /// whose last use is recorded, or the new one).
+    pub(super) fn store(
+        &self,
+        tx: &mut Tx<'_>,
+        user_id: i32,
+        trusted: Option<&[u8; 32]>,
+        at: i64,
+    ) -> Result<(), DbError> {
+        let new = NewSession {
+            user_id,
+            token_digest: &token::digest(&self.session_id),
+            public_id: &self.public_id,
+            user_agent: self.agent.as_deref(),
+            address: self.address.as_deref(),
+        };
+        sessions::add_session(tx, &new)?;
+        match (trusted, &self.device_token) {
+            (Some(trusted), _) => devices::touch_device(tx, trusted, at),
+            (None, Some(new)) => devices::add_device(tx, user_id, &token::digest(new), at),
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// The stored session, for the client.
+    pub(super) fn login(self, user: User) -> Login {
+        Login {
+            user,
+            session_id: self.session_id,
+            device_token: self.device_token,
+        }
+    }
+}
+
+impl Auth {
     /// Starts a session in one transaction with everything `start` asks for; `None` when the
     /// password a login verified is no longer the account's (a reset completed meanwhile).
     pub(super) async fn start_session(
@@ -62,13 +103,6 @@ impl Auth {
         caller: &Caller,
         start: SessionStart,
     ) -> Result<Option<Login>, AuthError> {
-        let session_id = token::generate();
-        let digest = token::digest(&session_id);
-        let public_id = token::public_id();
-        let agent = caller.user_agent.as_deref().map(user_agent::summary);
-        let address = caller.address_shown();
-        let device_token = start.device.is_none().then(token::generate);
-        let new_device = device_token.as_deref().map(token::digest);
         let lifetimes = self.lifetimes;
         let SessionStart {
             mut user,
@@ -79,15 +113,16 @@ impl Auth {
             device,
             password_changed,
         } = start;
+        let opening = Opening::new(caller, device.is_some());
         let rehash = check.as_ref().and_then(PasswordCheck::rehash);
         let user_id = user.id;
-        let started = self
+        let stored = self
             .db
             .write(move |tx| {
                 if let Some(check) = &check
                     && !check.still_current(tx)?
                 {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 let at = now();
                 if let Some((scope, key)) = &forgive {
@@ -101,33 +136,17 @@ impl Auth {
                     sessions::delete_sessions_of(tx, user_id, None, at, lifetimes)?;
                     users::update_user(tx, user_id, &UserChanges::VOID_RESET_TOKEN)?;
                 }
-                let new = NewSession {
-                    user_id,
-                    token_digest: &digest,
-                    public_id: &public_id,
-                    user_agent: agent.as_deref(),
-                    address: address.as_deref(),
-                };
-                sessions::add_session(tx, &new)?;
-                match (device, new_device) {
-                    (Some(trusted), _) => devices::touch_device(tx, &trusted, at)?,
-                    (None, Some(new)) => devices::add_device(tx, user_id, &new, at)?,
-                    (None, None) => {}
-                }
-                Ok(true)
+                opening.store(tx, user_id, device.as_ref(), at)?;
+                Ok(Some(opening))
             })
             .await?;
-        if !started {
+        let Some(opening) = stored else {
             return Ok(None);
-        }
+        };
         if let Some(hash) = rehash {
             user.hashed_password = hash;
         }
-        Ok(Some(Login {
-            user,
-            session_id,
-            device_token,
-        }))
+        Ok(Some(opening.login(user)))
     }
 
     /// The user of a live session. Use is recorded at most once a minute per session, so most

@@ -44,11 +44,13 @@ pub async fn signup_submit(
     let created = async {
         let email = fields.email("email")?;
         let password = fields.new_password("password", auth.policy())?;
-        let user = auth.register(&caller, &email, password).await?;
         if auth.requires_verified_email() {
-            return Ok(None);
+            auth.register(&caller, &email, password).await?;
+            return Ok::<_, Problem>(None);
         }
-        Ok::<_, Problem>(Some(auth.create_session(&caller, user).await?))
+        Ok(Some(
+            auth.register_and_log_in(&caller, &email, password).await?,
+        ))
     };
     match created.await {
         Ok(Some(login)) => {
