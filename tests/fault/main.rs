@@ -32,8 +32,8 @@ async fn a_file_size_limit_refuses_writes_with_503_and_loses_no_acknowledged_sig
     let owner = owner(&api).await;
 
     let mut signups = sign_up_burst(&api, "burst", 300, 16).await;
-    let refusal = signups.refusal_id.clone().expect("the limit bites");
-    let token = scenario::every_write_is_done_or_refused(&api, &server, &owner, &refusal).await;
+    assert!(signups.refusal_id.is_some(), "the limit bites");
+    let token = scenario::every_write_is_done_or_refused(&api, &server, &owner, &mut signups).await;
 
     server.lift_file_size_limit();
     let healed = api.register("healed@example.com", scenario::PASSWORD).await;
@@ -69,8 +69,8 @@ async fn a_full_disk_refuses_writes_with_503_and_recovers_when_space_comes_back(
 
     let filler = disk.fill();
     let mut signups = sign_up_burst(&api, "burst", 200, 16).await;
-    let refusal = signups.refusal_id.clone().expect("the disk fills");
-    let token = scenario::every_write_is_done_or_refused(&api, &server, &owner, &refusal).await;
+    assert!(signups.refusal_id.is_some(), "the disk fills");
+    let token = scenario::every_write_is_done_or_refused(&api, &server, &owner, &mut signups).await;
 
     std::fs::remove_file(filler).unwrap();
     let healed = api.register("healed@example.com", scenario::PASSWORD).await;
@@ -109,10 +109,9 @@ async fn a_file_system_gone_read_only_refuses_writes_with_503_and_keeps_serving_
     assert!(signups.refused.is_empty(), "{signups:?}");
 
     disk.fail_read_only();
-    let during = sign_up_burst(&api, "during", 40, 8).await;
+    let mut during = sign_up_burst(&api, "during", 40, 8).await;
+    let token = scenario::every_write_is_done_or_refused(&api, &server, &owner, &mut during).await;
     assert!(during.acknowledged.is_empty(), "{during:?}");
-    let refusal = during.refusal_id.clone().unwrap();
-    let token = scenario::every_write_is_done_or_refused(&api, &server, &owner, &refusal).await;
     assert_eq!(token, None, "a read-only file system stores nothing");
     signups.acknowledged.push(OWNER.to_owned());
     signups.refused = during.refused;

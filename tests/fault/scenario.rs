@@ -76,14 +76,15 @@ pub type IssuedToken = Option<String>;
 
 /// While the storage is failing: reads are served, and every write either is refused with an
 /// honest 503 and changes nothing, or succeeds and is really done (a storage can still have
-/// room for a small write when a larger one no longer fits). The server logs the refused
-/// signup `refusal_id` at error level, with its cause.
+/// room for a small write when a larger one no longer fits). The server logs the burst's
+/// refused signup at error level, with its cause. Signups made here join `signups`.
 pub async fn every_write_is_done_or_refused(
     api: &Api,
     server: &Server,
     owner: &Owner,
-    refusal_id: &str,
+    signups: &mut Signups,
 ) -> IssuedToken {
+    let refusal_id = signups.refusal_id.clone().expect("the fault bit the burst");
     assert_eq!(api.root().await.status, StatusCode::OK);
     let profile = api.profile(&owner.session).await;
     assert_eq!(profile.status, StatusCode::OK, "{profile:?}");
@@ -128,24 +129,12 @@ pub async fn every_write_is_done_or_refused(
         }
     };
 
-    let page = api.sign_up_page("page@example.com").await;
-    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE, "{page:?}");
-    assert!(page.header("retry-after").is_some());
-    assert!(
-        page.header("content-type")
-            .unwrap()
-            .starts_with("text/html")
-    );
-    assert!(
-        page.body.contains("temporarily unavailable"),
-        "{}",
-        page.body
-    );
+    a_page_signup_is_refused_with_an_error_page(api, signups).await;
 
     let log = server.log();
     let line = log
         .lines()
-        .find(|line| line.contains(refusal_id) && line.starts_with("error: "))
+        .find(|line| line.contains(&refusal_id) && line.starts_with("error: "))
         .unwrap_or_else(|| panic!("no error line for {refusal_id} in:\n{log}"));
     assert!(
         ["disk", "full", "readonly", "I/O"]
@@ -154,6 +143,38 @@ pub async fn every_write_is_done_or_refused(
         "the line names the cause: {line}"
     );
     token
+}
+
+/// Page signups the storage cannot take. A failing storage may still take a few (a write-ahead
+/// log restarted by a checkpoint has room again until it fills), so the browser's journey is
+/// tried until the first refusal, which must be the HTML error page with `Retry-After`. Every
+/// signup the page acknowledged must be stored like any other.
+async fn a_page_signup_is_refused_with_an_error_page(api: &Api, signups: &mut Signups) {
+    const ATTEMPTS: usize = 200;
+    for n in 0..ATTEMPTS {
+        let email = format!("page{n}@example.com");
+        let page = api.sign_up_page(&email).await;
+        if page.status == StatusCode::SEE_OTHER {
+            assert_eq!(page.header("location"), Some("/profile"), "{page:?}");
+            signups.acknowledged.push(email);
+            continue;
+        }
+        assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE, "{page:?}");
+        assert!(page.header("retry-after").is_some());
+        assert!(
+            page.header("content-type")
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert!(
+            page.body.contains("temporarily unavailable"),
+            "{}",
+            page.body
+        );
+        signups.refused.push(email);
+        return;
+    }
+    panic!("{ATTEMPTS} page signups were all stored on a failing storage");
 }
 
 diesel::table! {
