@@ -8,6 +8,8 @@ mod server;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -229,21 +231,30 @@ async fn a_backup_taken_under_write_load_restores_every_account_acknowledged_bef
     let server = Server::start(db.to_str().unwrap(), &dir, Limits::default());
     let api = Api::new(&server);
     let started = Instant::now();
+    let served = Arc::new(AtomicUsize::new(0));
     let mut load = JoinSet::new();
     for writer in 0..4 {
-        let api = api.clone();
+        let (api, served) = (api.clone(), served.clone());
         load.spawn(async move {
             let mut acknowledged = Vec::new();
             for n in 0..150 {
                 let email = format!("w{writer}-{n}@example.com");
                 if api.register(&email, "pw").await.status == StatusCode::OK {
                     acknowledged.push((Instant::now(), email));
+                    served.fetch_add(1, Ordering::SeqCst);
                 }
             }
             acknowledged
         });
     }
-    rocket::tokio::time::sleep(Duration::from_millis(400)).await;
+    // Mid-load, however slow the machine: once a few dozen signups are in.
+    while served.load(Ordering::SeqCst) < 40 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the load started"
+        );
+        rocket::tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let copy = dir.join("backup.db");
     let (socket, target) = (server.admin_socket.clone(), copy.clone());
     let asked = Instant::now();
