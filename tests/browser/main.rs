@@ -154,11 +154,22 @@ async fn fill(driver: &WebDriver, field: &str, text: &str) {
 }
 
 async fn submit(driver: &WebDriver) {
-    let button = driver
-        .find(By::Css("main form button[type='submit']"))
+    follow(driver, By::Css("main form button[type='submit']")).await;
+}
+
+/// How long the browser may take to load a page or show an element on a busy machine.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Clicks what `by` finds and waits until the page is replaced: every click here loads a page
+/// (the pages run no scripts), and what the test reads next must come from the new one.
+async fn follow(driver: &WebDriver, by: By) {
+    let page = driver.find(By::Tag("html")).await.unwrap();
+    driver.find(by).await.unwrap().click().await.unwrap();
+    page.wait_until()
+        .wait(PATIENCE, Duration::from_millis(50))
+        .stale()
         .await
         .unwrap();
-    button.click().await.unwrap();
 }
 
 async fn path(driver: &WebDriver) -> String {
@@ -191,7 +202,9 @@ async fn assert_path(driver: &WebDriver, expected: &str) {
 
 async fn text_of(driver: &WebDriver, css: &str) -> String {
     driver
-        .find(By::Css(css))
+        .query(By::Css(css))
+        .wait(PATIENCE, Duration::from_millis(50))
+        .first()
         .await
         .unwrap()
         .text()
@@ -212,12 +225,7 @@ async fn the_whole_account_journey_works_in_chromium() {
     d.goto(&app.base).await.unwrap();
     assert_eq!(text_of(d, "h1").await, "Sign in once, safely.");
     snap(d, "01-home").await;
-    d.find(By::LinkText("Create an account"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(d, By::LinkText("Create an account")).await;
     assert_path(d, "/signup").await;
     fill(d, "email", EMAIL).await;
     fill(d, "password", "first password").await;
@@ -232,23 +240,13 @@ async fn the_whole_account_journey_works_in_chromium() {
     snap(d, "03-profile").await;
 
     // Log out: home says so, once.
-    d.find(By::Css(".card form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(d, By::Css(".card form button")).await;
     assert_path(d, "/").await;
     assert_eq!(text_of(d, ".flash").await, "You have been logged out.");
     snap(d, "04-logged-out").await;
 
     // A wrong password, then the right one.
-    d.find(By::LinkText("Log in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(d, By::LinkText("Log in")).await;
     fill(d, "email", EMAIL).await;
     fill(d, "password", "not my password").await;
     submit(d).await;
@@ -287,12 +285,7 @@ async fn the_whole_account_journey_works_in_chromium() {
     submit(d).await;
     assert_eq!(text_of(d, "h1").await, "Check your email");
     snap(d, "07-link-sent").await;
-    d.find(By::Id("reset-link"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(d, By::Id("reset-link")).await;
     assert_path(d, "/password/reset").await; // the token left the URL
     let account = d
         .find(By::Id("account"))
@@ -348,15 +341,9 @@ async fn pages_fit_a_phone_screen() {
     browser.quit().await;
 }
 
-/// Clicks the element `css` selects.
+/// Clicks the element `css` selects, and waits for the page it loads.
 async fn click(driver: &WebDriver, css: &str) {
-    driver
-        .find(By::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(driver, By::Css(css)).await;
 }
 
 /// Asserts the page at the driver's current size has no sideways scroll.
