@@ -97,9 +97,9 @@ impl Auth {
         email: &Email,
         password: Password,
     ) -> Result<Login, AuthError> {
-        let opening = Opening::new(caller, false);
+        let opening = Opening::new(caller, None);
         let store = move |tx: &mut Tx<'_>, user: &User, at| {
-            opening.store(tx, user.id, None, at)?;
+            opening.store(tx, user.id, at)?;
             Ok(opening)
         };
         let (user, opening) = self.sign_up(caller, email, password, store).await?;

@@ -45,31 +45,27 @@ pub(super) struct Opening {
     public_id: String,
     agent: Option<String>,
     address: Option<String>,
-    /// A new device token, when the client is not a trusted device of the account yet.
+    /// The digest of the client's device cookie when it is trusted for the account already.
+    trusted: Option<[u8; 32]>,
+    /// Otherwise a new device token, which makes the client a trusted device.
     device_token: Option<String>,
 }
 
 impl Opening {
-    /// `trusted`: the client's device cookie is trusted for the account already.
-    pub(super) fn new(caller: &Caller, trusted: bool) -> Opening {
+    pub(super) fn new(caller: &Caller, trusted: Option<[u8; 32]>) -> Opening {
         Opening {
             session_id: token::generate(),
             public_id: token::public_id(),
             agent: caller.user_agent.as_deref().map(user_agent::summary),
             address: caller.address_shown(),
-            device_token: (!trusted).then(token::generate),
+            trusted,
+            device_token: trusted.is_none().then(token::generate),
         }
     }
 
-    /// In the caller's transaction: the session's row, and the device it trusts (`trusted`,
-    /// whose last use is recorded, or the new one).
-    pub(super) fn store(
-        &self,
-        tx: &mut Tx<'_>,
-        user_id: i32,
-        trusted: Option<&[u8; 32]>,
-        at: i64,
-    ) -> Result<(), DbError> {
+    /// In the caller's transaction: the session's row, and its device (a trusted one's last
+    /// use is recorded; a new one is added).
+    pub(super) fn store(&self, tx: &mut Tx<'_>, user_id: i32, at: i64) -> Result<(), DbError> {
         let new = NewSession {
             user_id,
             token_digest: &token::digest(&self.session_id),
@@ -78,7 +74,7 @@ impl Opening {
             address: self.address.as_deref(),
         };
         sessions::add_session(tx, &new)?;
-        match (trusted, &self.device_token) {
+        match (&self.trusted, &self.device_token) {
             (Some(trusted), _) => devices::touch_device(tx, trusted, at),
             (None, Some(new)) => devices::add_device(tx, user_id, &token::digest(new), at),
             (None, None) => Ok(()),
@@ -113,7 +109,7 @@ impl Auth {
             device,
             password_changed,
         } = start;
-        let opening = Opening::new(caller, device.is_some());
+        let opening = Opening::new(caller, device);
         let rehash = check.as_ref().and_then(PasswordCheck::rehash);
         let user_id = user.id;
         let stored = self
@@ -136,7 +132,7 @@ impl Auth {
                     sessions::delete_sessions_of(tx, user_id, None, at, lifetimes)?;
                     users::update_user(tx, user_id, &UserChanges::VOID_RESET_TOKEN)?;
                 }
-                opening.store(tx, user_id, device.as_ref(), at)?;
+                opening.store(tx, user_id, at)?;
                 Ok(Some(opening))
             })
             .await?;
