@@ -427,6 +427,25 @@ mod tests {
     }
 
     #[rocket::async_test]
+    async fn concurrent_signups_that_log_in_give_one_account_and_one_session() {
+        let (auth, db, _dir) = auth().await;
+        let (caller, address) = (caller(), email("a@b.com"));
+        let signup = || auth.register_and_log_in(&caller, &address, password("pw"));
+        let results = futures::future::join_all((0..6).map(|_| signup())).await;
+        let made = results.iter().filter(|r| r.is_ok()).count();
+        let taken = results
+            .iter()
+            .filter(|r| matches!(r, Err(AuthError::EmailTaken)))
+            .count();
+        assert_eq!((made, taken), (1, 5), "{results:?}");
+        let sessions = sessions_table::table
+            .count()
+            .get_result::<i64>(&mut **conn(&db))
+            .unwrap();
+        assert_eq!(sessions, 1, "only the stored account got a session");
+    }
+
+    #[rocket::async_test]
     async fn valid_login_needs_the_right_password_and_a_known_email() {
         let (auth, _db, _dir) = auth().await;
         auth.register(&caller(), &email("a@b.com"), password("right"))
