@@ -127,6 +127,8 @@ pub struct Settings {
     pub throttle_reset_per_address: i64,
     /// Reset requests per email per hour, from any address; beyond them nothing is sent.
     pub throttle_reset_per_email: i64,
+    /// Devices trusted for one account at most; a new one pushes out the least recently used.
+    pub trusted_devices_per_account: i64,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks): only when the
     /// peer is one of them is the client address taken from that header.
     pub trusted_proxies: Vec<String>,
@@ -213,6 +215,7 @@ impl Default for Settings {
             throttle_signup_per_address: 20,
             throttle_reset_per_address: 20,
             throttle_reset_per_email: 3,
+            trusted_devices_per_account: 20,
             trusted_proxies: Vec::new(),
             audit_log: "stderr".into(),
             log_format: LogFormat::Text,
@@ -371,6 +374,10 @@ impl Settings {
                 self.throttle_reset_per_address,
             ),
             ("throttle_reset_per_email", self.throttle_reset_per_email),
+            (
+                "trusted_devices_per_account",
+                self.trusted_devices_per_account,
+            ),
         ] {
             if value <= 0 {
                 return Err(format!("{key} must be at least 1"));

@@ -99,8 +99,10 @@ impl Mailer {
     /// Tells `to` that their password was just changed, so an owner who did not do it knows.
     pub fn send_password_changed(&self, to: &str) {
         let body = "Hello,\n\n\
-                    The password of this account was just changed, and every device that was\n\
-                    logged in with the old password has been logged out.\n\n\
+                    The password of this account was just changed. Every device that was\n\
+                    logged in with the old password has been logged out, devices it trusted\n\
+                    must log in again, and every link mailed before the change (a password\n\
+                    reset, an email verification, a change of email) no longer works.\n\n\
                     If this was not you, ask for a new reset link at once and choose a new\n\
                     password.\n"
             .to_owned();
@@ -133,6 +135,18 @@ impl Mailer {
              If you did not ask for it, ignore this message: nothing changes.\n"
         );
         self.send(to, "Confirm your new email", body);
+    }
+
+    /// Tells `to`, an address that has an account already, that a move of another account to it
+    /// was asked for and refused: the asker hears the same answer as for a free address.
+    pub fn send_email_change_taken(&self, to: &str) {
+        let body = "Hello,\n\n\
+                    Someone asked to change the email of an account to this address, but this\n\
+                    address already has an account here, so nothing changed.\n\n\
+                    If it was you, log in with this address instead (or ask for a reset link\n\
+                    if you forgot its password). Otherwise, ignore this message.\n"
+            .to_owned();
+        self.send(to, "Your address already has an account", body);
     }
 
     /// Tells the account's current address `to` that a move to `masked_new` was asked for.

@@ -13,7 +13,7 @@ use super::login::{Attempt, hex};
 use super::sessions::{Login, SessionStart};
 use super::throttle::{Reservation, Scope};
 use super::{Auth, AuthError, Caller, Email, Password, token};
-use crate::db::account_tokens::{self, Purpose};
+use crate::db::account_tokens::{self, NewToken, Purpose};
 use crate::db::{Session, User, devices, now, sessions, throttle_events, users};
 
 /// How long a verification link works: a day, as a signup's mail may be read the next morning.
@@ -56,8 +56,9 @@ impl Auth {
             .collect())
     }
 
-    /// Ends the account's session named `public_id`; [`AuthError::NoSuchSession`] when the
-    /// account has no live session by that name (another account's included).
+    /// Ends the account's session named `public_id`, and the trust of the device it was opened
+    /// on; [`AuthError::NoSuchSession`] when the account has no live session by that name
+    /// (another account's included).
     pub async fn end_session_by_id(
         &self,
         caller: &Caller,
@@ -68,7 +69,20 @@ impl Auth {
         let ended = self
             .db
             .write(move |tx| {
-                sessions::delete_session_by_public_id(tx, user_id, &public_id, now(), lifetimes)
+                let ended = sessions::delete_session_by_public_id(
+                    tx,
+                    user_id,
+                    &public_id,
+                    now(),
+                    lifetimes,
+                )?;
+                let Some((session, device)) = ended else {
+                    return Ok(None);
+                };
+                if let Some(device) = device {
+                    devices::delete_device(tx, &device)?;
+                }
+                Ok(Some(session))
             })
             .await?
             .ok_or(AuthError::NoSuchSession)?;
@@ -78,18 +92,23 @@ impl Auth {
         Ok(Ended { current })
     }
 
-    /// Ends every live session of the account but the caller's; returns how many ended.
+    /// Ends every live session of the account but the caller's, and what they could come back
+    /// with: the trust of every device but the caller's and every mailed link (reset,
+    /// verification, email change), in one transaction. Returns how many sessions ended.
     pub async fn end_other_sessions(
         &self,
         caller: &Caller,
         user: &User,
     ) -> Result<usize, AuthError> {
-        let (user_id, lifetimes, keep) = (user.id, self.lifetimes, caller.session_digest());
+        let (user_id, lifetimes) = (user.id, self.lifetimes);
+        let (keep, device) = (caller.session_digest(), caller.device_digest());
         let ended = self
             .db
             .write(move |tx| {
                 let keep = keep.as_ref().map(|d| &d[..]);
-                sessions::delete_sessions_of(tx, user_id, keep, now(), lifetimes)
+                let ended = sessions::delete_sessions_of(tx, user_id, keep, now(), lifetimes)?;
+                users::revoke_derived_trust(tx, user_id, device.as_ref().map(|d| &d[..]))?;
+                Ok(ended)
             })
             .await?;
         let fields = [Field::UserId(user_id), Field::Count(ended)];
@@ -100,8 +119,8 @@ impl Auth {
 
     /// Changes the password, given the current one. In one transaction, provided the current
     /// password is still the account's: the new hash is written, every session of the account
-    /// ends, its reset token is void, and this client gets a new session (returned). The owner
-    /// is told by mail.
+    /// ends, its mailed links and the trust of its other devices are void, and this client gets
+    /// a new session (returned). The owner is told by mail.
     pub async fn change_password(
         &self,
         caller: &Caller,
@@ -179,10 +198,19 @@ impl Auth {
 
     async fn issue_verification(&self, caller: &Caller, user: &User) -> Result<String, AuthError> {
         let raw = token::generate();
-        let (digest, user_id, expires_at) = (token::digest(&raw), user.id, now() + VERIFY_TTL_SECS);
+        let (digest, user_id, version) = (token::digest(&raw), user.id, user.credential_version);
+        let expires_at = now() + VERIFY_TTL_SECS;
         self.db
             .write(move |tx| {
-                account_tokens::issue(tx, user_id, Purpose::Verify, &digest, None, expires_at)
+                let new = NewToken {
+                    user_id,
+                    purpose: Purpose::Verify,
+                    token_digest: &digest,
+                    new_email: None,
+                    expires_at,
+                    credential_version: version,
+                };
+                account_tokens::issue(tx, &new)
             })
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
@@ -223,60 +251,78 @@ impl Auth {
 
     /// Asks to move the account to `new_email`, given the current password: a confirmation
     /// link goes to the new address (the account moves only when it is opened) and a notice,
-    /// with the new address masked, to the current one. Returns the link's token.
+    /// with the new address masked, to the current one. Counted against the account's hourly
+    /// mail cap and the client address's limit on mailed links. An address that has an account
+    /// already gets a mail saying so instead of a link, and the asker the same answer as for a
+    /// free one: `None` where a link's token would be.
     pub async fn request_email_change(
         &self,
         caller: &Caller,
         user: &User,
         current: &str,
         new_email: &Email,
-    ) -> Result<String, AuthError> {
+    ) -> Result<Option<String>, AuthError> {
         if new_email.as_str() == user.email {
             return Err(AuthError::SameEmail);
         }
         let _admission = self.hasher.admit()?;
         let attempt = self.reauthenticate(caller, user, current).await?;
-        let address = new_email.to_string();
-        let taken = self
-            .db
-            .run(move |c| users::find_user_by_email(c, &address))
+        let counted = vec![
+            (Scope::AccountMail, user.id.to_string()),
+            (Scope::Reset, caller.address_key()),
+        ];
+        let email = Some(user.email.as_str());
+        let gated = self
+            .gate(counted)
             .await
-            .map_err(AuthError::from)
-            .and_then(|found| match found {
-                // The confirmation decides by the unique index; this spares a useless mail.
-                Some(_) => Err(AuthError::EmailTaken),
-                None => Ok(()),
-            });
-        let gated = match taken {
-            Ok(()) => self.gate_account_mail(caller, user).await,
-            Err(error) => Err(error),
-        };
+            .map_err(|e| self.throttled(caller, "account_mail.throttled", e, email));
         if let Err(error) = gated {
             self.release(attempt.reservation).await;
             return Err(error);
         }
         let raw = token::generate();
-        let (digest, user_id) = (token::digest(&raw), user.id);
-        let (new_address, expires_at) = (new_email.to_string(), now() + self.reset_token_ttl);
+        let new = (token::digest(&raw), new_email.to_string());
+        let (user_id, expires_at) = (user.id, now() + self.reset_token_ttl);
+        // The version read before the password was checked: a change since voids the link.
+        let version = attempt.verified.user.credential_version;
         let Attempt {
             reservation,
             budget: (scope, key),
             ..
         } = attempt;
-        self.db
+        let issued = self
+            .db
             .write(move |tx| {
                 reservation.release(tx)?;
                 throttle_events::clear_events(tx, scope.name(), &key)?;
-                let new_email = Some(new_address.as_str());
-                account_tokens::issue(tx, user_id, Purpose::Email, &digest, new_email, expires_at)
+                let (digest, address) = new;
+                // The confirmation decides by the unique index; this spares a useless link.
+                if users::find_user_by_email(tx, &address)?.is_some() {
+                    return Ok(false);
+                }
+                let token = NewToken {
+                    user_id,
+                    purpose: Purpose::Email,
+                    token_digest: &digest,
+                    new_email: Some(&address),
+                    expires_at,
+                    credential_version: version,
+                };
+                account_tokens::issue(tx, &token)?;
+                Ok(true)
             })
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(new_email.as_str())];
-        self.audit.record(caller, "email.change_requested", &fields);
-        self.mailer.send_email_change_link(new_email.as_str(), &raw);
+        if issued {
+            self.audit.record(caller, "email.change_requested", &fields);
+            self.mailer.send_email_change_link(new_email.as_str(), &raw);
+        } else {
+            self.audit.record(caller, "email.change_to_taken", &fields);
+            self.mailer.send_email_change_taken(new_email.as_str());
+        }
         self.mailer
             .send_email_change_notice(&user.email, &new_email.masked());
-        Ok(raw)
+        Ok(issued.then_some(raw))
     }
 
     /// The account an email-change token belongs to and the address it moves to, without
@@ -359,6 +405,7 @@ impl Auth {
                 reservation.release(tx)?;
                 let mut about = vec![
                     (Scope::LoginAccount, email.clone()),
+                    (Scope::LoginDevices, email.clone()),
                     (Scope::ResetEmail, email),
                     (Scope::AccountMail, user_id.to_string()),
                 ];
@@ -399,7 +446,9 @@ mod tests {
     use super::*;
     use crate::auth::ResetRequest;
     use crate::auth::testing::{auth, auth_with, caller, email, password};
-    use crate::db::schema::{account_tokens as tokens_table, throttle_events as events_table};
+    use crate::db::schema::{
+        account_tokens as tokens_table, throttle_events as events_table, users as users_table,
+    };
     use crate::db::testing::conn;
     use diesel::prelude::*;
 
@@ -489,7 +538,8 @@ mod tests {
         let token = auth
             .request_email_change(&me, &ann, "pw", &email("new@b.com"))
             .await
-            .unwrap();
+            .unwrap()
+            .expect("a free address gets a link");
         let (holder, new) = auth.email_change_holder(&caller(), &token).await.unwrap();
         assert_eq!((holder.id, new.as_str()), (ann.id, "new@b.com"));
         let moved = auth.confirm_email_change(&caller(), &token).await.unwrap();
@@ -510,6 +560,51 @@ mod tests {
         auth.register(&caller(), &email("ann@b.com"), password("pw"))
             .await
             .unwrap();
+    }
+
+    #[rocket::async_test]
+    async fn an_email_change_link_that_raced_a_password_change_fails() {
+        let (auth, db, _dir) = auth().await;
+        let (ann, me) = ann(&auth).await;
+        let token = auth
+            .request_email_change(&me, &ann, "pw", &email("new@b.com"))
+            .await
+            .unwrap()
+            .expect("a free address gets a link");
+        // A change of credentials that committed after the link's version was read, without
+        // the link being deleted (the race the version exists for).
+        let bumped = diesel::update(users_table::table.find(ann.id))
+            .set(users_table::credential_version.eq(users_table::credential_version + 1));
+        db.write_blocking(|tx| Ok(bumped.execute(&mut **tx)?))
+            .unwrap();
+        assert!(matches!(
+            auth.email_change_holder(&caller(), &token).await,
+            Err(AuthError::InvalidLinkToken)
+        ));
+        assert!(matches!(
+            auth.confirm_email_change(&caller(), &token).await,
+            Err(AuthError::InvalidLinkToken)
+        ));
+        let stored = auth.user_for_session(me.session_id.as_ref().unwrap());
+        assert_eq!(stored.await.unwrap().email, "ann@b.com");
+    }
+
+    #[rocket::async_test]
+    async fn a_change_to_a_taken_address_issues_no_link_and_answers_alike() {
+        let (auth, db, _dir) = auth().await;
+        let (ann, me) = ann(&auth).await;
+        auth.register(&caller(), &email("bob@b.com"), password("pw"))
+            .await
+            .unwrap();
+        let taken = email("bob@b.com");
+        let requested = auth.request_email_change(&me, &ann, "pw", &taken);
+        assert_eq!(requested.await.unwrap(), None);
+        let links: i64 = tokens_table::table
+            .filter(tokens_table::purpose.eq("email"))
+            .count()
+            .get_result(&mut **conn(&db))
+            .unwrap();
+        assert_eq!(links, 0);
     }
 
     #[rocket::async_test]

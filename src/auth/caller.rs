@@ -41,6 +41,11 @@ impl Caller {
         self.session_id.as_deref().map(super::token::digest)
     }
 
+    /// The digest of the device cookie the client presents, as devices are stored.
+    pub fn device_digest(&self) -> Option<[u8; 32]> {
+        self.device_token.as_deref().map(super::token::digest)
+    }
+
     /// The address as a throttling key. An IPv6 client is keyed by its /64 prefix: one
     /// subscriber usually holds a whole /64, so keying by the exact address would give each of
     /// them 2^64 budgets. An IPv4 address mapped into IPv6 (`::ffff:a.b.c.d`) is keyed as IPv4.

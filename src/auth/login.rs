@@ -12,7 +12,7 @@ use super::password::{self, Matched, Password};
 use super::sessions::{Login, Opening, SessionStart};
 use super::throttle::{Reservation, Scope};
 use super::{Auth, AuthError, Caller, Email, token};
-use crate::db::account_tokens::{self, Purpose};
+use crate::db::account_tokens::{self, NewToken, Purpose};
 use crate::db::{DbError, Tx, User, devices, now, sessions, users};
 use crate::metrics::LoginOutcome;
 
@@ -97,7 +97,7 @@ impl Auth {
         email: &Email,
         password: Password,
     ) -> Result<Login, AuthError> {
-        let opening = Opening::new(caller, None);
+        let opening = Opening::new(caller, None, self.devices_per_account);
         let store = move |tx: &mut Tx<'_>, user: &User, at| {
             opening.store(tx, user.id, at)?;
             Ok(opening)
@@ -141,8 +141,15 @@ impl Auth {
                     sessions::delete_session(tx, &digest, at, lifetimes)?;
                 }
                 let user = users::add_user(tx, &address, &hashed)?;
-                let expires_at = at + VERIFY_TTL_SECS;
-                account_tokens::issue(tx, user.id, Purpose::Verify, &digest, None, expires_at)?;
+                let verification = NewToken {
+                    user_id: user.id,
+                    purpose: Purpose::Verify,
+                    token_digest: &digest,
+                    new_email: None,
+                    expires_at: at + VERIFY_TTL_SECS,
+                    credential_version: user.credential_version,
+                };
+                account_tokens::issue(tx, &verification)?;
                 let more = also(tx, &user, at)?;
                 Ok((user, more))
             })
@@ -298,7 +305,9 @@ impl Auth {
     /// asks for the current password does (a wrong one is a failed login for the account).
     ///
     /// The attempt is counted at the gate, before bcrypt: per account, or per device when the
-    /// client presents a device cookie trusted for this account, and per address. Beyond a
+    /// client presents a device cookie trusted for this account (and then against the ceiling
+    /// of all the account's devices), and per address. A device cookie that is not trusted for
+    /// the account (unknown, revoked, another account's) counts as none. Beyond a
     /// limit the answer is [`AuthError::Throttled`] without checking the password. A wrong
     /// password keeps the count and is audited as `failed_event`; the caller releases or
     /// spends the reservation of a right one. The caller holds the hasher's admission.
@@ -314,11 +323,12 @@ impl Auth {
             Some(digest) => (Scope::LoginDevice, hex(digest)),
             None => (Scope::LoginAccount, email.to_string()),
         };
+        let mut counted = vec![budget.clone(), (Scope::LoginAddress, caller.address_key())];
+        if device.is_some() {
+            counted.push((Scope::LoginDevices, email.to_string()));
+        }
         let reservation = self
-            .gate(vec![
-                budget.clone(),
-                (Scope::LoginAddress, caller.address_key()),
-            ])
+            .gate(counted)
             .await
             .map_err(|e| self.throttled(caller, "login.throttled", e, Some(email.as_str())))?;
         match self.verify_password(email, password).await {

@@ -128,6 +128,8 @@ pub struct Auth {
     /// `require_verified_email`: an account logs in only once its email is verified.
     require_verified_email: bool,
     limits: Limits,
+    /// `trusted_devices_per_account`: the least recently used beyond it lose their trust.
+    devices_per_account: i64,
     audit: AuditLog,
     mailer: Mailer,
     metrics: Metrics,
@@ -169,6 +171,7 @@ impl Auth {
             reset_token_ttl: settings.reset_token_ttl_secs,
             require_verified_email: settings.require_verified_email,
             limits: Limits::from_settings(settings),
+            devices_per_account: settings.trusted_devices_per_account,
             audit,
             mailer,
             metrics,

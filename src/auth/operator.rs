@@ -87,8 +87,8 @@ impl Auth {
         Ok(user)
     }
 
-    /// Sets the password of the account `email`: every session of it ends and its reset link
-    /// is void, in one transaction; the owner is told by mail.
+    /// Sets the password of the account `email`: every session of it ends, and its mailed links
+    /// and the trust of its devices are void, in one transaction; the owner is told by mail.
     pub async fn set_password(&self, email: &Email, password: Password) -> Result<(), AuthError> {
         let _admission = self.hasher.admit()?;
         let user = self.account(email).await?;
@@ -98,9 +98,10 @@ impl Auth {
             .write(move |tx| {
                 let changes = UserChanges {
                     hashed_password: Some(&hashed),
-                    ..UserChanges::VOID_RESET_TOKEN
+                    ..UserChanges::default()
                 };
                 users::update_user(tx, user.id, &changes)?;
+                users::revoke_derived_trust(tx, user.id, None)?;
                 sessions::delete_sessions_of(tx, user.id, None, now(), lifetimes)
             })
             .await?;

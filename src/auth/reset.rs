@@ -135,8 +135,9 @@ impl Auth {
         .ok_or(AuthError::InvalidResetToken)
     }
 
-    /// Spends `reset_token` on a new password: the token is used up and every session of the
-    /// account ends; no one is logged in, and the account's failed logins are forgiven.
+    /// Spends `reset_token` on a new password: the token is used up, every session of the
+    /// account ends, and so do its other mailed links and the trust of all its devices; no one
+    /// is logged in, and the account's failed logins are forgiven.
     /// `owner`, when given, is the email the token must belong to (the API names it; the
     /// emailed link does not). The token is checked before the hash, so an invalid one costs no
     /// bcrypt.
@@ -158,8 +159,11 @@ impl Auth {
             .db
             .write(move |tx| {
                 let user = users::spend_reset_token(tx, &holder.email, &digest, &hashed, now())?;
-                if user.is_some() {
-                    throttle_events::clear_events(tx, Scope::LoginAccount.name(), &holder.email)?;
+                if let Some(user) = &user {
+                    for scope in [Scope::LoginAccount, Scope::LoginDevices] {
+                        throttle_events::clear_events(tx, scope.name(), &holder.email)?;
+                    }
+                    users::revoke_derived_trust(tx, user.id, None)?;
                 }
                 Ok(user)
             })

@@ -6,7 +6,6 @@ use super::login::PasswordCheck;
 use super::throttle::{Reservation, Scope};
 use super::{Auth, AuthError, Caller, token, user_agent};
 use crate::db::sessions::{NewSession, TOUCH_AFTER_SECS};
-use crate::db::users::UserChanges;
 use crate::db::{DbError, Tx, User, devices, now, sessions, throttle_events, users};
 
 /// A new session: its account, the id to hand to the client (the only copy of the raw value)
@@ -34,7 +33,8 @@ pub(super) struct SessionStart {
     /// otherwise the client becomes a trusted device with a new token.
     pub device: Option<[u8; 32]>,
     /// The check writes a new password: every session of the account ends before the new one
-    /// starts, and the account's reset token is void.
+    /// starts, and what the old password vouched for is void (mailed links, the trust of
+    /// every device but this client's).
     pub password_changed: bool,
 }
 
@@ -45,21 +45,32 @@ pub(super) struct Opening {
     public_id: String,
     agent: Option<String>,
     address: Option<String>,
-    /// The digest of the client's device cookie when it is trusted for the account already.
-    trusted: Option<[u8; 32]>,
-    /// Otherwise a new device token, which makes the client a trusted device.
+    /// The digest of the client's device cookie: the one it presented, trusted for the
+    /// account already, or its new one.
+    device: [u8; 32],
+    /// The new device token, when the client was not trusted yet: this login makes it so.
     device_token: Option<String>,
+    /// How many devices the account may trust (`trusted_devices_per_account`).
+    max_devices: i64,
 }
 
 impl Opening {
-    pub(super) fn new(caller: &Caller, trusted: Option<[u8; 32]>) -> Opening {
+    pub(super) fn new(caller: &Caller, trusted: Option<[u8; 32]>, max_devices: i64) -> Opening {
+        let (device, device_token) = match trusted {
+            Some(digest) => (digest, None),
+            None => {
+                let raw = token::generate();
+                (token::digest(&raw), Some(raw))
+            }
+        };
         Opening {
             session_id: token::generate(),
             public_id: token::public_id(),
             agent: caller.user_agent.as_deref().map(user_agent::summary),
             address: caller.address_shown(),
-            trusted,
-            device_token: trusted.is_none().then(token::generate),
+            device,
+            device_token,
+            max_devices,
         }
     }
 
@@ -72,12 +83,12 @@ impl Opening {
             public_id: &self.public_id,
             user_agent: self.agent.as_deref(),
             address: self.address.as_deref(),
+            device_digest: Some(&self.device),
         };
         sessions::add_session(tx, &new)?;
-        match (&self.trusted, &self.device_token) {
-            (Some(trusted), _) => devices::touch_device(tx, trusted, at),
-            (None, Some(new)) => devices::add_device(tx, user_id, &token::digest(new), at),
-            (None, None) => Ok(()),
+        match self.device_token {
+            None => devices::touch_device(tx, &self.device, at),
+            Some(_) => devices::add_device(tx, user_id, &self.device, at, self.max_devices),
         }
     }
 
@@ -109,7 +120,7 @@ impl Auth {
             device,
             password_changed,
         } = start;
-        let opening = Opening::new(caller, device);
+        let opening = Opening::new(caller, device, self.devices_per_account);
         let rehash = check.as_ref().and_then(PasswordCheck::rehash);
         let user_id = user.id;
         let stored = self
@@ -130,7 +141,7 @@ impl Auth {
                 }
                 if password_changed {
                     sessions::delete_sessions_of(tx, user_id, None, at, lifetimes)?;
-                    users::update_user(tx, user_id, &UserChanges::VOID_RESET_TOKEN)?;
+                    users::revoke_derived_trust(tx, user_id, device.as_ref().map(|d| &d[..]))?;
                 }
                 opening.store(tx, user_id, at)?;
                 Ok(Some(opening))

@@ -17,6 +17,10 @@ use crate::db::{DbError, Tx, now};
 /// many verification or email-change links per account.
 pub const RESET_EMAIL_WINDOW_SECS: i64 = 60 * 60;
 
+/// How many device budgets the failures of all of an account's trusted devices may sum to in
+/// a window.
+pub const DEVICES_CEILING_FACTOR: i64 = 10;
+
 /// What is counted.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope {
@@ -26,11 +30,15 @@ pub enum Scope {
     /// Failed logins from one trusted device (a device cookie), per device: its own budget, so
     /// an attacker's failures cannot lock the owner's devices out.
     LoginDevice,
+    /// Failed logins from trusted devices, summed per email: a ceiling of
+    /// [`DEVICES_CEILING_FACTOR`] device budgets, so a stockpile of device cookies cannot buy
+    /// more guesses than that in a window.
+    LoginDevices,
     /// Failed logins, per client address.
     LoginAddress,
     /// Signup requests, per client address.
     Signup,
-    /// Reset-link requests, per client address.
+    /// Requests for mailed links (a reset, a change of email), per client address.
     Reset,
     /// Reset-link requests, per email, whatever the address.
     ResetEmail,
@@ -46,6 +54,7 @@ impl Scope {
         match self {
             Scope::LoginAccount => "login_account",
             Scope::LoginDevice => "login_device",
+            Scope::LoginDevices => "login_devices",
             Scope::LoginAddress => "login_address",
             Scope::Signup => "signup",
             Scope::Reset => "reset",
@@ -90,6 +99,7 @@ impl Limits {
     pub fn of<'a>(&self, scope: Scope, key: &'a str) -> Limit<'a> {
         let (max, window) = match scope {
             Scope::LoginAccount | Scope::LoginDevice => (self.login_per_account, self.window),
+            Scope::LoginDevices => (self.login_per_account * DEVICES_CEILING_FACTOR, self.window),
             Scope::LoginAddress => (self.login_per_address, self.window),
             Scope::Signup => (self.signup_per_address, self.window),
             Scope::Reset | Scope::ResetGuess => (self.reset_per_address, self.window),

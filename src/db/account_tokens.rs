@@ -1,9 +1,11 @@
 //! The `account_tokens` table: single-use tokens mailed to an account's owner, stored as their
 //! SHA-256. A `verify` token proves the account's email; an `email` token proves a new address
-//! (`new_email`) before the account moves to it. One live token per purpose and account: a new
-//! one replaces the last.
+//! (`new_email`) before the account moves to it. One live token per purpose and account (a
+//! unique index): a new one replaces the last. A token records the account's credential version
+//! it was issued under and works only while that is still the account's.
 
 use diesel::prelude::*;
+use diesel::upsert::excluded;
 
 use super::schema::{account_tokens, users};
 use super::{AnyConnection, DbError, Tx, User};
@@ -34,33 +36,53 @@ pub struct AccountToken {
     pub purpose: String,
     pub new_email: Option<String>,
     pub expires_at: i64,
+    /// The account's credential version when the token was issued.
+    pub credential_version: i32,
 }
 
-/// Gives account `user_id` the token `token_digest` for `purpose` (with the address it proves,
-/// for [`Purpose::Email`]), valid until `expires_at`; the account's earlier token of that
-/// purpose stops working.
-pub fn issue(
-    tx: &mut Tx<'_>,
-    user_id: i32,
-    purpose: Purpose,
-    token_digest: &[u8],
-    new_email: Option<&str>,
-    expires_at: i64,
-) -> Result<(), DbError> {
-    delete_of_user(tx, user_id, purpose)?;
-    diesel::insert_into(account_tokens::table)
-        .values((
-            account_tokens::token_hash.eq(token_digest),
-            account_tokens::user_id.eq(user_id),
-            account_tokens::purpose.eq(purpose.name()),
-            account_tokens::new_email.eq(new_email),
-            account_tokens::expires_at.eq(expires_at),
-        ))
-        .execute(&mut **tx)?;
+/// A token to issue.
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    pub user_id: i32,
+    pub purpose: Purpose,
+    pub token_digest: &'a [u8],
+    /// The address it proves, for [`Purpose::Email`].
+    pub new_email: Option<&'a str>,
+    pub expires_at: i64,
+    /// The account's credential version as the issuer read it (before it checked a password,
+    /// where it did): a change of credentials since then voids the token.
+    pub credential_version: i32,
+}
+
+/// Issues `new`: the account's earlier token of that purpose stops working. One upsert on the
+/// unique (account, purpose) index, so two concurrent issues leave one live token.
+pub fn issue(tx: &mut Tx<'_>, new: &NewToken<'_>) -> Result<(), DbError> {
+    let row = (
+        account_tokens::token_hash.eq(new.token_digest),
+        account_tokens::user_id.eq(new.user_id),
+        account_tokens::purpose.eq(new.purpose.name()),
+        account_tokens::new_email.eq(new.new_email),
+        account_tokens::expires_at.eq(new.expires_at),
+        account_tokens::credential_version.eq(new.credential_version),
+    );
+    on_each_backend!(&mut **tx, |inner| {
+        diesel::insert_into(account_tokens::table)
+            .values(row)
+            .on_conflict((account_tokens::user_id, account_tokens::purpose))
+            .do_update()
+            .set((
+                account_tokens::token_hash.eq(excluded(account_tokens::token_hash)),
+                account_tokens::new_email.eq(excluded(account_tokens::new_email)),
+                account_tokens::expires_at.eq(excluded(account_tokens::expires_at)),
+                account_tokens::credential_version.eq(excluded(account_tokens::credential_version)),
+            ))
+            .execute(inner)?
+    });
     Ok(())
 }
 
-/// The live token `token_digest` for `purpose` and its account, without spending it.
+/// The live token `token_digest` for `purpose` and its account, without spending it; a token
+/// issued under another credential version than the account's is not live.
 pub fn find(
     conn: &mut AnyConnection,
     token_digest: &[u8],
@@ -72,13 +94,15 @@ pub fn find(
         .filter(account_tokens::token_hash.eq(token_digest))
         .filter(account_tokens::purpose.eq(purpose.name()))
         .filter(account_tokens::expires_at.gt(now))
+        .filter(account_tokens::credential_version.eq(users::credential_version))
         .select((AccountToken::as_select(), User::as_select()))
         .get_result(conn)
         .optional()?)
 }
 
 /// Spends the live token `token_digest` for `purpose`: one `DELETE … RETURNING`, so of two
-/// concurrent uses at most one gets it. `None`: not (or no longer) a valid token.
+/// concurrent uses at most one gets it. `None`: not (or no longer) a valid token, including one
+/// issued under an older credential version (deleted all the same).
 pub fn spend(
     tx: &mut Tx<'_>,
     token_digest: &[u8],
@@ -89,10 +113,18 @@ pub fn spend(
         .filter(account_tokens::token_hash.eq(token_digest))
         .filter(account_tokens::purpose.eq(purpose.name()))
         .filter(account_tokens::expires_at.gt(now));
-    Ok(diesel::delete(live)
+    let spent: Option<AccountToken> = diesel::delete(live)
         .returning(account_tokens::all_columns)
         .get_result(&mut **tx)
-        .optional()?)
+        .optional()?;
+    let Some(spent) = spent else {
+        return Ok(None);
+    };
+    let current: i32 = users::table
+        .find(spent.user_id)
+        .select(users::credential_version)
+        .get_result(&mut **tx)?;
+    Ok((current == spent.credential_version).then_some(spent))
 }
 
 /// Voids every token of account `user_id` for `purpose`; returns how many.
@@ -100,6 +132,12 @@ pub fn delete_of_user(tx: &mut Tx<'_>, user_id: i32, purpose: Purpose) -> Result
     let of_user = account_tokens::table
         .filter(account_tokens::user_id.eq(user_id))
         .filter(account_tokens::purpose.eq(purpose.name()));
+    Ok(diesel::delete(of_user).execute(&mut **tx)?)
+}
+
+/// Voids every token of account `user_id`, whatever its purpose; returns how many.
+pub fn delete_all_of_user(tx: &mut Tx<'_>, user_id: i32) -> Result<usize, DbError> {
+    let of_user = account_tokens::table.filter(account_tokens::user_id.eq(user_id));
     Ok(diesel::delete(of_user).execute(&mut **tx)?)
 }
 
@@ -113,14 +151,26 @@ pub fn delete_expired(tx: &mut Tx<'_>, now: i64) -> Result<usize, DbError> {
 mod tests {
     use super::*;
     use crate::db::testing::{conn, temp_db, write};
-    use crate::db::users::add_user;
+    use crate::db::users::{add_user, revoke_derived_trust};
+
+    /// A token of `purpose` for `user_id`, issued under credential version 0.
+    fn token<'a>(user_id: i32, purpose: Purpose, digest: &'a [u8; 32]) -> NewToken<'a> {
+        NewToken {
+            user_id,
+            purpose,
+            token_digest: digest,
+            new_email: (purpose == Purpose::Email).then_some("n@b.com"),
+            expires_at: 100,
+            credential_version: 0,
+        }
+    }
 
     #[test]
     fn a_token_works_once_for_its_purpose_until_it_expires() {
         let (db, _dir) = temp_db();
         let user = write(&db, |c| add_user(c, "a@b.com", "h"));
         write(&db, |c| {
-            issue(c, user.id, Purpose::Email, &[1u8; 32], Some("n@b.com"), 100)
+            issue(c, &token(user.id, Purpose::Email, &[1u8; 32]))
         });
         let mut held = conn(&db);
         let c = &mut **held;
@@ -153,9 +203,9 @@ mod tests {
         let (db, _dir) = temp_db();
         let user = write(&db, |c| add_user(c, "a@b.com", "h"));
         write(&db, |c| {
-            issue(c, user.id, Purpose::Verify, &[1u8; 32], None, 100)?;
-            issue(c, user.id, Purpose::Email, &[2u8; 32], Some("n@b.com"), 100)?;
-            issue(c, user.id, Purpose::Verify, &[3u8; 32], None, 100)
+            issue(c, &token(user.id, Purpose::Verify, &[1u8; 32]))?;
+            issue(c, &token(user.id, Purpose::Email, &[2u8; 32]))?;
+            issue(c, &token(user.id, Purpose::Verify, &[3u8; 32]))
         });
         let mut held = conn(&db);
         let c = &mut **held;
@@ -163,5 +213,62 @@ mod tests {
         assert!(find(c, &[2u8; 32], Purpose::Email, 50).unwrap().is_some());
         assert!(find(c, &[3u8; 32], Purpose::Verify, 50).unwrap().is_some());
         assert_eq!(write(&db, |c| delete_expired(c, 100)), 2);
+    }
+
+    #[test]
+    fn the_index_holds_one_token_per_account_and_purpose() {
+        let (db, _dir) = temp_db();
+        let user = write(&db, |c| add_user(c, "a@b.com", "h"));
+        write(&db, |c| {
+            issue(c, &token(user.id, Purpose::Verify, &[1u8; 32]))
+        });
+        let duplicate = db.write_blocking(|tx| {
+            let row = (
+                account_tokens::token_hash.eq(&[2u8; 32][..]),
+                account_tokens::user_id.eq(user.id),
+                account_tokens::purpose.eq("verify"),
+                account_tokens::expires_at.eq(100_i64),
+            );
+            Ok(diesel::insert_into(account_tokens::table)
+                .values(row)
+                .execute(&mut **tx)?)
+        });
+        assert!(duplicate.is_err(), "a second live verify token was stored");
+    }
+
+    #[test]
+    fn a_token_from_before_a_credential_change_is_void() {
+        let (db, _dir) = temp_db();
+        let user = write(&db, |c| add_user(c, "a@b.com", "h"));
+        write(&db, |c| {
+            issue(c, &token(user.id, Purpose::Email, &[1u8; 32]))?;
+            issue(c, &token(user.id, Purpose::Verify, &[2u8; 32]))?;
+            revoke_derived_trust(c, user.id, None)
+        });
+        let stale = NewToken {
+            credential_version: 0,
+            ..token(user.id, Purpose::Email, &[3u8; 32])
+        };
+        write(&db, |c| issue(c, &stale));
+        let mut held = conn(&db);
+        let c = &mut **held;
+        for (digest, purpose) in [(1u8, Purpose::Email), (2, Purpose::Verify)] {
+            assert_eq!(find(c, &[digest; 32], purpose, 50).unwrap(), None, "voided");
+        }
+        assert_eq!(
+            find(c, &[3u8; 32], Purpose::Email, 50).unwrap(),
+            None,
+            "issued under the old version, after the change"
+        );
+        assert_eq!(
+            write(&db, |c| spend(c, &[3u8; 32], Purpose::Email, 50)),
+            None
+        );
+        let current = NewToken {
+            credential_version: 1,
+            ..token(user.id, Purpose::Email, &[4u8; 32])
+        };
+        write(&db, |c| issue(c, &current));
+        assert!(write(&db, |c| spend(c, &[4u8; 32], Purpose::Email, 50)).is_some());
     }
 }

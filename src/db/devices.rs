@@ -10,12 +10,15 @@ use super::{AnyConnection, DbError, Tx};
 /// lives as long, expires with it).
 pub const TRUST_SECS: i64 = 180 * 24 * 60 * 60;
 
-/// Trusts the device whose cookie has this digest for account `user_id`, from `now`.
+/// Trusts the device whose cookie has this digest for account `user_id`, from `now`, keeping
+/// at most `max_per_account` devices for the account: the least recently used go first, so a
+/// stockpile of device cookies cannot grow without bound.
 pub fn add_device(
     tx: &mut Tx<'_>,
     user_id: i32,
     token_digest: &[u8],
     now: i64,
+    max_per_account: i64,
 ) -> Result<(), DbError> {
     diesel::insert_into(devices::table)
         .values((
@@ -25,6 +28,17 @@ pub fn add_device(
             devices::last_used_at.eq(now),
         ))
         .execute(&mut **tx)?;
+    let surplus: Vec<Vec<u8>> = devices::table
+        .filter(devices::user_id.eq(user_id))
+        .order((devices::last_used_at.desc(), devices::created_at.desc()))
+        .select(devices::token_hash)
+        .offset(max_per_account)
+        .limit(i64::MAX)
+        .load(&mut **tx)?;
+    if !surplus.is_empty() {
+        diesel::delete(devices::table.filter(devices::token_hash.eq_any(surplus)))
+            .execute(&mut **tx)?;
+    }
     Ok(())
 }
 
@@ -62,6 +76,23 @@ pub fn touch_device(tx: &mut Tx<'_>, token_digest: &[u8], now: i64) -> Result<()
     Ok(())
 }
 
+/// Ends the trust of the device with this digest; returns whether there was one.
+pub fn delete_device(tx: &mut Tx<'_>, token_digest: &[u8]) -> Result<bool, DbError> {
+    Ok(diesel::delete(devices::table.find(token_digest)).execute(&mut **tx)? == 1)
+}
+
+/// Ends the trust of every device of account `user_id` but `keep`; returns how many.
+pub fn delete_devices_of(
+    tx: &mut Tx<'_>,
+    user_id: i32,
+    keep: Option<&[u8]>,
+) -> Result<usize, DbError> {
+    let others = devices::table
+        .filter(devices::user_id.eq(user_id))
+        .filter(devices::token_hash.ne(keep.unwrap_or_default()));
+    Ok(diesel::delete(others).execute(&mut **tx)?)
+}
+
 /// Forgets devices that have not logged in since `before`; returns how many.
 pub fn delete_stale_devices(tx: &mut Tx<'_>, before: i64) -> Result<usize, DbError> {
     let stale = devices::table.filter(devices::last_used_at.le(before));
@@ -80,7 +111,7 @@ mod tests {
         write(&db, |c| {
             let ann = add_user(c, "ann@b.com", "h")?;
             add_user(c, "bob@b.com", "h")?;
-            add_device(c, ann.id, &[1u8; 32], 1000)?;
+            add_device(c, ann.id, &[1u8; 32], 1000, 20)?;
             assert!(is_trusted_for(c, &[1u8; 32], "ann@b.com", 2000)?);
             assert!(!is_trusted_for(c, &[1u8; 32], "bob@b.com", 2000)?);
             assert!(!is_trusted_for(c, &[2u8; 32], "ann@b.com", 2000)?);
@@ -99,11 +130,54 @@ mod tests {
         let (db, _dir) = temp_db();
         write(&db, |c| {
             let ann = add_user(c, "ann@b.com", "h")?;
-            add_device(c, ann.id, &[1u8; 32], 1000)?;
+            add_device(c, ann.id, &[1u8; 32], 1000, 20)?;
             assert_eq!(digests_of(c, ann.id)?, [vec![1u8; 32]]);
             assert!(crate::db::users::delete_user(c, ann.id)?);
             let left: i64 = devices::table.count().get_result(&mut **c)?;
             assert_eq!(left, 0);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_account_keeps_its_most_recently_used_devices_up_to_the_cap() {
+        let (db, _dir) = temp_db();
+        write(&db, |c| {
+            let ann = add_user(c, "ann@b.com", "h")?;
+            let bob = add_user(c, "bob@b.com", "h")?;
+            add_device(c, bob.id, &[9u8; 32], 1000, 3)?;
+            for i in 1..=3u8 {
+                add_device(c, ann.id, &[i; 32], 1000 + i64::from(i), 3)?;
+            }
+            touch_device(c, &[1u8; 32], 2000)?;
+            add_device(c, ann.id, &[4u8; 32], 2001, 3)?;
+            let mut kept = digests_of(c, ann.id)?;
+            kept.sort();
+            assert_eq!(kept, [vec![1u8; 32], vec![3u8; 32], vec![4u8; 32]]);
+            assert_eq!(
+                digests_of(c, bob.id)?.len(),
+                1,
+                "another account's untouched"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn revoking_an_accounts_devices_can_keep_one() {
+        let (db, _dir) = temp_db();
+        write(&db, |c| {
+            let ann = add_user(c, "ann@b.com", "h")?;
+            let bob = add_user(c, "bob@b.com", "h")?;
+            for i in 1..=3u8 {
+                add_device(c, ann.id, &[i; 32], 1000, 20)?;
+            }
+            add_device(c, bob.id, &[9u8; 32], 1000, 20)?;
+            assert_eq!(delete_devices_of(c, ann.id, Some(&[2u8; 32]))?, 2);
+            assert_eq!(digests_of(c, ann.id)?, [vec![2u8; 32]]);
+            assert!(delete_device(c, &[2u8; 32])?);
+            assert!(!delete_device(c, &[2u8; 32])?);
+            assert_eq!(delete_devices_of(c, bob.id, None)?, 1);
             Ok(())
         });
     }

@@ -805,6 +805,7 @@ pub(crate) mod testing {
             public_id: PUBLIC_IDS[usize::from(digest[0])],
             user_agent: Some("Test on Linux"),
             address: Some("192.0.2.1"),
+            device_digest: None,
         }
     }
 

@@ -9,6 +9,7 @@ diesel::table! {
         public_id -> Text,
         user_agent -> Nullable<Text>,
         address -> Nullable<Text>,
+        device_hash -> Nullable<Binary>,
     }
 }
 
@@ -21,6 +22,7 @@ diesel::table! {
         created_at -> BigInt,
         reset_token_expires_at -> Nullable<BigInt>,
         email_verified_at -> Nullable<BigInt>,
+        credential_version -> Integer,
     }
 }
 
@@ -40,6 +42,7 @@ diesel::table! {
         purpose -> Text,
         new_email -> Nullable<Text>,
         expires_at -> BigInt,
+        credential_version -> Integer,
     }
 }
 

@@ -24,9 +24,13 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// The client address at login.
     pub address: Option<String>,
+    /// The digest of the device cookie of the client it was opened on: ending the session
+    /// from the account's list ends that device's trust too.
+    pub device_hash: Option<Vec<u8>>,
 }
 
-/// A session to record: its owner, the digest of its id, and what its owner will see of it.
+/// A session to record: its owner, the digest of its id, what its owner will see of it, and
+/// the device it is opened on.
 #[derive(Debug, Clone, Copy)]
 pub struct NewSession<'a> {
     pub user_id: i32,
@@ -34,6 +38,7 @@ pub struct NewSession<'a> {
     pub public_id: &'a str,
     pub user_agent: Option<&'a str>,
     pub address: Option<&'a str>,
+    pub device_digest: Option<&'a [u8]>,
 }
 
 /// How long sessions live. Both limits are checked inside the lookup query, so an expired
@@ -75,6 +80,7 @@ pub fn add_session(tx: &mut Tx<'_>, new: &NewSession<'_>) -> Result<Session, DbE
             sessions::public_id.eq(new.public_id),
             sessions::user_agent.eq(new.user_agent),
             sessions::address.eq(new.address),
+            sessions::device_hash.eq(new.device_digest),
         ))
         .returning(sessions::all_columns)
         .get_result(&mut **tx)
@@ -118,22 +124,22 @@ pub fn live_sessions(
         .load(conn)?)
 }
 
-/// Ends the live session of account `user_id` named `public_id` and returns its digest; `None`
-/// when the account has no live session by that name (an unknown id, another account's
-/// session, an expired one).
+/// Ends the live session of account `user_id` named `public_id` and returns its digest and its
+/// device's; `None` when the account has no live session by that name (an unknown id, another
+/// account's session, an expired one).
 pub fn delete_session_by_public_id(
     tx: &mut Tx<'_>,
     user_id: i32,
     public_id: &str,
     now: i64,
     lifetimes: Lifetimes,
-) -> Result<Option<Vec<u8>>, DbError> {
+) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, DbError> {
     let own = sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::public_id.eq(public_id))
         .filter(lifetimes.live_at(now));
     Ok(diesel::delete(own)
-        .returning(sessions::token_hash)
+        .returning((sessions::token_hash, sessions::device_hash))
         .get_result(&mut **tx)
         .optional()?)
 }
@@ -305,7 +311,7 @@ mod tests {
             assert_eq!(listed, ["s2", "s1"], "the most recently used first");
             let end = |c: &mut Tx<'_>, id| delete_session_by_public_id(c, ann.id, id, t, LIFETIMES);
             assert_eq!(end(c, "s3")?, None, "Bob's");
-            assert_eq!(end(c, "s1")?, Some(vec![1u8; 32]));
+            assert_eq!(end(c, "s1")?, Some((vec![1u8; 32], None)));
             assert_eq!(end(c, "s1")?, None, "gone");
             session(c, ann.id, &[4u8; 32]);
             assert_eq!(

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::{sessions, users};
-use super::{AnyConnection, DbError, Tx, now};
+use super::{AnyConnection, DbError, Tx, account_tokens, devices, now};
 
 /// An account as stored. `reset_token` is a SHA-256 digest, never the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
@@ -17,6 +17,9 @@ pub struct User {
     pub reset_token_expires_at: Option<i64>,
     /// When the account's email was shown to reach its owner (a verification link opened).
     pub email_verified_at: Option<i64>,
+    /// Counts the changes of the account's credentials ([`revoke_derived_trust`]); a mailed
+    /// link works only under the version it was issued with.
+    pub credential_version: i32,
 }
 
 #[derive(Insertable)]
@@ -34,15 +37,6 @@ pub struct UserChanges<'a> {
     pub hashed_password: Option<&'a str>,
     pub reset_token: Option<Option<&'a [u8]>>,
     pub reset_token_expires_at: Option<Option<i64>>,
-}
-
-impl UserChanges<'_> {
-    /// Voids the account's reset token.
-    pub const VOID_RESET_TOKEN: UserChanges<'static> = UserChanges {
-        hashed_password: None,
-        reset_token: Some(None),
-        reset_token_expires_at: Some(None),
-    };
 }
 
 /// Adds a user; an email already present is [`DbError::EmailTaken`] (the unique index decides,
@@ -199,6 +193,28 @@ pub fn change_email(tx: &mut Tx<'_>, id: i32, new_email: &str, at: i64) -> Resul
         .optional()
         .map_err(|e| DbError::unique_as(e, DbError::EmailTaken))?
         .ok_or(DbError::NotFound)
+}
+
+/// Ends what was derived from account `id`'s credentials, in the transaction that changes them
+/// (a new password, a reset, an operator's, "log out other devices"): every mailed link (reset,
+/// verification, email change) and the trust of every device but `keep_device`. The credential
+/// version moves on, so a link issued under the old one in a transaction that raced this one
+/// fails too. Sessions are the caller's to end (some keep the caller's).
+pub fn revoke_derived_trust(
+    tx: &mut Tx<'_>,
+    id: i32,
+    keep_device: Option<&[u8]>,
+) -> Result<(), DbError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::credential_version.eq(users::credential_version + 1),
+            users::reset_token.eq(None::<Vec<u8>>),
+            users::reset_token_expires_at.eq(None::<i64>),
+        ))
+        .execute(&mut **tx)?;
+    account_tokens::delete_all_of_user(tx, id)?;
+    devices::delete_devices_of(tx, id, keep_device)?;
+    Ok(())
 }
 
 /// Deletes account `id`; its sessions, devices and tokens go with it (foreign keys cascade).

@@ -43,10 +43,16 @@ fn session_json(listed: &DeviceSession) -> Value {
     })
 }
 
-/// `{"message": message}`, with the mailed token under `token_field` when tokens are exposed.
-fn sent(message: &str, token_field: &str, token: String, settings: &Settings) -> Json<Value> {
+/// `{"message": message}`, with the mailed token (if a link was mailed) under `token_field`
+/// when tokens are exposed (debug).
+fn sent(
+    message: &str,
+    token_field: &str,
+    token: Option<String>,
+    settings: &Settings,
+) -> Json<Value> {
     let mut body = json!({ "message": message });
-    if settings.expose_reset_token {
+    if let Some(token) = token.filter(|_| settings.expose_reset_token) {
         body[token_field] = token.into();
     }
     Json(body)
@@ -178,7 +184,7 @@ async fn send_verification(
     let CurrentUser(user) = user?;
     let token = auth.send_verification(&caller, &user).await?;
     let message = "verification link sent";
-    Ok(sent(message, "verification_token", token, settings))
+    Ok(sent(message, "verification_token", Some(token), settings))
 }
 
 /// Spends a verification token; no session is needed (the link may be opened anywhere).
