@@ -30,9 +30,10 @@ pub fn add_device(
         .execute(&mut **tx)?;
     let surplus: Vec<Vec<u8>> = devices::table
         .filter(devices::user_id.eq(user_id))
+        .filter(devices::token_hash.ne(token_digest))
         .order((devices::last_used_at.desc(), devices::created_at.desc()))
         .select(devices::token_hash)
-        .offset(max_per_account)
+        .offset(max_per_account - 1)
         .limit(i64::MAX)
         .load(&mut **tx)?;
     if !surplus.is_empty() {

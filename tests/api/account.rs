@@ -494,14 +494,23 @@ fn an_email_change_needs_the_password_and_takes_effect_only_when_confirmed() {
         Status::Unauthorized,
         "current password is wrong",
     );
-    assert_message(
-        request(&[
-            ("new_email", "bob@example.com"),
-            ("current_password", "ann-pw"),
-        ]),
-        Status::BadRequest,
-        "email already registered",
+    let taken = request(&[
+        ("new_email", "bob@example.com"),
+        ("current_password", "ann-pw"),
+    ]);
+    assert_eq!(
+        taken.status(),
+        Status::Ok,
+        "a taken address is not disclosed"
     );
+    assert_eq!(
+        json(taken),
+        json!({ "message": "confirmation link sent" }),
+        "no link was issued, so not even debug shows a token"
+    );
+    let told = app.db.mail("Your address already has an account", 1);
+    assert!(told[0].contains("To: bob@example.com"));
+    assert!(!told[0].contains("token="), "no link to a taken address");
     assert_message(
         request(&[
             ("new_email", "ANN@example.com"),
@@ -530,10 +539,16 @@ fn an_email_change_needs_the_password_and_takes_effect_only_when_confirmed() {
     let link = app.db.mail("Confirm your new email", 1);
     assert!(link[0].contains("To: new@example.com"));
     assert_eq!(token_of(&link[0]), token);
-    let notice = app.db.mail("A change of your email was requested", 1);
-    assert!(notice[0].contains("To: ann@example.com"));
-    assert!(notice[0].contains("n***@e***.com"), "{}", notice[0]);
-    assert!(!notice[0].contains("new@example.com"), "masked");
+    let notices = app.db.mail("A change of your email was requested", 2);
+    assert_eq!(
+        notices.len(),
+        2,
+        "one for the taken address, one for the free one"
+    );
+    let notice = &notices[1];
+    assert!(notice.contains("To: ann@example.com"));
+    assert!(notice.contains("n***@e***.com"), "{notice}");
+    assert!(!notice.contains("new@example.com"), "masked");
 
     assert_eq!(
         app.login("new@example.com", "ann-pw").status(),
@@ -578,6 +593,26 @@ fn an_email_change_needs_the_password_and_takes_effect_only_when_confirmed() {
     assert!(audit.contains("event=\"email.change_requested\""));
     assert!(audit.contains("event=\"email.changed\""));
     assert!(!audit.contains(&token));
+}
+
+#[test]
+fn email_change_requests_count_against_the_client_addresss_limit_on_mailed_links() {
+    let app = TestApp::with(|f| f.merge(("throttle_reset_per_address", 2)));
+    assert_eq!(
+        app.register("ann@example.com", "ann-pw").status(),
+        Status::Ok
+    );
+    let ann = app.session_for("ann@example.com", "ann-pw");
+    let request = |to: &str| {
+        let fields = [("new_email", to), ("current_password", "ann-pw")];
+        app.call(Method::Post, "/account/email", Some(&ann), &fields)
+    };
+    assert_eq!(request("one@example.com").status(), Status::Ok);
+    assert_eq!(request("not an email").status(), Status::BadRequest);
+    assert_eq!(request("two@example.com").status(), Status::Ok);
+    let third = request("three@example.com");
+    assert_eq!(third.status(), Status::TooManyRequests);
+    assert_eq!(app.db.attempts("reset"), 2);
 }
 
 #[rocket::async_test]

@@ -16,6 +16,7 @@ mod pages_settings;
 mod profile;
 mod release;
 mod reset_password;
+mod revocation;
 mod root;
 mod sessions;
 mod sweep;

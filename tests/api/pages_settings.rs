@@ -319,6 +319,36 @@ fn changing_the_email_on_the_pages_moves_the_account_when_the_link_is_confirmed(
 }
 
 #[test]
+fn asking_to_move_to_a_taken_address_on_the_page_reads_as_for_a_free_one() {
+    let (app, _) = ann_in_a_browser();
+    let bob = app
+        .other_client(false)
+        .post("/users")
+        .header(ContentType::Form)
+        .body(form(&[
+            ("email", "bob@example.com"),
+            ("password", "bob-pw"),
+        ]))
+        .dispatch()
+        .status();
+    assert_eq!(bob, Status::Ok);
+    let fields = [
+        ("new_email", "bob@example.com"),
+        ("current_password", "ann-pw"),
+    ];
+    let sent = app.submit("/account/email", &fields);
+    assert_eq!(sent.status(), Status::Ok);
+    let sent = html(sent);
+    assert!(
+        sent.contains("We sent a confirmation link to bob@example.com."),
+        "{sent}"
+    );
+    assert!(!sent.contains("id=\"email-link\""), "no link was issued");
+    let told = app.db.mail("Your address already has an account", 1);
+    assert!(told[0].contains("To: bob@example.com"));
+}
+
+#[test]
 fn a_link_page_works_on_another_device_without_a_session() {
     let (app, _) = ann_in_a_browser();
     let sent = html(app.submit("/account/verification/send", &[]));

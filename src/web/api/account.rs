@@ -218,8 +218,8 @@ async fn confirm_verification(
     tag = "account",
     request_body(content((doc::EmailChange = "application/x-www-form-urlencoded"), (doc::EmailChange = "application/json"))),
     responses(
-        (status = 200, description = "confirmation link sent to the new address", body = doc::LinkSent),
-        (status = 400, description = "new_email is invalid, taken or already this account's", body = doc::Message),
+        (status = 200, description = "confirmation link sent to the new address (an address that has an account gets a mail saying so instead, and the same answer)", body = doc::LinkSent),
+        (status = 400, description = "new_email is invalid or already this account's", body = doc::Message),
         (status = 401, description = "current_password is missing or wrong", body = doc::Message),
         (status = 403, description = "no live session", body = doc::Message),
         (status = 429, description = "too many attempts or mails", body = doc::Message)
