@@ -237,6 +237,26 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_issues_of_one_purpose_leave_one_live_token_and_no_error() {
+        let (db, _dir) = temp_db();
+        let user = write(&db, |c| add_user(c, "a@b.com", "h"));
+        std::thread::scope(|scope| {
+            for i in 1..=8u8 {
+                let db = &db;
+                scope.spawn(move || {
+                    write(db, |c| issue(c, &token(user.id, Purpose::Email, &[i; 32])))
+                });
+            }
+        });
+        let live: i64 = account_tokens::table
+            .filter(account_tokens::user_id.eq(user.id))
+            .count()
+            .get_result(&mut **conn(&db))
+            .unwrap();
+        assert_eq!(live, 1);
+    }
+
+    #[test]
     fn a_token_from_before_a_credential_change_is_void() {
         let (db, _dir) = temp_db();
         let user = write(&db, |c| add_user(c, "a@b.com", "h"));
