@@ -80,7 +80,7 @@ impl Auth {
                     return Ok(None);
                 };
                 if let Some(device) = device {
-                    devices::delete_device(tx, &device)?;
+                    devices::delete_device(tx, user_id, &device)?;
                 }
                 Ok(Some(session))
             })
@@ -106,9 +106,8 @@ impl Auth {
             .db
             .write(move |tx| {
                 let keep = keep.as_ref().map(|d| &d[..]);
-                let ended = sessions::delete_sessions_of(tx, user_id, keep, now(), lifetimes)?;
                 users::revoke_derived_trust(tx, user_id, device.as_ref().map(|d| &d[..]))?;
-                Ok(ended)
+                sessions::delete_sessions_of(tx, user_id, keep, now(), lifetimes)
             })
             .await?;
         let fields = [Field::UserId(user_id), Field::Count(ended)];
@@ -587,6 +586,48 @@ mod tests {
         ));
         let stored = auth.user_for_session(me.session_id.as_ref().unwrap());
         assert_eq!(stored.await.unwrap().email, "ann@b.com");
+    }
+
+    /// The link's spend and the change lock the account's row in one order: whichever commits
+    /// first, the other answers as it should (on PostgreSQL, no deadlock error).
+    #[rocket::async_test]
+    async fn confirming_a_link_while_the_password_changes_never_fails_with_an_error() {
+        let (auth, _db, _dir) = auth_with(|s| {
+            s.throttle_reset_per_email = 100;
+            s.throttle_reset_per_address = 100;
+        })
+        .await;
+        let (ann, _) = ann(&auth).await;
+        let mut current = "pw".to_owned();
+        for round in 0..12 {
+            let id = ann.id;
+            let stored = auth.db.run(move |c| users::find_user_by_id(c, id)).await;
+            let address = email(&stored.unwrap().unwrap().email);
+            let login = auth.login(&caller(), &address, &current).await.unwrap();
+            let me = Caller {
+                session_id: Some(login.session_id),
+                ..caller()
+            };
+            let new_address = email(&format!("ann{round}@b.com"));
+            let requested = auth.request_email_change(&me, &login.user, &current, &new_address);
+            let token = requested.await.unwrap().expect("a free address");
+            let next = format!("pw{round}");
+            let anyone = caller();
+            let (confirmed, changed) = futures::join!(
+                auth.confirm_email_change(&anyone, &token),
+                auth.change_password(&me, &login.user, &current, password(&next)),
+            );
+            assert!(
+                matches!(confirmed, Ok(_) | Err(AuthError::InvalidLinkToken)),
+                "{confirmed:?}"
+            );
+            // A change that reads the account by its old email after the move finds none.
+            match (&confirmed, changed) {
+                (_, Ok(_)) => current = next,
+                (Ok(_), Err(AuthError::WrongPassword)) => {}
+                (_, Err(error)) => panic!("{error:?}"),
+            }
+        }
     }
 
     #[rocket::async_test]

@@ -149,13 +149,18 @@ impl Auth {
         })
     }
 
-    /// Ends every session of the account `email`; returns how many ended.
+    /// Ends every session of the account `email`, and what they could come back with (the
+    /// trust of its devices, its mailed links), as "log out other devices" does; returns how
+    /// many sessions ended.
     pub async fn revoke_sessions(&self, email: &Email) -> Result<usize, AuthError> {
         let user = self.account(email).await?;
         let (user_id, lifetimes) = (user.id, self.lifetimes);
         let ended = self
             .db
-            .write(move |tx| sessions::delete_sessions_of(tx, user_id, None, now(), lifetimes))
+            .write(move |tx| {
+                users::revoke_derived_trust(tx, user_id, None)?;
+                sessions::delete_sessions_of(tx, user_id, None, now(), lifetimes)
+            })
             .await?;
         let fields = [
             Field::UserId(user.id),

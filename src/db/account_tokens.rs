@@ -102,29 +102,40 @@ pub fn find(
 
 /// Spends the live token `token_digest` for `purpose`: one `DELETE … RETURNING`, so of two
 /// concurrent uses at most one gets it. `None`: not (or no longer) a valid token, including one
-/// issued under an older credential version (deleted all the same).
+/// issued under another credential version than the account's.
+///
+/// The account's row is locked first, as every credential change locks it before it voids the
+/// account's tokens ([`super::users::revoke_derived_trust`]): the two take their locks in one
+/// order (no deadlock on PostgreSQL), and the version compared is read under the lock, so a
+/// change that commits first voids the token and one that waits comes after the spend.
 pub fn spend(
     tx: &mut Tx<'_>,
     token_digest: &[u8],
     purpose: Purpose,
     now: i64,
 ) -> Result<Option<AccountToken>, DbError> {
-    let live = account_tokens::table
-        .filter(account_tokens::token_hash.eq(token_digest))
-        .filter(account_tokens::purpose.eq(purpose.name()))
-        .filter(account_tokens::expires_at.gt(now));
-    let spent: Option<AccountToken> = diesel::delete(live)
-        .returning(account_tokens::all_columns)
+    let live = || {
+        account_tokens::table
+            .filter(account_tokens::token_hash.eq(token_digest))
+            .filter(account_tokens::purpose.eq(purpose.name()))
+            .filter(account_tokens::expires_at.gt(now))
+    };
+    let owner: Option<i32> = live()
+        .select(account_tokens::user_id)
         .get_result(&mut **tx)
         .optional()?;
-    let Some(spent) = spent else {
+    let Some(owner) = owner else {
         return Ok(None);
     };
-    let current: i32 = users::table
-        .find(spent.user_id)
-        .select(users::credential_version)
+    let version: i32 = diesel::update(users::table.find(owner))
+        .set(users::credential_version.eq(users::credential_version))
+        .returning(users::credential_version)
         .get_result(&mut **tx)?;
-    Ok((current == spent.credential_version).then_some(spent))
+    let current = live().filter(account_tokens::credential_version.eq(version));
+    Ok(diesel::delete(current)
+        .returning(account_tokens::all_columns)
+        .get_result(&mut **tx)
+        .optional()?)
 }
 
 /// Voids every token of account `user_id` for `purpose`; returns how many.

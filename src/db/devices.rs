@@ -77,9 +77,12 @@ pub fn touch_device(tx: &mut Tx<'_>, token_digest: &[u8], now: i64) -> Result<()
     Ok(())
 }
 
-/// Ends the trust of the device with this digest; returns whether there was one.
-pub fn delete_device(tx: &mut Tx<'_>, token_digest: &[u8]) -> Result<bool, DbError> {
-    Ok(diesel::delete(devices::table.find(token_digest)).execute(&mut **tx)? == 1)
+/// Ends the trust of account `user_id`'s device with this digest; returns whether there was one.
+pub fn delete_device(tx: &mut Tx<'_>, user_id: i32, token_digest: &[u8]) -> Result<bool, DbError> {
+    let own = devices::table
+        .find(token_digest)
+        .filter(devices::user_id.eq(user_id));
+    Ok(diesel::delete(own).execute(&mut **tx)? == 1)
 }
 
 /// Ends the trust of every device of account `user_id` but `keep`; returns how many.
@@ -176,8 +179,9 @@ mod tests {
             add_device(c, bob.id, &[9u8; 32], 1000, 20)?;
             assert_eq!(delete_devices_of(c, ann.id, Some(&[2u8; 32]))?, 2);
             assert_eq!(digests_of(c, ann.id)?, [vec![2u8; 32]]);
-            assert!(delete_device(c, &[2u8; 32])?);
-            assert!(!delete_device(c, &[2u8; 32])?);
+            assert!(!delete_device(c, bob.id, &[2u8; 32])?, "Ann's");
+            assert!(delete_device(c, ann.id, &[2u8; 32])?);
+            assert!(!delete_device(c, ann.id, &[2u8; 32])?);
             assert_eq!(delete_devices_of(c, bob.id, None)?, 1);
             Ok(())
         });

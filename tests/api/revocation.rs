@@ -241,19 +241,44 @@ fn logging_out_the_other_devices_voids_mailed_links_and_their_trust() {
 #[test]
 fn an_operators_new_password_voids_mailed_links_and_every_device() {
     let (app, _laptop, phone, pending) = ann_on_two_devices();
+    let email = Email::parse("ann@example.com").unwrap();
+    let password = Password::parse("set-by-operator").unwrap();
+    operator(&app, |auth| async move {
+        auth.set_password(&email, password).await
+    });
+    assert_links_void(&app, &pending, false);
+    assert_eq!(trusted(&app), Vec::<Vec<u8>>::new());
+    assert_replaced_at_next_login(&app, &phone, "set-by-operator");
+}
+
+#[test]
+fn an_operators_revocation_of_the_sessions_voids_mailed_links_and_every_device() {
+    let (app, _laptop, phone, pending) = ann_on_two_devices();
+    let email = Email::parse("ann@example.com").unwrap();
+    assert_eq!(
+        operator(
+            &app,
+            |auth| async move { auth.revoke_sessions(&email).await }
+        ),
+        2
+    );
+    assert_links_void(&app, &pending, false);
+    assert_eq!(trusted(&app), Vec::<Vec<u8>>::new());
+    assert_eq!(app.profile_status_of(&phone.session), Status::Forbidden);
+    assert_replaced_at_next_login(&app, &phone, "ann-pw");
+}
+
+/// Runs an operator's command on the app's `Auth`, as the admin socket would.
+fn operator<T, F>(app: &TestApp, command: impl FnOnce(Auth) -> F) -> T
+where
+    F: std::future::Future<Output = Result<T, auth_service::auth::AuthError>>,
+{
     let auth = app.client.rocket().state::<Auth>().unwrap().clone();
     let runtime = rocket::tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let email = Email::parse("ann@example.com").unwrap();
-    let password = Password::parse("set-by-operator").unwrap();
-    runtime
-        .block_on(auth.set_password(&email, password))
-        .unwrap();
-    assert_links_void(&app, &pending, false);
-    assert_eq!(trusted(&app), Vec::<Vec<u8>>::new());
-    assert_replaced_at_next_login(&app, &phone, "set-by-operator");
+    runtime.block_on(command(auth)).unwrap()
 }
 
 #[test]
