@@ -69,6 +69,9 @@ impl Auth {
         let ended = self
             .db
             .write(move |tx| {
+                if users::lock_account(tx, user_id)?.is_none() {
+                    return Ok(None);
+                }
                 let ended = sessions::delete_session_by_public_id(
                     tx,
                     user_id,
@@ -627,6 +630,44 @@ mod tests {
                 (Ok(_), Err(AuthError::WrongPassword)) => {}
                 (_, Err(error)) => panic!("{error:?}"),
             }
+        }
+    }
+
+    /// Ending one session (and its device) and ending the others (and their devices) lock the
+    /// account's row first: concurrent, neither fails (on PostgreSQL, no deadlock error).
+    #[rocket::async_test]
+    async fn ending_one_session_while_ending_the_others_never_fails_with_an_error() {
+        let (auth, _db, _dir) = auth().await;
+        let (ann, _) = ann(&auth).await;
+        for _ in 0..12 {
+            let mine = auth
+                .login(&caller(), &email("ann@b.com"), "pw")
+                .await
+                .unwrap();
+            let phone = auth
+                .login(&caller(), &email("ann@b.com"), "pw")
+                .await
+                .unwrap();
+            let me = Caller {
+                session_id: Some(mine.session_id),
+                device_token: mine.device_token,
+                ..caller()
+            };
+            let listed = auth.sessions_of(&me, &ann).await.unwrap();
+            let digest = token::digest(&phone.session_id);
+            let other = listed
+                .iter()
+                .find(|s| s.session.token_hash == digest)
+                .unwrap();
+            let (one, others) = futures::join!(
+                auth.end_session_by_id(&me, &ann, &other.session.public_id),
+                auth.end_other_sessions(&me, &ann),
+            );
+            assert!(
+                matches!(one, Ok(_) | Err(AuthError::NoSuchSession)),
+                "{one:?}"
+            );
+            assert!(others.is_ok(), "{others:?}");
         }
     }
 

@@ -104,10 +104,10 @@ pub fn find(
 /// concurrent uses at most one gets it. `None`: not (or no longer) a valid token, including one
 /// issued under another credential version than the account's.
 ///
-/// The account's row is locked first, as every credential change locks it before it voids the
-/// account's tokens ([`super::users::revoke_derived_trust`]): the two take their locks in one
-/// order (no deadlock on PostgreSQL), and the version compared is read under the lock, so a
-/// change that commits first voids the token and one that waits comes after the spend.
+/// The account's row is locked first ([`super::users::lock_account`]), as every credential
+/// change locks it before it voids the account's tokens: the two take turns (no deadlock on
+/// PostgreSQL), and the version compared is read under the lock, so a change that commits
+/// first voids the token and one that waits comes after the spend.
 pub fn spend(
     tx: &mut Tx<'_>,
     token_digest: &[u8],
@@ -127,10 +127,9 @@ pub fn spend(
     let Some(owner) = owner else {
         return Ok(None);
     };
-    let version: i32 = diesel::update(users::table.find(owner))
-        .set(users::credential_version.eq(users::credential_version))
-        .returning(users::credential_version)
-        .get_result(&mut **tx)?;
+    let Some(version) = super::users::lock_account(tx, owner)? else {
+        return Ok(None);
+    };
     let current = live().filter(account_tokens::credential_version.eq(version));
     Ok(diesel::delete(current)
         .returning(account_tokens::all_columns)

@@ -195,6 +195,18 @@ pub fn change_email(tx: &mut Tx<'_>, id: i32, new_email: &str, at: i64) -> Resul
         .ok_or(DbError::NotFound)
 }
 
+/// Locks account `id`'s row until the transaction ends (a write that changes nothing) and
+/// returns its credential version, read under the lock (`None`: no such account). Every transaction that changes what
+/// hangs off an account (its credential, sessions, devices, links) locks the account's row
+/// first, so two of them on one account take turns instead of deadlocking on PostgreSQL.
+pub fn lock_account(tx: &mut Tx<'_>, id: i32) -> Result<Option<i32>, DbError> {
+    Ok(diesel::update(users::table.find(id))
+        .set(users::credential_version.eq(users::credential_version))
+        .returning(users::credential_version)
+        .get_result(&mut **tx)
+        .optional()?)
+}
+
 /// Ends what was derived from account `id`'s credentials, in the transaction that changes them
 /// (a new password, a reset, an operator's, "log out other devices"): every mailed link (reset,
 /// verification, email change) and the trust of every device but `keep_device`. The credential
