@@ -45,12 +45,13 @@ pub fn has_secret_key(figment: &Figment) -> bool {
     rocket::Config::try_from(figment).is_ok_and(|config| !config.secret_key.is_zero())
 }
 
-/// `figment`, with a secret key generated for this run when it is Rocket's debug profile and
-/// sets none: what Rocket would do itself, but on purpose, so without its three-line warning.
-/// Private cookies (CSRF, links, devices) then end with the process; other profiles must set
-/// a key, and Rocket refuses them without one.
+/// `figment`, with a secret key generated for this run when it is Rocket's debug profile, not
+/// `hardened`, and sets none: what Rocket would do itself, but on purpose, so without its
+/// three-line warning. Private cookies (CSRF, links, devices) then end with the process; a
+/// hardened profile must set a key, and is refused without one.
 fn with_debug_secret_key(figment: Figment) -> Figment {
-    if figment.profile() != rocket::Config::DEBUG_PROFILE || has_secret_key(&figment) {
+    let hardened = figment.extract_inner::<bool>("hardened").unwrap_or(false);
+    if figment.profile() != rocket::Config::DEBUG_PROFILE || hardened || has_secret_key(&figment) {
         return figment;
     }
     use base64::Engine;

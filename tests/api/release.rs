@@ -244,3 +244,19 @@ fn a_release_deletes_its_host_prefixed_session_cookie_with_secure() {
         assert!(deletion.contains(attribute), "{attribute}: {deletion}");
     }
 }
+
+#[test]
+fn a_hardened_debug_profile_is_refused_without_a_secret_key_like_a_release() {
+    let hardened = |f: rocket::figment::Figment| {
+        f.merge(("hardened", true))
+            .merge(("bcrypt_cost", 10))
+            .merge(("expose_reset_token", false))
+            .merge(("public_base_url", "https://auth.example.com"))
+    };
+    assert_eq!(
+        start_failure(&TestDb::new(hardened)).as_deref(),
+        Some("fairing Settings, database and auth")
+    );
+    let keyed = TestDb::new(|f| hardened(f).merge(("secret_key", SECRET_KEY)));
+    assert_eq!(start_failure(&keyed), None);
+}
