@@ -248,7 +248,7 @@ fn empty_as_none<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<St
 }
 
 /// A problem of one key: the key and what is wrong with its value.
-type Problem = (&'static str, String);
+type KeyProblem = (&'static str, String);
 
 impl Settings {
     /// Reads and checks the settings, and Rocket's own keys. `Err` has one line per problem,
@@ -342,7 +342,7 @@ impl Settings {
 
     /// What a deployment must not get wrong; checked where the release hardening applies
     /// (see [`Settings::release`]), where the debug conveniences would be dangerous.
-    fn release_problems(&self) -> Vec<Problem> {
+    fn release_problems(&self) -> Vec<KeyProblem> {
         let mut problems = Vec::new();
         if self.bcrypt_cost < 10 {
             problems.push((
@@ -381,8 +381,8 @@ impl Settings {
     }
 
     /// Every value outside what its key takes, in any profile.
-    fn problems(&self) -> Vec<Problem> {
-        let mut problems: Vec<Problem> = Vec::new();
+    fn problems(&self) -> Vec<KeyProblem> {
+        let mut problems: Vec<KeyProblem> = Vec::new();
         if !(4..=31).contains(&self.bcrypt_cost) {
             problems.push((
                 "bcrypt_cost",
@@ -614,11 +614,7 @@ fn source_name<K: AsRef<str>>(
     path: &[K],
 ) -> String {
     match &metadata.source {
-        Some(Source::File(_)) => metadata
-            .source
-            .as_ref()
-            .map(Source::to_string)
-            .unwrap_or_default(),
+        Some(file @ Source::File(_)) => file.to_string(),
         // Rocket's environment provider names its variables without their prefix.
         _ if metadata.name.contains("environment") => {
             let prefix = metadata.name.split('`').nth(1).unwrap_or_default();
@@ -662,17 +658,17 @@ pub fn unknown_keys(figment: &Figment) -> Vec<String> {
     set.keys()
         .filter(|key| !known.contains(key))
         .map(|key| {
-            let within = set_in(figment, key).unwrap_or_default();
+            let within = set_in(figment, key).map_or(String::new(), |s| format!(" in {s}"));
             let closest = known
                 .iter()
                 .map(|k| (edit_distance(key, k), k))
                 .min()
                 .filter(|(distance, _)| *distance <= 2.max(key.len() / 3));
             match closest {
-                Some((_, k)) => format!("unknown key `{key}` in {within}: did you mean `{k}`?"),
-                None => format!(
-                    "unknown key `{key}` in {within}: neither the service nor Rocket reads it"
-                ),
+                Some((_, k)) => format!("unknown key `{key}`{within}: did you mean `{k}`?"),
+                None => {
+                    format!("unknown key `{key}`{within}: neither the service nor Rocket reads it")
+                }
             }
         })
         .collect()
@@ -724,7 +720,9 @@ fn weak_sslmode(database_url: &str) -> Option<String> {
         };
         let local = host.is_empty()
             || host.starts_with('/')
-            || host.starts_with("%2F")
+            || host
+                .get(..3)
+                .is_some_and(|start| start.eq_ignore_ascii_case("%2f"))
             || host.eq_ignore_ascii_case("localhost")
             || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
         !local
