@@ -129,16 +129,22 @@ pub fn main() -> ExitCode {
         figment = figment.select(profile.as_str());
     }
     let done = match cli.command.unwrap_or(Action::Serve) {
-        Action::Serve => rocket::execute(crate::serve(figment)),
+        // Checked before Rocket's runtime starts: it panics on a configuration it cannot read.
+        Action::Serve => {
+            Settings::from_figment(&figment).and_then(|_| rocket::execute(crate::serve(figment)))
+        }
         Action::Config(ConfigAction::Check) => config_check(&figment).map(|text| print!("{text}")),
-        action => command(action).and_then(|command| run(&figment, command)),
+        action => Settings::from_figment(&figment)
+            .and_then(|_| command(action))
+            .and_then(|command| run(&figment, command)),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
-            // One line, whatever the cause's own message spans (libpq's take several).
-            let reason: Vec<&str> = reason.lines().map(str::trim).collect();
-            eprintln!("error: {}", reason.join(" ").trim());
+            // One line per problem (a configuration can have several).
+            for problem in reason.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                eprintln!("error: {problem}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -218,6 +224,9 @@ pub fn config_check(figment: &Figment) -> Result<String, String> {
         Err(_) => figment.extract::<Settings>().unwrap_or_default(),
     };
     let mut text = format!("profile: {profile}\n");
+    for warning in crate::config::unknown_keys(figment) {
+        text.push_str(&format!("warning: {warning}\n"));
+    }
     let values = serde_json::to_value(&shown).map_err(|e| e.to_string())?;
     for (key, value) in values.as_object().into_iter().flatten() {
         let value = match (key.as_str(), value) {
@@ -299,6 +308,13 @@ mod tests {
             text.contains("release warning: mail_transport is \"outbox\""),
             "{text}"
         );
+        assert!(
+            text.contains("release warning: database_url has no sslmode"),
+            "checked before connecting: {text}"
+        );
+        let empty = file_figment("debug").merge(("metrics_token", ""));
+        let text = config_check(&empty).unwrap();
+        assert!(text.contains("metrics_token = (not set)\n"), "{text}");
 
         let broken = file_figment("debug").merge(("bcrypt_cost", 3));
         let refused = config_check(&broken).unwrap_err();

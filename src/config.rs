@@ -4,9 +4,11 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use rocket::figment::error::Kind;
 use rocket::figment::providers::{Format, Serialized, Toml};
-use rocket::figment::{self, Figment};
-use serde::{Deserialize, Serialize};
+use rocket::figment::{self, Figment, Metadata, Source};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::db::Synchronous;
 
@@ -157,8 +159,12 @@ pub struct Settings {
     pub require_verified_email: bool,
     /// Serve `/metrics` (Prometheus text format).
     pub metrics_enabled: bool,
-    /// When set, `/metrics` answers only `Authorization: Bearer <metrics_token>`.
+    /// When set, `/metrics` answers only `Authorization: Bearer <metrics_token>`. Empty is
+    /// unset: an empty bearer token would be no authentication at all.
+    #[serde(deserialize_with = "empty_as_none")]
     pub metrics_token: Option<String>,
+    /// Serve `/metrics` without a token in a hardened profile, where it is refused otherwise.
+    pub metrics_public: bool,
     /// Where the service writes its scheduled backups (SQLite); none: no scheduled backups.
     pub backup_dir: Option<String>,
     /// Seconds between scheduled backups; 0: none.
@@ -171,9 +177,12 @@ pub struct Settings {
     /// The service's public origin (`https://auth.example.com`): reset links are built from it,
     /// never from the request's `Host`, and API calls from it are same-origin.
     pub public_base_url: Option<String>,
-    /// Whether the release profile is selected (set by [`Settings::from_figment`]): release
-    /// cookies take the `__Host-` prefix, and the API trusts only `public_base_url` as an
-    /// origin.
+    /// Apply the release profile's checks and hardening in this profile too (a `staging`
+    /// profile, say); the `release` profile always has them.
+    pub hardened: bool,
+    /// Whether the release hardening applies (set by [`Settings::from_figment`]: the release
+    /// profile, or `hardened`): release cookies take the `__Host-` prefix, and the API trusts
+    /// only `public_base_url` as an origin.
     #[serde(skip)]
     pub release: bool,
 }
@@ -203,6 +212,7 @@ impl Default for Settings {
             require_verified_email: true,
             metrics_enabled: false,
             metrics_token: None,
+            metrics_public: false,
             backup_dir: None,
             backup_interval_secs: 0,
             backup_keep: 7,
@@ -228,27 +238,61 @@ impl Default for Settings {
             smtp_password: None,
             smtp_tls: SmtpTls::Starttls,
             smtp_timeout_secs: 10,
+            hardened: false,
             release: false,
         }
     }
 }
 
+/// `metrics_token = ""` (or an exported empty `ROCKET_METRICS_TOKEN`) as no token.
+fn empty_as_none<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let token = Option::<String>::deserialize(deserializer)?;
+    Ok(token.filter(|token| !token.trim().is_empty()))
+}
+
+/// A problem of one key: the key and what is wrong with its value.
+type KeyProblem = (&'static str, String);
+
 impl Settings {
-    /// Reads and checks the settings; the message says which key is wrong and why.
+    /// Reads and checks the settings, and Rocket's own keys. `Err` has one line per problem,
+    /// all of them at once, each naming the key, where it was set and what it takes.
     pub fn from_figment(figment: &Figment) -> Result<Settings, String> {
-        let invalid = |e: figment::Error| format!("invalid configuration: {e}");
+        let mut lines = Vec::new();
+        let rocket = Figment::from(rocket::Config::default())
+            .merge(figment.clone())
+            .select(figment.profile().clone());
+        let readable = extract_all::<rocket::Config>(rocket, &mut lines).is_some();
         let mut figment = figment.clone();
         if figment.find_value(OLD_COOKIE_SECURE).is_ok() {
-            let secure: bool = figment.extract_inner(OLD_COOKIE_SECURE).map_err(invalid)?;
-            figment = figment.merge(Serialized::global("cookie_secure", secure));
+            match figment.extract_inner::<bool>(OLD_COOKIE_SECURE) {
+                Ok(secure) => figment = figment.merge(Serialized::global("cookie_secure", secure)),
+                Err(errors) => lines.extend(errors.into_iter().map(|e| describe(&e))),
+            }
         }
-        let mut settings: Settings = figment.extract().map_err(invalid)?;
-        settings.check()?;
-        settings.release = figment.profile() == "release";
+        let settings = readable
+            .then(|| extract_all::<Settings>(figment.clone(), &mut lines))
+            .flatten();
+        let Some(mut settings) = settings else {
+            lines.dedup();
+            return Err(lines.join("\n"));
+        };
+        settings.release = figment.profile() == "release" || settings.hardened;
+        let mut problems = settings.problems();
         if settings.release {
-            settings.check_release()?;
+            problems.extend(settings.release_problems());
         }
-        Ok(settings)
+        lines.extend(
+            problems
+                .into_iter()
+                .map(|(key, message)| match set_in(&figment, key) {
+                    Some(source) => format!("{message} (set in {source})"),
+                    None => message,
+                }),
+        );
+        match lines.is_empty() {
+            true => Ok(settings),
+            false => Err(lines.join("\n")),
+        }
     }
 
     /// The parsed `trusted_proxies` (checked at start, so none is dropped here).
@@ -288,63 +332,102 @@ impl Settings {
                 self.mail_outbox_dir
             ));
         }
+        if self.metrics_enabled && self.metrics_public && self.metrics_token.is_none() {
+            warnings.push(
+                "metrics_public is true: /metrics answers anyone, without a token".to_owned(),
+            );
+        }
+        if let Some(warning) = weak_sslmode(&self.database_url) {
+            warnings.push(warning);
+        }
         warnings
     }
 
-    /// What a deployment must not get wrong; checked in the release profile only, where the
-    /// debug conveniences would be dangerous.
-    fn check_release(&self) -> Result<(), String> {
+    /// What a deployment must not get wrong; checked where the release hardening applies
+    /// (see [`Settings::release`]), where the debug conveniences would be dangerous.
+    fn release_problems(&self) -> Vec<KeyProblem> {
+        let mut problems = Vec::new();
         if self.bcrypt_cost < 10 {
-            return Err(format!(
-                "bcrypt_cost {} is too cheap for the release profile: use at least 10",
-                self.bcrypt_cost
+            problems.push((
+                "bcrypt_cost",
+                format!(
+                    "bcrypt_cost {} is too cheap for the release profile: use at least 10",
+                    self.bcrypt_cost
+                ),
             ));
         }
         if self.public_base_url.is_none() {
-            return Err(
-                "the release profile needs public_base_url (the origin reset links \
-                        point to, for example https://auth.example.com)"
+            problems.push((
+                "public_base_url",
+                "the release profile needs public_base_url (the origin reset links point to, \
+                 for example https://auth.example.com)"
                     .into(),
-            );
+            ));
         }
         if self.expose_reset_token {
-            return Err(
-                "expose_reset_token must be false in the release profile: it hands \
-                        every reset token to whoever asks for it"
+            problems.push((
+                "expose_reset_token",
+                "expose_reset_token must be false in the release profile: it hands every reset \
+                 token to whoever asks for it"
                     .into(),
-            );
+            ));
         }
-        Ok(())
+        if self.metrics_enabled && self.metrics_token.is_none() && !self.metrics_public {
+            problems.push((
+                "metrics_enabled",
+                "metrics_enabled needs metrics_token in the release profile (or \
+                 metrics_public = true to serve /metrics to anyone)"
+                    .into(),
+            ));
+        }
+        problems
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// Every value outside what its key takes, in any profile.
+    fn problems(&self) -> Vec<KeyProblem> {
+        let mut problems: Vec<KeyProblem> = Vec::new();
         if !(4..=31).contains(&self.bcrypt_cost) {
-            return Err(format!(
-                "bcrypt_cost must be between 4 and 31, not {}",
-                self.bcrypt_cost
+            problems.push((
+                "bcrypt_cost",
+                format!(
+                    "bcrypt_cost must be between 4 and 31, not {}",
+                    self.bcrypt_cost
+                ),
             ));
         }
         if !(0..=19).contains(&self.bcrypt_nice) {
-            return Err(format!(
-                "bcrypt_nice must be between 0 and 19, not {}",
-                self.bcrypt_nice
+            problems.push((
+                "bcrypt_nice",
+                format!(
+                    "bcrypt_nice must be between 0 and 19, not {}",
+                    self.bcrypt_nice
+                ),
             ));
         }
         if ["file:", "sqlite:"]
             .iter()
             .any(|scheme| self.database_url.starts_with(scheme))
         {
-            return Err(format!(
-                "database_url must be a file path or a postgres:// URL, not a SQLite URI \
-                 ({:?}): the service sets SQLite's options itself (see database_exclusive)",
-                self.database_url
+            problems.push((
+                "database_url",
+                format!(
+                    "database_url must be a file path or a postgres:// URL, not a SQLite URI \
+                     ({:?}): the service sets SQLite's options itself (see database_exclusive)",
+                    self.database_url
+                ),
             ));
         }
         if self.database_pool_size == 0 {
-            return Err("database_pool_size must be at least 1".into());
+            problems.push((
+                "database_pool_size",
+                "database_pool_size must be at least 1".into(),
+            ));
         }
         if self.database_timeout_secs == 0 {
-            return Err("database_timeout_secs must be at least 1".into());
+            problems.push((
+                "database_timeout_secs",
+                "database_timeout_secs must be at least 1".into(),
+            ));
         }
         for (key, value) in [
             ("session_idle_secs", self.session_idle_secs),
@@ -352,7 +435,7 @@ impl Settings {
             ("reset_token_ttl_secs", self.reset_token_ttl_secs),
         ] {
             if value <= 0 {
-                return Err(format!("{key} must be a positive number of seconds"));
+                problems.push((key, format!("{key} must be a positive number of seconds")));
             }
         }
         for (key, value) in [
@@ -380,7 +463,7 @@ impl Settings {
             ),
         ] {
             if value <= 0 {
-                return Err(format!("{key} must be at least 1"));
+                problems.push((key, format!("{key} must be at least 1")));
             }
         }
         if let Some(bad) = self
@@ -388,28 +471,39 @@ impl Settings {
             .iter()
             .find(|proxy| parse_network(proxy).is_none())
         {
-            return Err(format!(
-                "trusted_proxies: {bad:?} is neither an IP address nor a CIDR block"
+            problems.push((
+                "trusted_proxies",
+                format!("trusted_proxies: {bad:?} is neither an IP address nor a CIDR block"),
             ));
         }
         if self.cleanup_interval_secs == 0 {
-            return Err("cleanup_interval_secs must be at least 1".into());
+            problems.push((
+                "cleanup_interval_secs",
+                "cleanup_interval_secs must be at least 1".into(),
+            ));
         }
         if self.backup_interval_secs > 0 && self.backup_dir.is_none() {
-            return Err("backup_interval_secs needs backup_dir (where the copies go)".into());
+            problems.push((
+                "backup_interval_secs",
+                "backup_interval_secs needs backup_dir (where the copies go)".into(),
+            ));
         }
         if self.backup_keep == 0 {
-            return Err("backup_keep must be at least 1".into());
+            problems.push(("backup_keep", "backup_keep must be at least 1".into()));
         }
         if let Some(url) = &self.public_base_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
-            return Err(format!(
-                "public_base_url {url:?} must start with https:// or http://"
+            problems.push((
+                "public_base_url",
+                format!("public_base_url {url:?} must start with https:// or http://"),
             ));
         }
         if self.password_min_length == 0 {
-            return Err("password_min_length must be at least 1".into());
+            problems.push((
+                "password_min_length",
+                "password_min_length must be at least 1".into(),
+            ));
         }
         let name_ok = !self.session_cookie_name.is_empty()
             && self
@@ -417,13 +511,240 @@ impl Settings {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
         if !name_ok {
-            return Err(format!(
-                "session_cookie_name {:?} must be letters, digits, '-', '_' or '.'",
-                self.session_cookie_name
+            problems.push((
+                "session_cookie_name",
+                format!(
+                    "session_cookie_name {:?} must be letters, digits, '-', '_' or '.'",
+                    self.session_cookie_name
+                ),
             ));
         }
-        Ok(())
+        problems
     }
+}
+
+/// Extracts a `T` from `figment`, describing every ill-typed key in `lines`: each is put back
+/// to its default and the extraction tried again, so that one start names all of them (and
+/// the values' own checks can run on the rest). `None` when the configuration cannot be read
+/// at all (a TOML syntax error).
+fn extract_all<T: DeserializeOwned + Serialize + Default>(
+    mut figment: Figment,
+    lines: &mut Vec<String>,
+) -> Option<T> {
+    let defaults = Figment::from(Serialized::defaults(T::default()));
+    // One round per ill-typed key at most; the bound only guards against a key that stays bad.
+    for _ in 0..100 {
+        let errors = match figment.extract::<T>() {
+            Ok(value) => return Some(value),
+            Err(errors) => errors,
+        };
+        let mut repaired = false;
+        for error in errors {
+            lines.push(describe(&error));
+            let key = error.path.join(".");
+            if let (false, Ok(value)) = (key.is_empty(), defaults.find_value(&key)) {
+                figment = figment.merge(Serialized::global(&key, value));
+                repaired = true;
+            }
+        }
+        if !repaired {
+            return None;
+        }
+    }
+    None
+}
+
+/// One line for one of figment's errors: the key, what it takes and what it got, where it
+/// was set; a file that is not TOML by its position.
+fn describe(error: &figment::Error) -> String {
+    let key = error.path.join(".");
+    let source = error.metadata.as_ref().map(|metadata| {
+        let profile = error.profile.clone().unwrap_or_default();
+        source_name(metadata, &profile, &error.path)
+    });
+    let within = source.map(|s| format!(" (set in {s})")).unwrap_or_default();
+    match &error.kind {
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+            format!("{key} must be {}, not {actual}{within}", readable(expected))
+        }
+        Kind::UnknownVariant(found, expected) => format!(
+            "{key} must be one of {}, not {found:?}{within}",
+            expected.join(", ")
+        ),
+        Kind::Message(message) if key.is_empty() => {
+            let where_ = error
+                .metadata
+                .as_ref()
+                .map_or("the configuration".into(), |m| {
+                    m.source
+                        .as_ref()
+                        .map_or(m.name.to_string(), Source::to_string)
+                });
+            format!("{where_} cannot be read: {}", one_line(message))
+        }
+        other => format!("{key}: {}{within}", one_line(&other.to_string())),
+    }
+}
+
+/// A parser's message (TOML's spans several, with the offending line drawn) in one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.contains('|'))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// Serde's name of a type as the form a value takes.
+fn readable(expected: &str) -> String {
+    match expected {
+        "u16" => "a whole number from 0 to 65535".into(),
+        "u8" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more".into(),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number".into(),
+        "a boolean" => "true or false".into(),
+        other => other.into(),
+    }
+}
+
+/// Where `key`'s value in `figment` was set: the file, or the environment variable.
+fn set_in(figment: &Figment, key: &str) -> Option<String> {
+    let metadata = figment.find_metadata(key)?;
+    Some(source_name(metadata, figment.profile(), &[key]))
+}
+
+/// A value's source as an operator finds it: the file's path, the environment variable's
+/// name, or the provider's own name.
+fn source_name<K: AsRef<str>>(
+    metadata: &Metadata,
+    profile: &figment::Profile,
+    path: &[K],
+) -> String {
+    match &metadata.source {
+        Some(file @ Source::File(_)) => file.to_string(),
+        // Rocket's environment provider names its variables without their prefix.
+        _ if metadata.name.contains("environment") => {
+            let prefix = metadata.name.split('`').nth(1).unwrap_or_default();
+            let variable = metadata.interpolate(profile, path);
+            match variable.starts_with(prefix) {
+                true => variable,
+                false => format!("{prefix}{variable}"),
+            }
+        }
+        _ => metadata.name.to_string(),
+    }
+}
+
+/// Every key the service or Rocket reads.
+fn known_keys() -> Vec<String> {
+    let ours = serde_json::to_value(Settings::default()).unwrap_or_default();
+    let rocket = Figment::from(rocket::Config::default())
+        .extract::<serde_json::Map<String, serde_json::Value>>()
+        .unwrap_or_default();
+    let mut keys: Vec<String> = ours
+        .as_object()
+        .into_iter()
+        .flat_map(|map| map.keys().cloned())
+        .chain(rocket.keys().cloned())
+        .chain(rocket::Config::PARAMETERS.iter().map(|&key| key.to_owned()))
+        // The old name of cookie_secure, the templates' folder, and ROCKET_CONFIG (the file).
+        .chain([OLD_COOKIE_SECURE, "template_dir", "config"].map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// A warning for every key `figment`'s profile sets that neither the service nor Rocket
+/// reads (a misspelling is otherwise silently ignored), with the closest known key.
+pub fn unknown_keys(figment: &Figment) -> Vec<String> {
+    let Ok(set) = figment.extract::<serde_json::Map<String, serde_json::Value>>() else {
+        return Vec::new();
+    };
+    let known = known_keys();
+    set.keys()
+        .filter(|key| !known.contains(key))
+        .map(|key| {
+            let within = set_in(figment, key).map_or(String::new(), |s| format!(" in {s}"));
+            let closest = known
+                .iter()
+                .map(|k| (edit_distance(key, k), k))
+                .min()
+                .filter(|(distance, _)| *distance <= 2.max(key.len() / 3));
+            match closest {
+                Some((_, k)) => format!("unknown key `{key}`{within}: did you mean `{k}`?"),
+                None => {
+                    format!("unknown key `{key}`{within}: neither the service nor Rocket reads it")
+                }
+            }
+        })
+        .collect()
+}
+
+/// The Levenshtein distance of `a` and `b`: how many characters to insert, delete or replace.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let replaced = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = replaced.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// The warning for a PostgreSQL `database_url` whose connection may go unencrypted or to an
+/// impostor: `sslmode` `disable`, `allow` or `prefer` (libpq's default, which falls back to
+/// plain text) on a host that is not this machine. A URL without `sslmode` is warned of even
+/// when `PGSSLMODE` sets one: the URL should say how it connects.
+fn weak_sslmode(database_url: &str) -> Option<String> {
+    if !crate::db::is_postgres_url(database_url) {
+        return None;
+    }
+    let (_, rest) = database_url.split_once("://")?;
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = location.split('/').next().unwrap_or_default();
+    let hosts = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, hosts)| hosts);
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_owned())
+    };
+    let hosts = param("host").unwrap_or_else(|| hosts.to_owned());
+    let sslmode = param("sslmode");
+    let remote = hosts.split(',').any(|host| {
+        let host = match host.strip_prefix('[') {
+            Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+            None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+        };
+        let local = host.is_empty()
+            || host.starts_with('/')
+            || host
+                .get(..3)
+                .is_some_and(|start| start.eq_ignore_ascii_case("%2f"))
+            || host.eq_ignore_ascii_case("localhost")
+            || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        !local
+    });
+    let weak = match sslmode.as_deref() {
+        None => "no sslmode (libpq then uses prefer)".to_owned(),
+        Some(mode @ ("disable" | "allow" | "prefer")) => format!("sslmode={mode}"),
+        Some(_) => return None,
+    };
+    remote.then(|| {
+        format!(
+            "database_url has {weak} for a server on another host: the connection may go \
+             unencrypted, or to an impostor; use sslmode=verify-full (with sslrootcert)"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -672,6 +993,132 @@ mod tests {
     fn lifetimes_must_be_positive() {
         assert!(with("session_idle_secs", 0).is_err());
         assert!(with("reset_token_ttl_secs", -5).is_err());
+    }
+
+    #[test]
+    fn an_empty_metrics_token_is_no_token() {
+        assert_eq!(with("metrics_token", "").unwrap().metrics_token, None);
+        assert_eq!(with("metrics_token", "  ").unwrap().metrics_token, None);
+        let set = with("metrics_token", "s3cret").unwrap().metrics_token;
+        assert_eq!(set.as_deref(), Some("s3cret"));
+    }
+
+    #[test]
+    fn a_release_serves_metrics_only_with_a_token_unless_explicitly_public() {
+        let open = Figment::new()
+            .merge(("public_base_url", "https://auth.example.com"))
+            .merge(("metrics_enabled", true))
+            .merge(("metrics_token", ""))
+            .select("release");
+        let err = Settings::from_figment(&open).err().unwrap();
+        assert!(
+            err.contains("metrics_enabled needs metrics_token") && err.contains("metrics_public"),
+            "{err}"
+        );
+        let token = Settings::from_figment(&open.clone().merge(("metrics_token", "t"))).unwrap();
+        assert!(!token.release_warnings(false).join("\n").contains("metrics"));
+        let public = Settings::from_figment(&open.merge(("metrics_public", true))).unwrap();
+        let warnings = public.release_warnings(false).join("\n");
+        assert!(warnings.contains("metrics_public is true"), "{warnings}");
+        assert!(
+            with("metrics_enabled", true).is_ok(),
+            "debug needs no token"
+        );
+    }
+
+    #[test]
+    fn hardened_applies_the_release_checks_to_any_profile() {
+        let staging = Figment::new().select("staging");
+        assert!(!Settings::from_figment(&staging).unwrap().release);
+        let hardened = staging.merge(("hardened", true));
+        let err = Settings::from_figment(&hardened).err().unwrap();
+        assert!(err.contains("needs public_base_url"), "{err}");
+        let complete = hardened.merge(("public_base_url", "https://auth.example.com"));
+        assert!(Settings::from_figment(&complete).unwrap().release);
+    }
+
+    #[test]
+    fn a_release_warns_of_a_postgres_url_that_may_go_unencrypted_to_another_host() {
+        let warning = |url: &str| {
+            let settings = release("database_url", url).unwrap();
+            let warnings = settings.release_warnings(false).join("\n");
+            warnings.contains("verify-full").then_some(warnings)
+        };
+        for weak in [
+            "postgres://app:pw@db.internal/auth",
+            "postgres://app@db.internal:5432/auth?sslmode=prefer",
+            "postgresql://app@10.0.0.5/auth?connect_timeout=3&sslmode=disable",
+            "postgres://app@[fd00::5]/auth?sslmode=allow",
+            "postgres://app@localhost/auth?host=db.internal",
+        ] {
+            let text = warning(weak).unwrap_or_else(|| panic!("no warning for {weak}"));
+            assert!(!text.contains("pw@"), "{text}");
+        }
+        for fine in [
+            "postgres://app@db.internal/auth?sslmode=verify-full&sslrootcert=ca.crt",
+            "postgres://app@db.internal/auth?sslmode=require",
+            "postgres://app@localhost/auth",
+            "postgres://app@127.0.0.1:5432/auth?sslmode=disable",
+            "postgres://app@[::1]/auth",
+            "postgres://app@/auth?host=/run/postgresql",
+            "postgres:///auth",
+            "auth.db",
+        ] {
+            assert_eq!(warning(fine), None, "{fine}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_naming_its_key_and_source() {
+        let figment = Figment::new()
+            .merge(("port", "abc"))
+            .merge(("bcrypt_cost", "high"))
+            .merge(("throttle_enabled", "maybe"))
+            .merge(("session_idle_secs", 0))
+            .merge(("bcrypt_nice", 20));
+        let err = Settings::from_figment(&figment).err().unwrap();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 5, "{err}");
+        for (line, expected) in lines.iter().zip([
+            "port must be a whole number from 0 to 65535, not string \"abc\"",
+            "bcrypt_cost must be a whole number, 0 or more, not string \"high\"",
+            "throttle_enabled must be true or false, not string \"maybe\"",
+            "bcrypt_nice must be between 0 and 19, not 20",
+            "session_idle_secs must be a positive number of seconds",
+        ]) {
+            assert!(line.starts_with(expected), "{line}\n{err}");
+            assert!(line.contains("(set in "), "{line}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_warned_of_with_the_closest_known_one() {
+        let figment = Figment::new()
+            .merge(("session_idle_sec", 60))
+            .merge(("prot", 80))
+            .merge(("completely_unrelated_thing", 1))
+            .merge(("session_idle_secs", 60))
+            .merge(("port", 80))
+            .merge(("template_dir", "templates"))
+            .merge((OLD_COOKIE_SECURE, true));
+        let mut warnings = unknown_keys(&figment);
+        warnings.sort();
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("unknown key `completely_unrelated_thing` in ")
+                && warnings[0].ends_with("neither the service nor Rocket reads it"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].ends_with("did you mean `port`?"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[2].starts_with("unknown key `session_idle_sec`")
+                && warnings[2].ends_with("did you mean `session_idle_secs`?"),
+            "{warnings:?}"
+        );
+        assert!(unknown_keys(&file_figment("release")).is_empty());
     }
 
     #[test]

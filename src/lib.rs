@@ -45,6 +45,24 @@ pub fn has_secret_key(figment: &Figment) -> bool {
     rocket::Config::try_from(figment).is_ok_and(|config| !config.secret_key.is_zero())
 }
 
+/// `figment`, with a secret key generated for this run when it is Rocket's debug profile, not
+/// `hardened`, and sets none: what Rocket would do itself, but on purpose, so without its
+/// three-line warning. Private cookies (CSRF, links, devices) then end with the process; a
+/// hardened profile must set a key, and is refused without one.
+fn with_debug_secret_key(figment: Figment) -> Figment {
+    let hardened = figment.extract_inner::<bool>("hardened").unwrap_or(false);
+    if figment.profile() != rocket::Config::DEBUG_PROFILE || hardened || has_secret_key(&figment) {
+        return figment;
+    }
+    use base64::Engine;
+    let mut key = [0u8; 32];
+    if getrandom::fill(&mut key).is_err() {
+        return figment;
+    }
+    let key = base64::engine::general_purpose::STANDARD.encode(key);
+    figment.merge(("secret_key", key))
+}
+
 fn secret_key_missing(profile: &str) -> String {
     format!(
         "the {profile} profile needs secret_key (it encrypts the private cookies): generate \
@@ -67,7 +85,7 @@ fn survive_file_size_limits() {
 /// The application on any configuration; tests merge a temporary database into the figment.
 pub fn build(figment: Figment) -> Rocket<Build> {
     logging::init(&figment);
-    rocket::custom(figment)
+    rocket::custom(with_debug_secret_key(figment))
         .attach(AdHoc::try_on_ignite("Settings, database and auth", setup))
         .attach(AdHoc::on_liftoff("Background tasks", |rocket| {
             Box::pin(start_background(rocket))
@@ -89,7 +107,16 @@ impl Services {
     pub async fn open(figment: &Figment) -> Result<Services, String> {
         let settings = Settings::from_figment(figment)?;
         if settings.release && !has_secret_key(figment) {
-            return Err(secret_key_missing("release"));
+            return Err(secret_key_missing(figment.profile().as_str().as_str()));
+        }
+        let mut warnings = config::unknown_keys(figment);
+        if settings.release {
+            let address = figment.extract_inner::<std::net::IpAddr>("address");
+            let loopback = address.is_ok_and(|a| a.is_loopback());
+            warnings.extend(settings.release_warnings(loopback));
+        }
+        for warning in warnings {
+            log::warn!(target: "auth_service::config", "{warning}");
         }
         let metrics = Metrics::new(settings.metrics_enabled);
         let path = settings.database_url.clone();
@@ -104,19 +131,15 @@ impl Services {
             .map_err(|e| e.to_string())?
             .map_err(|e| {
                 let url = db::redacted(&settings.database_url);
-                format!("cannot open database {url:?}: {e}")
+                // One line, whatever the cause's own message spans (libpq's take several).
+                let cause: Vec<String> =
+                    e.to_string().lines().map(|l| l.trim().to_owned()).collect();
+                format!("cannot open database {url:?}: {}", cause.join(" ").trim())
             })?
             .with_metrics(metrics.clone());
         let audit = AuditLog::open(&settings.audit_log, settings.log_format)
             .map_err(|e| format!("cannot open audit_log {:?}: {e}", settings.audit_log))?;
         let mailer = Mailer::from_settings(&settings)?;
-        if settings.release {
-            let address = figment.extract_inner::<std::net::IpAddr>("address");
-            let loopback = address.is_ok_and(|a| a.is_loopback());
-            for warning in settings.release_warnings(loopback) {
-                log::warn!(target: "auth_service::config", "{warning}");
-            }
-        }
         let auth = Auth::new(db, &settings, audit, mailer, metrics.clone())
             .await
             .map_err(|e| e.to_string())?;
@@ -167,7 +190,7 @@ async fn start_background(rocket: &Rocket<rocket::Orbit>) {
             let auth = cleanup.clone();
             async move {
                 match auth.purge_expired().await {
-                    Ok(purged) => log::info!(target: "auth_service::cleanup", "purged {purged:?}"),
+                    Ok(purged) => log::info!(target: "auth_service::cleanup", "purged {purged}"),
                     Err(error) => {
                         log::error!(target: "auth_service::cleanup", "cleanup failed: {error}")
                     }

@@ -14,6 +14,30 @@ pub struct Purged {
     pub account_tokens: usize,
 }
 
+impl std::fmt::Display for Purged {
+    /// `3 expired sessions, 1 old attempt`: the kinds with rows removed, or `nothing`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = [
+            (self.sessions, "expired session"),
+            (self.reset_tokens, "reset token"),
+            (self.account_tokens, "mailed token"),
+            (self.attempts, "old attempt"),
+            (self.devices, "stale device"),
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, kind)| match count {
+            1 => format!("1 {kind}"),
+            _ => format!("{count} {kind}s"),
+        })
+        .collect();
+        match parts.is_empty() {
+            true => f.write_str("nothing"),
+            false => f.write_str(&parts.join(", ")),
+        }
+    }
+}
+
 impl Auth {
     /// Deletes expired sessions, reset tokens and mailed verification or email-change tokens,
     /// forgets attempts older than any throttling window and devices that have not logged in
@@ -44,5 +68,28 @@ impl Auth {
             self.metrics.purged(kind, count);
         }
         Ok(purged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Purged;
+
+    #[test]
+    fn a_purge_reads_as_counted_kinds() {
+        let none = Purged {
+            sessions: 0,
+            reset_tokens: 0,
+            attempts: 0,
+            devices: 0,
+            account_tokens: 0,
+        };
+        assert_eq!(none.to_string(), "nothing");
+        let some = Purged {
+            sessions: 3,
+            attempts: 1,
+            ..none
+        };
+        assert_eq!(some.to_string(), "3 expired sessions, 1 old attempt");
     }
 }

@@ -222,18 +222,34 @@ pub fn is_postgres_url(database_url: &str) -> bool {
     database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
 }
 
-/// `database_url` fit for a log line: the password of a PostgreSQL URL replaced.
+/// `database_url` fit for a log line: of a PostgreSQL URL, the password and the value of every
+/// query parameter replaced (`password`, `sslpassword` and any future secret can be one).
 pub fn redacted(database_url: &str) -> String {
     let Some((scheme, rest)) = database_url.split_once("://") else {
         return database_url.to_owned();
     };
-    let Some((credentials, host)) = rest.split_once('@') else {
-        return database_url.to_owned();
+    let (location, query) = match rest.split_once('?') {
+        Some((location, query)) => (location, Some(query)),
+        None => (rest, None),
     };
-    match credentials.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => database_url.to_owned(),
-    }
+    let location = match location.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{user}:[redacted]@{host}"),
+            None => location.to_owned(),
+        },
+        None => location.to_owned(),
+    };
+    let query = query.map(|query| {
+        let names: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) => format!("{name}=[redacted]"),
+                None => pair.to_owned(),
+            })
+            .collect();
+        format!("?{}", names.join("&"))
+    });
+    format!("{scheme}://{location}{}", query.unwrap_or_default())
 }
 
 /// How to open the database: the `database_*` settings.
@@ -459,6 +475,8 @@ pub struct Db {
 impl Db {
     /// Opens the database `database_url` (a SQLite file, created if needed, or a PostgreSQL
     /// URL) and applies pending migrations. Blocking: call it from a blocking context.
+    /// A file that cannot be written (a read-only file or file system) is refused here, with
+    /// the reason: SQLite would open it read-only, and every write would fail.
     pub fn open(database_url: &str, options: &Options) -> Result<Db, DbError> {
         let target = Target::new(database_url, options);
         migrate(&target)?;
@@ -475,12 +493,20 @@ impl Db {
             .connection_timeout(options.timeout)
             .build(manager)
             .map_err(|e| DbError::Open(e.to_string()))?;
-        Ok(Db {
+        let db = Db {
             pool,
             synchronous: options.synchronous,
             postgres,
             metrics: Metrics::default(),
-        })
+        };
+        if let Err(error) = db.write_at(Synchronous::Normal, write_probe) {
+            let reason = match postgres {
+                true => error.to_string(),
+                false => unwritable(database_url).unwrap_or_else(|| error.to_string()),
+            };
+            return Err(DbError::Open(format!("it cannot be written: {reason}")));
+        }
+        Ok(db)
     }
 
     /// This database, reporting its waits for a pooled connection to `metrics`.
@@ -502,8 +528,8 @@ impl Db {
         Ok(pooled?)
     }
 
-    /// Whether the database answers and has every migration this binary embeds applied: one
-    /// round trip on a pooled connection. `Err` says what is wrong.
+    /// Whether the database answers, has every migration this binary embeds applied, and
+    /// takes a write (see [`write_probe`]). `Err` says what is wrong.
     pub fn ready(&self) -> Result<(), DbError> {
         #[derive(diesel::QueryableByName)]
         struct Applied {
@@ -523,12 +549,13 @@ impl Db {
             .iter()
             .filter(|version| !applied.iter().any(|a| &a.version == *version))
             .count();
-        match pending {
-            0 => Ok(()),
-            n => Err(DbError::Migration(format!(
-                "{n} migrations are not applied"
-            ))),
+        if pending > 0 {
+            return Err(DbError::Migration(format!(
+                "{pending} migrations are not applied"
+            )));
         }
+        drop(pooled);
+        self.write_at(Synchronous::Normal, write_probe)
     }
 
     /// Writes a consistent copy of the SQLite database to `path` while the service runs (a
@@ -715,6 +742,38 @@ fn in_transaction<T>(
     result
 }
 
+/// The smallest write that reaches the storage and stores nothing new: on SQLite the header's
+/// `user_version` rewritten with its own value (one page into the log, not synced at
+/// `synchronous = NORMAL`), on PostgreSQL a transaction id taken (a commit record). It fails
+/// when the file was opened read-only, the file system went read-only, or the server is a
+/// standby.
+fn write_probe(tx: &mut Tx<'_>) -> Result<(), DbError> {
+    #[derive(diesel::QueryableByName)]
+    struct UserVersion {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        user_version: i32,
+    }
+    match &mut **tx {
+        AnyConnection::Sqlite(_) => {
+            let version =
+                diesel::sql_query("PRAGMA user_version").get_result::<UserVersion>(&mut **tx)?;
+            tx.batch_execute(&format!("PRAGMA user_version = {}", version.user_version))?;
+        }
+        AnyConnection::Postgresql(_) => tx.batch_execute("SELECT txid_current()")?,
+    }
+    Ok(())
+}
+
+/// Why the operating system refuses to write the SQLite file `path`, if it does: a mode
+/// without write permission for this user, or a read-only file system.
+fn unwritable(path: &str) -> Option<String> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .err()
+        .map(|error| error.to_string())
+}
+
 /// The versions of the migrations in `source`.
 fn versions<B: diesel::backend::Backend>(
     source: &dyn diesel::migration::MigrationSource<B>,
@@ -843,6 +902,27 @@ mod tests {
             .map(|r| r.detail)
             .collect::<Vec<_>>()
             .join("; ")
+    }
+
+    #[test]
+    fn not_ready_while_no_write_can_succeed() {
+        use diesel::connection::SimpleConnection;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let path = path.to_str().unwrap();
+        let options = super::Options {
+            access: super::Access::Shared,
+            timeout: std::time::Duration::from_millis(300),
+            ..super::Options::default()
+        };
+        let db = super::Db::open(path, &options).unwrap();
+        db.ready().unwrap();
+        let mut other = diesel::SqliteConnection::establish(path).unwrap();
+        other.batch_execute("BEGIN IMMEDIATE").unwrap();
+        let error = db.ready().unwrap_err().to_string();
+        assert!(error.contains("database is locked"), "{error}");
+        other.batch_execute("ROLLBACK").unwrap();
+        db.ready().unwrap();
     }
 
     #[test]

@@ -69,7 +69,8 @@ impl Cookies<'_> {
     /// A cookie with every attribute set explicitly: `HttpOnly` (no script reads it),
     /// `SameSite=Lax` (Rocket's private cookies default to `Strict`, which a browser does not
     /// send on the first request after a link clicked in a webmail), `Path=/` unless narrowed,
-    /// no `Domain` (this host only), `Secure` as `cookie_secure` says.
+    /// no `Domain` (this host only), `Secure` as `cookie_secure` says. Deletions are built
+    /// here too: a browser ignores the deletion of a `__Host-` cookie that lacks `Secure`.
     fn hardened(&self, name: impl Into<Cow<'static, str>>, value: String) -> Cookie<'static> {
         Cookie::build((name, value))
             .http_only(true)
@@ -109,7 +110,7 @@ impl Cookies<'_> {
     /// Tells the client to drop the session cookie.
     pub fn end_session(&self) {
         let name = self.named(&self.settings.session_cookie_name);
-        self.jar.remove(Cookie::build(name).path("/"));
+        self.jar.remove(self.hardened(name, String::new()));
     }
 
     /// The device token the request's device cookie carries, if any.
@@ -170,6 +171,8 @@ impl Cookies<'_> {
     /// Forgets the held token (it was spent).
     pub fn drop_link_token(&self, link: Link) {
         let (name, path) = link.cookie();
-        self.jar.remove_private(Cookie::build(name).path(path));
+        let mut cookie = self.hardened(name, String::new());
+        cookie.set_path(path);
+        self.jar.remove_private(cookie);
     }
 }

@@ -34,12 +34,10 @@ fn a_database_missing_a_migration_is_not_ready() {
     assert_eq!(latest, 1);
     let ready = app.client.get("/health/ready").dispatch();
     assert_eq!(ready.status(), Status::ServiceUnavailable);
-    let body = json(ready);
-    assert_eq!(body["status"], "unavailable");
-    let message = body["message"].as_str().unwrap();
-    assert!(
-        message.contains("1 migrations are not applied"),
-        "{message}"
+    assert_eq!(
+        json(ready),
+        json!({ "status": "unavailable" }),
+        "the cause goes to the log only"
     );
     assert_eq!(
         app.client.get("/health/alive").dispatch().status(),

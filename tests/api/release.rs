@@ -222,3 +222,41 @@ fn beyond_the_per_email_cap_a_release_answers_alike_and_sends_nothing() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(db.mail("Reset your password", 2).len(), 1, "one link sent");
 }
+
+#[test]
+fn a_release_deletes_its_host_prefixed_session_cookie_with_secure() {
+    let (_db, client) = started(|f| f.merge(("require_verified_email", false)));
+    let form = |path: &str| {
+        client
+            .post(path.to_owned())
+            .header(rocket::http::ContentType::Form)
+            .body("email=ann%40example.com&password=long+enough+pw")
+            .dispatch()
+    };
+    assert_eq!(form("/users").status(), Status::Ok);
+    let login = form("/sessions");
+    let session = login.cookies().get("__Host-session_id").unwrap().clone();
+    let logout = client.delete("/sessions").cookie(session).dispatch();
+    assert_eq!(logout.status(), Status::SeeOther);
+    // A browser ignores the deletion of a __Host- cookie that lacks Secure.
+    let deletion = set_cookie(&logout, "__Host-session_id");
+    for attribute in ["Secure", "Path=/", "Max-Age=0", "HttpOnly", "SameSite=Lax"] {
+        assert!(deletion.contains(attribute), "{attribute}: {deletion}");
+    }
+}
+
+#[test]
+fn a_hardened_debug_profile_is_refused_without_a_secret_key_like_a_release() {
+    let hardened = |f: rocket::figment::Figment| {
+        f.merge(("hardened", true))
+            .merge(("bcrypt_cost", 10))
+            .merge(("expose_reset_token", false))
+            .merge(("public_base_url", "https://auth.example.com"))
+    };
+    assert_eq!(
+        start_failure(&TestDb::new(hardened)).as_deref(),
+        Some("fairing Settings, database and auth")
+    );
+    let keyed = TestDb::new(|f| hardened(f).merge(("secret_key", SECRET_KEY)));
+    assert_eq!(start_failure(&keyed), None);
+}

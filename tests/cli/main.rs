@@ -4,6 +4,7 @@
 
 #[path = "../common/server.rs"]
 mod server;
+mod start;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

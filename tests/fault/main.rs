@@ -109,6 +109,13 @@ async fn a_file_system_gone_read_only_refuses_writes_with_503_and_keeps_serving_
     assert!(signups.refused.is_empty(), "{signups:?}");
 
     disk.fail_read_only();
+    let ready = api.ready().await;
+    assert_eq!(
+        ready.status,
+        reqwest::StatusCode::SERVICE_UNAVAILABLE,
+        "{ready:?}"
+    );
+    assert!(server.log().contains("not ready: "), "{}", server.log());
     let mut during = sign_up_burst(&api, "during", 40, 8).await;
     let token = scenario::every_write_is_done_or_refused(&api, &server, &owner, &mut during).await;
     assert!(during.acknowledged.is_empty(), "{during:?}");

@@ -316,8 +316,7 @@ async fn with_the_database_stopped_requests_fail_fast_and_the_service_recovers_b
         }
         let ready = api.ready().await;
         assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{ready:?}");
-        assert_eq!(ready.json()["status"], "unavailable");
-        assert!(ready.json()["message"].is_string());
+        assert_eq!(ready.json(), serde_json::json!({ "status": "unavailable" }));
     }
     let start = std::process::Command::new("sh")
         .args(["-c", &format!("{pg_ctl} start")])

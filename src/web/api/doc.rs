@@ -127,8 +127,6 @@ pub struct EmailOnly {
 pub struct Health {
     /// `alive`, `ready` or `unavailable`.
     pub status: String,
-    /// Why the service is not ready.
-    pub message: Option<String>,
 }
 
 #[derive(OpenApi)]
