@@ -10,7 +10,8 @@ free port, a temporary admin socket and mail outbox, then reads README.md's fenc
 - A line starting with `$ ` is a command, continued by the lines that end in a backslash. The
   lines after it, up to the next command or the end of the block, are its expected standard
   output: compared line by line after trailing white space is dropped, `…` matching any text
-  within a line. Every such command must exit with status 0. Commands run in one temporary
+  within a line; a line that is JSON on both sides is compared as JSON (the order of an object's
+  keys aside, `…` matching any text within a string). Every such command must exit with status 0. Commands run in one temporary
   working directory, in README order, so files such as `cookies.txt` carry over.
 - Before a command runs, `localhost:5000` becomes the free port (in the expected output too),
   `cargo run -q --` becomes the debug binary, and `<token>` becomes the last value of a
@@ -95,8 +96,32 @@ def free_port():
 
 
 def matches(expected, actual):
+    """One line: JSON compared as JSON (key order aside; `…` in a string matches any text),
+    anything else as text with `…` matching any text."""
+    try:
+        return same_json(json.loads(expected), json.loads(actual))
+    except ValueError:
+        pass
     pattern = ".*".join(re.escape(part) for part in expected.split("…"))
     return re.fullmatch(pattern, actual) is not None
+
+
+def same_json(expected, actual):
+    if isinstance(expected, dict):
+        return (
+            isinstance(actual, dict)
+            and expected.keys() == actual.keys()
+            and all(same_json(expected[k], actual[k]) for k in expected)
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(same_json(e, a) for e, a in zip(expected, actual))
+        )
+    if isinstance(expected, str) and isinstance(actual, str):
+        return matches(expected, actual) if "…" in expected else expected == actual
+    return type(expected) is type(actual) and expected == actual
 
 
 def main():
@@ -171,7 +196,7 @@ def main():
                 print(f"exit status {run.returncode}; expected:")
                 print("\n".join(want))
                 print("got:")
-                print(run.stdout, end="")
+                print(run.stdout)
                 print("stderr:")
                 print(run.stderr, end="")
                 fail(f"README.md:{number}: the command's output differs from the README")
