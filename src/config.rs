@@ -68,8 +68,8 @@ pub const OLD_COOKIE_SECURE: &str = "session_cookie_secure";
 /// Settings the application reads; Rocket's own keys (`port`, `secret_key`, …) stay Rocket's.
 ///
 /// `Settings::default()` is the one source of the defaults: the hardened (release) values, so a
-/// deployment that forgets a key gets the safe one. `Rocket.toml`'s `[default]` and README's
-/// table repeat them for readers; a test fails when either disagrees with this.
+/// deployment that forgets a key gets the safe one. `Rocket.toml`'s `[default]` and the table of
+/// docs/configuration.md repeat them for readers; a test fails when either disagrees with this.
 /// Not `Debug`: it holds `smtp_password`, which must never reach a log.
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(default)]
@@ -790,7 +790,7 @@ mod tests {
         assert!(err.contains("database_synchronous"), "{err}");
     }
 
-    /// The first value of a README table cell: a `code` span, a bare word, or `—` for none.
+    /// The first value of a configuration table cell (docs/configuration.md): a `code` span, a bare word, or `—` for none.
     fn readme_value(cell: &str) -> Option<String> {
         let cell = cell.trim();
         if let Some(code) = cell.strip_prefix('`') {
@@ -800,7 +800,7 @@ mod tests {
         (word != "—").then(|| word.to_owned())
     }
 
-    /// A setting as the README writes it: strings bare, none as `None`.
+    /// A setting as docs/configuration.md writes it: strings bare, none as `None`.
     fn written(value: &serde_json::Value) -> Option<String> {
         match value {
             serde_json::Value::Null => None,
@@ -825,8 +825,9 @@ mod tests {
             serde_json::to_value(settings).unwrap()
         };
         let (debug, release) = (effective("debug"), effective("release"));
-        let readme = std::fs::read_to_string("README.md").unwrap();
-        let table = &readme[readme.find("\n## Configuration").unwrap() + 1..];
+        // The reference table moved from README's "## Configuration" to docs/configuration.md.
+        let readme = std::fs::read_to_string("docs/configuration.md").unwrap();
+        let table = &readme[readme.find("\n## Keys").unwrap() + 1..];
         let table = &table[..table[3..].find("\n## ").map_or(table.len(), |end| end + 3)];
         let mut documented = Vec::new();
         for row in table.lines().filter(|l| l.starts_with("| `")) {
@@ -841,12 +842,12 @@ mod tests {
             assert_eq!(
                 readme_value(cells[2]),
                 written(&debug[key]),
-                "README debug {key}"
+                "docs/configuration.md debug {key}"
             );
             assert_eq!(
                 readme_value(release_cell),
                 written(&release[key]),
-                "README release {key}"
+                "docs/configuration.md release {key}"
             );
             assert_eq!(
                 written(&release[key]),
@@ -857,7 +858,7 @@ mod tests {
         for key in defaults.keys() {
             assert!(
                 documented.contains(key),
-                "{key} is missing from README's table"
+                "{key} is missing from docs/configuration.md's table"
             );
         }
     }
