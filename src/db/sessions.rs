@@ -124,6 +124,9 @@ pub fn live_sessions(
         .load(conn)?)
 }
 
+/// A session ended by its public id: its digest, and its device's (if it recorded one).
+pub type EndedSession = (Vec<u8>, Option<Vec<u8>>);
+
 /// Ends the live session of account `user_id` named `public_id` and returns its digest and its
 /// device's; `None` when the account has no live session by that name (an unknown id, another
 /// account's session, an expired one).
@@ -133,7 +136,7 @@ pub fn delete_session_by_public_id(
     public_id: &str,
     now: i64,
     lifetimes: Lifetimes,
-) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, DbError> {
+) -> Result<Option<EndedSession>, DbError> {
     let own = sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::public_id.eq(public_id))

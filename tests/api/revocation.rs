@@ -487,10 +487,7 @@ fn the_reset_page_voids_the_other_links_and_every_device() {
     assert_eq!(reset.status(), Status::SeeOther);
     assert_link_pages_void(&app, &pending, true);
     assert_eq!(trusted(&app), Vec::<Vec<u8>>::new());
-    assert!(
-        !phone.cookies().get_private("device").is_none(),
-        "the phone still holds it"
-    );
+    assert!(!trusted(&app).contains(&device_of(&phone)));
 }
 
 #[test]
