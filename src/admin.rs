@@ -105,28 +105,36 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
         }
         Command::SessionsRevoke { email: raw } => {
             let ended = auth.revoke_sessions(&email(&raw)?).await.map_err(failed)?;
-            Ok(format!("{ended} sessions ended"))
+            Ok(format!("{} ended", counted(ended, "session", "sessions")))
         }
         Command::SessionsPurge => {
             let purged = auth.purge_expired().await.map_err(failed)?;
             auth.audit_operator("admin.sessions_purged");
             Ok(format!(
-                "purged {} expired sessions, {} reset tokens, {} mailed tokens, {} old \
-                 attempts, {} stale devices",
-                purged.sessions,
-                purged.reset_tokens,
-                purged.account_tokens,
-                purged.attempts,
-                purged.devices
+                "purged {}, {}, {}, {}, {}",
+                counted(purged.sessions, "expired session", "expired sessions"),
+                counted(purged.reset_tokens, "reset token", "reset tokens"),
+                counted(purged.account_tokens, "mailed token", "mailed tokens"),
+                counted(purged.attempts, "old attempt", "old attempts"),
+                counted(purged.devices, "stale device", "stale devices"),
             ))
         }
         Command::Backup { file } => {
             let bytes = auth.backup(&file).await.map_err(failed)?;
             Ok(format!(
-                "backup written to {} ({bytes} bytes)",
-                file.display()
+                "backup written to {} ({})",
+                file.display(),
+                counted(bytes as usize, "byte", "bytes")
             ))
         }
+    }
+}
+
+/// `count` with the noun that agrees with it: "1 session", "2 sessions".
+fn counted(count: usize, one: &str, many: &str) -> String {
+    match count {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
     }
 }
 
@@ -281,6 +289,13 @@ mod tests {
         let line = serde_json::to_string(&command).unwrap();
         assert_eq!(line, r#"{"command":"user_show","email":"a@b.io"}"#);
         assert_eq!(serde_json::from_str::<Command>(&line).unwrap(), command);
+    }
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(counted(0, "session", "sessions"), "0 sessions");
+        assert_eq!(counted(1, "session", "sessions"), "1 session");
+        assert_eq!(counted(2, "session", "sessions"), "2 sessions");
     }
 
     #[test]

@@ -130,7 +130,9 @@ pub fn main() -> ExitCode {
     }
     let done = match cli.command.unwrap_or(Action::Serve) {
         Action::Serve => rocket::execute(crate::serve(figment)),
-        Action::Config(ConfigAction::Check) => config_check(&figment).map(|text| print!("{text}")),
+        Action::Config(ConfigAction::Check) => {
+            config_check(&figment).and_then(|text| output(&text))
+        }
         action => command(action).and_then(|command| run(&figment, command)),
     };
     match done {
@@ -194,18 +196,32 @@ fn run(figment: &Figment, command: Command) -> Result<(), String> {
     if !settings.admin_socket.is_empty()
         && let Some(answer) = admin::send(&socket, &command)
     {
-        println!("{}", answer?);
-        return Ok(());
+        return output(&format!("{}\n", answer?));
     }
     rocket::execute(async {
         // The command's output is what it prints; the log only says what went wrong.
         crate::logging::init(&figment.clone().merge(("log_level", "critical")));
         let services = Services::open(figment).await?;
-        let output = admin::execute(&services.auth, command).await;
+        let done = admin::execute(&services.auth, command).await;
         services.auth.flush_mail();
-        println!("{}", output?);
-        Ok(())
+        output(&format!("{}\n", done?))
     })
+}
+
+/// Prints `text` on stdout. A reader that has gone (`… | head -1`) ends the output quietly, as
+/// it ends any Unix tool's: the command's work is done either way.
+fn output(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the output: {error}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The effective configuration of `figment`'s profile, secrets masked, and what a release
@@ -261,7 +277,7 @@ pub fn config_check(figment: &Figment) -> Result<String, String> {
             Ok(text)
         }
         Err(reason) => {
-            print!("{text}");
+            output(&text)?;
             Err(format!(
                 "the {profile} profile would refuse to start: {reason}"
             ))

@@ -184,7 +184,9 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
     let again = api.login("ann@example.com", "second-pw").await;
     assert_eq!(again.status, StatusCode::OK);
     let revoked = stdout(&admin(&["sessions", "revoke", "ann@example.com"], ""));
-    assert_eq!(revoked, "1 sessions ended\n");
+    assert_eq!(revoked, "1 session ended\n");
+    let again = stdout(&admin(&["sessions", "revoke", "ann@example.com"], ""));
+    assert_eq!(again, "0 sessions ended\n");
     assert!(stdout(&admin(&["sessions", "purge"], "")).starts_with("purged "));
     assert_eq!(
         stdout(&admin(&["migrate"], "")),
@@ -214,6 +216,7 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
             "admin.user_shown",
             "admin.config_checked",
             "admin.password_set",
+            "admin.sessions_revoked",
             "admin.sessions_revoked",
             "admin.sessions_purged",
             "admin.migrate",
@@ -395,4 +398,64 @@ async fn a_json_request_log_is_one_object_per_line_with_tokens_redacted() {
         reset["path"], "/password/reset",
         "the path only, never the query"
     );
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let work = tempfile::tempdir().unwrap();
+    let socket = work.path().join("admin.sock");
+    for args in [&["config", "check"][..], &["sessions", "purge"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(BINARY)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_clear()
+            .env("ROCKET_PROFILE", "debug")
+            .env("ROCKET_DATABASE_URL", work.path().join("auth.db"))
+            .env("ROCKET_AUDIT_LOG", work.path().join("audit.log"))
+            .env("ROCKET_MAIL_OUTBOX_DIR", work.path().join("mail"))
+            .env("ROCKET_ADMIN_SOCKET", &socket)
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "", "{args:?}");
+    }
+}
+
+#[test]
+fn audit_lines_go_to_the_log_and_the_output_is_only_the_answer() {
+    let work = tempfile::tempdir().unwrap();
+    let socket = work.path().join("admin.sock");
+    let audit_on_stderr = [("ROCKET_AUDIT_LOG", "stderr")];
+    let args = ["user", "create", "ann@example.com"];
+    let output = run(work.path(), &socket, &args, "first-pw\n", &audit_on_stderr);
+    assert_eq!(
+        stdout(&output),
+        "created ann@example.com (id 1), email verified\n"
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("audit ") && stderr.contains(r#"event="admin.user_created""#),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_misspelled_command_gets_the_closest_one() {
+    let work = tempfile::tempdir().unwrap();
+    let socket = work.path().join("admin.sock");
+    for (args, meant) in [
+        (&["sesions", "purge"][..], "'sessions'"),
+        (&["user", "shwo", "a@b.io"], "'show'"),
+    ] {
+        let output = run(work.path(), &socket, args, "", &[]);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains(&format!("tip: a similar subcommand exists: {meant}")),
+            "{args:?}: {stderr}"
+        );
+    }
 }
