@@ -22,13 +22,30 @@ use crate::auth::{Auth, Email, Password};
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     Migrate,
-    UserCreate { email: String, password: String },
-    UserSetPassword { email: String, password: String },
-    UserDelete { email: String },
-    UserShow { email: String },
-    SessionsRevoke { email: String },
+    UserCreate {
+        email: String,
+        password: String,
+    },
+    UserSetPassword {
+        email: String,
+        password: String,
+    },
+    UserDelete {
+        email: String,
+    },
+    UserShow {
+        email: String,
+    },
+    SessionsRevoke {
+        email: String,
+    },
     SessionsPurge,
-    Backup { file: PathBuf },
+    Backup {
+        file: PathBuf,
+        /// Replace an existing `file` (`backup --force`).
+        #[serde(default)]
+        replace: bool,
+    },
 }
 
 /// The socket's answer: what to print, or why the command failed.
@@ -119,8 +136,18 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
                 counted(purged.devices, "stale device", "stale devices"),
             ))
         }
-        Command::Backup { file } => {
-            let bytes = auth.backup(&file).await.map_err(failed)?;
+        Command::Backup { file, replace } => {
+            let dir = file.parent().unwrap_or(Path::new("/"));
+            if !dir.is_dir() {
+                return Err(format!("directory does not exist: {}", dir.display()));
+            }
+            if !replace && file.exists() {
+                return Err(format!(
+                    "{} exists: pass --force to replace it",
+                    file.display()
+                ));
+            }
+            let bytes = auth.backup(&file, replace).await.map_err(failed)?;
             Ok(format!(
                 "backup written to {} ({})",
                 file.display(),
@@ -243,11 +270,11 @@ const BACKUP_SUFFIX: &str = ".db";
 pub async fn scheduled_backup(auth: Auth, dir: PathBuf, keep: usize) {
     let stamp = crate::web::time::rfc3339(crate::db::now()).replace([':', '-'], "");
     let file = dir.join(format!("{BACKUP_PREFIX}{stamp}{BACKUP_SUFFIX}"));
-    if let Err(error) = std::fs::create_dir_all(&dir) {
+    if let Err(error) = crate::files::create_dir_all(&dir) {
         log::error!(target: "auth_service::backup", "no backup: cannot create {}: {error}", dir.display());
         return;
     }
-    if let Err(error) = auth.backup(&file).await {
+    if let Err(error) = auth.backup(&file, true).await {
         log::error!(target: "auth_service::backup", "scheduled backup failed: {error}");
         return;
     }

@@ -58,8 +58,11 @@ enum Action {
     /// meanwhile). Restore by stopping the service and putting the copy in place of
     /// `database_url`. PostgreSQL databases are backed up with pg_dump.
     Backup {
-        /// Where the copy goes; an existing file is replaced once the copy is complete.
+        /// Where the copy goes (0600): a new file, in a directory that exists.
         file: PathBuf,
+        /// Replace FILE if it exists, once the copy is complete.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -162,8 +165,9 @@ fn command(action: Action) -> Result<Command, String> {
         Action::User(UserAction::Show { email }) => Command::UserShow { email },
         Action::Sessions(SessionsAction::Revoke { email }) => Command::SessionsRevoke { email },
         Action::Sessions(SessionsAction::Purge) => Command::SessionsPurge,
-        Action::Backup { file } => Command::Backup {
+        Action::Backup { file, force } => Command::Backup {
             file: std::path::absolute(&file).map_err(|e| format!("{}: {e}", file.display()))?,
+            replace: force,
         },
         Action::Serve | Action::Config(_) => unreachable!("handled by main"),
     })

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod files;
 pub mod logging;
 pub mod mail;
 pub mod metrics;
@@ -90,6 +91,9 @@ impl Services {
         let settings = Settings::from_figment(figment)?;
         if settings.release && !has_secret_key(figment) {
             return Err(secret_key_missing("release"));
+        }
+        if settings.release && !db::is_postgres_url(&settings.database_url) {
+            files::check_private(std::path::Path::new(&settings.database_url))?;
         }
         let metrics = Metrics::new(settings.metrics_enabled);
         let path = settings.database_url.clone();

@@ -58,6 +58,7 @@ fn stdout(output: &Output) -> String {
 
 #[test]
 fn a_refused_start_prints_one_line_and_exits_with_status_1() {
+    use std::os::unix::fs::PermissionsExt;
     let work = tempfile::tempdir().unwrap();
     let socket = work.path().join("admin.sock");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -68,10 +69,32 @@ fn a_refused_start_prints_one_line_and_exits_with_status_1() {
         getrandom::fill(&mut bytes).unwrap();
         base64::engine::general_purpose::STANDARD.encode(bytes)
     };
+    // Open to other users: a release database may not live here.
+    let open = work.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let open_db = open.join("auth.db");
+    let open_db_refused = format!(
+        "the database directory {} is open to other users (mode 755): run `chmod o-rwx {}`",
+        open.display(),
+        open.display()
+    );
     for (env, reason) in [
         (
             vec![("ROCKET_BCRYPT_COST", "3")],
             "bcrypt_cost must be between 4 and 31",
+        ),
+        (
+            vec![
+                ("ROCKET_PROFILE", "release"),
+                ("ROCKET_BCRYPT_COST", "10"),
+                ("ROCKET_PUBLIC_BASE_URL", "https://auth.example.com"),
+                ("ROCKET_SECRET_KEY", secret_key.as_str()),
+                ("ROCKET_DATABASE_URL", open_db.to_str().unwrap()),
+                // Were the database accepted, the start would fail here instead.
+                ("ROCKET_PORT", port.as_str()),
+            ],
+            open_db_refused.as_str(),
         ),
         (
             vec![("ROCKET_DATABASE_URL", "postgres://auth@127.0.0.1:1/auth")],
@@ -196,6 +219,7 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
     let backup = stdout(&admin(&["backup", copy.to_str().unwrap()], ""));
     assert!(backup.starts_with("backup written to "), "{backup}");
     assert_eq!(integrity_check(&copy), "ok");
+    assert_backup_refusals(&admin, &copy);
 
     let unknown = admin(&["user", "show", "nobody@example.com"], "");
     assert_eq!(unknown.status.code(), Some(1));
@@ -206,6 +230,9 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
 
     // Without the service the commands open the database themselves.
     server.kill();
+    std::fs::remove_file(&copy).unwrap();
+    stdout(&admin(&["backup", copy.to_str().unwrap()], ""));
+    assert_backup_refusals(&admin, &copy);
     stdout(&admin(&["user", "delete", "ann@example.com"], ""));
     let gone = admin(&["user", "show", "ann@example.com"], "");
     assert_eq!(gone.status.code(), Some(1));
@@ -221,8 +248,35 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
             "admin.sessions_purged",
             "admin.migrate",
             "admin.backup",
+            "admin.backup",
+            "admin.backup",
+            "admin.backup",
             "admin.user_deleted",
         ]
+    );
+}
+
+/// `backup` to the existing `copy` is refused without `--force` and done with it; into a
+/// directory that does not exist it says so. Either way through `admin`.
+fn assert_backup_refusals(admin: &dyn Fn(&[&str], &str) -> Output, copy: &Path) {
+    let path = copy.to_str().unwrap();
+    std::fs::write(copy, "precious").unwrap();
+    let kept = admin(&["backup", path], "");
+    assert_eq!(kept.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&kept.stderr),
+        format!("error: {path} exists: pass --force to replace it\n")
+    );
+    assert_eq!(std::fs::read(copy).unwrap(), b"precious");
+    let replaced = stdout(&admin(&["backup", "--force", path], ""));
+    assert!(replaced.starts_with("backup written to "), "{replaced}");
+    assert_eq!(integrity_check(copy), "ok");
+    let nowhere = copy.parent().unwrap().join("missing");
+    let lost = admin(&["backup", nowhere.join("copy.db").to_str().unwrap()], "");
+    assert_eq!(lost.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&lost.stderr),
+        format!("error: directory does not exist: {}\n", nowhere.display())
     );
 }
 
@@ -398,6 +452,73 @@ async fn a_json_request_log_is_one_object_per_line_with_tokens_redacted() {
         reset["path"], "/password/reset",
         "the path only, never the query"
     );
+}
+
+#[rocket::async_test]
+async fn every_file_the_service_writes_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let backups = dir.join("backups/nightly");
+    let limits = Limits {
+        env: vec![
+            ("ROCKET_DATABASE_EXCLUSIVE".into(), "false".into()),
+            ("ROCKET_BACKUP_DIR".into(), backups.to_str().unwrap().into()),
+            ("ROCKET_BACKUP_INTERVAL_SECS".into(), "1".into()),
+        ],
+        umask: Some(0),
+        ..Limits::default()
+    };
+    let db = dir.join("auth.db");
+    let server = Server::start(db.to_str().unwrap(), dir, limits);
+    let api = Api::new(&server);
+    assert_eq!(
+        api.register("ann@example.com", "pw").await.status,
+        StatusCode::OK
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mail = dir.join("mail");
+    while !admin_events(dir).contains(&"admin.backup".to_owned())
+        || std::fs::read_dir(&mail).map_or(0, |d| d.count()) == 0
+    {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let copy = dir.join("copy.db");
+    stdout(&run(
+        dir,
+        &server.admin_socket,
+        &["backup", copy.to_str().unwrap()],
+        "",
+        &[],
+    ));
+    let first = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+    };
+    let mode = |path: &Path| {
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        (path.strip_prefix(dir).unwrap().display().to_string(), mode)
+    };
+    let files = [
+        db.clone(),
+        dir.join("auth.db-wal"),
+        dir.join("auth.db-shm"),
+        dir.join("audit.log"),
+        first(&mail),
+        first(&backups),
+        copy,
+    ];
+    for (name, mode) in files.iter().map(|file| mode(file)) {
+        assert_eq!(mode, 0o600, "{name}");
+    }
+    for (name, mode) in [mail, dir.join("backups"), backups].iter().map(|d| mode(d)) {
+        assert_eq!(mode, 0o700, "{name}");
+    }
 }
 
 #[test]

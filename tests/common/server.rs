@@ -33,6 +33,8 @@ pub struct Limits {
     pub file_size: Option<u64>,
     /// More `ROCKET_*` variables, after the defaults.
     pub env: Vec<(String, String)>,
+    /// The file mode creation mask the binary starts with (the caller's when `None`).
+    pub umask: Option<libc::mode_t>,
 }
 
 impl Server {
@@ -60,6 +62,16 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .envs(limits.env.iter().map(|(k, v)| (k, v)));
+        if let Some(mask) = limits.umask {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: umask is async-signal-safe and sets only the child's own mask.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::umask(mask);
+                    Ok(())
+                });
+            }
+        }
         if let Some(bytes) = limits.file_size {
             use std::os::unix::process::CommandExt;
             // SAFETY: setrlimit is async-signal-safe and touches only the child's own limits.
