@@ -196,8 +196,7 @@ fn read_password() -> Result<String, String> {
 /// when no service listens; prints what it did.
 fn run(figment: &Figment, command: Command) -> Result<(), String> {
     let settings = Settings::from_figment(figment)?;
-    let socket = PathBuf::from(&settings.admin_socket);
-    if !settings.admin_socket.is_empty()
+    if let Some(socket) = admin::socket_path(&settings)
         && let Some(answer) = admin::send(&socket, &command)
     {
         return output(&format!("{}\n", answer?));

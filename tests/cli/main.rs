@@ -60,7 +60,7 @@ fn stdout(output: &Output) -> String {
 fn a_refused_start_prints_one_line_and_exits_with_status_1() {
     use std::os::unix::fs::PermissionsExt;
     let work = tempfile::tempdir().unwrap();
-    let socket = work.path().join("admin.sock");
+    let socket = work.path().join("admin").join("admin.sock");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let secret_key = {
@@ -69,11 +69,16 @@ fn a_refused_start_prints_one_line_and_exits_with_status_1() {
         getrandom::fill(&mut bytes).unwrap();
         base64::engine::general_purpose::STANDARD.encode(bytes)
     };
-    // Open to other users: a release database may not live here.
+    // Open to other users: neither the admin socket nor a release database may live here.
     let open = work.path().join("open");
     std::fs::create_dir(&open).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let open_db = open.join("auth.db");
+    let (open_socket, open_db) = (open.join("admin.sock"), open.join("auth.db"));
+    let open_socket_refused = format!(
+        "the admin socket's directory {} is open to other users (mode 755): run `chmod 700 {}`",
+        open.display(),
+        open.display()
+    );
     let open_db_refused = format!(
         "the database directory {} is open to other users (mode 755): run `chmod o-rwx {}`",
         open.display(),
@@ -86,12 +91,20 @@ fn a_refused_start_prints_one_line_and_exits_with_status_1() {
         ),
         (
             vec![
+                ("ROCKET_ADMIN_SOCKET", open_socket.to_str().unwrap()),
+                // Were the socket served anyway, the start would fail here instead.
+                ("ROCKET_PORT", port.as_str()),
+                ("ROCKET_SECRET_KEY", secret_key.as_str()),
+            ],
+            open_socket_refused.as_str(),
+        ),
+        (
+            vec![
                 ("ROCKET_PROFILE", "release"),
                 ("ROCKET_BCRYPT_COST", "10"),
                 ("ROCKET_PUBLIC_BASE_URL", "https://auth.example.com"),
                 ("ROCKET_SECRET_KEY", secret_key.as_str()),
                 ("ROCKET_DATABASE_URL", open_db.to_str().unwrap()),
-                // Were the database accepted, the start would fail here instead.
                 ("ROCKET_PORT", port.as_str()),
             ],
             open_db_refused.as_str(),
@@ -512,11 +525,16 @@ async fn every_file_the_service_writes_is_private_whatever_the_umask() {
         first(&mail),
         first(&backups),
         copy,
+        server.admin_socket.clone(),
     ];
     for (name, mode) in files.iter().map(|file| mode(file)) {
         assert_eq!(mode, 0o600, "{name}");
     }
-    for (name, mode) in [mail, dir.join("backups"), backups].iter().map(|d| mode(d)) {
+    let socket_dir = server.admin_socket.parent().unwrap().to_owned();
+    for (name, mode) in [mail, dir.join("backups"), backups, socket_dir]
+        .iter()
+        .map(|d| mode(d))
+    {
         assert_eq!(mode, 0o700, "{name}");
     }
 }
@@ -579,4 +597,127 @@ fn a_misspelled_command_gets_the_closest_one() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+/// The user CI's root tests act as when they need someone else.
+const NOBODY: libc::uid_t = 65534;
+
+/// What a client of user `uid` reads back from the Unix socket `socket` after sending `line`
+/// (empty when it is hung up on unanswered). A forked child takes `uid`, so the test process
+/// keeps its own; between fork and exit it makes only async-signal-safe calls.
+fn exchange_as(uid: libc::uid_t, socket: &Path, line: &str) -> String {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: sockaddr_un is plain data, valid when zeroed.
+    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (to, from) in address
+        .sun_path
+        .iter_mut()
+        .zip(socket.as_os_str().as_bytes())
+    {
+        *to = *from as libc::c_char;
+    }
+    let request = format!("{line}\n");
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    // SAFETY: the child calls only setuid, socket, connect, write, read and _exit, all
+    // async-signal-safe, on memory prepared before the fork.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        // SAFETY: as above; the child never returns into the test harness.
+        unsafe {
+            if libc::setuid(uid) != 0 {
+                libc::_exit(2);
+            }
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+            let size = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+            if libc::connect(fd, (&raw const address).cast(), size) != 0 {
+                libc::_exit(3);
+            }
+            libc::write(fd, request.as_ptr().cast(), request.len());
+            let mut buffer = [0u8; 4096];
+            loop {
+                let read = libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len());
+                if read <= 0 {
+                    break;
+                }
+                libc::write(writer.as_raw_fd(), buffer.as_ptr().cast(), read as usize);
+            }
+            libc::_exit(0);
+        }
+    }
+    drop(writer);
+    let mut answer = String::new();
+    reader.read_to_string(&mut answer).unwrap();
+    let mut status = 0;
+    // SAFETY: waits for the child forked above; `status` outlives the call.
+    unsafe { libc::waitpid(child, &mut status, 0) };
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "the client of uid {uid} connected"
+    );
+    answer
+}
+
+#[test]
+#[ignore = "needs root (acts as another user); .ci/run runs it"]
+fn the_service_and_the_command_line_each_refuse_another_users_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let server = Server::start(
+        dir.join("auth.db").to_str().unwrap(),
+        dir,
+        Limits::default(),
+    );
+    let socket = server.admin_socket.clone();
+    // Opened up so that another user reaches the socket at all: the service must still refuse.
+    for reached in [dir, socket.parent().unwrap()] {
+        std::fs::set_permissions(reached, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let show = r#"{"command":"user_show","email":"ann@example.com"}"#;
+    let as_root = exchange_as(0, &socket, show);
+    assert!(as_root.contains("no account has that email"), "{as_root}");
+    assert_eq!(exchange_as(NOBODY, &socket, show), "", "hung up unanswered");
+    let log = server.log();
+    assert!(
+        log.contains(&format!("refused an admin connection from uid {NOBODY}")),
+        "{log}"
+    );
+
+    // A socket another user made is never sent a command (it could carry a password).
+    let decoy = dir.join("decoy.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&decoy).unwrap();
+    std::os::unix::fs::chown(&decoy, Some(NOBODY), None).unwrap();
+    let (heard, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let (stream, _) = listener.accept().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stream)
+            .read_line(&mut line)
+            .unwrap();
+        heard.send(line).unwrap();
+    });
+    let output = run(
+        dir,
+        &decoy,
+        &["user", "create", "ann@example.com"],
+        "s3cret-pw\n",
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        format!(
+            "error: the admin socket {} belongs to uid {NOBODY}, not to this user (uid 0): run \
+             the command as the service's user\n",
+            decoy.display()
+        )
+    );
+    assert!(received.try_recv().is_err(), "nothing was sent");
 }
