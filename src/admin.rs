@@ -4,8 +4,10 @@
 //!
 //! Why a socket: with `database_exclusive = true` (the default) no other process can open the
 //! database while the service runs, so a command that finds the service listening on
-//! `admin_socket` hands the work to it. The socket is a Unix socket of mode 0600: only the
-//! service's own user (and root) can connect; one JSON command per connection, one JSON answer.
+//! `admin_socket` hands the work to it. The socket is a Unix socket of mode 0600 in a directory
+//! of mode 0700, bound before the service answers HTTP; both ends check the other's user (the
+//! service admits its own user and root, the command line only a socket of its own user), since a
+//! command may carry a password. One JSON command per connection, one JSON answer.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -16,19 +18,37 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::auth::{Auth, Email, Password};
+use crate::config::Settings;
 
 /// A command as the socket carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     Migrate,
-    UserCreate { email: String, password: String },
-    UserSetPassword { email: String, password: String },
-    UserDelete { email: String },
-    UserShow { email: String },
-    SessionsRevoke { email: String },
+    UserCreate {
+        email: String,
+        password: String,
+    },
+    UserSetPassword {
+        email: String,
+        password: String,
+    },
+    UserDelete {
+        email: String,
+    },
+    UserShow {
+        email: String,
+    },
+    SessionsRevoke {
+        email: String,
+    },
     SessionsPurge,
-    Backup { file: PathBuf },
+    Backup {
+        file: PathBuf,
+        /// Replace an existing `file` (`backup --force`).
+        #[serde(default)]
+        replace: bool,
+    },
 }
 
 /// The socket's answer: what to print, or why the command failed.
@@ -105,35 +125,86 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
         }
         Command::SessionsRevoke { email: raw } => {
             let ended = auth.revoke_sessions(&email(&raw)?).await.map_err(failed)?;
-            Ok(format!("{ended} sessions ended"))
+            Ok(format!("{} ended", counted(ended, "session", "sessions")))
         }
         Command::SessionsPurge => {
             let purged = auth.purge_expired().await.map_err(failed)?;
             auth.audit_operator("admin.sessions_purged");
             Ok(format!(
-                "purged {} expired sessions, {} reset tokens, {} mailed tokens, {} old \
-                 attempts, {} stale devices",
-                purged.sessions,
-                purged.reset_tokens,
-                purged.account_tokens,
-                purged.attempts,
-                purged.devices
+                "purged {}, {}, {}, {}, {}",
+                counted(purged.sessions, "expired session", "expired sessions"),
+                counted(purged.reset_tokens, "reset token", "reset tokens"),
+                counted(purged.account_tokens, "mailed token", "mailed tokens"),
+                counted(purged.attempts, "old attempt", "old attempts"),
+                counted(purged.devices, "stale device", "stale devices"),
             ))
         }
-        Command::Backup { file } => {
-            let bytes = auth.backup(&file).await.map_err(failed)?;
+        Command::Backup { file, replace } => {
+            let dir = file.parent().unwrap_or(Path::new("/"));
+            if !dir.is_dir() {
+                return Err(format!("directory does not exist: {}", dir.display()));
+            }
+            if !replace && file.exists() {
+                return Err(format!(
+                    "{} exists: pass --force to replace it",
+                    file.display()
+                ));
+            }
+            let bytes = auth.backup(&file, replace).await.map_err(failed)?;
             Ok(format!(
-                "backup written to {} ({bytes} bytes)",
-                file.display()
+                "backup written to {} ({})",
+                file.display(),
+                counted(bytes as usize, "byte", "bytes")
             ))
         }
     }
 }
 
+/// `count` with the noun that agrees with it: "1 session", "2 sessions".
+fn counted(count: usize, one: &str, many: &str) -> String {
+    match count {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
+/// Where the admin socket is, absolute: `admin_socket` as set, a relative one taken from the
+/// database's directory (the working directory for PostgreSQL), so the default lies next to the
+/// data; `None` when `admin_socket` is empty.
+pub fn socket_path(settings: &Settings) -> Option<PathBuf> {
+    if settings.admin_socket.is_empty() {
+        return None;
+    }
+    let data = match crate::db::is_postgres_url(&settings.database_url) {
+        true => Path::new(""),
+        false => Path::new(&settings.database_url)
+            .parent()
+            .unwrap_or(Path::new("")),
+    };
+    std::path::absolute(data.join(&settings.admin_socket)).ok()
+}
+
+/// This process's effective user id.
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes no argument, touches no memory and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Sends `command` to the service listening on `socket`: `None` when no service listens there
-/// (no socket, or a stale one), else its answer.
+/// (no socket, or a stale one), else its answer. A socket of another user is refused before
+/// anything is sent: whoever made it would read the command, password included.
 pub fn send(socket: &Path, command: &Command) -> Option<Result<String, String>> {
     use std::io::{BufRead, Write};
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(socket).ok()?.uid();
+    let own = effective_uid();
+    if owner != own {
+        return Some(Err(format!(
+            "the admin socket {} belongs to uid {owner}, not to this user (uid {own}): run the \
+             command as the service's user",
+            socket.display()
+        )));
+    }
     let mut stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
     let mut exchange = || -> std::io::Result<Answer> {
         let mut line = serde_json::to_string(command)?;
@@ -150,45 +221,94 @@ pub fn send(socket: &Path, command: &Command) -> Option<Result<String, String>> 
     })
 }
 
-/// Serves commands on the Unix socket `path` until `shutdown`. A socket file left by a
-/// service that is gone is replaced; one that a live service answers on is left alone (and
-/// this service serves no socket).
-pub fn listen(path: &str, auth: Auth, shutdown: Shutdown) {
-    let path = PathBuf::from(path);
-    if std::os::unix::net::UnixStream::connect(&path).is_ok() {
-        log::warn!(target: "auth_service::admin", "{} is another service's admin socket: none here", path.display());
-        return;
-    }
-    let _ = std::fs::remove_file(&path);
-    let listener = match tokio::net::UnixListener::bind(&path) {
-        Ok(listener) => listener,
-        Err(error) => {
-            log::warn!(target: "auth_service::admin", "no admin socket at {}: {error}", path.display());
-            return;
+/// The admin socket, bound at start (before the service answers HTTP, so a service that answers
+/// has its socket) and served from liftoff on.
+pub struct Socket {
+    path: PathBuf,
+    listener: std::sync::Mutex<Option<std::os::unix::net::UnixListener>>,
+}
+
+impl Socket {
+    /// Binds the Unix socket `path` in its directory, which is created 0700 if missing and must
+    /// be closed to other users otherwise. A socket file left by a service that is gone is
+    /// replaced; `None` when a live service answers there (it keeps it, and this service serves
+    /// no socket). `Err` says why the socket cannot be served.
+    pub fn bind(path: &Path) -> Result<Option<Socket>, String> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let cannot =
+            |e: std::io::Error| format!("cannot serve admin_socket {}: {e}", path.display());
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        match std::fs::metadata(dir) {
+            Ok(found) if found.mode() & 0o077 != 0 => {
+                return Err(format!(
+                    "the admin socket's directory {} is open to other users (mode {:o}): run \
+                     `chmod 700 {}`, or set admin_socket to a path in a private directory",
+                    dir.display(),
+                    found.mode() & 0o777,
+                    dir.display()
+                ));
+            }
+            Ok(_) => {}
+            Err(_) => crate::files::create_dir_all(dir).map_err(cannot)?,
         }
-    };
-    use std::os::unix::fs::PermissionsExt;
-    if let Err(error) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
-        log::warn!(target: "auth_service::admin", "the admin socket's mode was not set: {error}");
-        return;
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            log::warn!(target: "auth_service::admin", "{} is another service's admin socket: none here", path.display());
+            return Ok(None);
+        }
+        let _ = std::fs::remove_file(path);
+        let listener = std::os::unix::net::UnixListener::bind(path).map_err(cannot)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(cannot)?;
+        listener.set_nonblocking(true).map_err(cannot)?;
+        Ok(Some(Socket {
+            path: path.to_owned(),
+            listener: std::sync::Mutex::new(Some(listener)),
+        }))
     }
-    tokio::spawn(async move {
-        let mut shutdown = shutdown;
-        loop {
-            let accepted = rocket::tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = listener.accept() => accepted,
-            };
-            let Ok((stream, _)) = accepted else { continue };
-            let auth = auth.clone();
-            tokio::spawn(async move {
-                if let Err(error) = answer(stream, &auth).await {
-                    log::warn!(target: "auth_service::admin", "an admin command failed: {error}");
+
+    /// Serves commands on the socket until `shutdown`, then removes it; only the first call
+    /// serves. A connection from a user other than the service's own and root is refused
+    /// unread.
+    pub fn serve(&self, auth: Auth, shutdown: Shutdown) {
+        let taken = self.listener.lock().map(|mut held| held.take());
+        let Ok(Some(listener)) = taken else { return };
+        let listener = match tokio::net::UnixListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(error) => {
+                log::error!(target: "auth_service::admin", "the admin socket cannot be served: {error}");
+                return;
+            }
+        };
+        let path = self.path.clone();
+        let own = effective_uid();
+        tokio::spawn(async move {
+            let mut shutdown = shutdown;
+            loop {
+                let accepted = rocket::tokio::select! {
+                    _ = &mut shutdown => break,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                match stream.peer_cred().map(|peer| peer.uid()) {
+                    Ok(uid) if uid == own || uid == 0 => {}
+                    Ok(uid) => {
+                        log::warn!(target: "auth_service::admin", "refused an admin connection from uid {uid}");
+                        continue;
+                    }
+                    Err(error) => {
+                        log::warn!(target: "auth_service::admin", "refused an admin connection of unknown user: {error}");
+                        continue;
+                    }
                 }
-            });
-        }
-        let _ = std::fs::remove_file(&path);
-    });
+                let auth = auth.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = answer(stream, &auth).await {
+                        log::warn!(target: "auth_service::admin", "an admin command failed: {error}");
+                    }
+                });
+            }
+            let _ = std::fs::remove_file(&path);
+        });
+    }
 }
 
 /// Reads one command from `stream`, runs it and writes the answer.
@@ -235,11 +355,11 @@ const BACKUP_SUFFIX: &str = ".db";
 pub async fn scheduled_backup(auth: Auth, dir: PathBuf, keep: usize) {
     let stamp = crate::web::time::rfc3339(crate::db::now()).replace([':', '-'], "");
     let file = dir.join(format!("{BACKUP_PREFIX}{stamp}{BACKUP_SUFFIX}"));
-    if let Err(error) = std::fs::create_dir_all(&dir) {
+    if let Err(error) = crate::files::create_dir_all(&dir) {
         log::error!(target: "auth_service::backup", "no backup: cannot create {}: {error}", dir.display());
         return;
     }
-    if let Err(error) = auth.backup(&file).await {
+    if let Err(error) = auth.backup(&file, true).await {
         log::error!(target: "auth_service::backup", "scheduled backup failed: {error}");
         return;
     }
@@ -281,6 +401,58 @@ mod tests {
         let line = serde_json::to_string(&command).unwrap();
         assert_eq!(line, r#"{"command":"user_show","email":"a@b.io"}"#);
         assert_eq!(serde_json::from_str::<Command>(&line).unwrap(), command);
+    }
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(counted(0, "session", "sessions"), "0 sessions");
+        assert_eq!(counted(1, "session", "sessions"), "1 session");
+        assert_eq!(counted(2, "session", "sessions"), "2 sessions");
+    }
+
+    #[test]
+    fn the_default_socket_lies_beside_the_database_and_an_absolute_one_stays() {
+        let settings = |database_url: &str, admin_socket: &str| Settings {
+            database_url: database_url.into(),
+            admin_socket: admin_socket.into(),
+            ..Settings::default()
+        };
+        let default = Settings::default().admin_socket;
+        let path = |s: Settings| socket_path(&s).map(|p| p.display().to_string());
+        assert_eq!(
+            path(settings("/var/lib/auth/auth.db", &default)).as_deref(),
+            Some("/var/lib/auth/admin/auth.sock")
+        );
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(
+            path(settings("auth.db", &default)),
+            Some(here.join("admin/auth.sock").display().to_string())
+        );
+        assert_eq!(
+            path(settings("postgres://db/auth", "auth.sock")),
+            Some(here.join("auth.sock").display().to_string())
+        );
+        assert_eq!(
+            path(settings("/var/lib/auth/auth.db", "/run/auth/admin.sock")).as_deref(),
+            Some("/run/auth/admin.sock")
+        );
+        assert_eq!(path(settings("/var/lib/auth/auth.db", "")), None);
+    }
+
+    #[test]
+    fn the_socket_is_bound_in_a_private_directory_or_not_at_all() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let work = tempfile::tempdir().unwrap();
+        let path = work.path().join("admin/auth.sock");
+        let socket = Socket::bind(&path).unwrap().expect("a socket");
+        assert_eq!((mode(path.parent().unwrap()), mode(&path)), (0o700, 0o600));
+        drop(socket);
+
+        std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o750)).unwrap();
+        let refused = Socket::bind(&work.path().join("auth.sock")).err().unwrap();
+        let fix = format!("run `chmod 700 {}`", work.path().display());
+        assert!(refused.contains(&fix), "{refused}");
     }
 
     #[test]

@@ -58,8 +58,11 @@ enum Action {
     /// meanwhile). Restore by stopping the service and putting the copy in place of
     /// `database_url`. PostgreSQL databases are backed up with pg_dump.
     Backup {
-        /// Where the copy goes; an existing file is replaced once the copy is complete.
+        /// Where the copy goes (0600): a new file, in a directory that exists.
         file: PathBuf,
+        /// Replace FILE if it exists, once the copy is complete.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -133,7 +136,9 @@ pub fn main() -> ExitCode {
         Action::Serve => {
             Settings::from_figment(&figment).and_then(|_| rocket::execute(crate::serve(figment)))
         }
-        Action::Config(ConfigAction::Check) => config_check(&figment).map(|text| print!("{text}")),
+        Action::Config(ConfigAction::Check) => {
+            config_check(&figment).and_then(|text| output(&text))
+        }
         action => Settings::from_figment(&figment)
             .and_then(|_| command(action))
             .and_then(|command| run(&figment, command)),
@@ -166,8 +171,9 @@ fn command(action: Action) -> Result<Command, String> {
         Action::User(UserAction::Show { email }) => Command::UserShow { email },
         Action::Sessions(SessionsAction::Revoke { email }) => Command::SessionsRevoke { email },
         Action::Sessions(SessionsAction::Purge) => Command::SessionsPurge,
-        Action::Backup { file } => Command::Backup {
+        Action::Backup { file, force } => Command::Backup {
             file: std::path::absolute(&file).map_err(|e| format!("{}: {e}", file.display()))?,
+            replace: force,
         },
         Action::Serve | Action::Config(_) => unreachable!("handled by main"),
     })
@@ -196,22 +202,35 @@ fn read_password() -> Result<String, String> {
 /// when no service listens; prints what it did.
 fn run(figment: &Figment, command: Command) -> Result<(), String> {
     let settings = Settings::from_figment(figment)?;
-    let socket = PathBuf::from(&settings.admin_socket);
-    if !settings.admin_socket.is_empty()
+    if let Some(socket) = admin::socket_path(&settings)
         && let Some(answer) = admin::send(&socket, &command)
     {
-        println!("{}", answer?);
-        return Ok(());
+        return output(&format!("{}\n", answer?));
     }
     rocket::execute(async {
         // The command's output is what it prints; the log only says what went wrong.
         crate::logging::init(&figment.clone().merge(("log_level", "critical")));
         let services = Services::open(figment).await?;
-        let output = admin::execute(&services.auth, command).await;
+        let done = admin::execute(&services.auth, command).await;
         services.auth.flush_mail();
-        println!("{}", output?);
-        Ok(())
+        output(&format!("{}\n", done?))
     })
+}
+
+/// Prints `text` on stdout. A reader that has gone (`… | head -1`) ends the output quietly, as
+/// it ends any Unix tool's: the command's work is done either way.
+fn output(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the output: {error}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The effective configuration of `figment`'s profile, secrets masked, and what a release
@@ -270,7 +289,7 @@ pub fn config_check(figment: &Figment) -> Result<String, String> {
             Ok(text)
         }
         Err(reason) => {
-            print!("{text}");
+            output(&text)?;
             Err(format!(
                 "the {profile} profile would refuse to start: {reason}"
             ))

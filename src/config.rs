@@ -172,7 +172,8 @@ pub struct Settings {
     /// How many scheduled backups are kept (the oldest go first).
     pub backup_keep: usize,
     /// The Unix socket through which `auth_service <command>` reaches the running service
-    /// (mode 0600: its own user only); empty: none.
+    /// (mode 0600, in a directory of mode 0700: its own user only); a relative path is taken from
+    /// the database's directory; empty: none.
     pub admin_socket: String,
     /// The service's public origin (`https://auth.example.com`): reset links are built from it,
     /// never from the request's `Host`, and API calls from it are same-origin.
@@ -216,7 +217,7 @@ impl Default for Settings {
             backup_dir: None,
             backup_interval_secs: 0,
             backup_keep: 7,
-            admin_socket: "auth-admin.sock".into(),
+            admin_socket: "admin/auth.sock".into(),
             public_base_url: None,
             throttle_enabled: true,
             throttle_window_secs: 15 * 60,

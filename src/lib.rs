@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod files;
 pub mod logging;
 pub mod mail;
 pub mod metrics;
@@ -23,13 +24,20 @@ use mail::Mailer;
 use metrics::Metrics;
 
 /// Serves the application on `figment` until it shuts down. A start that is refused (a bad
-/// setting, a missing secret, a database that cannot be opened, a port in use) is `Err` with
-/// its reason in one line, before anything is served.
+/// setting, a missing secret, a database that cannot be opened, an admin socket that cannot be
+/// bound, a port in use) is `Err` with its reason in one line, before anything is served.
 pub async fn serve(figment: Figment) -> Result<(), String> {
     survive_file_size_limits();
     logging::init(&figment);
     let services = Services::open(&figment).await?;
-    let rocket = services.manage(build(figment));
+    let socket = match admin::socket_path(&services.settings) {
+        Some(path) => admin::Socket::bind(&path)?,
+        None => None,
+    };
+    let mut rocket = services.manage(build(figment));
+    if let Some(socket) = socket {
+        rocket = rocket.manage(socket);
+    }
     match rocket.launch().await {
         Ok(_) => Ok(()),
         Err(error) => Err(match error.kind() {
@@ -118,6 +126,9 @@ impl Services {
         for warning in warnings {
             log::warn!(target: "auth_service::config", "{warning}");
         }
+        if settings.release && !db::is_postgres_url(&settings.database_url) {
+            files::check_private(std::path::Path::new(&settings.database_url))?;
+        }
         let metrics = Metrics::new(settings.metrics_enabled);
         let path = settings.database_url.clone();
         let options = Options {
@@ -175,7 +186,7 @@ async fn setup(rocket: Rocket<Build>) -> Result<Rocket<Build>, Rocket<Build>> {
 }
 
 /// Starts what runs beside the requests until the server shuts down: the periodic cleanup,
-/// the scheduled backups and the admin socket.
+/// the scheduled backups and the admin socket [`serve`] bound.
 async fn start_background(rocket: &Rocket<rocket::Orbit>) {
     let (Some(auth), Some(settings)) = (rocket.state::<Auth>(), rocket.state::<Settings>()) else {
         return;
@@ -204,7 +215,7 @@ async fn start_background(rocket: &Rocket<rocket::Orbit>) {
             admin::scheduled_backup(auth.clone(), std::path::PathBuf::clone(&dir), keep)
         });
     }
-    if !settings.admin_socket.is_empty() {
-        admin::listen(&settings.admin_socket, auth.clone(), shutdown);
+    if let Some(socket) = rocket.state::<admin::Socket>() {
+        socket.serve(auth.clone(), shutdown);
     }
 }

@@ -5,6 +5,7 @@
 //! whether the account exists). A stalled mail server fills the queue, not the threads that
 //! queries need: beyond the queue's bound a message is dropped and logged.
 
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
@@ -12,12 +13,14 @@ use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{FileTransport, Message, SmtpTransport, Transport};
+use lettre::{Message, SmtpTransport, Transport};
 
 use crate::config::{MailTransport, Settings, SmtpTls};
 
 enum Outbound {
-    Outbox(FileTransport),
+    /// The outbox folder: each message a new `<uuid>.eml` file of mode 0600 (lettre's
+    /// `FileTransport` writes them as the umask allows, readable by every local user).
+    Outbox(PathBuf),
     Smtp(SmtpTransport),
 }
 
@@ -54,9 +57,9 @@ impl Mailer {
         let outbound = match settings.mail_transport {
             MailTransport::Outbox => {
                 let dir = &settings.mail_outbox_dir;
-                std::fs::create_dir_all(dir)
+                crate::files::create_dir_all(Path::new(dir))
                     .map_err(|e| format!("cannot create mail_outbox_dir {dir:?}: {e}"))?;
-                Outbound::Outbox(FileTransport::new(dir))
+                Outbound::Outbox(PathBuf::from(dir))
             }
             MailTransport::Smtp => Outbound::Smtp(smtp(settings)?),
         };
@@ -243,13 +246,20 @@ fn deliver(outbound: &Outbound, waiting: Receiver<Queued>) {
             }
         };
         let sent = match outbound {
-            Outbound::Outbox(files) => files.send(&message).map(drop).map_err(|e| e.to_string()),
+            Outbound::Outbox(dir) => write_eml(dir, &message).map_err(|e| e.to_string()),
             Outbound::Smtp(smtp) => smtp.send(&message).map(drop).map_err(|e| e.to_string()),
         };
         if let Err(error) = sent {
             log::error!(target: "auth_service::mail", "sending {subject:?} failed: {error}");
         }
     }
+}
+
+/// Writes `message` into the outbox folder `dir` as a new file of mode 0600.
+fn write_eml(dir: &Path, message: &Message) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join(format!("{}.eml", uuid::Uuid::new_v4()));
+    crate::files::create_new(&path)?.write_all(&message.formatted())
 }
 
 /// The SMTP transport of `smtp_host`, `smtp_port`, `smtp_tls` and the optional credentials.
@@ -319,6 +329,30 @@ mod tests {
         }
         std::thread::sleep(Duration::from_millis(500));
         assert_eq!(connections.load(Ordering::Acquire), 1);
+    }
+
+    #[test]
+    fn outbox_mail_is_private_to_the_service_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let work = tempfile::tempdir().unwrap();
+        let outbox = work.path().join("outbox");
+        let settings = Settings {
+            mail_outbox_dir: outbox.to_str().unwrap().into(),
+            ..Settings::default()
+        };
+        let mailer = Mailer::from_settings(&settings).unwrap();
+        mailer.send_reset_link("ann@example.com", "token");
+        mailer.flush(Duration::from_secs(10));
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let mails: Vec<PathBuf> = std::fs::read_dir(&outbox)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        assert_eq!(mails.len(), 1);
+        assert!(mails[0].extension().is_some_and(|e| e == "eml"));
+        let text = std::fs::read_to_string(&mails[0]).unwrap();
+        assert!(text.contains("To: ann@example.com"), "{text}");
+        assert_eq!((mode(&outbox), mode(&mails[0])), (0o700, 0o600));
     }
 
     #[test]

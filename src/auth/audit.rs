@@ -3,7 +3,6 @@
 //! Lines carry the request id, the client address and the account id or email, never a
 //! password, a session id or a reset token: callers pass only those fields.
 
-use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
@@ -44,7 +43,7 @@ impl AuditLog {
     pub fn open(target: &str, format: LogFormat) -> io::Result<AuditLog> {
         let sink: Box<dyn Write + Send> = match target {
             "stderr" => Box::new(io::stderr()),
-            path => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
+            path => Box::new(crate::files::append(std::path::Path::new(path))?),
         };
         Ok(AuditLog {
             sink: Arc::new(Mutex::new(sink)),

@@ -172,11 +172,11 @@ impl Auth {
         Ok(ended)
     }
 
-    /// Writes a consistent copy of the database to `path` while the service runs; returns its
-    /// size in bytes.
-    pub async fn backup(&self, path: &Path) -> Result<u64, AuthError> {
+    /// Writes a consistent copy of the database to `path` while the service runs, replacing an
+    /// existing file only when `replace` is set; returns its size in bytes.
+    pub async fn backup(&self, path: &Path, replace: bool) -> Result<u64, AuthError> {
         let (db, target) = (self.db.clone(), path.to_owned());
-        let bytes = tokio::task::spawn_blocking(move || db.backup_into(&target))
+        let bytes = tokio::task::spawn_blocking(move || db.backup_into(&target, replace))
             .await?
             .map_err(|error| match error {
                 DbError::Backup(why) => AuthError::Internal(why.into()),

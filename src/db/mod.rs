@@ -479,6 +479,16 @@ impl Db {
     /// the reason: SQLite would open it read-only, and every write would fail.
     pub fn open(database_url: &str, options: &Options) -> Result<Db, DbError> {
         let target = Target::new(database_url, options);
+        if let Target::Sqlite(_) = target {
+            // SQLite would create the file 0644 less the umask; its `-wal` and `-shm` files take
+            // the database file's mode, so a file made 0600 here keeps all three private.
+            match crate::files::create_new(std::path::Path::new(database_url)) {
+                Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(DbError::Open(format!("{database_url}: {error}")));
+                }
+                _ => {}
+            }
+        }
         migrate(&target)?;
         let postgres = matches!(target, Target::Postgres(_));
         let manager = Manager {
@@ -560,9 +570,10 @@ impl Db {
 
     /// Writes a consistent copy of the SQLite database to `path` while the service runs (a
     /// snapshot of one read transaction, by `VACUUM INTO`, so writers go on meanwhile): into a
-    /// temporary file beside `path`, synced, then renamed, so `path` is either absent or whole.
+    /// temporary file beside `path` (0600, like the copy), synced, then renamed, so `path` is
+    /// either absent or whole; an existing `path` is replaced only when `replace` is set.
     /// Returns its size in bytes. PostgreSQL has its own tools (`pg_dump`).
-    pub fn backup_into(&self, path: &std::path::Path) -> Result<u64, DbError> {
+    pub fn backup_into(&self, path: &std::path::Path, replace: bool) -> Result<u64, DbError> {
         if self.postgres {
             return Err(DbError::Backup(
                 "a PostgreSQL database is backed up with its own tools (pg_dump)".into(),
@@ -573,6 +584,8 @@ impl Db {
         if partial.exists() {
             std::fs::remove_file(&partial).map_err(failed)?;
         }
+        // VACUUM INTO fills an empty file, keeping the mode it was created with.
+        crate::files::create_new(&partial).map_err(failed)?;
         let target = partial
             .to_str()
             .ok_or_else(|| DbError::Backup("the backup path must be UTF-8".into()))?;
@@ -592,7 +605,14 @@ impl Db {
         let file = std::fs::File::open(&partial).map_err(failed)?;
         file.sync_all().map_err(failed)?;
         let bytes = file.metadata().map_err(failed)?.len();
-        std::fs::rename(&partial, path).map_err(failed)?;
+        if replace {
+            std::fs::rename(&partial, path).map_err(failed)?;
+        } else {
+            // A link, unlike a rename, fails when `path` exists, so nothing is overwritten.
+            let linked = std::fs::hard_link(&partial, path);
+            std::fs::remove_file(&partial).map_err(failed)?;
+            linked.map_err(failed)?;
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::File::open(dir)
                 .and_then(|d| d.sync_all())
@@ -1116,6 +1136,33 @@ mod tests {
         for query in queries.iter() {
             assert!(!query.contains("LIMIT"), "{query}");
         }
+    }
+
+    #[test]
+    fn the_database_its_log_and_its_backups_are_private_and_a_backup_replaces_only_when_asked() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let options = super::Options {
+            access: super::Access::Shared,
+            ..options(2)
+        };
+        let db = super::Db::open(path.to_str().unwrap(), &options).unwrap();
+        write(&db, |tx| crate::db::users::add_user(tx, "a@b.c", "h"));
+        let copy = dir.path().join("copy.db");
+        db.backup_into(&copy, false).unwrap();
+        for file in ["auth.db", "auth.db-wal", "auth.db-shm", "copy.db"] {
+            assert_eq!(mode(&dir.path().join(file)), 0o600, "{file}");
+        }
+        std::fs::write(&copy, "kept").unwrap();
+        let refused = db.backup_into(&copy, false).unwrap_err().to_string();
+        assert!(refused.contains("File exists"), "{refused}");
+        assert_eq!(std::fs::read_to_string(&copy).unwrap(), "kept");
+        assert!(!dir.path().join("copy.partial").exists());
+        db.backup_into(&copy, true).unwrap();
+        assert_ne!(std::fs::read(&copy).unwrap(), b"kept");
+        assert_eq!(mode(&copy), 0o600);
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl Scratch {
     pub fn new() -> Scratch {
         let name = format!("auth_test_{:016x}", random());
         let dir = std::env::temp_dir().join(&name);
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        crate::files::create_dir_all(&dir).expect("a temporary directory");
         match std::env::var(TEST_DATABASE_URL) {
             Ok(server) if is_postgres_url(&server) => {
                 let mut admin = PgConnection::establish(&server)

@@ -59,8 +59,9 @@ fn stdout(output: &Output) -> String {
 
 #[test]
 fn a_refused_start_prints_one_line_and_exits_with_status_1() {
+    use std::os::unix::fs::PermissionsExt;
     let work = tempfile::tempdir().unwrap();
-    let socket = work.path().join("admin.sock");
+    let socket = work.path().join("admin").join("admin.sock");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let secret_key = {
@@ -69,10 +70,45 @@ fn a_refused_start_prints_one_line_and_exits_with_status_1() {
         getrandom::fill(&mut bytes).unwrap();
         base64::engine::general_purpose::STANDARD.encode(bytes)
     };
+    // Open to other users: neither the admin socket nor a release database may live here.
+    let open = work.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (open_socket, open_db) = (open.join("admin.sock"), open.join("auth.db"));
+    let open_socket_refused = format!(
+        "the admin socket's directory {} is open to other users (mode 755): run `chmod 700 {}`",
+        open.display(),
+        open.display()
+    );
+    let open_db_refused = format!(
+        "the database directory {} is open to other users (mode 755): run `chmod o-rwx {}`",
+        open.display(),
+        open.display()
+    );
     for (env, reason) in [
         (
             vec![("ROCKET_BCRYPT_COST", "3")],
             "bcrypt_cost must be between 4 and 31",
+        ),
+        (
+            vec![
+                ("ROCKET_ADMIN_SOCKET", open_socket.to_str().unwrap()),
+                // Were the socket served anyway, the start would fail here instead.
+                ("ROCKET_PORT", port.as_str()),
+                ("ROCKET_SECRET_KEY", secret_key.as_str()),
+            ],
+            open_socket_refused.as_str(),
+        ),
+        (
+            vec![
+                ("ROCKET_PROFILE", "release"),
+                ("ROCKET_BCRYPT_COST", "10"),
+                ("ROCKET_PUBLIC_BASE_URL", "https://auth.example.com"),
+                ("ROCKET_SECRET_KEY", secret_key.as_str()),
+                ("ROCKET_DATABASE_URL", open_db.to_str().unwrap()),
+                ("ROCKET_PORT", port.as_str()),
+            ],
+            open_db_refused.as_str(),
         ),
         (
             vec![("ROCKET_DATABASE_URL", "postgres://auth@127.0.0.1:1/auth")],
@@ -185,7 +221,9 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
     let again = api.login("ann@example.com", "second-pw").await;
     assert_eq!(again.status, StatusCode::OK);
     let revoked = stdout(&admin(&["sessions", "revoke", "ann@example.com"], ""));
-    assert_eq!(revoked, "1 sessions ended\n");
+    assert_eq!(revoked, "1 session ended\n");
+    let again = stdout(&admin(&["sessions", "revoke", "ann@example.com"], ""));
+    assert_eq!(again, "0 sessions ended\n");
     assert!(stdout(&admin(&["sessions", "purge"], "")).starts_with("purged "));
     assert_eq!(
         stdout(&admin(&["migrate"], "")),
@@ -195,6 +233,7 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
     let backup = stdout(&admin(&["backup", copy.to_str().unwrap()], ""));
     assert!(backup.starts_with("backup written to "), "{backup}");
     assert_eq!(integrity_check(&copy), "ok");
+    assert_backup_refusals(&admin, &copy);
 
     let unknown = admin(&["user", "show", "nobody@example.com"], "");
     assert_eq!(unknown.status.code(), Some(1));
@@ -205,6 +244,9 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
 
     // Without the service the commands open the database themselves.
     server.kill();
+    std::fs::remove_file(&copy).unwrap();
+    stdout(&admin(&["backup", copy.to_str().unwrap()], ""));
+    assert_backup_refusals(&admin, &copy);
     stdout(&admin(&["user", "delete", "ann@example.com"], ""));
     let gone = admin(&["user", "show", "ann@example.com"], "");
     assert_eq!(gone.status.code(), Some(1));
@@ -216,11 +258,39 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
             "admin.config_checked",
             "admin.password_set",
             "admin.sessions_revoked",
+            "admin.sessions_revoked",
             "admin.sessions_purged",
             "admin.migrate",
             "admin.backup",
+            "admin.backup",
+            "admin.backup",
+            "admin.backup",
             "admin.user_deleted",
         ]
+    );
+}
+
+/// `backup` to the existing `copy` is refused without `--force` and done with it; into a
+/// directory that does not exist it says so. Either way through `admin`.
+fn assert_backup_refusals(admin: &dyn Fn(&[&str], &str) -> Output, copy: &Path) {
+    let path = copy.to_str().unwrap();
+    std::fs::write(copy, "precious").unwrap();
+    let kept = admin(&["backup", path], "");
+    assert_eq!(kept.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&kept.stderr),
+        format!("error: {path} exists: pass --force to replace it\n")
+    );
+    assert_eq!(std::fs::read(copy).unwrap(), b"precious");
+    let replaced = stdout(&admin(&["backup", "--force", path], ""));
+    assert!(replaced.starts_with("backup written to "), "{replaced}");
+    assert_eq!(integrity_check(copy), "ok");
+    let nowhere = copy.parent().unwrap().join("missing");
+    let lost = admin(&["backup", nowhere.join("copy.db").to_str().unwrap()], "");
+    assert_eq!(lost.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&lost.stderr),
+        format!("error: directory does not exist: {}\n", nowhere.display())
     );
 }
 
@@ -396,4 +466,259 @@ async fn a_json_request_log_is_one_object_per_line_with_tokens_redacted() {
         reset["path"], "/password/reset",
         "the path only, never the query"
     );
+}
+
+#[rocket::async_test]
+async fn every_file_the_service_writes_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let backups = dir.join("backups/nightly");
+    let limits = Limits {
+        env: vec![
+            ("ROCKET_DATABASE_EXCLUSIVE".into(), "false".into()),
+            ("ROCKET_BACKUP_DIR".into(), backups.to_str().unwrap().into()),
+            ("ROCKET_BACKUP_INTERVAL_SECS".into(), "1".into()),
+        ],
+        umask: Some(0),
+        ..Limits::default()
+    };
+    let db = dir.join("auth.db");
+    let server = Server::start(db.to_str().unwrap(), dir, limits);
+    let api = Api::new(&server);
+    assert_eq!(
+        api.register("ann@example.com", "pw").await.status,
+        StatusCode::OK
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mail = dir.join("mail");
+    while !admin_events(dir).contains(&"admin.backup".to_owned())
+        || std::fs::read_dir(&mail).map_or(0, |d| d.count()) == 0
+    {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let copy = dir.join("copy.db");
+    stdout(&run(
+        dir,
+        &server.admin_socket,
+        &["backup", copy.to_str().unwrap()],
+        "",
+        &[],
+    ));
+    let first = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+    };
+    let mode = |path: &Path| {
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        (path.strip_prefix(dir).unwrap().display().to_string(), mode)
+    };
+    let files = [
+        db.clone(),
+        dir.join("auth.db-wal"),
+        dir.join("auth.db-shm"),
+        dir.join("audit.log"),
+        first(&mail),
+        first(&backups),
+        copy,
+        server.admin_socket.clone(),
+    ];
+    for (name, mode) in files.iter().map(|file| mode(file)) {
+        assert_eq!(mode, 0o600, "{name}");
+    }
+    let socket_dir = server.admin_socket.parent().unwrap().to_owned();
+    for (name, mode) in [mail, dir.join("backups"), backups, socket_dir]
+        .iter()
+        .map(|d| mode(d))
+    {
+        assert_eq!(mode, 0o700, "{name}");
+    }
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let work = tempfile::tempdir().unwrap();
+    let socket = work.path().join("admin.sock");
+    for args in [&["config", "check"][..], &["sessions", "purge"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(BINARY)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_clear()
+            .env("ROCKET_PROFILE", "debug")
+            .env("ROCKET_DATABASE_URL", work.path().join("auth.db"))
+            .env("ROCKET_AUDIT_LOG", work.path().join("audit.log"))
+            .env("ROCKET_MAIL_OUTBOX_DIR", work.path().join("mail"))
+            .env("ROCKET_ADMIN_SOCKET", &socket)
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "", "{args:?}");
+    }
+}
+
+#[test]
+fn audit_lines_go_to_the_log_and_the_output_is_only_the_answer() {
+    let work = tempfile::tempdir().unwrap();
+    let socket = work.path().join("admin.sock");
+    let audit_on_stderr = [("ROCKET_AUDIT_LOG", "stderr")];
+    let args = ["user", "create", "ann@example.com"];
+    let output = run(work.path(), &socket, &args, "first-pw\n", &audit_on_stderr);
+    assert_eq!(
+        stdout(&output),
+        "created ann@example.com (id 1), email verified\n"
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("audit ") && stderr.contains(r#"event="admin.user_created""#),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_misspelled_command_gets_the_closest_one() {
+    let work = tempfile::tempdir().unwrap();
+    let socket = work.path().join("admin.sock");
+    for (args, meant) in [
+        (&["sesions", "purge"][..], "'sessions'"),
+        (&["user", "shwo", "a@b.io"], "'show'"),
+    ] {
+        let output = run(work.path(), &socket, args, "", &[]);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains(&format!("tip: a similar subcommand exists: {meant}")),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// The user CI's root tests act as when they need someone else.
+const NOBODY: libc::uid_t = 65534;
+
+/// What a client of user `uid` reads back from the Unix socket `socket` after sending `line`
+/// (empty when it is hung up on unanswered). A forked child takes `uid`, so the test process
+/// keeps its own; between fork and exit it makes only async-signal-safe calls.
+fn exchange_as(uid: libc::uid_t, socket: &Path, line: &str) -> String {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: sockaddr_un is plain data, valid when zeroed.
+    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (to, from) in address
+        .sun_path
+        .iter_mut()
+        .zip(socket.as_os_str().as_bytes())
+    {
+        *to = *from as libc::c_char;
+    }
+    let request = format!("{line}\n");
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    // SAFETY: the child calls only setuid, socket, connect, write, read and _exit, all
+    // async-signal-safe, on memory prepared before the fork.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        // SAFETY: as above; the child never returns into the test harness.
+        unsafe {
+            if libc::setuid(uid) != 0 {
+                libc::_exit(2);
+            }
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+            let size = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+            if libc::connect(fd, (&raw const address).cast(), size) != 0 {
+                libc::_exit(3);
+            }
+            libc::write(fd, request.as_ptr().cast(), request.len());
+            let mut buffer = [0u8; 4096];
+            loop {
+                let read = libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len());
+                if read <= 0 {
+                    break;
+                }
+                libc::write(writer.as_raw_fd(), buffer.as_ptr().cast(), read as usize);
+            }
+            libc::_exit(0);
+        }
+    }
+    drop(writer);
+    let mut answer = String::new();
+    reader.read_to_string(&mut answer).unwrap();
+    let mut status = 0;
+    // SAFETY: waits for the child forked above; `status` outlives the call.
+    unsafe { libc::waitpid(child, &mut status, 0) };
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "the client of uid {uid} connected"
+    );
+    answer
+}
+
+#[test]
+#[ignore = "needs root (acts as another user); .ci/run runs it"]
+fn the_service_and_the_command_line_each_refuse_another_users_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let server = Server::start(
+        dir.join("auth.db").to_str().unwrap(),
+        dir,
+        Limits::default(),
+    );
+    let socket = server.admin_socket.clone();
+    // Opened up so that another user reaches the socket at all: the service must still refuse.
+    for reached in [dir, socket.parent().unwrap()] {
+        std::fs::set_permissions(reached, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let show = r#"{"command":"user_show","email":"ann@example.com"}"#;
+    let as_root = exchange_as(0, &socket, show);
+    assert!(as_root.contains("no account has that email"), "{as_root}");
+    assert_eq!(exchange_as(NOBODY, &socket, show), "", "hung up unanswered");
+    let log = server.log();
+    assert!(
+        log.contains(&format!("refused an admin connection from uid {NOBODY}")),
+        "{log}"
+    );
+
+    // A socket another user made is never sent a command (it could carry a password).
+    let decoy = dir.join("decoy.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&decoy).unwrap();
+    std::os::unix::fs::chown(&decoy, Some(NOBODY), None).unwrap();
+    let (heard, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let (stream, _) = listener.accept().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stream)
+            .read_line(&mut line)
+            .unwrap();
+        heard.send(line).unwrap();
+    });
+    let output = run(
+        dir,
+        &decoy,
+        &["user", "create", "ann@example.com"],
+        "s3cret-pw\n",
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        format!(
+            "error: the admin socket {} belongs to uid {NOBODY}, not to this user (uid 0): run \
+             the command as the service's user\n",
+            decoy.display()
+        )
+    );
+    assert!(received.try_recv().is_err(), "nothing was sent");
 }

@@ -33,6 +33,8 @@ pub struct Limits {
     pub file_size: Option<u64>,
     /// More `ROCKET_*` variables, after the defaults.
     pub env: Vec<(String, String)>,
+    /// The file mode creation mask the binary starts with (the caller's when `None`).
+    pub umask: Option<libc::mode_t>,
 }
 
 impl Server {
@@ -41,7 +43,8 @@ impl Server {
     pub fn start(database_url: &str, work: &Path, limits: Limits) -> Server {
         let port = free_port();
         let log = work.join(format!("server-{port}.log"));
-        let admin_socket = work.join(format!("admin-{port}.sock"));
+        // In a directory of its own, which the service creates private.
+        let admin_socket = work.join(format!("admin-{port}")).join("admin.sock");
         let mut command = Command::new(BINARY);
         command
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -60,6 +63,16 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .envs(limits.env.iter().map(|(k, v)| (k, v)));
+        if let Some(mask) = limits.umask {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: umask is async-signal-safe and sets only the child's own mask.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::umask(mask);
+                    Ok(())
+                });
+            }
+        }
         if let Some(bytes) = limits.file_size {
             use std::os::unix::process::CommandExt;
             // SAFETY: setrlimit is async-signal-safe and touches only the child's own limits.
@@ -87,6 +100,8 @@ impl Server {
         server
     }
 
+    /// Waits until the port answers; by then the admin socket must be there too (it is bound
+    /// before the service serves), so no operator's script has to wait for it.
     fn wait_until_listening(&self, port: u16) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -97,6 +112,11 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        assert!(
+            self.admin_socket.exists(),
+            "HTTP answers but the admin socket is not there:\n{}",
+            self.log()
+        );
     }
 
     /// Lifts the file-size limit of the running server (`prlimit`, no root needed for one's
