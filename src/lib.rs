@@ -117,6 +117,9 @@ impl Services {
         if settings.release && !has_secret_key(figment) {
             return Err(secret_key_missing(figment.profile().as_str().as_str()));
         }
+        if settings.release && !db::is_postgres_url(&settings.database_url) {
+            files::check_private(std::path::Path::new(&settings.database_url))?;
+        }
         let mut warnings = config::unknown_keys(figment);
         if settings.release {
             let address = figment.extract_inner::<std::net::IpAddr>("address");
@@ -125,9 +128,6 @@ impl Services {
         }
         for warning in warnings {
             log::warn!(target: "auth_service::config", "{warning}");
-        }
-        if settings.release && !db::is_postgres_url(&settings.database_url) {
-            files::check_private(std::path::Path::new(&settings.database_url))?;
         }
         let metrics = Metrics::new(settings.metrics_enabled);
         let path = settings.database_url.clone();
