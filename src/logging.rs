@@ -266,23 +266,37 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_logger_writes_redacted_lines_at_its_level_only() {
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// A logger at `level` writing into what it returns beside it.
+    fn capturing(level: LevelFilter, json: bool) -> (RedactingLogger, Captured) {
         let captured = Captured::default();
         let logger = RedactingLogger {
-            level: LevelFilter::Info,
-            json: false,
+            level,
+            json,
             sink: Some(Mutex::new(Box::new(captured.clone()))),
         };
-        let line = |level, target, text: &str| {
-            logger.log(
-                &Record::builder()
-                    .level(level)
-                    .target(target)
-                    .args(format_args!("{text}"))
-                    .build(),
-            )
-        };
+        (logger, captured)
+    }
+
+    fn log_line(logger: &RedactingLogger, level: log::Level, target: &str, text: &str) {
+        logger.log(
+            &Record::builder()
+                .level(level)
+                .target(target)
+                .args(format_args!("{text}"))
+                .build(),
+        );
+    }
+
+    #[test]
+    fn the_logger_writes_redacted_lines_at_its_level_only() {
+        let (logger, captured) = capturing(LevelFilter::Info, false);
+        let line = |level, target, text: &str| log_line(&logger, level, target, text);
         line(
             log::Level::Info,
             "rocket::server",
@@ -296,7 +310,7 @@ mod tests {
             "disk full, token=abc",
         );
         line(log::Level::Warn, "auth_service::db", "not recorded");
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let text = captured.text();
         assert_eq!(
             text,
             "GET /password/reset?token=[redacted]\n\
@@ -308,12 +322,7 @@ mod tests {
     #[test]
     fn rockets_launch_report_shows_at_debug_only_and_its_launch_line_as_news() {
         let lines = |level| {
-            let captured = Captured::default();
-            let logger = RedactingLogger {
-                level,
-                json: false,
-                sink: Some(Mutex::new(Box::new(captured.clone()))),
-            };
+            let (logger, captured) = capturing(level, false);
             for (level, target, text) in [
                 (log::Level::Info, "rocket::launch", "Routes:"),
                 (
@@ -334,15 +343,9 @@ mod tests {
                     "Rocket has launched from http://x",
                 ),
             ] {
-                logger.log(
-                    &Record::builder()
-                        .level(level)
-                        .target(target)
-                        .args(format_args!("{text}"))
-                        .build(),
-                );
+                log_line(&logger, level, target, text);
             }
-            String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+            captured.text()
         };
         assert_eq!(
             lines(LevelFilter::Info),
@@ -353,12 +356,7 @@ mod tests {
 
     #[test]
     fn json_lines_are_objects_with_time_level_and_target_and_stay_redacted() {
-        let captured = Captured::default();
-        let logger = RedactingLogger {
-            level: LevelFilter::Info,
-            json: true,
-            sink: Some(Mutex::new(Box::new(captured.clone()))),
-        };
+        let (logger, captured) = capturing(LevelFilter::Info, true);
         let request = r#"{"method":"GET","path":"/email/verify","route":"/email/verify","status":303,"note":"token=s3cret"}"#;
         for (target, text) in [
             ("auth_service::request", request),
@@ -367,15 +365,9 @@ mod tests {
                 "GET /password/reset?token=s3cret text/html:",
             ),
         ] {
-            logger.log(
-                &Record::builder()
-                    .level(log::Level::Info)
-                    .target(target)
-                    .args(format_args!("{text}"))
-                    .build(),
-            );
+            log_line(&logger, log::Level::Info, target, text);
         }
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let text = captured.text();
         assert!(!text.contains("s3cret"), "{text}");
         let lines: Vec<serde_json::Value> = text
             .lines()

@@ -533,15 +533,21 @@ mod tests {
         ));
     }
 
+    /// The token of a link that moves Ann's account to new@b.com.
+    async fn link_to_new(auth: &Auth, me: &Caller, ann: &User) -> String {
+        let new = email("new@b.com");
+        let requested = auth.request_email_change(me, ann, "pw", &new);
+        requested
+            .await
+            .unwrap()
+            .expect("a free address gets a link")
+    }
+
     #[rocket::async_test]
     async fn an_email_change_is_confirmed_once_and_leaves_the_old_address_free() {
         let (auth, db, _dir) = auth().await;
         let (ann, me) = ann(&auth).await;
-        let token = auth
-            .request_email_change(&me, &ann, "pw", &email("new@b.com"))
-            .await
-            .unwrap()
-            .expect("a free address gets a link");
+        let token = link_to_new(&auth, &me, &ann).await;
         let (holder, new) = auth.email_change_holder(&caller(), &token).await.unwrap();
         assert_eq!((holder.id, new.as_str()), (ann.id, "new@b.com"));
         let moved = auth.confirm_email_change(&caller(), &token).await.unwrap();
@@ -568,11 +574,7 @@ mod tests {
     async fn an_email_change_link_that_raced_a_password_change_fails() {
         let (auth, db, _dir) = auth().await;
         let (ann, me) = ann(&auth).await;
-        let token = auth
-            .request_email_change(&me, &ann, "pw", &email("new@b.com"))
-            .await
-            .unwrap()
-            .expect("a free address gets a link");
+        let token = link_to_new(&auth, &me, &ann).await;
         // A change of credentials that committed after the link's version was read, without
         // the link being deleted (the race the version exists for).
         let bumped = diesel::update(users_table::table.find(ann.id))
