@@ -3,7 +3,7 @@
 //! through its admin socket (see [`crate::admin`]); otherwise they open the database
 //! themselves.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -148,7 +148,8 @@ pub fn main() -> ExitCode {
         Err(reason) => {
             // One line per problem (a configuration can have several).
             for problem in reason.lines().map(str::trim).filter(|l| !l.is_empty()) {
-                eprintln!("error: {problem}");
+                // Not `eprintln!`, which panics when stderr is a closed pipe.
+                let _ = writeln!(std::io::stderr(), "error: {problem}");
             }
             ExitCode::FAILURE
         }

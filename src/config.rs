@@ -555,6 +555,14 @@ fn extract_all<T: DeserializeOwned + Serialize + Default>(
     None
 }
 
+/// Keys whose values are secrets (or may hold one, as a database URL's password).
+const SECRET_KEYS: [&str; 4] = [
+    "secret_key",
+    "smtp_password",
+    "metrics_token",
+    "database_url",
+];
+
 /// One line for one of figment's errors: the key, what it takes and what it got, where it
 /// was set; a file that is not TOML by its position.
 fn describe(error: &figment::Error) -> String {
@@ -564,10 +572,16 @@ fn describe(error: &figment::Error) -> String {
         source_name(metadata, &profile, &error.path)
     });
     let within = source.map(|s| format!(" (set in {s})")).unwrap_or_default();
+    // A secret's rejected value is a secret still: the line names the key, never the value.
+    let secret = SECRET_KEYS.contains(&key.as_str());
     match &error.kind {
+        Kind::InvalidType(_, expected) | Kind::InvalidValue(_, expected) if secret => {
+            format!("{key} must be {}{within}", readable(expected))
+        }
         Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
             format!("{key} must be {}, not {actual}{within}", readable(expected))
         }
+        _ if secret && !key.is_empty() => format!("{key} is not valid{within}"),
         Kind::UnknownVariant(found, expected) => format!(
             "{key} must be one of {}, not {found:?}{within}",
             expected.join(", ")
@@ -1091,6 +1105,21 @@ mod tests {
             assert!(line.starts_with(expected), "{line}\n{err}");
             assert!(line.contains("(set in "), "{line}");
         }
+    }
+
+    #[test]
+    fn a_refused_secret_is_named_but_never_shown() {
+        let key = "x".repeat(44);
+        let figment = Figment::new()
+            .merge(("secret_key", key.as_str()))
+            .merge(("smtp_password", 12345))
+            .merge(("metrics_token", ["s3cret-token"]));
+        let err = Settings::from_figment(&figment).err().unwrap();
+        for secret in [key.as_str(), "12345", "s3cret-token"] {
+            assert!(!err.contains(secret), "{err}");
+        }
+        assert!(err.contains("smtp_password must be "), "{err}");
+        assert!(err.contains("metrics_token must be "), "{err}");
     }
 
     #[test]

@@ -37,7 +37,8 @@ struct RedactingLogger {
     level: LevelFilter,
     /// One JSON object per line instead of plain text.
     json: bool,
-    /// Where lines go; `None` is stderr through `eprintln!`, which test harnesses capture.
+    /// Where lines go; `None` is stderr (a write that fails, to a closed pipe say, is dropped:
+    /// `eprintln!` would panic).
     sink: Option<Mutex<Box<dyn Write + Send>>>,
 }
 
@@ -70,7 +71,9 @@ impl Log for RedactingLogger {
                 let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
                 let _ = writeln!(sink, "{line}");
             }
-            None => eprintln!("{line}"),
+            None => {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
         }
     }
 
@@ -137,8 +140,9 @@ pub fn redact(text: &str) -> String {
     let mut rest = text.as_str();
     while let Some(at) = rest.find('=') {
         let name_start = rest[..at]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "_-.%".contains(c)))
-            .map_or(0, |before| before + 1);
+            .char_indices()
+            .rfind(|(_, c)| !(c.is_ascii_alphanumeric() || "_-.%".contains(*c)))
+            .map_or(0, |(before, c)| before + c.len_utf8());
         let name = percent_decoded(&rest[name_start..at]).to_ascii_lowercase();
         let value_start = at + 1;
         out.push_str(&rest[..value_start]);
@@ -250,6 +254,11 @@ mod tests {
             redact("postgresql://app@db/auth?%70assword=s3cret next"),
             "postgresql://app@db/auth?%70assword=[redacted] next"
         );
+        assert_eq!(
+            redact("postgres://app:pa?ss@db/auth and postgres://app:p@ss?w@db"),
+            "postgres://app:[redacted]@db/auth and postgres://app:[redacted]@db",
+            "a password with a ? or an @ in it"
+        );
     }
 
     /// A sink the test can read back.
@@ -317,6 +326,13 @@ mod tests {
              error: disk full, token=[redacted]\n\
              warning: not recorded\n"
         );
+    }
+
+    #[test]
+    fn a_name_after_a_wide_character_is_read_whole() {
+        assert_eq!(redact("naïve=1"), "naïve=1");
+        assert_eq!(redact("café token=s3cret"), "café token=[redacted]");
+        assert_eq!(redact("ü%74oken=s3cret"), "ü%74oken=[redacted]");
     }
 
     #[test]

@@ -228,17 +228,24 @@ pub fn redacted(database_url: &str) -> String {
     let Some((scheme, rest)) = database_url.split_once("://") else {
         return database_url.to_owned();
     };
-    let (location, query) = match rest.split_once('?') {
-        Some((location, query)) => (location, Some(query)),
+    // The credentials end at the last `@` before the path, as libpq reads them: a password
+    // may hold a `?` (`postgres://app:pa?ss@db/auth`), so the query is split off after them.
+    let path = rest.find('/').unwrap_or(rest.len());
+    let (user, rest) = match rest[..path].rfind('@') {
+        Some(at) => {
+            let user = match rest[..at].split_once(':') {
+                Some((user, _)) => format!("{user}:[redacted]@"),
+                None => format!("{}@", &rest[..at]),
+            };
+            (user, &rest[at + 1..])
+        }
+        None => (String::new(), rest),
+    };
+    let (host, query) = match rest.split_once('?') {
+        Some((host, query)) => (host, Some(query)),
         None => (rest, None),
     };
-    let location = match location.rsplit_once('@') {
-        Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _)) => format!("{user}:[redacted]@{host}"),
-            None => location.to_owned(),
-        },
-        None => location.to_owned(),
-    };
+    let location = format!("{user}{host}");
     let query = query.map(|query| {
         let names: Vec<String> = query
             .split('&')

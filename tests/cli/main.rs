@@ -565,6 +565,24 @@ fn output_into_a_closed_pipe_ends_quietly() {
 }
 
 #[test]
+fn a_refusal_into_a_closed_stderr_still_exits_1_not_with_a_panic() {
+    let work = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = Command::new(BINARY)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("ROCKET_PROFILE", "debug")
+        .env("ROCKET_DATABASE_URL", work.path().join("auth.db"))
+        .env("ROCKET_BCRYPT_COST", "high")
+        .args(["config", "check"])
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+}
+
+#[test]
 fn audit_lines_go_to_the_log_and_the_output_is_only_the_answer() {
     let work = tempfile::tempdir().unwrap();
     let socket = work.path().join("admin.sock");

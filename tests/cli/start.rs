@@ -179,12 +179,17 @@ fn a_database_file_that_cannot_be_written_is_refused_with_its_path_and_the_reaso
     // SAFETY: geteuid takes nothing and only reads.
     let root = unsafe { libc::geteuid() } == 0;
     const NOBODY: u32 = 65534;
+    // A copy of the binary in the work directory: nobody may not reach the checkout (a clone
+    // under /root is closed to other users). It fails before it needs templates/.
+    let binary = work.path().join("auth_service");
+    std::fs::copy(BINARY, &binary).unwrap();
     if root {
         std::os::unix::fs::chown(work.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+        std::os::unix::fs::chown(&binary, Some(NOBODY), Some(NOBODY)).unwrap();
     }
-    let mut command = Command::new(BINARY);
+    let mut command = Command::new(&binary);
     command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(work.path())
         .env_clear()
         .env("ROCKET_PROFILE", "debug")
         .env("ROCKET_DATABASE_URL", &db)
