@@ -117,6 +117,9 @@ impl From<tokio::task::JoinError> for AuthError {
     }
 }
 
+/// When a readiness check ended, and what it found (the cause of a failure).
+type Readiness = (std::time::Instant, Result<(), String>);
+
 /// The authentication service, held in Rocket's managed state; cheap to clone.
 #[derive(Clone)]
 pub struct Auth {
@@ -133,6 +136,8 @@ pub struct Auth {
     audit: AuditLog,
     mailer: Mailer,
     metrics: Metrics,
+    /// The last readiness check's end and outcome ([`Auth::ready`]): checks run one at a time.
+    readiness: std::sync::Arc<tokio::sync::Mutex<Option<Readiness>>>,
     /// A hash at the configured cost that no password matches; logins for unknown emails verify
     /// against it so they take as long as logins for known ones.
     dummy_hash: String,
@@ -175,6 +180,7 @@ impl Auth {
             audit,
             mailer,
             metrics,
+            readiness: Default::default(),
         })
     }
 

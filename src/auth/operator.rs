@@ -4,7 +4,7 @@
 //! audited as an `admin.*` event.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::audit::Field;
 use super::throttle::Reservation;
@@ -35,18 +35,35 @@ fn operator() -> Caller {
 }
 
 impl Auth {
-    /// Whether the service can serve: the database answers within [`READY_TIMEOUT`] and has
-    /// every migration applied. `Err` says why not.
+    /// Whether the service can serve: the database answers within [`READY_TIMEOUT`], has
+    /// every migration applied and takes a write. `Err` says why not.
+    ///
+    /// Anyone may ask, and the check writes: checks run one at a time, and a caller that waited
+    /// for a check in flight takes its outcome, so a burst of probes costs one write, not one
+    /// each (and never more than one pooled connection).
     pub async fn ready(&self) -> Result<(), AuthError> {
+        let asked = Instant::now();
+        let mut last = self.readiness.lock().await;
+        if let Some((finished, outcome)) = &*last
+            && *finished >= asked
+        {
+            return outcome.clone().map_err(AuthError::Unavailable);
+        }
         let db = self.db.clone();
         let check = tokio::task::spawn_blocking(move || db.ready());
-        match tokio::time::timeout(READY_TIMEOUT, check).await {
-            Ok(checked) => Ok(checked??),
+        let outcome = match tokio::time::timeout(READY_TIMEOUT, check).await {
+            Ok(checked) => checked.map_err(AuthError::from).and_then(|c| Ok(c?)),
             Err(_) => Err(AuthError::Unavailable(format!(
                 "the database did not answer within {} s",
                 READY_TIMEOUT.as_secs()
             ))),
-        }
+        };
+        let outcome = outcome.map_err(|error| match error {
+            AuthError::Unavailable(cause) => cause,
+            other => other.to_string(),
+        });
+        *last = Some((Instant::now(), outcome.clone()));
+        outcome.map_err(AuthError::Unavailable)
     }
 
     /// The metrics in the Prometheus text format, with this moment's load; `None` when
@@ -217,6 +234,38 @@ mod tests {
         assert!(message.contains("did not answer within 2 s"), "{message}");
         assert!(started.elapsed() < READY_TIMEOUT + Duration::from_secs(1));
         drop(held);
+        auth.ready().await.unwrap();
+    }
+
+    /// Checks write, and anyone may ask: a burst of them shares one check in flight, so it
+    /// takes one pooled connection (and one write), not one each.
+    #[rocket::async_test]
+    async fn a_burst_of_readiness_checks_shares_one_check() {
+        let (auth, db, _dir) = auth().await;
+        // A writer holds SQLite's write lock (on PostgreSQL nothing waits), so a check waits.
+        let (holder, (locked, is_locked), (done, is_done)) = (
+            db.clone(),
+            std::sync::mpsc::channel(),
+            std::sync::mpsc::channel::<()>(),
+        );
+        let writer = std::thread::spawn(move || {
+            holder.write_blocking(|_| {
+                locked.send(()).unwrap();
+                is_done.recv().ok();
+                Ok(())
+            })
+        });
+        is_locked.recv().unwrap();
+        let checks = futures::future::join_all((0..6).map(|_| auth.ready()));
+        let in_use = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let (open, idle) = db.pool_state();
+            open - idle
+        };
+        let (_, in_use) = futures::join!(checks, in_use);
+        done.send(()).unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(in_use <= 2, "the writer's and one check's, not {in_use}");
         auth.ready().await.unwrap();
     }
 
