@@ -234,11 +234,23 @@ impl Socket {
     /// replaced; `None` when a live service answers there (it keeps it, and this service serves
     /// no socket). `Err` says why the socket cannot be served.
     pub fn bind(path: &Path) -> Result<Option<Socket>, String> {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
         let cannot =
             |e: std::io::Error| format!("cannot serve admin_socket {}: {e}", path.display());
         let dir = path.parent().unwrap_or(Path::new("/"));
+        if std::fs::metadata(dir).is_err() {
+            crate::files::create_dir_all(dir).map_err(cannot)?;
+        }
+        // Checked after a creation too: whoever made the directory first owns it.
         match std::fs::metadata(dir) {
+            Ok(found) if found.uid() != effective_uid() => {
+                return Err(format!(
+                    "the admin socket's directory {} belongs to uid {}, not to the service's \
+                     user: set admin_socket to a path in a directory of the service's own",
+                    dir.display(),
+                    found.uid()
+                ));
+            }
             Ok(found) if found.mode() & 0o077 != 0 => {
                 return Err(format!(
                     "the admin socket's directory {} is open to other users (mode {:o}): run \
@@ -249,13 +261,25 @@ impl Socket {
                 ));
             }
             Ok(_) => {}
-            Err(_) => crate::files::create_dir_all(dir).map_err(cannot)?,
+            Err(error) => return Err(cannot(error)),
         }
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             log::warn!(target: "auth_service::admin", "{} is another service's admin socket: none here", path.display());
             return Ok(None);
         }
-        let _ = std::fs::remove_file(path);
+        // Only a stale socket is replaced; any other file there is someone's.
+        match std::fs::symlink_metadata(path) {
+            Ok(found) if found.file_type().is_socket() => {
+                std::fs::remove_file(path).map_err(cannot)?;
+            }
+            Ok(_) => {
+                return Err(format!(
+                    "cannot serve admin_socket {}: a file that is not a socket is there",
+                    path.display()
+                ));
+            }
+            Err(_) => {}
+        }
         let listener = std::os::unix::net::UnixListener::bind(path).map_err(cannot)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(cannot)?;
         listener.set_nonblocking(true).map_err(cannot)?;
@@ -448,6 +472,20 @@ mod tests {
         let socket = Socket::bind(&path).unwrap().expect("a socket");
         assert_eq!((mode(path.parent().unwrap()), mode(&path)), (0o700, 0o600));
         drop(socket);
+
+        let not_a_socket = work.path().join("admin/notes.txt");
+        std::fs::write(&not_a_socket, "kept").unwrap();
+        let refused = Socket::bind(&not_a_socket).err().unwrap();
+        assert!(refused.contains("a file that is not a socket"), "{refused}");
+        assert_eq!(std::fs::read_to_string(&not_a_socket).unwrap(), "kept");
+
+        if effective_uid() == 0 {
+            let theirs = work.path().join("theirs");
+            crate::files::create_dir_all(&theirs).unwrap();
+            std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
+            let refused = Socket::bind(&theirs.join("auth.sock")).err().unwrap();
+            assert!(refused.contains("belongs to uid 65534"), "{refused}");
+        }
 
         std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o750)).unwrap();
         let refused = Socket::bind(&work.path().join("auth.sock")).err().unwrap();
