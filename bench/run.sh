@@ -2,6 +2,7 @@
 # Load benchmark of the service on 127.0.0.1 (see BENCHMARKS.md).
 #
 #   bench/run.sh                      full run: every scenario, 10 s each, 10,000 and 1,000,000 users
+#   BENCH_ROUNDS=6 bench/run.sh       more alternating rounds per ratio (default 2), for a noisy machine
 #   bench/run.sh --smoke              CI's quick run: 2 s each, 10,000 users only, one round, no LTO
 #   bench/run.sh --backend postgres   profile, login and storm on SQLite, on PostgreSQL behind one
 #                                     instance, and behind two (a throwaway cluster, .ci/postgres.sh)
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 duration=${BENCH_DURATION:-10}
-round_count=2
+round_count=${BENCH_ROUNDS:-2}
 if [ "$smoke" = 1 ]; then
   duration=2
   round_count=1
