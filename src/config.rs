@@ -591,9 +591,7 @@ fn describe(error: &figment::Error) -> String {
                 .metadata
                 .as_ref()
                 .map_or("the configuration".into(), |m| {
-                    m.source
-                        .as_ref()
-                        .map_or(m.name.to_string(), Source::to_string)
+                    m.source.as_ref().map_or(m.name.to_string(), source_text)
                 });
             format!("{where_} cannot be read: {}", one_line(message))
         }
@@ -628,6 +626,15 @@ fn set_in(figment: &Figment, key: &str) -> Option<String> {
     Some(source_name(metadata, figment.profile(), &[key]))
 }
 
+/// A source as a line names it: a file by the path it was read from (figment's own display
+/// makes it relative to the working directory, so one file reads differently from elsewhere).
+fn source_text(source: &Source) -> String {
+    match source {
+        Source::File(path) => path.display().to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// A value's source as an operator finds it: the file's path, the environment variable's
 /// name, or the provider's own name.
 fn source_name<K: AsRef<str>>(
@@ -636,7 +643,7 @@ fn source_name<K: AsRef<str>>(
     path: &[K],
 ) -> String {
     match &metadata.source {
-        Some(file @ Source::File(_)) => file.to_string(),
+        Some(file @ Source::File(_)) => source_text(file),
         // Rocket's environment provider names its variables without their prefix.
         _ if metadata.name.contains("environment") => {
             let prefix = metadata.name.split('`').nth(1).unwrap_or_default();
