@@ -40,7 +40,9 @@ rm -f "$out"/*.json
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
-cargo build --release --quiet --bins
+# auth-bench seeds through the data layer's test helpers (the `testing` feature); one build of
+# both binaries with it, so the fat-LTO library is built once (the server does not call them).
+cargo build --release --quiet --bins --features testing
 server_bin=target/release/auth_service
 tool=target/release/auth-bench
 export BENCH_LUA="$PWD/bench/lua"

@@ -28,7 +28,9 @@ macro_rules! on_each_backend {
 pub mod account_tokens;
 pub mod devices;
 pub mod schema;
+#[cfg(feature = "testing")]
 pub mod scratch;
+#[cfg(feature = "testing")]
 pub mod seed;
 pub mod sessions;
 pub mod throttle_events;
