@@ -110,13 +110,13 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
         }
         Command::UserShow { email: raw } => {
             let shown = auth.account_summary(&email(&raw)?).await.map_err(failed)?;
-            let when = |t: Option<i64>| t.map_or("never".into(), crate::web::time::rfc3339);
+            let when = |t: Option<i64>| t.map_or("never".into(), crate::time::rfc3339);
             Ok(format!(
                 "id: {}\nemail: {}\ncreated: {}\nemail verified: {}\nlive sessions: {}\n\
                  trusted devices: {}\nlast seen: {}",
                 shown.id,
                 shown.email,
-                crate::web::time::rfc3339(shown.created_at),
+                crate::time::rfc3339(shown.created_at),
                 when(shown.email_verified_at),
                 shown.live_sessions,
                 shown.trusted_devices,
@@ -377,7 +377,7 @@ const BACKUP_SUFFIX: &str = ".db";
 
 /// Writes a timestamped backup into `dir`, then deletes all but the `keep` newest.
 pub async fn scheduled_backup(auth: Auth, dir: PathBuf, keep: usize) {
-    let stamp = crate::web::time::rfc3339(crate::db::now()).replace([':', '-'], "");
+    let stamp = crate::time::rfc3339(crate::db::now()).replace([':', '-'], "");
     let file = dir.join(format!("{BACKUP_PREFIX}{stamp}{BACKUP_SUFFIX}"));
     if let Err(error) = crate::files::create_dir_all(&dir) {
         log::error!(target: "auth_service::backup", "no backup: cannot create {}: {error}", dir.display());

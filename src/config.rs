@@ -65,6 +65,16 @@ pub fn file_figment(profile: &str) -> Figment {
 /// `cookie_secure`, which `Rocket.toml` sets in every profile.
 pub const OLD_COOKIE_SECURE: &str = "session_cookie_secure";
 
+/// The pages mailed links open (reset, verification, email change). Not a setting anyone
+/// writes: the web layer's `paths::LINKS`, handed to the mailer when the services are built
+/// (`lib.rs`), so mail builds links without knowing the routes.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkPaths {
+    pub reset: &'static str,
+    pub verify: &'static str,
+    pub email_change: &'static str,
+}
+
 /// Settings the application reads; Rocket's own keys (`port`, `secret_key`, …) stay Rocket's.
 ///
 /// `Settings::default()` is the one source of the defaults: the hardened (release) values, so a

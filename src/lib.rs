@@ -10,6 +10,7 @@ pub mod files;
 pub mod logging;
 pub mod mail;
 pub mod metrics;
+pub mod time;
 pub mod web;
 
 use rocket::error::ErrorKind;
@@ -150,7 +151,7 @@ impl Services {
             .with_metrics(metrics.clone());
         let audit = AuditLog::open(&settings.audit_log, settings.log_format)
             .map_err(|e| format!("cannot open audit_log {:?}: {e}", settings.audit_log))?;
-        let mailer = Mailer::from_settings(&settings)?;
+        let mailer = Mailer::from_settings(&settings, web::paths::LINKS)?;
         let auth = Auth::new(db, &settings, audit, mailer, metrics.clone())
             .await
             .map_err(|e| e.to_string())?;

@@ -15,7 +15,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
-use crate::config::{MailTransport, Settings, SmtpTls};
+use crate::config::{LinkPaths, MailTransport, Settings, SmtpTls};
 
 enum Outbound {
     /// The outbox folder: each message a new `<uuid>.eml` file of mode 0600 (lettre's
@@ -27,33 +27,29 @@ enum Outbound {
 /// Messages that may wait for the mail thread; more are dropped (and logged).
 const QUEUE: usize = 256;
 
-/// The configured sender, public base URL and the queue to the mail thread; cheap to clone.
+/// The configured sender, public base URL, the pages links open and the queue to the mail
+/// thread; cheap to clone.
 #[derive(Clone)]
 pub struct Mailer {
     queue: SyncSender<Queued>,
     from: Mailbox,
     public_base_url: Option<String>,
+    links: LinkPaths,
     reset_token_ttl_minutes: i64,
 }
-
-/// The page a reset link opens.
-pub const RESET_PATH: &str = "/password/reset";
-/// The page a verification link opens.
-pub const VERIFY_PATH: &str = "/email/verify";
-/// The page an email-change link opens.
-pub const EMAIL_CHANGE_PATH: &str = "/email/confirm";
 
 /// The link a mail carries to the page `path` with `token`, built from the configured public
 /// URL and never from the request's `Host` header (which an attacker could set to their own
 /// site).
-pub fn link(public_base_url: Option<&str>, path: &str, token: &str) -> String {
+fn link(public_base_url: Option<&str>, path: &str, token: &str) -> String {
     let base = public_base_url.unwrap_or_default().trim_end_matches('/');
     format!("{base}{path}?token={token}")
 }
 
 impl Mailer {
-    /// Builds the transport named by `mail_transport`; the error names the key at fault.
-    pub fn from_settings(settings: &Settings) -> Result<Mailer, String> {
+    /// Builds the transport named by `mail_transport`, for links to the pages `links` names;
+    /// the error names the key at fault.
+    pub fn from_settings(settings: &Settings, links: LinkPaths) -> Result<Mailer, String> {
         let outbound = match settings.mail_transport {
             MailTransport::Outbox => {
                 let dir = &settings.mail_outbox_dir;
@@ -76,17 +72,20 @@ impl Mailer {
             queue,
             from,
             public_base_url: settings.public_base_url.clone(),
+            links,
             reset_token_ttl_minutes: settings.reset_token_ttl_secs / 60,
         })
     }
 
-    fn link(&self, path: &str, token: &str) -> String {
+    /// The link to the page `path` with `token`, as a mail carries it (a page shows it too
+    /// when tokens are exposed, in debug).
+    pub fn link(&self, path: &str, token: &str) -> String {
         link(self.public_base_url.as_deref(), path, token)
     }
 
     /// Sends the reset link for `token` to `to`, after the response.
     pub fn send_reset_link(&self, to: &str, token: &str) {
-        let link = self.link(RESET_PATH, token);
+        let link = self.link(self.links.reset, token);
         let minutes = self.reset_token_ttl_minutes;
         let body = format!(
             "Hello,\n\n\
@@ -114,7 +113,7 @@ impl Mailer {
 
     /// Sends the link that verifies the account's email `to`.
     pub fn send_verification_link(&self, to: &str, token: &str) {
-        let link = self.link(VERIFY_PATH, token);
+        let link = self.link(self.links.verify, token);
         let body = format!(
             "Hello,\n\n\
              Please confirm that this is your email address by opening this link within 24\n\
@@ -127,7 +126,7 @@ impl Mailer {
 
     /// Sends the link that moves an account to the new address `to`.
     pub fn send_email_change_link(&self, to: &str, token: &str) {
-        let link = self.link(EMAIL_CHANGE_PATH, token);
+        let link = self.link(self.links.email_change, token);
         let minutes = self.reset_token_ttl_minutes;
         let body = format!(
             "Hello,\n\n\
@@ -290,12 +289,18 @@ fn smtp(settings: &Settings) -> Result<SmtpTransport, String> {
 mod tests {
     use super::*;
 
+    const LINKS: LinkPaths = LinkPaths {
+        reset: "/password/reset",
+        verify: "/email/verify",
+        email_change: "/email/confirm",
+    };
+
     #[test]
     fn the_link_is_built_from_the_public_base_url() {
-        let link = link(Some("https://auth.example.com/"), RESET_PATH, "abc");
+        let link = link(Some("https://auth.example.com/"), "/password/reset", "abc");
         assert_eq!(link, "https://auth.example.com/password/reset?token=abc");
         assert_eq!(
-            super::link(None, VERIFY_PATH, "abc"),
+            super::link(None, "/email/verify", "abc"),
             "/email/verify?token=abc"
         );
     }
@@ -323,7 +328,7 @@ mod tests {
             smtp_timeout_secs: 30,
             ..Settings::default()
         };
-        let mailer = Mailer::from_settings(&settings).unwrap();
+        let mailer = Mailer::from_settings(&settings, LINKS).unwrap();
         for n in 0..(QUEUE + 20) {
             mailer.send_reset_link(&format!("user{n}@example.com"), "token");
         }
@@ -340,7 +345,7 @@ mod tests {
             mail_outbox_dir: outbox.to_str().unwrap().into(),
             ..Settings::default()
         };
-        let mailer = Mailer::from_settings(&settings).unwrap();
+        let mailer = Mailer::from_settings(&settings, LINKS).unwrap();
         mailer.send_reset_link("ann@example.com", "token");
         mailer.flush(Duration::from_secs(10));
         let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
@@ -363,10 +368,10 @@ mod tests {
             smtp_host: host.map(Into::into),
             ..Settings::default()
         };
-        let error = |s: Settings| Mailer::from_settings(&s).err().unwrap_or_default();
+        let error = |s: Settings| Mailer::from_settings(&s, LINKS).err().unwrap_or_default();
         assert!(error(settings(SmtpTls::None, None)).contains("smtp_host"));
         for tls in [SmtpTls::None, SmtpTls::Starttls, SmtpTls::Tls] {
-            assert!(Mailer::from_settings(&settings(tls, Some("mail.example.com"))).is_ok());
+            assert!(Mailer::from_settings(&settings(tls, Some("mail.example.com")), LINKS).is_ok());
         }
     }
 }

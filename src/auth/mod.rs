@@ -193,4 +193,10 @@ impl Auth {
     pub fn requires_verified_email(&self) -> bool {
         self.require_verified_email
     }
+
+    /// The link a mail carries to the page `path` with `token`; a page shows it when tokens
+    /// are exposed (debug).
+    pub fn link(&self, path: &str, token: &str) -> String {
+        self.mailer.link(path, token)
+    }
 }

@@ -2,7 +2,7 @@
 //! outbox in the same temporary directory.
 
 use super::{AuditLog, Auth, Caller, Email, Password};
-use crate::config::{LogFormat, Settings};
+use crate::config::{LinkPaths, LogFormat, Settings};
 use crate::db::Db;
 use crate::db::scratch::Scratch;
 use crate::db::testing::temp_db;
@@ -25,7 +25,12 @@ pub async fn auth_with(configure: impl FnOnce(&mut Settings)) -> (Auth, Db, Scra
     configure(&mut settings);
     let audit_path = dir.path().join("audit.log");
     let audit = AuditLog::open(audit_path.to_str().unwrap(), LogFormat::Text).unwrap();
-    let mailer = Mailer::from_settings(&settings).unwrap();
+    let links = LinkPaths {
+        reset: "/password/reset",
+        verify: "/email/verify",
+        email_change: "/email/confirm",
+    };
+    let mailer = Mailer::from_settings(&settings, links).unwrap();
     let metrics = crate::metrics::Metrics::new(true);
     let auth = Auth::new(db.clone(), &settings, audit, mailer, metrics)
         .await

@@ -15,9 +15,9 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::time::Duration;
 use subtle::ConstantTimeEq;
 
+use super::paths;
 use crate::auth::{DEVICE_TRUST_SECS, Login, VERIFY_TTL_SECS, token};
 use crate::config::Settings;
-use crate::mail;
 
 /// The CSRF cookie: the visitor's random token, private (encrypted and authenticated).
 const CSRF: &str = "csrf_token";
@@ -33,12 +33,17 @@ pub enum Link {
 }
 
 impl Link {
+    /// The page the link opens.
+    pub fn page(self) -> &'static str {
+        self.cookie().1
+    }
+
     /// The cookie's name and the page it is sent to.
     fn cookie(self) -> (&'static str, &'static str) {
         match self {
-            Link::Reset => ("reset_token", mail::RESET_PATH),
-            Link::Verify => ("verify_token", mail::VERIFY_PATH),
-            Link::EmailChange => ("email_token", mail::EMAIL_CHANGE_PATH),
+            Link::Reset => ("reset_token", paths::RESET),
+            Link::Verify => ("verify_token", paths::VERIFY),
+            Link::EmailChange => ("email_token", paths::EMAIL_CHANGE),
         }
     }
 }

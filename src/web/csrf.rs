@@ -8,25 +8,29 @@ use rocket::http::Status;
 use rocket::request::Request;
 
 use super::cookies::Cookies;
-use super::error::note;
-use super::input::Fields;
+use super::error::{Problem, note};
+use super::input::{Fields, FromFields};
+use crate::auth::Auth;
 
 /// Name of the hidden form field that carries the token.
 pub const FIELD: &str = "csrf_token";
 
-/// The fields of a page's form, admitted only with this visitor's CSRF token. Anything else is
-/// refused with 403 before the handler runs, so a forged POST changes nothing.
-pub struct CheckedForm(pub Fields);
+/// A page's form, admitted only with this visitor's CSRF token: anything else is refused with
+/// 403 before the handler runs, so a forged POST changes nothing. `body` is the form read as
+/// `T`, or the problem to show on the form again; `fields` keeps what was typed, for that.
+pub struct CheckedForm<T = ()> {
+    pub fields: Fields,
+    pub body: Result<T, Problem>,
+}
 
 #[rocket::async_trait]
-impl<'r> FromData<'r> for CheckedForm {
+impl<'r, T: FromFields> FromData<'r> for CheckedForm<T> {
     type Error = ();
 
     async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
-        let fields = match Fields::from_data(req, data).await {
-            data::Outcome::Success(fields) => fields,
-            data::Outcome::Error((status, _)) => return data::Outcome::Error((status, ())),
-            data::Outcome::Forward(forward) => return data::Outcome::Forward(forward),
+        let fields = match Fields::read(req, data).await {
+            Ok(fields) => fields,
+            Err(problem) => return data::Outcome::Error((problem.status(), ())),
         };
         let cookies = req.guard::<Cookies<'_>>().await.unwrap();
         if !cookies.csrf_matches(fields.text(FIELD).ok()) {
@@ -37,6 +41,8 @@ impl<'r> FromData<'r> for CheckedForm {
             );
             return data::Outcome::Error((Status::Forbidden, ()));
         }
-        data::Outcome::Success(CheckedForm(fields))
+        let auth = req.rocket().state::<Auth>().expect("auth is managed");
+        let body = T::from_fields(&fields, auth.policy());
+        data::Outcome::Success(CheckedForm { fields, body })
     }
 }

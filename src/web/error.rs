@@ -14,6 +14,7 @@ use std::borrow::Cow;
 
 use rocket::http::{Header, Status};
 use rocket::response::{self, Flash, Redirect, Responder};
+use rocket::serde::Serialize;
 use rocket::serde::json::{Json, json};
 use rocket::{Request, catch, catchers};
 use rocket_dyn_templates::Template;
@@ -25,6 +26,23 @@ use crate::auth::AuthError;
 /// Seconds a client is asked to wait before retrying a request the database could not serve,
 /// or that found the hash queue full (it drains in about 5 seconds).
 const RETRY_UNAVAILABLE_SECS: i64 = 5;
+
+/// `{"message": …}`: the body of every failure of the API, and of a few answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct Message {
+    /// What happened, safe to show.
+    #[schema(value_type = String)]
+    pub message: Cow<'static, str>,
+}
+
+impl Message {
+    pub fn new(message: impl Into<Cow<'static, str>>) -> Json<Message> {
+        Json(Message {
+            message: message.into(),
+        })
+    }
+}
 
 /// A refusal or failure as the client sees it (after RFC 9457's "problem details"): a status,
 /// a message safe to show, when to retry (429, 503) and, for server-side failures, the cause,
@@ -132,8 +150,8 @@ impl From<AuthError> for Problem {
 /// The API's answer: the status and `{"message": …}`.
 impl<'r> Responder<'r, 'static> for Problem {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let mut response =
-            (self.status, Json(json!({ "message": self.message }))).respond_to(req)?;
+        let body = Message::new(self.message.clone());
+        let mut response = (self.status, body).respond_to(req)?;
         self.report(req, &mut response);
         Ok(response)
     }

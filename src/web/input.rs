@@ -1,5 +1,6 @@
-//! Request bodies of the JSON API: the original's clients send form-encoded fields, newer ones a
-//! JSON object. Both become one map of fields, read and checked by name.
+//! Request bodies: the original's clients send form-encoded fields, newer ones a JSON object,
+//! and the pages' forms are form-encoded. All become one map of fields ([`Fields`]), read into
+//! a typed body ([`FromFields`], the types of `web::bodies`) field by field.
 
 use std::collections::HashMap;
 
@@ -10,10 +11,41 @@ use rocket::http::{RawStr, Status};
 use serde_json::Value;
 
 use super::error::Problem;
-use crate::auth::{Email, Password, PasswordPolicy};
+use crate::auth::{Auth, Email, Password, PasswordPolicy};
 
-/// The fields of a request body. A body with no or another content type reads as no fields, so
-/// the handler answers 400 naming the first missing one rather than Rocket's 404 or 422.
+/// A typed request body, read from its fields one after the other in the order the type
+/// declares them, so a body with several faults is answered with the first field's, as the
+/// original service did. `policy` judges the new passwords.
+pub trait FromFields: Sized {
+    fn from_fields(fields: &Fields, policy: &PasswordPolicy) -> Result<Self, Problem>;
+}
+
+/// A form with no fields but the CSRF token (a button).
+impl FromFields for () {
+    fn from_fields(_: &Fields, _: &PasswordPolicy) -> Result<(), Problem> {
+        Ok(())
+    }
+}
+
+/// The API's typed body. A body that does not read is the handler's to answer (the
+/// `Result<Body<T>, Problem>` parameter), after the checks that come first (the session).
+pub struct Body<T>(pub T);
+
+#[rocket::async_trait]
+impl<'r, T: FromFields> FromData<'r> for Body<T> {
+    type Error = Problem;
+
+    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> Outcome<'r, Self> {
+        let auth = req.rocket().state::<Auth>().expect("auth is managed");
+        let body = Fields::read(req, data).await;
+        match body.and_then(|fields| T::from_fields(&fields, auth.policy())) {
+            Ok(body) => Outcome::Success(Body(body)),
+            Err(problem) => Outcome::Error((problem.status(), problem)),
+        }
+    }
+}
+
+/// The fields of a request body, by name.
 #[derive(Debug, Default)]
 pub struct Fields(HashMap<String, Field>);
 
@@ -39,12 +71,6 @@ impl Fields {
         }
     }
 
-    /// The `current_password` an account action asks for: missing is 401, as a wrong one is.
-    pub fn current_password(&self) -> Result<&str, Problem> {
-        self.text("current_password")
-            .map_err(|_| Problem::new(Status::Unauthorized, "current_password is required"))
-    }
-
     pub fn email(&self, name: &str) -> Result<Email, Problem> {
         Email::parse(self.text(name)?).map_err(|why| Problem::bad_request(format!("{name} {why}")))
     }
@@ -54,6 +80,37 @@ impl Fields {
         policy
             .new_password(self.text(name)?)
             .map_err(|why| Problem::bad_request(format!("{name} {why}")))
+    }
+
+    /// The fields of the request's body. A body with no or another content type reads as no
+    /// fields, so the handler answers 400 naming the first missing one rather than Rocket's 404
+    /// or 422; a body too large is 413.
+    pub async fn read(req: &Request<'_>, data: Data<'_>) -> Result<Fields, Problem> {
+        let Some(kind) = req.content_type() else {
+            return Ok(Fields::default());
+        };
+        let (json, limit_name) = match () {
+            _ if kind.is_json() => (true, "json"),
+            _ if kind.is_form() => (false, "form"),
+            _ => return Ok(Fields::default()),
+        };
+        let limit = req.limits().get(limit_name).unwrap_or(32.kibibytes());
+        let body = match data.open(limit).into_bytes().await {
+            Ok(body) if body.is_complete() => body.into_inner(),
+            Ok(_) => {
+                return Err(Problem::new(
+                    Status::PayloadTooLarge,
+                    "request body is too large",
+                ));
+            }
+            Err(_) => return Err(Problem::bad_request("request body could not be read")),
+        };
+        match json {
+            true => Fields::from_json(&body),
+            false => std::str::from_utf8(&body)
+                .map(Fields::from_form)
+                .map_err(|_| Problem::bad_request("request body must be UTF-8 text")),
+        }
     }
 
     fn from_form(body: &str) -> Fields {
@@ -81,45 +138,6 @@ impl Fields {
             })
             .collect();
         Ok(Fields(fields))
-    }
-}
-
-#[rocket::async_trait]
-impl<'r> FromData<'r> for Fields {
-    type Error = Problem;
-
-    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> Outcome<'r, Self> {
-        let Some(kind) = req.content_type() else {
-            return Outcome::Success(Fields::default());
-        };
-        let (json, limit_name) = match () {
-            _ if kind.is_json() => (true, "json"),
-            _ if kind.is_form() => (false, "form"),
-            _ => return Outcome::Success(Fields::default()),
-        };
-        let limit = req.limits().get(limit_name).unwrap_or(32.kibibytes());
-        let body = match data.open(limit).into_bytes().await {
-            Ok(body) if body.is_complete() => body.into_inner(),
-            Ok(_) => {
-                let error = Problem::new(Status::PayloadTooLarge, "request body is too large");
-                return Outcome::Error((Status::PayloadTooLarge, error));
-            }
-            Err(_) => {
-                let error = Problem::bad_request("request body could not be read");
-                return Outcome::Error((Status::BadRequest, error));
-            }
-        };
-        let fields = if json {
-            Fields::from_json(&body)
-        } else {
-            std::str::from_utf8(&body)
-                .map(Fields::from_form)
-                .map_err(|_| Problem::bad_request("request body must be UTF-8 text"))
-        };
-        match fields {
-            Ok(fields) => Outcome::Success(fields),
-            Err(error) => Outcome::Error((Status::BadRequest, error)),
-        }
     }
 }
 

@@ -2,19 +2,22 @@
 //! layer only; never the database.
 
 pub mod api;
+pub mod bodies;
 pub mod client;
 pub mod cookies;
 pub mod csrf;
 pub mod error;
+pub mod flows;
 pub mod headers;
 pub mod input;
 pub mod negotiate;
 pub mod ops;
 pub mod origin;
 pub mod pages;
+pub mod paths;
 pub mod request_id;
+pub mod request_log;
 pub mod session;
-pub mod time;
 
 use rocket::fairing::AdHoc;
 use rocket::fs::FileServer;
@@ -40,7 +43,7 @@ pub fn stage() -> AdHoc {
             .register("/", error::catchers())
             .attach(Template::fairing())
             .attach(headers::SecurityHeaders { hsts })
-            .attach(request_id::RequestLog { json: json_log })
+            .attach(request_log::RequestLog { json: json_log })
     })
 }
 

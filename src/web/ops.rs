@@ -4,11 +4,12 @@
 
 use rocket::http::{ContentType, Status};
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::serde::json::{Json, Value, json};
+use rocket::serde::Serialize;
+use rocket::serde::json::Json;
 use rocket::{State, get, routes};
 use subtle::ConstantTimeEq;
 
-use super::error::Problem;
+use super::error::{Message, Problem};
 use crate::auth::Auth;
 use crate::config::Settings;
 use crate::metrics::CONTENT_TYPE;
@@ -17,16 +18,30 @@ pub fn routes() -> Vec<rocket::Route> {
     routes![alive, ready, metrics]
 }
 
+/// The answer of a health check.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct Health {
+    /// `alive`, `ready` or `unavailable`.
+    pub status: &'static str,
+}
+
+impl Health {
+    fn of(status: &'static str) -> Json<Health> {
+        Json(Health { status })
+    }
+}
+
 /// The process is up and answering.
 #[utoipa::path(
     get,
     path = "/health/alive",
     tag = "operations",
-    responses((status = 200, description = "alive", body = crate::web::api::doc::Health))
+    responses((status = 200, description = "alive", body = Health))
 )]
 #[get("/health/alive")]
-fn alive() -> Json<Value> {
-    Json(json!({ "status": "alive" }))
+fn alive() -> Json<Health> {
+    Health::of("alive")
 }
 
 /// The service can serve: its database answers within 2 s, has every migration applied and
@@ -37,20 +52,17 @@ fn alive() -> Json<Value> {
     path = "/health/ready",
     tag = "operations",
     responses(
-        (status = 200, description = "ready", body = crate::web::api::doc::Health),
-        (status = 503, description = "not ready (the log says why)", body = crate::web::api::doc::Health)
+        (status = 200, description = "ready", body = Health),
+        (status = 503, description = "not ready (the log says why)", body = Health)
     )
 )]
 #[get("/health/ready")]
-async fn ready(auth: &State<Auth>) -> (Status, Json<Value>) {
+async fn ready(auth: &State<Auth>) -> (Status, Json<Health>) {
     match auth.ready().await {
-        Ok(()) => (Status::Ok, Json(json!({ "status": "ready" }))),
+        Ok(()) => (Status::Ok, Health::of("ready")),
         Err(error) => {
             log::error!(target: "auth_service::health", "not ready: {error}");
-            (
-                Status::ServiceUnavailable,
-                Json(json!({ "status": "unavailable" })),
-            )
+            (Status::ServiceUnavailable, Health::of("unavailable"))
         }
     }
 }
@@ -80,8 +92,8 @@ impl<'r> FromRequest<'r> for Bearer {
     tag = "operations",
     responses(
         (status = 200, description = "the metrics (text/plain; version=0.0.4)", body = String, content_type = "text/plain"),
-        (status = 401, description = "metrics_token is set and was not given", body = crate::web::api::doc::Message),
-        (status = 404, description = "metrics_enabled is false", body = crate::web::api::doc::Message)
+        (status = 401, description = "metrics_token is set and was not given", body = Message),
+        (status = 404, description = "metrics_enabled is false", body = Message)
     )
 )]
 #[get("/metrics")]

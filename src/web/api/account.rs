@@ -3,18 +3,18 @@
 //! fails the policy is 400 naming its field. With `expose_reset_token` (debug) the bodies also
 //! carry the mailed tokens, as `POST /reset_password` does.
 
-use rocket::serde::json::{Json, Value, json};
-use rocket::{State, delete, get, post, put, routes};
+use rocket::serde::Serialize;
+use rocket::serde::json::Json;
+use rocket::{delete, get, post, put, routes};
+use utoipa::ToSchema;
 
-use super::{ApiResult, doc};
-use crate::auth::{Auth, AuthError, Caller, DeviceSession};
-use crate::config::Settings;
-use crate::web::cookies::Cookies;
-use crate::web::error::Problem;
-use crate::web::input::Fields;
+use super::{ApiResult, Input, Profile};
+use crate::auth::DeviceSession;
+use crate::time::rfc3339;
+use crate::web::bodies::{CurrentPassword, EmailChange, PasswordChange, TokenInput};
+use crate::web::error::Message;
+use crate::web::flows::AccountRequest;
 use crate::web::origin::SameOrigin;
-use crate::web::session::CurrentUser;
-use crate::web::time::rfc3339;
 
 pub fn routes() -> Vec<rocket::Route> {
     routes![
@@ -31,31 +31,71 @@ pub fn routes() -> Vec<rocket::Route> {
 }
 
 /// A session as the API shows it: its public id, never its token or digest.
-fn session_json(listed: &DeviceSession) -> Value {
-    let session = &listed.session;
-    json!({
-        "id": session.public_id,
-        "created_at": rfc3339(session.created_at),
-        "last_seen_at": rfc3339(session.last_seen_at),
-        "user_agent": session.user_agent,
-        "address": session.address,
-        "current": listed.current,
-    })
+#[derive(Serialize, ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct Session {
+    /// An opaque public id: never the session's token or digest.
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC.
+    pub last_seen_at: String,
+    /// A summary such as "Firefox on Linux".
+    pub user_agent: Option<String>,
+    pub address: Option<String>,
+    /// The session of the request that asked.
+    pub current: bool,
 }
 
-/// `{"message": message}`, with the mailed token (if a link was mailed) under `token_field`
-/// when tokens are exposed (debug).
-fn sent(
-    message: &str,
-    token_field: &str,
-    token: Option<String>,
-    settings: &Settings,
-) -> Json<Value> {
-    let mut body = json!({ "message": message });
-    if let Some(token) = token.filter(|_| settings.expose_reset_token) {
-        body[token_field] = token.into();
+impl From<DeviceSession> for Session {
+    fn from(listed: DeviceSession) -> Session {
+        let session = listed.session;
+        Session {
+            id: session.public_id,
+            created_at: rfc3339(session.created_at),
+            last_seen_at: rfc3339(session.last_seen_at),
+            user_agent: session.user_agent,
+            address: session.address,
+            current: listed.current,
+        }
     }
-    Json(body)
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct Sessions {
+    pub sessions: Vec<Session>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct Ended {
+    pub ended: usize,
+}
+
+/// A verification link was mailed; with `expose_reset_token` (debug) its token too.
+#[derive(Serialize, ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct VerificationSent {
+    pub message: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_token: Option<String>,
+}
+
+/// A confirmation link was mailed to the new address; with `expose_reset_token` (debug) its
+/// token too.
+#[derive(Serialize, ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct EmailChangeSent {
+    pub message: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_token: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct EmailOnly {
+    pub email: String,
 }
 
 #[utoipa::path(
@@ -63,20 +103,16 @@ fn sent(
     path = "/account/sessions",
     tag = "account",
     responses(
-        (status = 200, description = "the live sessions, the most recently used first", body = doc::Sessions),
-        (status = 403, description = "no live session", body = doc::Message)
+        (status = 200, description = "the live sessions, the most recently used first", body = Sessions),
+        (status = 403, description = "no live session", body = Message)
     )
 )]
 #[get("/account/sessions")]
-async fn list_sessions(
-    caller: Caller,
-    user: Result<CurrentUser, AuthError>,
-    auth: &State<Auth>,
-) -> ApiResult {
-    let CurrentUser(user) = user?;
-    let sessions = auth.sessions_of(&caller, &user).await?;
-    let listed: Vec<Value> = sessions.iter().map(session_json).collect();
-    Ok(Json(json!({ "sessions": listed })))
+async fn list_sessions(request: AccountRequest<'_>) -> ApiResult<Sessions> {
+    let user = request.account().await?;
+    let listed = request.sessions(&user).await?;
+    let sessions = listed.into_iter().map(Session::from).collect();
+    Ok(Json(Sessions { sessions }))
 }
 
 /// Ends one of the account's sessions; 404 for an id that is not one of them. Ending this
@@ -87,25 +123,20 @@ async fn list_sessions(
     tag = "account",
     params(("id" = String, Path, description = "The session's public id, from GET /account/sessions")),
     responses(
-        (status = 200, description = "session ended", body = doc::Message),
-        (status = 403, description = "no live session", body = doc::Message),
-        (status = 404, description = "no such session", body = doc::Message)
+        (status = 200, description = "session ended", body = Message),
+        (status = 403, description = "no live session", body = Message),
+        (status = 404, description = "no such session", body = Message)
     )
 )]
 #[delete("/account/sessions/<id>")]
 async fn end_session(
     _origin: SameOrigin,
     id: &str,
-    caller: Caller,
-    user: Result<CurrentUser, AuthError>,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
-) -> ApiResult {
-    let CurrentUser(user) = user?;
-    if auth.end_session_by_id(&caller, &user, id).await?.current {
-        cookies.end_session();
-    }
-    Ok(Json(json!({ "message": "session ended" })))
+    request: AccountRequest<'_>,
+) -> ApiResult<Message> {
+    let user = request.account().await?;
+    request.end_session(&user, id).await?;
+    Ok(Message::new("session ended"))
 }
 
 /// Ends every session of the account but this one.
@@ -114,20 +145,15 @@ async fn end_session(
     path = "/account/sessions",
     tag = "account",
     responses(
-        (status = 200, description = "every other session ended", body = doc::Ended),
-        (status = 403, description = "no live session", body = doc::Message)
+        (status = 200, description = "every other session ended", body = Ended),
+        (status = 403, description = "no live session", body = Message)
     )
 )]
 #[delete("/account/sessions")]
-async fn end_other_sessions(
-    _origin: SameOrigin,
-    caller: Caller,
-    user: Result<CurrentUser, AuthError>,
-    auth: &State<Auth>,
-) -> ApiResult {
-    let CurrentUser(user) = user?;
-    let ended = auth.end_other_sessions(&caller, &user).await?;
-    Ok(Json(json!({ "ended": ended })))
+async fn end_other_sessions(_origin: SameOrigin, request: AccountRequest<'_>) -> ApiResult<Ended> {
+    let user = request.account().await?;
+    let ended = request.end_other_sessions(&user).await?;
+    Ok(Json(Ended { ended }))
 }
 
 /// Changes the password; every other session ends and this client gets a new session cookie.
@@ -135,31 +161,24 @@ async fn end_other_sessions(
     put,
     path = "/account/password",
     tag = "account",
-    request_body(content((doc::PasswordChange = "application/x-www-form-urlencoded"), (doc::PasswordChange = "application/json"))),
+    request_body = PasswordChange,
     responses(
-        (status = 200, description = "password changed; a new session cookie is set", body = doc::Message),
-        (status = 400, description = "new_password fails the policy", body = doc::Message),
-        (status = 401, description = "current_password is missing or wrong", body = doc::Message),
-        (status = 403, description = "no live session", body = doc::Message),
-        (status = 429, description = "too many attempts", body = doc::Message)
+        (status = 200, description = "password changed; a new session cookie is set", body = Message),
+        (status = 400, description = "new_password fails the policy", body = Message),
+        (status = 401, description = "current_password is missing or wrong", body = Message),
+        (status = 403, description = "no live session", body = Message),
+        (status = 429, description = "too many attempts", body = Message)
     )
 )]
 #[put("/account/password", data = "<body>")]
 async fn change_password(
     _origin: SameOrigin,
-    caller: Caller,
-    user: Result<CurrentUser, AuthError>,
-    body: Result<Fields, Problem>,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
-) -> ApiResult {
-    let CurrentUser(user) = user?;
-    let body = body?;
-    let current = body.current_password()?;
-    let new = body.new_password("new_password", auth.policy())?;
-    let login = auth.change_password(&caller, &user, current, new).await?;
-    cookies.start_session(login);
-    Ok(Json(json!({ "message": "password changed" })))
+    request: AccountRequest<'_>,
+    body: Input<PasswordChange>,
+) -> ApiResult<Message> {
+    let user = request.account().await?;
+    request.change_password(&user, body?.0).await?;
+    Ok(Message::new("password changed"))
 }
 
 #[utoipa::path(
@@ -167,24 +186,24 @@ async fn change_password(
     path = "/account/verification",
     tag = "account",
     responses(
-        (status = 200, description = "verification link sent", body = doc::LinkSent),
-        (status = 403, description = "no live session", body = doc::Message),
-        (status = 409, description = "email is already verified", body = doc::Message),
-        (status = 429, description = "too many mails this hour", body = doc::Message)
+        (status = 200, description = "verification link sent", body = VerificationSent),
+        (status = 403, description = "no live session", body = Message),
+        (status = 409, description = "email is already verified", body = Message),
+        (status = 429, description = "too many mails this hour", body = Message)
     )
 )]
 #[post("/account/verification")]
 async fn send_verification(
     _origin: SameOrigin,
-    caller: Caller,
-    user: Result<CurrentUser, AuthError>,
-    auth: &State<Auth>,
-    settings: &State<Settings>,
-) -> ApiResult {
-    let CurrentUser(user) = user?;
-    let token = auth.send_verification(&caller, &user).await?;
+    request: AccountRequest<'_>,
+) -> ApiResult<VerificationSent> {
+    let user = request.account().await?;
+    let verification_token = request.send_verification(&user).await?;
     let message = "verification link sent";
-    Ok(sent(message, "verification_token", Some(token), settings))
+    Ok(Json(VerificationSent {
+        message,
+        verification_token,
+    }))
 }
 
 /// Spends a verification token; no session is needed (the link may be opened anywhere).
@@ -192,23 +211,25 @@ async fn send_verification(
     post,
     path = "/account/verification/confirm",
     tag = "account",
-    request_body(content((doc::TokenInput = "application/x-www-form-urlencoded"), (doc::TokenInput = "application/json"))),
+    request_body = TokenInput,
     responses(
-        (status = 200, description = "the email is verified", body = doc::Verified),
-        (status = 400, description = "token is required", body = doc::Message),
-        (status = 403, description = "invalid, expired or used token", body = doc::Message)
+        (status = 200, description = "the email is verified", body = Profile),
+        (status = 400, description = "token is required", body = Message),
+        (status = 403, description = "invalid, expired or used token", body = Message)
     )
 )]
 #[post("/account/verification/confirm", data = "<body>")]
 async fn confirm_verification(
     _origin: SameOrigin,
-    caller: Caller,
-    body: Result<Fields, Problem>,
-    auth: &State<Auth>,
-) -> ApiResult {
-    let body = body?;
-    let user = auth.verify_email(&caller, body.text("token")?).await?;
-    Ok(Json(json!({ "email": user.email, "email_verified": true })))
+    request: AccountRequest<'_>,
+    body: Input<TokenInput>,
+) -> ApiResult<Profile> {
+    let email = request.verify_email(&body?.0.token).await?;
+    let email_verified = true;
+    Ok(Json(Profile {
+        email,
+        email_verified,
+    }))
 }
 
 /// Asks to move the account to `new_email`; it moves when the mailed link is confirmed.
@@ -216,62 +237,49 @@ async fn confirm_verification(
     post,
     path = "/account/email",
     tag = "account",
-    request_body(content((doc::EmailChange = "application/x-www-form-urlencoded"), (doc::EmailChange = "application/json"))),
+    request_body = EmailChange,
     responses(
-        (status = 200, description = "confirmation link sent to the new address (an address that has an account gets a mail saying so instead, and the same answer)", body = doc::LinkSent),
-        (status = 400, description = "new_email is invalid or already this account's", body = doc::Message),
-        (status = 401, description = "current_password is missing or wrong", body = doc::Message),
-        (status = 403, description = "no live session", body = doc::Message),
-        (status = 429, description = "too many attempts or mails", body = doc::Message)
+        (status = 200, description = "confirmation link sent to the new address (an address that has an account gets a mail saying so instead, and the same answer)", body = EmailChangeSent),
+        (status = 400, description = "new_email is invalid or already this account's", body = Message),
+        (status = 401, description = "current_password is missing or wrong", body = Message),
+        (status = 403, description = "no live session", body = Message),
+        (status = 429, description = "too many attempts or mails", body = Message)
     )
 )]
 #[post("/account/email", data = "<body>")]
 async fn change_email(
     _origin: SameOrigin,
-    caller: Caller,
-    user: Result<CurrentUser, AuthError>,
-    body: Result<Fields, Problem>,
-    auth: &State<Auth>,
-    settings: &State<Settings>,
-) -> ApiResult {
-    let CurrentUser(user) = user?;
-    let body = body?;
-    let current = body.current_password()?;
-    let new_email = body.email("new_email")?;
-    let token = auth
-        .request_email_change(&caller, &user, current, &new_email)
-        .await?;
-    Ok(sent(
-        "confirmation link sent",
-        "email_token",
-        token,
-        settings,
-    ))
+    request: AccountRequest<'_>,
+    body: Input<EmailChange>,
+) -> ApiResult<EmailChangeSent> {
+    let user = request.account().await?;
+    let email_token = request.request_email_change(&user, &body?.0).await?;
+    let message = "confirmation link sent";
+    Ok(Json(EmailChangeSent {
+        message,
+        email_token,
+    }))
 }
 
 #[utoipa::path(
     post,
     path = "/account/email/confirm",
     tag = "account",
-    request_body(content((doc::TokenInput = "application/x-www-form-urlencoded"), (doc::TokenInput = "application/json"))),
+    request_body = TokenInput,
     responses(
-        (status = 200, description = "the account moved to the new email", body = doc::EmailOnly),
-        (status = 400, description = "the address was taken meanwhile", body = doc::Message),
-        (status = 403, description = "invalid, expired or used token", body = doc::Message)
+        (status = 200, description = "the account moved to the new email", body = EmailOnly),
+        (status = 400, description = "the address was taken meanwhile", body = Message),
+        (status = 403, description = "invalid, expired or used token", body = Message)
     )
 )]
 #[post("/account/email/confirm", data = "<body>")]
 async fn confirm_email_change(
     _origin: SameOrigin,
-    caller: Caller,
-    body: Result<Fields, Problem>,
-    auth: &State<Auth>,
-) -> ApiResult {
-    let body = body?;
-    let user = auth
-        .confirm_email_change(&caller, body.text("token")?)
-        .await?;
-    Ok(Json(json!({ "email": user.email })))
+    request: AccountRequest<'_>,
+    body: Input<TokenInput>,
+) -> ApiResult<EmailOnly> {
+    let email = request.confirm_email_change(&body?.0.token).await?;
+    Ok(Json(EmailOnly { email }))
 }
 
 /// Deletes the account and drops the session cookie.
@@ -279,27 +287,21 @@ async fn confirm_email_change(
     delete,
     path = "/account",
     tag = "account",
-    request_body(content((doc::CurrentPassword = "application/x-www-form-urlencoded"), (doc::CurrentPassword = "application/json"))),
+    request_body = CurrentPassword,
     responses(
-        (status = 200, description = "account deleted; the cookie is removed", body = doc::Message),
-        (status = 401, description = "current_password is missing or wrong", body = doc::Message),
-        (status = 403, description = "no live session", body = doc::Message),
-        (status = 429, description = "too many attempts", body = doc::Message)
+        (status = 200, description = "account deleted; the cookie is removed", body = Message),
+        (status = 401, description = "current_password is missing or wrong", body = Message),
+        (status = 403, description = "no live session", body = Message),
+        (status = 429, description = "too many attempts", body = Message)
     )
 )]
 #[delete("/account", data = "<body>")]
 async fn delete_account(
     _origin: SameOrigin,
-    caller: Caller,
-    user: Result<CurrentUser, AuthError>,
-    body: Result<Fields, Problem>,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
-) -> ApiResult {
-    let CurrentUser(user) = user?;
-    let body = body?;
-    auth.delete_account(&caller, &user, body.current_password()?)
-        .await?;
-    cookies.end_session();
-    Ok(Json(json!({ "message": "account deleted" })))
+    request: AccountRequest<'_>,
+    body: Input<CurrentPassword>,
+) -> ApiResult<Message> {
+    let user = request.account().await?;
+    request.delete_account(&user, &body?.0).await?;
+    Ok(Message::new("account deleted"))
 }

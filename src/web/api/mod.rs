@@ -1,23 +1,31 @@
 //! The JSON API, keeping the original Flask service's paths, statuses and bodies to the letter;
-//! the account self-service endpoints, additions beside them, are in [`account`].
+//! the account self-service endpoints, additions beside them, are in [`account`]. Request
+//! bodies are the types of `web::bodies`, answers the types declared beside their handlers:
+//! the OpenAPI document ([`doc`]) describes both from the code that runs.
 
 mod account;
 pub mod doc;
 
 use rocket::http::Status;
 use rocket::response::Redirect;
-use rocket::serde::json::{Json, Value, json};
-use rocket::{State, delete, get, post, put, routes, uri};
+use rocket::serde::Serialize;
+use rocket::serde::json::Json;
+use rocket::{delete, get, post, put, routes, uri};
+use utoipa::ToSchema;
 
-use super::cookies::Cookies;
-use super::error::Problem;
-use super::input::Fields;
+use super::bodies::{Credentials, EmailInput, NewAccount, ResetInput};
+use super::error::{Message, Problem};
+use super::flows::AccountRequest;
+use super::input::Body;
 use super::origin::SameOrigin;
-use super::session::CurrentUser;
-use crate::auth::{Auth, AuthError, Caller, ResetRequest};
-use crate::config::Settings;
+use crate::auth::{AuthError, ResetRequest};
 
-type ApiResult = Result<Json<Value>, Problem>;
+/// A handler's answer: `T` as JSON, or the problem.
+type ApiResult<T> = Result<Json<T>, Problem>;
+
+/// A request body as an API handler takes it: the problem of a body that does not read is the
+/// handler's to answer, after the checks that come first.
+type Input<T> = Result<Body<T>, Problem>;
 
 pub fn routes() -> Vec<rocket::Route> {
     let original = routes![
@@ -35,22 +43,51 @@ pub fn routes() -> Vec<rocket::Route> {
 /// The OpenAPI 3.1 description of this API.
 #[get("/openapi.json")]
 fn openapi() -> (rocket::http::ContentType, String) {
-    use utoipa::OpenApi;
-    let document = doc::ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    let document = doc::document().to_pretty_json().unwrap_or_default();
     (rocket::http::ContentType::JSON, document)
+}
+
+/// `{"email", "message"}`: the original's answer to a signup, a login and a reset.
+#[derive(Serialize, ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct EmailMessage {
+    pub email: String,
+    pub message: &'static str,
+}
+
+impl EmailMessage {
+    fn new(email: impl Into<String>, message: &'static str) -> Json<EmailMessage> {
+        let email = email.into();
+        Json(EmailMessage { email, message })
+    }
+}
+
+/// The account: its email, and whether it is verified.
+#[derive(Serialize, ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct Profile {
+    pub email: String,
+    pub email_verified: bool,
+}
+
+/// The answer to a reset request: the token (with `expose_reset_token`, debug) or that a link
+/// was sent.
+#[derive(Serialize, ToSchema)]
+#[serde(crate = "rocket::serde", untagged)]
+pub enum ResetRequested {
+    Token { email: String, reset_token: String },
+    Sent(EmailMessage),
 }
 
 #[utoipa::path(
     get,
     path = "/",
     tag = "original",
-    responses(
-        (status = 200, description = "Bienvenue", body = doc::Message)
-    )
+    responses((status = 200, description = "Bienvenue", body = Message))
 )]
 #[get("/")]
-pub fn index() -> Json<Value> {
-    Json(json!({ "message": "Bienvenue" }))
+pub fn index() -> Json<Message> {
+    Message::new("Bienvenue")
 }
 
 /// Creates an account; a session the client presented ends with it.
@@ -58,59 +95,50 @@ pub fn index() -> Json<Value> {
     post,
     path = "/users",
     tag = "original",
-    request_body(content((doc::Credentials = "application/x-www-form-urlencoded"), (doc::Credentials = "application/json"))),
+    request_body = NewAccount,
     responses(
-        (status = 200, description = "user created", body = doc::EmailMessage),
-        (status = 400, description = "a field is missing or invalid, the password fails the policy, or the email is registered", body = doc::Message),
-        (status = 429, description = "too many signups from this address", body = doc::Message)
+        (status = 200, description = "user created", body = EmailMessage),
+        (status = 400, description = "a field is missing or invalid, the password fails the policy, or the email is registered", body = Message),
+        (status = 429, description = "too many signups from this address", body = Message)
     )
 )]
 #[post("/users", data = "<body>")]
 async fn create_user(
     _origin: SameOrigin,
-    caller: Caller,
-    body: Result<Fields, Problem>,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
-) -> ApiResult {
-    let body = body?;
-    let email = body.email("email")?;
-    let password = body.new_password("password", auth.policy())?;
-    let user = auth.register(&caller, &email, password).await?;
-    if caller.session_id.is_some() {
-        cookies.end_session();
+    request: AccountRequest<'_>,
+    body: Input<NewAccount>,
+) -> ApiResult<EmailMessage> {
+    let Body(NewAccount { email, password }) = body?;
+    let user = request
+        .auth
+        .register(&request.caller, &email, password)
+        .await?;
+    if request.caller.session_id.is_some() {
+        request.cookies.end_session();
     }
-    Ok(Json(
-        json!({ "email": user.email, "message": "user created" }),
-    ))
+    Ok(EmailMessage::new(user.email, "user created"))
 }
 
 #[utoipa::path(
     post,
     path = "/sessions",
     tag = "original",
-    request_body(content((doc::Credentials = "application/x-www-form-urlencoded"), (doc::Credentials = "application/json"))),
+    request_body = Credentials,
     responses(
-        (status = 200, description = "logged in; the session cookie is set", body = doc::EmailMessage),
-        (status = 401, description = "invalid email or password", body = doc::Message),
-        (status = 403, description = "email not verified (require_verified_email)", body = doc::Message),
-        (status = 429, description = "too many attempts", body = doc::Message)
+        (status = 200, description = "logged in; the session cookie is set", body = EmailMessage),
+        (status = 401, description = "invalid email or password", body = Message),
+        (status = 403, description = "email not verified (require_verified_email)", body = Message),
+        (status = 429, description = "too many attempts", body = Message)
     )
 )]
 #[post("/sessions", data = "<body>")]
 async fn create_session(
     _origin: SameOrigin,
-    caller: Caller,
-    body: Result<Fields, Problem>,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
-) -> ApiResult {
-    let body = body?;
-    let email = body.email("email")?;
-    let login = auth.login(&caller, &email, body.text("password")?).await?;
-    let answer = json!({ "email": login.user.email, "message": "logged in" });
-    cookies.start_session(login);
-    Ok(Json(answer))
+    request: AccountRequest<'_>,
+    body: Input<Credentials>,
+) -> ApiResult<EmailMessage> {
+    let email = request.log_in(body?.0).await?;
+    Ok(EmailMessage::new(email, "logged in"))
 }
 
 /// Logs out this device only, then redirects (303) to `GET /` as the original did.
@@ -120,19 +148,20 @@ async fn create_session(
     tag = "original",
     responses(
         (status = 303, description = "logged out; to GET /"),
-        (status = 403, description = "no live session", body = doc::Message)
+        (status = 403, description = "no live session", body = Message)
     )
 )]
 #[delete("/sessions")]
 async fn destroy_session(
     _origin: SameOrigin,
-    caller: Caller,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
+    request: AccountRequest<'_>,
 ) -> Result<Redirect, Problem> {
-    let session_id = cookies.session_id().ok_or(AuthError::NoSession)?;
-    auth.destroy_session(&caller, &session_id).await?;
-    cookies.end_session();
+    let session_id = request.cookies.session_id().ok_or(AuthError::NoSession)?;
+    request
+        .auth
+        .destroy_session(&request.caller, &session_id)
+        .await?;
+    request.cookies.end_session();
     Ok(Redirect::to(uri!(index)))
 }
 
@@ -142,17 +171,18 @@ async fn destroy_session(
     path = "/profile",
     tag = "original",
     responses(
-        (status = 200, description = "the account", body = doc::Profile),
-        (status = 403, description = "no live session", body = doc::Message)
+        (status = 200, description = "the account", body = Profile),
+        (status = 403, description = "no live session", body = Message)
     )
 )]
 #[get("/profile")]
-async fn profile(user: Result<CurrentUser, AuthError>) -> ApiResult {
-    let CurrentUser(user) = user?;
-    let verified = user.email_verified_at.is_some();
-    Ok(Json(
-        json!({ "email": user.email, "email_verified": verified }),
-    ))
+async fn profile(request: AccountRequest<'_>) -> ApiResult<Profile> {
+    let user = request.account().await?;
+    let email_verified = user.email_verified_at.is_some();
+    Ok(Json(Profile {
+        email: user.email,
+        email_verified,
+    }))
 }
 
 /// Asks for a reset link. With `expose_reset_token` (debug) the body carries the token, as in
@@ -162,28 +192,24 @@ async fn profile(user: Result<CurrentUser, AuthError>) -> ApiResult {
     post,
     path = "/reset_password",
     tag = "original",
-    request_body(content((doc::EmailInput = "application/x-www-form-urlencoded"), (doc::EmailInput = "application/json"))),
+    request_body = EmailInput,
     responses(
-        (status = 200, description = "a reset link was sent (debug: the token)", body = doc::ResetRequested),
-        (status = 400, description = "the email is missing or invalid", body = doc::Message),
-        (status = 403, description = "no account has that email (debug)", body = doc::Message),
-        (status = 429, description = "too many requests", body = doc::Message)
+        (status = 200, description = "a reset link was sent (debug: the token)", body = ResetRequested),
+        (status = 400, description = "the email is missing or invalid", body = Message),
+        (status = 403, description = "no account has that email (debug)", body = Message),
+        (status = 429, description = "too many requests", body = Message)
     )
 )]
 #[post("/reset_password", data = "<body>")]
 async fn reset_token(
     _origin: SameOrigin,
-    caller: Caller,
-    body: Result<Fields, Problem>,
-    auth: &State<Auth>,
-    settings: &State<Settings>,
-) -> ApiResult {
-    let email = body?.email("email")?;
-    let expose = settings.expose_reset_token;
-    match auth.request_reset(&caller, &email, expose).await? {
-        ResetRequest::Issued(token) => Ok(Json(
-            json!({ "email": email.as_str(), "reset_token": token }),
-        )),
+    request: AccountRequest<'_>,
+    body: Input<EmailInput>,
+) -> ApiResult<ResetRequested> {
+    let Body(body) = body?;
+    let email = body.email.as_str().to_owned();
+    match request.request_reset(&body).await? {
+        ResetRequest::Issued(reset_token) => Ok(Json(ResetRequested::Token { email, reset_token })),
         ResetRequest::NoAccount => {
             Err(Problem::new(Status::Forbidden, "no account has that email"))
         }
@@ -191,9 +217,13 @@ async fn reset_token(
             Status::TooManyRequests,
             "too many reset requests for this email: try again later",
         )),
-        ResetRequest::Deferred => Ok(Json(
-            json!({ "email": email.as_str(), "message": "reset link sent" }),
-        )),
+        ResetRequest::Deferred => {
+            let sent = EmailMessage {
+                email,
+                message: "reset link sent",
+            };
+            Ok(Json(ResetRequested::Sent(sent)))
+        }
     }
 }
 
@@ -201,29 +231,28 @@ async fn reset_token(
     put,
     path = "/reset_password",
     tag = "original",
-    request_body(content((doc::ResetInput = "application/x-www-form-urlencoded"), (doc::ResetInput = "application/json"))),
+    request_body = ResetInput,
     responses(
-        (status = 200, description = "Password updated", body = doc::EmailMessage),
-        (status = 400, description = "a field is missing or the password fails the policy", body = doc::Message),
-        (status = 403, description = "the token is not valid for that email", body = doc::Message),
-        (status = 429, description = "too many wrong tokens", body = doc::Message)
+        (status = 200, description = "Password updated", body = EmailMessage),
+        (status = 400, description = "a field is missing or the password fails the policy", body = Message),
+        (status = 403, description = "the token is not valid for that email", body = Message),
+        (status = 429, description = "too many wrong tokens", body = Message)
     )
 )]
 #[put("/reset_password", data = "<body>")]
 async fn update_password(
     _origin: SameOrigin,
-    caller: Caller,
-    body: Result<Fields, Problem>,
-    auth: &State<Auth>,
-) -> ApiResult {
-    let body = body?;
-    let email = body.email("email")?;
-    let reset_token = body.text("reset_token")?;
-    let password = body.new_password("new_password", auth.policy())?;
-    let user = auth
-        .spend_reset_token(&caller, reset_token, Some(&email), password)
+    request: AccountRequest<'_>,
+    body: Input<ResetInput>,
+) -> ApiResult<EmailMessage> {
+    let Body(ResetInput {
+        email,
+        reset_token,
+        new_password,
+    }) = body?;
+    let user = request
+        .auth
+        .spend_reset_token(&request.caller, &reset_token, Some(&email), new_password)
         .await?;
-    Ok(Json(
-        json!({ "email": user.email, "message": "Password updated" }),
-    ))
+    Ok(EmailMessage::new(user.email, "Password updated"))
 }

@@ -3,23 +3,24 @@
 use rocket::http::Header;
 use rocket::response::{Flash, Redirect};
 use rocket::serde::json::json;
-use rocket::{Either, Responder, State, get, post, uri};
+use rocket::{Either, Responder, get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{Layout, redirect_with};
-use crate::auth::{Auth, AuthError, Caller};
+use super::{Layout, redirect_with, submit};
+use crate::auth::{Auth, AuthError};
 use crate::db::User;
-use crate::web::cookies::Cookies;
+use crate::time::readable;
+use crate::web::bodies::{Credentials, NewAccount};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, FormError, Problem};
-use crate::web::session::CurrentUser;
-use crate::web::time::readable;
+use crate::web::flows::AccountRequest;
+use crate::web::input::Fields;
 
 #[get("/signup")]
-pub fn signup_page(layout: Layout, auth: &State<Auth>) -> Either<Template, Redirect> {
+pub fn signup_page(layout: Layout, request: AccountRequest<'_>) -> Either<Template, Redirect> {
     match layout.account() {
         Some(_) => Either::Right(Redirect::to(uri!(profile_page))),
-        None => Either::Left(signup_form(&layout, auth, "", None)),
+        None => Either::Left(signup_form(&layout, request.auth, "", None)),
     }
 }
 
@@ -34,38 +35,33 @@ fn signup_form(layout: &Layout, auth: &Auth, email: &str, error: Option<&str>) -
 /// with `require_verified_email`, sends the visitor to open the link first.
 #[post("/signup", data = "<form>")]
 pub async fn signup_submit(
-    form: CheckedForm,
-    caller: Caller,
+    form: CheckedForm<NewAccount>,
+    request: AccountRequest<'_>,
     layout: Layout,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
 ) -> Result<Flash<Redirect>, FormError> {
-    let CheckedForm(fields) = form;
-    let created = async {
-        let email = fields.email("email")?;
-        let password = fields.new_password("password", auth.policy())?;
+    let (auth, caller) = (request.auth, &request.caller);
+    let created = async |NewAccount { email, password }| {
         if auth.requires_verified_email() {
-            auth.register(&caller, &email, password).await?;
+            auth.register(caller, &email, password).await?;
             return Ok::<_, Problem>(None);
         }
         Ok(Some(
-            auth.register_and_log_in(&caller, &email, password).await?,
+            auth.register_and_log_in(caller, &email, password).await?,
         ))
     };
-    match created.await {
-        Ok(Some(login)) => {
-            cookies.start_session(login);
+    let typed = |fields: &Fields, message: &str| {
+        let email = fields.text("email").unwrap_or_default();
+        signup_form(&layout, auth, email, Some(message))
+    };
+    match submit(form, created, typed).await? {
+        Some(login) => {
+            request.cookies.start_session(login);
             let welcome = "Welcome! Your account is ready.";
             Ok(redirect_with(uri!(profile_page), welcome))
         }
-        Ok(None) => {
+        None => {
             let next = "Your account is ready. Open the link we sent to your email, then log in.";
             Ok(redirect_with(uri!(login_page), next))
-        }
-        Err(problem) => {
-            let typed = fields.text("email").unwrap_or_default();
-            let form = |message: &str| signup_form(&layout, auth, typed, Some(message));
-            Err(FormError::new(problem, form))
         }
     }
 }
@@ -89,44 +85,31 @@ fn login_form(layout: &Layout, email: &str, error: Option<&str>) -> Template {
 /// password field is empty.
 #[post("/login", data = "<form>")]
 pub async fn login_submit(
-    form: CheckedForm,
-    caller: Caller,
+    form: CheckedForm<Credentials>,
+    request: AccountRequest<'_>,
     layout: Layout,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
 ) -> Result<Redirect, FormError> {
-    let CheckedForm(fields) = form;
-    let logged_in = async {
-        let email = fields.email("email")?;
-        Ok::<_, Problem>(
-            auth.login(&caller, &email, fields.text("password")?)
-                .await?,
+    let log_in = async |credentials| Ok::<_, Problem>(request.log_in(credentials).await?);
+    let typed = |fields: &Fields, message: &str| {
+        login_form(
+            &layout,
+            fields.text("email").unwrap_or_default(),
+            Some(message),
         )
     };
-    match logged_in.await {
-        Ok(login) => {
-            cookies.start_session(login);
-            Ok(Redirect::to(uri!(profile_page)))
-        }
-        Err(problem) => {
-            let typed = fields.text("email").unwrap_or_default();
-            let form = |message: &str| login_form(&layout, typed, Some(message));
-            Err(FormError::new(problem, form))
-        }
-    }
+    submit(form, log_in, typed).await?;
+    Ok(Redirect::to(uri!(profile_page)))
 }
 
 /// `GET /profile` for browsers; API clients get the JSON profile (see `web::negotiate`).
 #[get("/profile")]
 pub async fn profile_page(
     layout: Layout,
-    user: Result<CurrentUser, AuthError>,
-    caller: Caller,
-    auth: &State<Auth>,
+    request: AccountRequest<'_>,
 ) -> Result<Either<Template, Redirect>, ErrorPage> {
-    match user {
-        Ok(CurrentUser(user)) => {
-            let page = profile_view(&layout, &caller, auth, &user, None).await?;
+    match request.account().await {
+        Ok(user) => {
+            let page = profile_view(&layout, &request, &user, None).await?;
             Ok(Either::Left(page))
         }
         Err(_) => Ok(Either::Right(Redirect::to(uri!(login_page)))),
@@ -138,12 +121,11 @@ pub async fn profile_page(
 /// page that failed.
 pub(super) async fn profile_view(
     layout: &Layout,
-    caller: &Caller,
-    auth: &Auth,
+    request: &AccountRequest<'_>,
     user: &User,
     error: Option<&str>,
 ) -> Result<Template, ErrorPage> {
-    let sessions = auth.sessions_of(caller, user).await?;
+    let sessions = request.sessions(user).await?;
     let listed: Vec<_> = sessions
         .iter()
         .map(|listed| {
@@ -192,12 +174,16 @@ impl LoggedOut {
 #[post("/logout", data = "<_form>")]
 pub async fn logout_submit(
     _form: CheckedForm,
-    caller: Caller,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
+    request: AccountRequest<'_>,
 ) -> Result<LoggedOut, ErrorPage> {
+    let AccountRequest {
+        caller,
+        auth,
+        cookies,
+        ..
+    } = &request;
     if let Some(session_id) = cookies.session_id() {
-        match auth.destroy_session(&caller, &session_id).await {
+        match auth.destroy_session(caller, &session_id).await {
             Ok(()) | Err(AuthError::NoSession) => cookies.end_session(),
             Err(error) => return Err(error.into()),
         }

@@ -1,17 +1,15 @@
 //! `GET /api`: the JSON API's reference for people, rendered from the same OpenAPI document as
 //! `/openapi.json` (so the two cannot disagree), without a script: the CSP stays as it is.
 
+use super::Layout;
+use crate::web::api::doc;
 use rocket::get;
 use rocket::serde::json::{Value, json};
 use rocket_dyn_templates::Template;
-use utoipa::OpenApi;
-
-use super::Layout;
-use crate::web::api::doc::ApiDoc;
 
 #[get("/api")]
 pub fn api_page(layout: Layout) -> Template {
-    let document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let document = serde_json::to_value(doc::document()).unwrap_or_default();
     let page = json!({
         "title": "JSON API",
         "description": document["info"]["description"],

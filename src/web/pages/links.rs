@@ -7,75 +7,79 @@
 
 use rocket::response::{Flash, Redirect};
 use rocket::serde::json::json;
-use rocket::{State, get, post, uri};
+use rocket::{get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{Layout, invalid_link, link_failed, redirect_with};
-use crate::auth::{Auth, AuthError, Caller};
+use super::{Layout, MailedLink, redirect_with};
+use crate::auth::AuthError;
 use crate::web::cookies::{Cookies, Link};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::ErrorPage;
+use crate::web::flows::AccountRequest;
 
-/// One kind of mailed link: the cookie that holds its token, and its page.
+/// One kind of mailed link with a page of its own, whose button spends the token.
 struct LinkPage {
-    link: Link,
-    /// What the error page says of a link that is invalid, expired or spent.
-    invalid: &'static str,
+    mailed: MailedLink,
     title: &'static str,
-    action: &'static str,
     button: &'static str,
 }
 
 const VERIFY: LinkPage = LinkPage {
-    link: Link::Verify,
-    invalid: "This verification link is invalid, has expired or has already been used. Log \
-              in to have a new one sent.",
+    mailed: MailedLink {
+        link: Link::Verify,
+        invalid: "This verification link is invalid, has expired or has already been used. \
+                  Log in to have a new one sent.",
+    },
     title: "Verify your email",
-    action: "/email/verify",
     button: "Verify my email",
 };
 
 const EMAIL_CHANGE: LinkPage = LinkPage {
-    link: Link::EmailChange,
-    invalid: "This confirmation link is invalid, has expired or has already been used. Ask \
-              for a new one from your profile.",
+    mailed: MailedLink {
+        link: Link::EmailChange,
+        invalid: "This confirmation link is invalid, has expired or has already been used. \
+                  Ask for a new one from your profile.",
+    },
     title: "Confirm your new email",
-    action: "/email/confirm",
     button: "Use this email",
 };
 
 impl LinkPage {
-    /// The token the browser holds for this link, or the invalid link's page.
-    fn token(&self, cookies: &Cookies<'_>) -> Result<String, ErrorPage> {
-        cookies
-            .link_token(self.link)
-            .ok_or_else(|| invalid_link(self.invalid))
-    }
-
-    /// The error page of a token the auth layer refused.
-    fn failed(&self, error: AuthError) -> ErrorPage {
-        link_failed(error, self.invalid)
-    }
-
-    /// The link's page: `text` says what its button does.
-    fn render(&self, layout: &Layout, text: &str) -> Template {
+    /// The link's page, if the token the browser holds is one the auth layer knows: `what`
+    /// turns the token into the text saying what the button does.
+    async fn show(
+        &self,
+        request: &AccountRequest<'_>,
+        layout: &Layout,
+        what: impl AsyncFnOnce(String) -> Result<String, AuthError>,
+    ) -> Result<Template, ErrorPage> {
+        let token = self.mailed.token(&request.cookies)?;
+        let text = what(token).await.map_err(|e| self.mailed.failed(e))?;
         let page = json!({
             "title": self.title,
             "text": text,
-            "action": self.action,
+            "action": self.mailed.link.page(),
             "button": self.button,
         });
-        layout.render("email_link", page)
+        Ok(layout.render("email_link", page))
     }
 
-    /// After the token was spent: the cookie goes, and the visitor to their profile if logged
-    /// in (to the login page otherwise) with `message`.
-    fn spent(&self, cookies: &Cookies<'_>, layout: &Layout, message: &str) -> Flash<Redirect> {
-        cookies.drop_link_token(self.link);
-        match layout.account() {
-            Some(_) => redirect_with(uri!(super::account::profile_page), message),
-            None => redirect_with(uri!(super::account::login_page), message),
-        }
+    /// Spends the token the browser holds with `spend`; then the cookie goes, and the visitor
+    /// to their profile if logged in (to the login page otherwise) with the message `spend`
+    /// made.
+    async fn spend(
+        &self,
+        request: &AccountRequest<'_>,
+        layout: &Layout,
+        spend: impl AsyncFnOnce(String) -> Result<String, AuthError>,
+    ) -> Result<Flash<Redirect>, ErrorPage> {
+        let token = self.mailed.token(&request.cookies)?;
+        let message = spend(token).await.map_err(|e| self.mailed.failed(e))?;
+        request.cookies.drop_link_token(self.mailed.link);
+        Ok(match layout.account() {
+            Some(_) => redirect_with(uri!(super::account::profile_page), &message),
+            None => redirect_with(uri!(super::account::login_page), &message),
+        })
     }
 }
 
@@ -88,31 +92,30 @@ pub fn verify_link_opened(token: &str, cookies: Cookies<'_>) -> Redirect {
 
 #[get("/email/verify", rank = 2)]
 pub async fn verify_page(
-    caller: Caller,
+    request: AccountRequest<'_>,
     layout: Layout,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
 ) -> Result<Template, ErrorPage> {
-    let token = VERIFY.token(&cookies)?;
-    let holder = auth.verification_holder(&caller, &token).await;
-    let email = holder.map_err(|e| VERIFY.failed(e))?.email;
-    let text = format!("Confirm that {email} is your email address.");
-    Ok(VERIFY.render(&layout, &text))
+    let (auth, caller) = (request.auth, &request.caller);
+    VERIFY
+        .show(&request, &layout, async |token| {
+            let email = auth.verification_holder(caller, &token).await?.email;
+            Ok(format!("Confirm that {email} is your email address."))
+        })
+        .await
 }
 
 #[post("/email/verify", data = "<_form>")]
 pub async fn verify_submit(
     _form: CheckedForm,
-    caller: Caller,
+    request: AccountRequest<'_>,
     layout: Layout,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
 ) -> Result<Flash<Redirect>, ErrorPage> {
-    let token = VERIFY.token(&cookies)?;
-    let verified = auth.verify_email(&caller, &token).await;
-    let email = verified.map_err(|e| VERIFY.failed(e))?.email;
-    let message = format!("Thank you: {email} is verified.");
-    Ok(VERIFY.spent(&cookies, &layout, &message))
+    VERIFY
+        .spend(&request, &layout, async |token| {
+            let email = request.verify_email(&token).await?;
+            Ok(format!("Thank you: {email} is verified."))
+        })
+        .await
 }
 
 /// An email-change link's first load: keep the token in a private cookie, drop it from the URL.
@@ -124,29 +127,30 @@ pub fn email_link_opened(token: &str, cookies: Cookies<'_>) -> Redirect {
 
 #[get("/email/confirm", rank = 2)]
 pub async fn email_page(
-    caller: Caller,
+    request: AccountRequest<'_>,
     layout: Layout,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
 ) -> Result<Template, ErrorPage> {
-    let token = EMAIL_CHANGE.token(&cookies)?;
-    let holder = auth.email_change_holder(&caller, &token).await;
-    let (_, new_email) = holder.map_err(|e| EMAIL_CHANGE.failed(e))?;
-    let text = format!("Make {new_email} the email of your account. You will log in with it.");
-    Ok(EMAIL_CHANGE.render(&layout, &text))
+    let (auth, caller) = (request.auth, &request.caller);
+    EMAIL_CHANGE
+        .show(&request, &layout, async |token| {
+            let (_, new_email) = auth.email_change_holder(caller, &token).await?;
+            Ok(format!(
+                "Make {new_email} the email of your account. You will log in with it."
+            ))
+        })
+        .await
 }
 
 #[post("/email/confirm", data = "<_form>")]
 pub async fn email_submit(
     _form: CheckedForm,
-    caller: Caller,
+    request: AccountRequest<'_>,
     layout: Layout,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
 ) -> Result<Flash<Redirect>, ErrorPage> {
-    let token = EMAIL_CHANGE.token(&cookies)?;
-    let moved = auth.confirm_email_change(&caller, &token).await;
-    let email = moved.map_err(|e| EMAIL_CHANGE.failed(e))?.email;
-    let message = format!("Your account's email is now {email}.");
-    Ok(EMAIL_CHANGE.spent(&cookies, &layout, &message))
+    EMAIL_CHANGE
+        .spend(&request, &layout, async |token| {
+            let email = request.confirm_email_change(&token).await?;
+            Ok(format!("Your account's email is now {email}."))
+        })
+        .await
 }

@@ -16,8 +16,11 @@ use rocket::serde::json::{Value, json};
 use rocket::{routes, uri};
 use rocket_dyn_templates::Template;
 
-use super::cookies::Cookies;
-use super::error::{ErrorPage, PageFailure, Problem, log_failure};
+use super::cookies::{Cookies, Link};
+use super::csrf::CheckedForm;
+use super::error::{ErrorPage, FormError, PageFailure, Problem, log_failure};
+use super::flows::AccountRequest;
+use super::input::Fields;
 use super::session::CurrentUser;
 use crate::auth::AuthError;
 use crate::db::User;
@@ -121,6 +124,21 @@ impl Layout {
     }
 }
 
+/// Runs a form's flow on its body: the body's problem, or the flow's, is the form again, drawn
+/// by `render` around the message from what was typed.
+async fn submit<T, R>(
+    form: CheckedForm<T>,
+    flow: impl AsyncFnOnce(T) -> Result<R, Problem>,
+    render: impl FnOnce(&Fields, &str) -> Template,
+) -> Result<R, FormError> {
+    let CheckedForm { fields, body } = form;
+    let done = match body {
+        Ok(body) => flow(body).await,
+        Err(problem) => Err(problem),
+    };
+    done.map_err(|problem| FormError::new(problem, |message| render(&fields, message)))
+}
+
 /// A `303 See Other` to `to` carrying a one-time success message.
 fn redirect_with(to: rocket::http::uri::Origin<'static>, message: &str) -> Flash<Redirect> {
     Flash::success(Redirect::to(to), message.to_owned())
@@ -135,25 +153,38 @@ fn log_in_first() -> PageFailure {
 }
 
 /// The account a form acts for: the user of the request's live session, or the login page.
-fn account_user(user: Result<CurrentUser, AuthError>) -> Result<User, PageFailure> {
-    match user {
-        Ok(CurrentUser(user)) => Ok(user),
+async fn account_of(request: &AccountRequest<'_>) -> Result<User, PageFailure> {
+    match request.account().await {
+        Ok(user) => Ok(user),
         Err(AuthError::NoSession) => Err(log_in_first()),
         Err(error) => Err(ErrorPage::from(error).into()),
     }
 }
 
-/// The error page of a mailed link that is invalid, expired or spent (or that the browser no
-/// longer holds); `message` says what to do instead.
-fn invalid_link(message: &'static str) -> ErrorPage {
-    ErrorPage(Problem::new(Status::Forbidden, message))
+/// A mailed link as its pages handle it: the cookie that holds its token (off the URL, see
+/// `Cookies::hold_link_token`), and what the error page says of a link that is invalid,
+/// expired or spent (or that the browser no longer holds).
+struct MailedLink {
+    link: Link,
+    invalid: &'static str,
 }
 
-/// [`invalid_link`] for a token the auth layer refused, or the error page of whatever else
-/// stopped the link.
-fn link_failed(error: AuthError, invalid: &'static str) -> ErrorPage {
-    match error {
-        AuthError::InvalidResetToken | AuthError::InvalidLinkToken => invalid_link(invalid),
-        other => other.into(),
+impl MailedLink {
+    /// The token the browser holds for this link, or the invalid link's page.
+    fn token(&self, cookies: &Cookies<'_>) -> Result<String, ErrorPage> {
+        cookies
+            .link_token(self.link)
+            .ok_or_else(|| ErrorPage(Problem::new(Status::Forbidden, self.invalid)))
+    }
+
+    /// The invalid link's page for a token the auth layer refused, or the error page of
+    /// whatever else stopped the link.
+    fn failed(&self, error: AuthError) -> ErrorPage {
+        match error {
+            AuthError::InvalidResetToken | AuthError::InvalidLinkToken => {
+                ErrorPage(Problem::new(Status::Forbidden, self.invalid))
+            }
+            other => other.into(),
+        }
     }
 }

@@ -7,20 +7,24 @@
 
 use rocket::response::{Flash, Redirect};
 use rocket::serde::json::json;
-use rocket::{State, get, post, uri};
+use rocket::{get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{Layout, invalid_link, link_failed, redirect_with};
-use crate::auth::{Auth, Caller, ResetRequest};
-use crate::config::Settings;
+use super::{Layout, MailedLink, redirect_with, submit};
+use crate::auth::{Auth, ResetRequest};
 use crate::db::User;
-use crate::mail::{RESET_PATH, link};
+use crate::web::bodies::{EmailInput, NewPassword};
 use crate::web::cookies::{Cookies, Link};
 use crate::web::csrf::CheckedForm;
-use crate::web::error::{ErrorPage, FormError, PageFailure};
+use crate::web::error::{ErrorPage, PageFailure};
+use crate::web::flows::AccountRequest;
+use crate::web::input::Fields;
 
-const INVALID_LINK: &str = "This reset link is invalid, has expired or has already been used. \
-                            Ask for a new one from the “Forgot your password?” page.";
+const RESET: MailedLink = MailedLink {
+    link: Link::Reset,
+    invalid: "This reset link is invalid, has expired or has already been used. Ask for a new \
+              one from the “Forgot your password?” page.",
+};
 
 #[get("/password/forgot")]
 pub fn forgot_page(layout: Layout) -> Template {
@@ -36,27 +40,24 @@ fn forgot_form(layout: &Layout, email: &str, error: Option<&str>) -> Template {
 /// it also shows the link, as the API shows the token.
 #[post("/password/forgot", data = "<form>")]
 pub async fn forgot_submit(
-    form: CheckedForm,
-    caller: Caller,
+    form: CheckedForm<EmailInput>,
+    request: AccountRequest<'_>,
     layout: Layout,
-    auth: &State<Auth>,
-    settings: &State<Settings>,
 ) -> Result<Template, PageFailure> {
-    let CheckedForm(fields) = form;
-    let email = fields.email("email").map_err(|problem| {
-        let typed = fields.text("email").unwrap_or_default();
-        FormError::new(problem, |message| {
-            forgot_form(&layout, typed, Some(message))
-        })
-    })?;
-    let expose = settings.expose_reset_token;
-    let requested = auth.request_reset(&caller, &email, expose).await;
-    let link = match requested.map_err(ErrorPage::from)? {
-        ResetRequest::Issued(token) => Some(link(
-            settings.public_base_url.as_deref(),
-            RESET_PATH,
-            &token,
-        )),
+    let typed = |fields: &Fields, message: &str| {
+        forgot_form(
+            &layout,
+            fields.text("email").unwrap_or_default(),
+            Some(message),
+        )
+    };
+    let body = submit(form, async |body| Ok(body), typed).await?;
+    let link = match request
+        .request_reset(&body)
+        .await
+        .map_err(ErrorPage::from)?
+    {
+        ResetRequest::Issued(token) => Some(request.auth.link(Link::Reset.page(), &token)),
         ResetRequest::NoAccount | ResetRequest::Capped | ResetRequest::Deferred => None,
     };
     let message = "If an account exists for that email, we have sent a reset link to it.";
@@ -89,13 +90,11 @@ pub fn reset_link_opened(token: &str, cookies: Cookies<'_>) -> Redirect {
 
 #[get("/password/reset", rank = 2)]
 pub async fn reset_page(
-    caller: Caller,
+    request: AccountRequest<'_>,
     layout: Layout,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
 ) -> Result<Template, ErrorPage> {
-    let (_, holder) = link_holder(&caller, auth, &cookies).await?;
-    Ok(reset_form(&layout, auth, &holder, None))
+    let (_, holder) = link_holder(&request).await?;
+    Ok(reset_form(&layout, request.auth, &holder, None))
 }
 
 fn reset_form(layout: &Layout, auth: &Auth, holder: &User, error: Option<&str>) -> Template {
@@ -109,43 +108,33 @@ fn reset_form(layout: &Layout, auth: &Auth, holder: &User, error: Option<&str>) 
 }
 
 /// The token held from the link and the account it belongs to; 403 for any invalid link.
-async fn link_holder(
-    caller: &Caller,
-    auth: &Auth,
-    cookies: &Cookies<'_>,
-) -> Result<(String, User), ErrorPage> {
-    let token = cookies
-        .link_token(Link::Reset)
-        .ok_or_else(|| invalid_link(INVALID_LINK))?;
-    let holder = auth
-        .reset_token_holder(caller, &token)
-        .await
-        .map_err(|e| link_failed(e, INVALID_LINK))?;
-    Ok((token, holder))
+async fn link_holder(request: &AccountRequest<'_>) -> Result<(String, User), ErrorPage> {
+    let token = RESET.token(&request.cookies)?;
+    let holder = request
+        .auth
+        .reset_token_holder(&request.caller, &token)
+        .await;
+    Ok((token, holder.map_err(|e| RESET.failed(e))?))
 }
 
 /// Sets the new password, which spends the token and ends every session of the account; the
 /// visitor is sent to log in (a reset logs no one in).
 #[post("/password/reset", data = "<form>")]
 pub async fn reset_submit(
-    form: CheckedForm,
-    caller: Caller,
+    form: CheckedForm<NewPassword>,
+    request: AccountRequest<'_>,
     layout: Layout,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
 ) -> Result<Flash<Redirect>, PageFailure> {
-    let CheckedForm(fields) = form;
-    let (token, holder) = link_holder(&caller, auth, &cookies).await?;
-    let password = fields
-        .new_password("new_password", auth.policy())
-        .map_err(|problem| {
-            let form = |message: &str| reset_form(&layout, auth, &holder, Some(message));
-            FormError::new(problem, form)
-        })?;
-    auth.spend_reset_token(&caller, &token, None, password)
-        .await
-        .map_err(|e| link_failed(e, INVALID_LINK))?;
-    cookies.drop_link_token(Link::Reset);
+    let (token, holder) = link_holder(&request).await?;
+    let typed =
+        |_: &Fields, message: &str| reset_form(&layout, request.auth, &holder, Some(message));
+    let NewPassword { new_password } = submit(form, async |body| Ok(body), typed).await?;
+    let (auth, caller) = (request.auth, &request.caller);
+    let spent = auth
+        .spend_reset_token(caller, &token, None, new_password)
+        .await;
+    spent.map_err(|e| RESET.failed(e))?;
+    request.cookies.drop_link_token(Link::Reset);
     let done = "Your password has been changed. Log in with your new password.";
     Ok(redirect_with(uri!(super::account::login_page), done))
 }

@@ -8,20 +8,20 @@
 
 use rocket::response::{Flash, Redirect};
 use rocket::serde::json::json;
-use rocket::{Either, State, get, post, uri};
+use rocket::{Either, get, post, uri};
 use rocket_dyn_templates::Template;
 
 use super::account::{LoggedOut, profile_view};
 use super::password::link_sent;
-use super::{Layout, account_user, redirect_with};
-use crate::auth::{Auth, AuthError, Caller};
-use crate::config::Settings;
+use super::{Layout, account_of, redirect_with, submit};
+use crate::auth::{Auth, AuthError};
 use crate::db::User;
-use crate::mail::{EMAIL_CHANGE_PATH, VERIFY_PATH, link};
-use crate::web::cookies::Cookies;
+use crate::web::bodies::{CurrentPassword, EmailChange, PasswordChange, SessionChoice};
+use crate::web::cookies::Link;
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{FormError, PageFailure, Problem};
-use crate::web::session::CurrentUser;
+use crate::web::flows::AccountRequest;
+use crate::web::input::Fields;
 
 /// A settings form's page for a logged-in visitor; others are sent to log in.
 fn settings_form(layout: &Layout, render: impl FnOnce() -> Template) -> Either<Template, Redirect> {
@@ -31,106 +31,85 @@ fn settings_form(layout: &Layout, render: impl FnOnce() -> Template) -> Either<T
     }
 }
 
-/// The profile again, around the message of its button that failed, at the failure's status.
-async fn profile_failure(
-    problem: Problem,
+/// A button of the profile: `flow` runs for the account of the browser's session; a problem
+/// shows the profile again around its message, at its status.
+async fn profile_button<T, R>(
+    form: CheckedForm<T>,
+    request: &AccountRequest<'_>,
     layout: &Layout,
-    caller: &Caller,
-    auth: &Auth,
-    user: &User,
-) -> PageFailure {
-    match profile_view(layout, caller, auth, user, Some(problem.message())).await {
-        Ok(page) => FormError::new(problem, |_| page).into(),
-        Err(failed) => failed.into(),
+    flow: impl AsyncFnOnce(&User, T) -> Result<R, AuthError>,
+) -> Result<R, PageFailure> {
+    let user = account_of(request).await?;
+    let done = match form.body {
+        Ok(body) => flow(&user, body).await.map_err(Problem::from),
+        Err(problem) => Err(problem),
+    };
+    let problem = match done {
+        Ok(done) => return Ok(done),
+        Err(problem) => problem,
+    };
+    match profile_view(layout, request, &user, Some(problem.message())).await {
+        Ok(page) => Err(FormError::new(problem, |_| page).into()),
+        Err(failed) => Err(failed.into()),
     }
 }
 
 /// The link a mail carries, shown on the "link sent" page when tokens are exposed (debug).
-fn shown_link(settings: &Settings, path: &str, token: Option<&str>) -> Option<String> {
-    let base = settings.public_base_url.as_deref();
-    let token = token.filter(|_| settings.expose_reset_token)?;
-    Some(link(base, path, token))
+fn shown_link(auth: &Auth, link: Link, token: Option<String>) -> Option<String> {
+    token.map(|token| auth.link(link.page(), &token))
 }
 
 /// Logs out one device of the account, named by its public id; this very device goes home.
 #[post("/account/sessions/end", data = "<form>")]
 pub async fn end_session_submit(
-    form: CheckedForm,
-    caller: Caller,
+    form: CheckedForm<SessionChoice>,
+    request: AccountRequest<'_>,
     layout: Layout,
-    user: Result<CurrentUser, AuthError>,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
 ) -> Result<Either<LoggedOut, Flash<Redirect>>, PageFailure> {
-    let user = account_user(user)?;
-    let CheckedForm(fields) = form;
-    let ended = match fields.text("id") {
-        Ok(id) => auth
-            .end_session_by_id(&caller, &user, id)
-            .await
-            .map_err(Problem::from),
-        Err(problem) => Err(problem),
-    };
-    match ended {
-        Ok(ended) if ended.current => {
-            cookies.end_session();
-            Ok(Either::Left(LoggedOut::home("You have been logged out.")))
-        }
-        Ok(_) => {
-            let done = "That device has been logged out.";
-            Ok(Either::Right(redirect_with(
-                uri!(super::account::profile_page),
-                done,
-            )))
-        }
-        Err(problem) => Err(profile_failure(problem, &layout, &caller, auth, &user).await),
+    let end =
+        async |user: &User, choice: SessionChoice| request.end_session(user, &choice.id).await;
+    if profile_button(form, &request, &layout, end).await?.current {
+        return Ok(Either::Left(LoggedOut::home("You have been logged out.")));
     }
+    let done = "That device has been logged out.";
+    let profile = uri!(super::account::profile_page);
+    Ok(Either::Right(redirect_with(profile, done)))
 }
 
 /// Logs out every device of the account but this one.
-#[post("/account/sessions/end-others", data = "<_form>")]
+#[post("/account/sessions/end-others", data = "<form>")]
 pub async fn end_others_submit(
-    _form: CheckedForm,
-    caller: Caller,
+    form: CheckedForm,
+    request: AccountRequest<'_>,
     layout: Layout,
-    user: Result<CurrentUser, AuthError>,
-    auth: &State<Auth>,
 ) -> Result<Flash<Redirect>, PageFailure> {
-    let user = account_user(user)?;
-    match auth.end_other_sessions(&caller, &user).await {
-        Ok(ended) => {
-            let devices = if ended == 1 { "device" } else { "devices" };
-            let done = format!("{ended} other {devices} logged out.");
-            Ok(redirect_with(uri!(super::account::profile_page), &done))
-        }
-        Err(error) => Err(profile_failure(error.into(), &layout, &caller, auth, &user).await),
-    }
+    let end = async |user: &User, ()| request.end_other_sessions(user).await;
+    let ended = profile_button(form, &request, &layout, end).await?;
+    let devices = if ended == 1 { "device" } else { "devices" };
+    let done = format!("{ended} other {devices} logged out.");
+    Ok(redirect_with(uri!(super::account::profile_page), &done))
 }
 
 /// Sends a new verification link to the account's email.
-#[post("/account/verification/send", data = "<_form>")]
+#[post("/account/verification/send", data = "<form>")]
 pub async fn verification_submit(
-    _form: CheckedForm,
-    caller: Caller,
+    form: CheckedForm,
+    request: AccountRequest<'_>,
     layout: Layout,
-    user: Result<CurrentUser, AuthError>,
-    auth: &State<Auth>,
-    settings: &State<Settings>,
 ) -> Result<Template, PageFailure> {
-    let user = account_user(user)?;
-    match auth.send_verification(&caller, &user).await {
-        Ok(token) => {
-            let message = format!("We sent a new verification link to {}.", user.email);
-            let link = shown_link(settings, VERIFY_PATH, Some(&token));
-            Ok(link_sent(&layout, &message, link, "verify-link"))
-        }
-        Err(error) => Err(profile_failure(error.into(), &layout, &caller, auth, &user).await),
-    }
+    let send = async |user: &User, ()| {
+        let token = request.send_verification(user).await?;
+        Ok((user.email.clone(), token))
+    };
+    let (email, token) = profile_button(form, &request, &layout, send).await?;
+    let message = format!("We sent a new verification link to {email}.");
+    let link = shown_link(request.auth, Link::Verify, token);
+    Ok(link_sent(&layout, &message, link, "verify-link"))
 }
 
 #[get("/account/password")]
-pub fn password_page(layout: Layout, auth: &State<Auth>) -> Either<Template, Redirect> {
-    settings_form(&layout, || password_form(&layout, auth, None))
+pub fn password_page(layout: Layout, request: AccountRequest<'_>) -> Either<Template, Redirect> {
+    settings_form(&layout, || password_form(&layout, request.auth, None))
 }
 
 fn password_form(layout: &Layout, auth: &Auth, error: Option<&str>) -> Template {
@@ -145,31 +124,16 @@ fn password_form(layout: &Layout, auth: &Auth, error: Option<&str>) -> Template 
 /// Changes the password: this browser gets a new session, every other device is logged out.
 #[post("/account/password", data = "<form>")]
 pub async fn password_submit(
-    form: CheckedForm,
-    caller: Caller,
+    form: CheckedForm<PasswordChange>,
+    request: AccountRequest<'_>,
     layout: Layout,
-    user: Result<CurrentUser, AuthError>,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
 ) -> Result<Flash<Redirect>, PageFailure> {
-    let user = account_user(user)?;
-    let CheckedForm(fields) = form;
-    let changed = async {
-        let current = fields.current_password()?;
-        let new = fields.new_password("new_password", auth.policy())?;
-        Ok::<_, Problem>(auth.change_password(&caller, &user, current, new).await?)
-    };
-    match changed.await {
-        Ok(login) => {
-            cookies.start_session(login);
-            let done = "Your password has been changed. Every other device has been logged out.";
-            Ok(redirect_with(uri!(super::account::profile_page), done))
-        }
-        Err(problem) => {
-            let form = |message: &str| password_form(&layout, auth, Some(message));
-            Err(FormError::new(problem, form).into())
-        }
-    }
+    let user = account_of(&request).await?;
+    let change = async |body| Ok::<_, Problem>(request.change_password(&user, body).await?);
+    let typed = |_: &Fields, message: &str| password_form(&layout, request.auth, Some(message));
+    submit(form, change, typed).await?;
+    let done = "Your password has been changed. Every other device has been logged out.";
+    Ok(redirect_with(uri!(super::account::profile_page), done))
 }
 
 #[get("/account/email")]
@@ -186,37 +150,27 @@ fn email_form(layout: &Layout, new_email: &str, error: Option<&str>) -> Template
 /// changes when the link is opened.
 #[post("/account/email", data = "<form>")]
 pub async fn email_submit(
-    form: CheckedForm,
-    caller: Caller,
+    form: CheckedForm<EmailChange>,
+    request: AccountRequest<'_>,
     layout: Layout,
-    user: Result<CurrentUser, AuthError>,
-    auth: &State<Auth>,
-    settings: &State<Settings>,
 ) -> Result<Template, PageFailure> {
-    let user = account_user(user)?;
-    let CheckedForm(fields) = form;
-    let requested = async {
-        let current = fields.current_password()?;
-        let new_email = fields.email("new_email")?;
-        let token = auth
-            .request_email_change(&caller, &user, current, &new_email)
-            .await?;
-        Ok::<_, Problem>((new_email, token))
+    let user = account_of(&request).await?;
+    let change = async |body: EmailChange| {
+        let token = request.request_email_change(&user, &body).await?;
+        Ok::<_, Problem>((body.new_email, token))
     };
-    match requested.await {
-        Ok((new_email, token)) => {
-            let message = format!(
-                "We sent a confirmation link to {new_email}. Your email changes when you open it."
-            );
-            let link = shown_link(settings, EMAIL_CHANGE_PATH, token.as_deref());
-            Ok(link_sent(&layout, &message, link, "email-link"))
-        }
-        Err(problem) => {
-            let typed = fields.text("new_email").unwrap_or_default();
-            let form = |message: &str| email_form(&layout, typed, Some(message));
-            Err(FormError::new(problem, form).into())
-        }
-    }
+    let typed = |fields: &Fields, message: &str| {
+        email_form(
+            &layout,
+            fields.text("new_email").unwrap_or_default(),
+            Some(message),
+        )
+    };
+    let (new_email, token) = submit(form, change, typed).await?;
+    let message =
+        format!("We sent a confirmation link to {new_email}. Your email changes when you open it.");
+    let link = shown_link(request.auth, Link::EmailChange, token);
+    Ok(link_sent(&layout, &message, link, "email-link"))
 }
 
 #[get("/account/delete")]
@@ -232,27 +186,13 @@ fn delete_form(layout: &Layout, error: Option<&str>) -> Template {
 /// Deletes the account with everything stored about it, and goes home.
 #[post("/account/delete", data = "<form>")]
 pub async fn delete_submit(
-    form: CheckedForm,
-    caller: Caller,
+    form: CheckedForm<CurrentPassword>,
+    request: AccountRequest<'_>,
     layout: Layout,
-    user: Result<CurrentUser, AuthError>,
-    auth: &State<Auth>,
-    cookies: Cookies<'_>,
 ) -> Result<LoggedOut, PageFailure> {
-    let user = account_user(user)?;
-    let CheckedForm(fields) = form;
-    let deleted = async {
-        let current = fields.current_password()?;
-        Ok::<_, Problem>(auth.delete_account(&caller, &user, current).await?)
-    };
-    match deleted.await {
-        Ok(()) => {
-            cookies.end_session();
-            Ok(LoggedOut::home("Your account has been deleted."))
-        }
-        Err(problem) => {
-            let form = |message: &str| delete_form(&layout, Some(message));
-            Err(FormError::new(problem, form).into())
-        }
-    }
+    let user = account_of(&request).await?;
+    let delete = async |body| Ok::<_, Problem>(request.delete_account(&user, &body).await?);
+    let typed = |_: &Fields, message: &str| delete_form(&layout, Some(message));
+    submit(form, delete, typed).await?;
+    Ok(LoggedOut::home("Your account has been deleted."))
 }

@@ -1,0 +1,157 @@
+//! One request guard for the account handlers of both surfaces ([`AccountRequest`]), and the
+//! account flows they run through it. A flow calls the auth layer, hands the client its cookies
+//! (a new session, an ended one) and returns a typed result; the API maps it to JSON and the
+//! pages to a redirect or a page, each in one place, so the two surfaces cannot drift apart.
+
+use rocket::request::{FromRequest, Outcome, Request};
+
+use super::bodies::{Credentials, CurrentPassword, EmailChange, EmailInput, PasswordChange};
+use super::cookies::Cookies;
+use super::session::CurrentUser;
+use crate::auth::{Auth, AuthError, Caller, DeviceSession, Ended, ResetRequest};
+use crate::config::Settings;
+use crate::db::User;
+
+/// What an account handler works with: who is calling (address, request id, the session and
+/// device its cookies present), the auth service, the cookie jar and the settings. The account
+/// of the caller's session is looked up only when a flow asks ([`AccountRequest::account`]).
+pub struct AccountRequest<'r> {
+    pub caller: Caller,
+    pub auth: &'r Auth,
+    pub cookies: Cookies<'r>,
+    pub settings: &'r Settings,
+    req: &'r Request<'r>,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for AccountRequest<'r> {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let state = req.rocket();
+        Outcome::Success(AccountRequest {
+            caller: req.guard::<Caller>().await.unwrap(),
+            auth: state.state::<Auth>().expect("auth is managed"),
+            cookies: req.guard::<Cookies<'r>>().await.unwrap(),
+            settings: state.state::<Settings>().expect("settings are managed"),
+            req,
+        })
+    }
+}
+
+impl AccountRequest<'_> {
+    /// The account of the caller's live session: [`AuthError::NoSession`] without one, the
+    /// lookup's error when it could not be done. Looked up once per request, however many
+    /// guards and flows ask.
+    pub async fn account(&self) -> Result<User, AuthError> {
+        match self.req.guard::<CurrentUser>().await {
+            Outcome::Success(CurrentUser(user)) => Ok(user),
+            Outcome::Error((_, error)) => Err(error),
+            Outcome::Forward(_) => Err(AuthError::NoSession),
+        }
+    }
+
+    /// A mailed link's token as the client may see it: only when tokens are exposed (debug).
+    fn exposed(&self, token: Option<String>) -> Option<String> {
+        token.filter(|_| self.settings.expose_reset_token)
+    }
+
+    /// Logs in and hands the client the new session; the account's email.
+    pub async fn log_in(&self, credentials: Credentials) -> Result<String, AuthError> {
+        let Credentials { email, password } = credentials;
+        let login = self.auth.login(&self.caller, &email, &password).await?;
+        let email = login.user.email.clone();
+        self.cookies.start_session(login);
+        Ok(email)
+    }
+
+    /// Asks for a reset link for `body.email` (the token itself only when tokens are exposed).
+    pub async fn request_reset(&self, body: &EmailInput) -> Result<ResetRequest, AuthError> {
+        let expose = self.settings.expose_reset_token;
+        self.auth
+            .request_reset(&self.caller, &body.email, expose)
+            .await
+    }
+
+    pub async fn sessions(&self, user: &User) -> Result<Vec<DeviceSession>, AuthError> {
+        self.auth.sessions_of(&self.caller, user).await
+    }
+
+    /// Ends the account's session `id`; ending this very session also drops its cookie.
+    pub async fn end_session(&self, user: &User, id: &str) -> Result<Ended, AuthError> {
+        let ended = self.auth.end_session_by_id(&self.caller, user, id).await?;
+        if ended.current {
+            self.cookies.end_session();
+        }
+        Ok(ended)
+    }
+
+    /// Ends every session of the account but this one; how many ended.
+    pub async fn end_other_sessions(&self, user: &User) -> Result<usize, AuthError> {
+        self.auth.end_other_sessions(&self.caller, user).await
+    }
+
+    /// Changes the password: every other session ends and this client gets a new one.
+    pub async fn change_password(
+        &self,
+        user: &User,
+        body: PasswordChange,
+    ) -> Result<(), AuthError> {
+        let (current, new) = (&body.current_password, body.new_password);
+        let login = self
+            .auth
+            .change_password(&self.caller, user, current, new)
+            .await?;
+        self.cookies.start_session(login);
+        Ok(())
+    }
+
+    /// Mails a new verification link; its token as the client may see it.
+    pub async fn send_verification(&self, user: &User) -> Result<Option<String>, AuthError> {
+        let token = self.auth.send_verification(&self.caller, user).await?;
+        Ok(self.exposed(Some(token)))
+    }
+
+    /// Spends a verification token; the email it verified.
+    pub async fn verify_email(&self, token: &str) -> Result<String, AuthError> {
+        Ok(self.auth.verify_email(&self.caller, token).await?.email)
+    }
+
+    /// Mails a link that moves the account to `body.new_email`; its token as the client may
+    /// see it (none when the address has an account: that one gets a notice instead).
+    pub async fn request_email_change(
+        &self,
+        user: &User,
+        body: &EmailChange,
+    ) -> Result<Option<String>, AuthError> {
+        let (current, new_email) = (&body.current_password, &body.new_email);
+        let token = self
+            .auth
+            .request_email_change(&self.caller, user, current, new_email)
+            .await?;
+        Ok(self.exposed(token))
+    }
+
+    /// Spends an email-change token; the account's new email.
+    pub async fn confirm_email_change(&self, token: &str) -> Result<String, AuthError> {
+        Ok(self
+            .auth
+            .confirm_email_change(&self.caller, token)
+            .await?
+            .email)
+    }
+
+    /// Deletes the account and drops the session cookie.
+    pub async fn delete_account(
+        &self,
+        user: &User,
+        body: &CurrentPassword,
+    ) -> Result<(), AuthError> {
+        let current = &body.current_password;
+        self.auth
+            .delete_account(&self.caller, user, current)
+            .await?;
+        self.cookies.end_session();
+        Ok(())
+    }
+}
