@@ -8,13 +8,11 @@ use rocket::serde::json::Json;
 use rocket::{delete, get, post, put, routes};
 use utoipa::ToSchema;
 
-use super::{ApiResult, Input, Profile};
+use super::{Answer, ApiRequest, Input, Profile};
 use crate::auth::DeviceSession;
 use crate::time::rfc3339;
 use crate::web::bodies::{CurrentPassword, EmailChange, PasswordChange, TokenInput};
 use crate::web::error::Message;
-use crate::web::flows::AccountRequest;
-use crate::web::origin::SameOrigin;
 
 pub fn routes() -> Vec<rocket::Route> {
     routes![
@@ -98,17 +96,11 @@ pub struct EmailOnly {
     pub email: String,
 }
 
-#[utoipa::path(
-    get,
-    path = "/account/sessions",
-    tag = "account",
-    responses(
-        (status = 200, description = "the live sessions, the most recently used first", body = Sessions),
-        (status = 403, description = "no live session", body = Message)
-    )
-)]
+#[utoipa::path(get, path = "/account/sessions", tag = "account", security(("session" = [])), responses(
+    (status = 200, description = "the live sessions, the most recently used first", body = Sessions),
+))]
 #[get("/account/sessions")]
-async fn list_sessions(request: AccountRequest<'_>) -> ApiResult<Sessions> {
+async fn list_sessions(request: ApiRequest<'_>) -> Answer<Sessions> {
     let user = request.account().await?;
     let listed = request.sessions(&user).await?;
     let sessions = listed.into_iter().map(Session::from).collect();
@@ -117,86 +109,48 @@ async fn list_sessions(request: AccountRequest<'_>) -> ApiResult<Sessions> {
 
 /// Ends one of the account's sessions; 404 for an id that is not one of them. Ending this
 /// very session also drops its cookie.
-#[utoipa::path(
-    delete,
-    path = "/account/sessions/{id}",
-    tag = "account",
-    params(("id" = String, Path, description = "The session's public id, from GET /account/sessions")),
-    responses(
-        (status = 200, description = "session ended", body = Message),
-        (status = 403, description = "no live session", body = Message),
-        (status = 404, description = "no such session", body = Message)
-    )
-)]
+#[utoipa::path(delete, path = "/account/sessions/{id}", tag = "account", params(("id" = String, Path, description = "The session's public id, from GET /account/sessions")), security(("session" = [])), responses(
+    (status = 200, description = "session ended", body = Message),
+    (status = 404, description = "no such session"),
+))]
 #[delete("/account/sessions/<id>")]
-async fn end_session(
-    _origin: SameOrigin,
-    id: &str,
-    request: AccountRequest<'_>,
-) -> ApiResult<Message> {
+async fn end_session(id: &str, request: ApiRequest<'_>) -> Answer<Message> {
     let user = request.account().await?;
     request.end_session(&user, id).await?;
     Ok(Message::new("session ended"))
 }
 
 /// Ends every session of the account but this one.
-#[utoipa::path(
-    delete,
-    path = "/account/sessions",
-    tag = "account",
-    responses(
-        (status = 200, description = "every other session ended", body = Ended),
-        (status = 403, description = "no live session", body = Message)
-    )
-)]
+#[utoipa::path(delete, path = "/account/sessions", tag = "account", security(("session" = [])), responses(
+    (status = 200, description = "every other session ended", body = Ended),
+))]
 #[delete("/account/sessions")]
-async fn end_other_sessions(_origin: SameOrigin, request: AccountRequest<'_>) -> ApiResult<Ended> {
+async fn end_other_sessions(request: ApiRequest<'_>) -> Answer<Ended> {
     let user = request.account().await?;
     let ended = request.end_other_sessions(&user).await?;
     Ok(Json(Ended { ended }))
 }
 
 /// Changes the password; every other session ends and this client gets a new session cookie.
-#[utoipa::path(
-    put,
-    path = "/account/password",
-    tag = "account",
-    request_body = PasswordChange,
-    responses(
-        (status = 200, description = "password changed; a new session cookie is set", body = Message),
-        (status = 400, description = "new_password fails the policy", body = Message),
-        (status = 401, description = "current_password is missing or wrong", body = Message),
-        (status = 403, description = "no live session", body = Message),
-        (status = 429, description = "too many attempts", body = Message)
-    )
-)]
+#[utoipa::path(put, path = "/account/password", tag = "account", request_body = PasswordChange, security(("session" = [])), responses(
+    (status = 200, description = "password changed; a new session cookie is set", body = Message),
+    (status = 400, description = "new_password fails the policy"),
+    (status = 429, description = "too many attempts"),
+))]
 #[put("/account/password", data = "<body>")]
-async fn change_password(
-    _origin: SameOrigin,
-    request: AccountRequest<'_>,
-    body: Input<PasswordChange>,
-) -> ApiResult<Message> {
+async fn change_password(request: ApiRequest<'_>, body: Input<PasswordChange>) -> Answer<Message> {
     let user = request.account().await?;
     request.change_password(&user, body?.0).await?;
     Ok(Message::new("password changed"))
 }
 
-#[utoipa::path(
-    post,
-    path = "/account/verification",
-    tag = "account",
-    responses(
-        (status = 200, description = "verification link sent", body = VerificationSent),
-        (status = 403, description = "no live session", body = Message),
-        (status = 409, description = "email is already verified", body = Message),
-        (status = 429, description = "too many mails this hour", body = Message)
-    )
-)]
+#[utoipa::path(post, path = "/account/verification", tag = "account", security(("session" = [])), responses(
+    (status = 200, description = "verification link sent", body = VerificationSent),
+    (status = 409, description = "email is already verified"),
+    (status = 429, description = "too many mails this hour"),
+))]
 #[post("/account/verification")]
-async fn send_verification(
-    _origin: SameOrigin,
-    request: AccountRequest<'_>,
-) -> ApiResult<VerificationSent> {
+async fn send_verification(request: ApiRequest<'_>) -> Answer<VerificationSent> {
     let user = request.account().await?;
     let verification_token = request.send_verification(&user).await?;
     let message = "verification link sent";
@@ -207,23 +161,13 @@ async fn send_verification(
 }
 
 /// Spends a verification token; no session is needed (the link may be opened anywhere).
-#[utoipa::path(
-    post,
-    path = "/account/verification/confirm",
-    tag = "account",
-    request_body = TokenInput,
-    responses(
-        (status = 200, description = "the email is verified", body = Profile),
-        (status = 400, description = "token is required", body = Message),
-        (status = 403, description = "invalid, expired or used token", body = Message)
-    )
-)]
+#[utoipa::path(post, path = "/account/verification/confirm", tag = "account", request_body = TokenInput, responses(
+    (status = 200, description = "the email is verified", body = Profile),
+    (status = 400, description = "token is required"),
+    (status = 403, description = "invalid, expired or used token"),
+))]
 #[post("/account/verification/confirm", data = "<body>")]
-async fn confirm_verification(
-    _origin: SameOrigin,
-    request: AccountRequest<'_>,
-    body: Input<TokenInput>,
-) -> ApiResult<Profile> {
+async fn confirm_verification(request: ApiRequest<'_>, body: Input<TokenInput>) -> Answer<Profile> {
     let email = request.verify_email(&body?.0.token).await?;
     let email_verified = true;
     Ok(Json(Profile {
@@ -233,25 +177,16 @@ async fn confirm_verification(
 }
 
 /// Asks to move the account to `new_email`; it moves when the mailed link is confirmed.
-#[utoipa::path(
-    post,
-    path = "/account/email",
-    tag = "account",
-    request_body = EmailChange,
-    responses(
-        (status = 200, description = "confirmation link sent to the new address (an address that has an account gets a mail saying so instead, and the same answer)", body = EmailChangeSent),
-        (status = 400, description = "new_email is invalid or already this account's", body = Message),
-        (status = 401, description = "current_password is missing or wrong", body = Message),
-        (status = 403, description = "no live session", body = Message),
-        (status = 429, description = "too many attempts or mails", body = Message)
-    )
-)]
+#[utoipa::path(post, path = "/account/email", tag = "account", request_body = EmailChange, security(("session" = [])), responses(
+    (status = 200, description = "confirmation link sent to the new address (an address that has an account gets a mail saying so instead, and the same answer)", body = EmailChangeSent),
+    (status = 400, description = "new_email is invalid or already this account's"),
+    (status = 429, description = "too many attempts or mails"),
+))]
 #[post("/account/email", data = "<body>")]
 async fn change_email(
-    _origin: SameOrigin,
-    request: AccountRequest<'_>,
+    request: ApiRequest<'_>,
     body: Input<EmailChange>,
-) -> ApiResult<EmailChangeSent> {
+) -> Answer<EmailChangeSent> {
     let user = request.account().await?;
     let email_token = request.request_email_change(&user, &body?.0).await?;
     let message = "confirmation link sent";
@@ -261,46 +196,27 @@ async fn change_email(
     }))
 }
 
-#[utoipa::path(
-    post,
-    path = "/account/email/confirm",
-    tag = "account",
-    request_body = TokenInput,
-    responses(
-        (status = 200, description = "the account moved to the new email", body = EmailOnly),
-        (status = 400, description = "the address was taken meanwhile", body = Message),
-        (status = 403, description = "invalid, expired or used token", body = Message)
-    )
-)]
+#[utoipa::path(post, path = "/account/email/confirm", tag = "account", request_body = TokenInput, responses(
+    (status = 200, description = "the account moved to the new email", body = EmailOnly),
+    (status = 400, description = "the address was taken meanwhile"),
+    (status = 403, description = "invalid, expired or used token"),
+))]
 #[post("/account/email/confirm", data = "<body>")]
 async fn confirm_email_change(
-    _origin: SameOrigin,
-    request: AccountRequest<'_>,
+    request: ApiRequest<'_>,
     body: Input<TokenInput>,
-) -> ApiResult<EmailOnly> {
+) -> Answer<EmailOnly> {
     let email = request.confirm_email_change(&body?.0.token).await?;
     Ok(Json(EmailOnly { email }))
 }
 
 /// Deletes the account and drops the session cookie.
-#[utoipa::path(
-    delete,
-    path = "/account",
-    tag = "account",
-    request_body = CurrentPassword,
-    responses(
-        (status = 200, description = "account deleted; the cookie is removed", body = Message),
-        (status = 401, description = "current_password is missing or wrong", body = Message),
-        (status = 403, description = "no live session", body = Message),
-        (status = 429, description = "too many attempts", body = Message)
-    )
-)]
+#[utoipa::path(delete, path = "/account", tag = "account", request_body = CurrentPassword, security(("session" = [])), responses(
+    (status = 200, description = "account deleted; the cookie is removed", body = Message),
+    (status = 429, description = "too many attempts"),
+))]
 #[delete("/account", data = "<body>")]
-async fn delete_account(
-    _origin: SameOrigin,
-    request: AccountRequest<'_>,
-    body: Input<CurrentPassword>,
-) -> ApiResult<Message> {
+async fn delete_account(request: ApiRequest<'_>, body: Input<CurrentPassword>) -> Answer<Message> {
     let user = request.account().await?;
     request.delete_account(&user, &body?.0).await?;
     Ok(Message::new("account deleted"))

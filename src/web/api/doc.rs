@@ -4,6 +4,7 @@
 //! collected from the annotations: what is described is what runs. A test walks the mounted
 //! routes and fails when a JSON endpoint is missing here or answers a free-form body.
 
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -54,6 +55,11 @@ struct ApiDoc;
 /// What holds for every endpoint, said once here rather than on each handler:
 /// - a request body is taken form-encoded (as the original's clients send it) or as a JSON
 ///   object, with the same fields;
+/// - a failure (4xx, 5xx) answers `{"message": …}`;
+/// - an endpoint that needs a session (`security(("session" = []))`: the session cookie)
+///   answers 403 without a live one;
+/// - an endpoint whose body asks for `current_password` answers 401 when it is missing or
+///   wrong;
 /// - an endpoint that reads or writes an account answers 503 (with `Retry-After`) when the
 ///   database fails (a full disk, an outage) or the hash queue is full. `GET /` and the
 ///   operations endpoints touch no account.
@@ -61,15 +67,19 @@ struct Conventions;
 
 impl Modify for Conventions {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let unavailable = ResponseBuilder::new()
-            .description("busy or unavailable: try again after Retry-After seconds")
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Message")))
-                    .build(),
-            )
-            .build();
+        let components = openapi.components.get_or_insert_default();
+        let cookie = ApiKeyValue::with_description("session_id", "__Host-session_id in release");
+        let scheme = SecurityScheme::ApiKey(ApiKey::Cookie(cookie));
+        components.add_security_scheme("session", scheme);
+        let asks_password: Vec<String> = components
+            .schemas
+            .iter()
+            .filter(|(_, schema)| {
+                serde_json::to_value(schema)
+                    .is_ok_and(|s| !s["properties"]["current_password"].is_null())
+            })
+            .map(|(name, _)| format!("#/components/schemas/{name}"))
+            .collect();
         for (path, item) in openapi.paths.paths.iter_mut() {
             let operations = [
                 &mut item.get,
@@ -78,18 +88,44 @@ impl Modify for Conventions {
                 &mut item.delete,
             ];
             for operation in operations.into_iter().flatten() {
+                let mut refusals = Vec::new();
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    refusals.push(("403", "no live session"));
+                }
                 if let Some(RefOr::T(body)) = &mut operation.request_body
                     && let Some(json) = body.content.get("application/json").cloned()
                 {
+                    let content = serde_json::to_value(&json).unwrap_or_default();
+                    let schema = &content["schema"]["$ref"];
+                    if asks_password.iter().any(|name| schema == name.as_str()) {
+                        refusals.push(("401", "current_password is missing or wrong"));
+                    }
                     let form = "application/x-www-form-urlencoded".to_owned();
                     body.content.insert(form, json);
                 }
                 let tags = operation.tags.as_deref().unwrap_or_default();
-                if path == "/" || tags.iter().any(|tag| tag == "operations") {
-                    continue;
+                if path != "/" && !tags.iter().any(|tag| tag == "operations") {
+                    let retry = "busy or unavailable: try again after Retry-After seconds";
+                    refusals.push(("503", retry));
                 }
                 let responses = &mut operation.responses.responses;
-                responses.insert("503".to_owned(), unavailable.clone().into());
+                for (status, description) in refusals {
+                    let answer = ResponseBuilder::new().description(description).build();
+                    responses.insert(status.to_owned(), answer.into());
+                }
+                for (status, answer) in responses.iter_mut() {
+                    if let RefOr::T(answer) = answer
+                        && answer.content.is_empty()
+                        && status.as_str() >= "400"
+                    {
+                        let message = ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Message")))
+                            .build();
+                        answer
+                            .content
+                            .insert("application/json".to_owned(), message.into());
+                    }
+                }
             }
         }
     }

@@ -6,7 +6,10 @@
 mod account;
 pub mod doc;
 
-use rocket::http::Status;
+use std::ops::Deref;
+
+use rocket::http::{Method, Status};
+use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::Redirect;
 use rocket::serde::Serialize;
 use rocket::serde::json::Json;
@@ -20,8 +23,35 @@ use super::input::Body;
 use super::origin::SameOrigin;
 use crate::auth::{AuthError, ResetRequest};
 
+/// The API's [`AccountRequest`]: a request that may change something (any method but GET) is
+/// refused first when a browser marks it cross-site ([`SameOrigin`]).
+pub struct ApiRequest<'r>(AccountRequest<'r>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ApiRequest<'r> {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        if req.method() != Method::Get
+            && let Outcome::Error(refused) = req.guard::<SameOrigin>().await
+        {
+            return Outcome::Error(refused);
+        }
+        let request = req.guard::<AccountRequest<'r>>().await.unwrap();
+        Outcome::Success(ApiRequest(request))
+    }
+}
+
+impl<'r> Deref for ApiRequest<'r> {
+    type Target = AccountRequest<'r>;
+
+    fn deref(&self) -> &AccountRequest<'r> {
+        &self.0
+    }
+}
+
 /// A handler's answer: `T` as JSON, or the problem.
-type ApiResult<T> = Result<Json<T>, Problem>;
+type Answer<T> = Result<Json<T>, Problem>;
 
 /// A request body as an API handler takes it: the problem of a body that does not read is the
 /// handler's to answer, after the checks that come first.
@@ -79,35 +109,20 @@ pub enum ResetRequested {
     Sent(EmailMessage),
 }
 
-#[utoipa::path(
-    get,
-    path = "/",
-    tag = "original",
-    responses((status = 200, description = "Bienvenue", body = Message))
-)]
+#[utoipa::path(get, path = "/", tag = "original", responses((status = 200, description = "Bienvenue", body = Message)))]
 #[get("/")]
 pub fn index() -> Json<Message> {
     Message::new("Bienvenue")
 }
 
 /// Creates an account; a session the client presented ends with it.
-#[utoipa::path(
-    post,
-    path = "/users",
-    tag = "original",
-    request_body = NewAccount,
-    responses(
-        (status = 200, description = "user created", body = EmailMessage),
-        (status = 400, description = "a field is missing or invalid, the password fails the policy, or the email is registered", body = Message),
-        (status = 429, description = "too many signups from this address", body = Message)
-    )
-)]
+#[utoipa::path(post, path = "/users", tag = "original", request_body = NewAccount, responses(
+    (status = 200, description = "user created", body = EmailMessage),
+    (status = 400, description = "a field is missing or invalid, the password fails the policy, or the email is registered"),
+    (status = 429, description = "too many signups from this address"),
+))]
 #[post("/users", data = "<body>")]
-async fn create_user(
-    _origin: SameOrigin,
-    request: AccountRequest<'_>,
-    body: Input<NewAccount>,
-) -> ApiResult<EmailMessage> {
+async fn create_user(request: ApiRequest<'_>, body: Input<NewAccount>) -> Answer<EmailMessage> {
     let Body(NewAccount { email, password }) = body?;
     let user = request
         .auth
@@ -119,43 +134,24 @@ async fn create_user(
     Ok(EmailMessage::new(user.email, "user created"))
 }
 
-#[utoipa::path(
-    post,
-    path = "/sessions",
-    tag = "original",
-    request_body = Credentials,
-    responses(
-        (status = 200, description = "logged in; the session cookie is set", body = EmailMessage),
-        (status = 401, description = "invalid email or password", body = Message),
-        (status = 403, description = "email not verified (require_verified_email)", body = Message),
-        (status = 429, description = "too many attempts", body = Message)
-    )
-)]
+#[utoipa::path(post, path = "/sessions", tag = "original", request_body = Credentials, responses(
+    (status = 200, description = "logged in; the session cookie is set", body = EmailMessage),
+    (status = 401, description = "invalid email or password"),
+    (status = 403, description = "email not verified (require_verified_email)"),
+    (status = 429, description = "too many attempts"),
+))]
 #[post("/sessions", data = "<body>")]
-async fn create_session(
-    _origin: SameOrigin,
-    request: AccountRequest<'_>,
-    body: Input<Credentials>,
-) -> ApiResult<EmailMessage> {
+async fn create_session(request: ApiRequest<'_>, body: Input<Credentials>) -> Answer<EmailMessage> {
     let email = request.log_in(body?.0).await?;
     Ok(EmailMessage::new(email, "logged in"))
 }
 
 /// Logs out this device only, then redirects (303) to `GET /` as the original did.
-#[utoipa::path(
-    delete,
-    path = "/sessions",
-    tag = "original",
-    responses(
-        (status = 303, description = "logged out; to GET /"),
-        (status = 403, description = "no live session", body = Message)
-    )
-)]
+#[utoipa::path(delete, path = "/sessions", tag = "original", security(("session" = [])), responses(
+    (status = 303, description = "logged out; to GET /"),
+))]
 #[delete("/sessions")]
-async fn destroy_session(
-    _origin: SameOrigin,
-    request: AccountRequest<'_>,
-) -> Result<Redirect, Problem> {
+async fn destroy_session(request: ApiRequest<'_>) -> Result<Redirect, Problem> {
     let session_id = request.cookies.session_id().ok_or(AuthError::NoSession)?;
     request
         .auth
@@ -166,17 +162,11 @@ async fn destroy_session(
 }
 
 /// The original's `{"email"}`, and whether that email is verified.
-#[utoipa::path(
-    get,
-    path = "/profile",
-    tag = "original",
-    responses(
-        (status = 200, description = "the account", body = Profile),
-        (status = 403, description = "no live session", body = Message)
-    )
-)]
+#[utoipa::path(get, path = "/profile", tag = "original", security(("session" = [])), responses(
+    (status = 200, description = "the account", body = Profile),
+))]
 #[get("/profile")]
-async fn profile(request: AccountRequest<'_>) -> ApiResult<Profile> {
+async fn profile(request: ApiRequest<'_>) -> Answer<Profile> {
     let user = request.account().await?;
     let email_verified = user.email_verified_at.is_some();
     Ok(Json(Profile {
@@ -188,24 +178,14 @@ async fn profile(request: AccountRequest<'_>) -> ApiResult<Profile> {
 /// Asks for a reset link. With `expose_reset_token` (debug) the body carries the token, as in
 /// the original, an unknown email is 403 and an email over its hourly cap 429; otherwise every
 /// valid email gets the same answer.
-#[utoipa::path(
-    post,
-    path = "/reset_password",
-    tag = "original",
-    request_body = EmailInput,
-    responses(
-        (status = 200, description = "a reset link was sent (debug: the token)", body = ResetRequested),
-        (status = 400, description = "the email is missing or invalid", body = Message),
-        (status = 403, description = "no account has that email (debug)", body = Message),
-        (status = 429, description = "too many requests", body = Message)
-    )
-)]
+#[utoipa::path(post, path = "/reset_password", tag = "original", request_body = EmailInput, responses(
+    (status = 200, description = "a reset link was sent (debug: the token)", body = ResetRequested),
+    (status = 400, description = "the email is missing or invalid"),
+    (status = 403, description = "no account has that email (debug)"),
+    (status = 429, description = "too many requests"),
+))]
 #[post("/reset_password", data = "<body>")]
-async fn reset_token(
-    _origin: SameOrigin,
-    request: AccountRequest<'_>,
-    body: Input<EmailInput>,
-) -> ApiResult<ResetRequested> {
+async fn reset_token(request: ApiRequest<'_>, body: Input<EmailInput>) -> Answer<ResetRequested> {
     let Body(body) = body?;
     let email = body.email.as_str().to_owned();
     match request.request_reset(&body).await? {
@@ -227,24 +207,14 @@ async fn reset_token(
     }
 }
 
-#[utoipa::path(
-    put,
-    path = "/reset_password",
-    tag = "original",
-    request_body = ResetInput,
-    responses(
-        (status = 200, description = "Password updated", body = EmailMessage),
-        (status = 400, description = "a field is missing or the password fails the policy", body = Message),
-        (status = 403, description = "the token is not valid for that email", body = Message),
-        (status = 429, description = "too many wrong tokens", body = Message)
-    )
-)]
+#[utoipa::path(put, path = "/reset_password", tag = "original", request_body = ResetInput, responses(
+    (status = 200, description = "Password updated", body = EmailMessage),
+    (status = 400, description = "a field is missing or the password fails the policy"),
+    (status = 403, description = "the token is not valid for that email"),
+    (status = 429, description = "too many wrong tokens"),
+))]
 #[put("/reset_password", data = "<body>")]
-async fn update_password(
-    _origin: SameOrigin,
-    request: AccountRequest<'_>,
-    body: Input<ResetInput>,
-) -> ApiResult<EmailMessage> {
+async fn update_password(request: ApiRequest<'_>, body: Input<ResetInput>) -> Answer<EmailMessage> {
     let Body(ResetInput {
         email,
         reset_token,
