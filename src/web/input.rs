@@ -71,6 +71,11 @@ impl Fields {
         }
     }
 
+    /// What was typed in field `name` (empty if nothing usable), to show a refused form again.
+    pub fn typed(&self, name: &str) -> &str {
+        self.text(name).unwrap_or_default()
+    }
+
     pub fn email(&self, name: &str) -> Result<Email, Problem> {
         Email::parse(self.text(name)?).map_err(|why| Problem::bad_request(format!("{name} {why}")))
     }

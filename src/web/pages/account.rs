@@ -6,7 +6,7 @@ use rocket::serde::json::json;
 use rocket::{Either, Responder, get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{Layout, redirect_with, submit};
+use super::{Layout, Page, redirect_with, submit};
 use crate::auth::{Auth, AuthError};
 use crate::db::User;
 use crate::time::readable;
@@ -17,10 +17,10 @@ use crate::web::flows::AccountRequest;
 use crate::web::input::Fields;
 
 #[get("/signup")]
-pub fn signup_page(layout: Layout, request: AccountRequest<'_>) -> Either<Template, Redirect> {
-    match layout.account() {
+pub fn signup_page(page: Page<'_>) -> Either<Template, Redirect> {
+    match page.layout.account() {
         Some(_) => Either::Right(Redirect::to(uri!(profile_page))),
-        None => Either::Left(signup_form(&layout, request.auth, "", None)),
+        None => Either::Left(signup_form(&page.layout, page.auth, "", None)),
     }
 }
 
@@ -36,10 +36,9 @@ fn signup_form(layout: &Layout, auth: &Auth, email: &str, error: Option<&str>) -
 #[post("/signup", data = "<form>")]
 pub async fn signup_submit(
     form: CheckedForm<NewAccount>,
-    request: AccountRequest<'_>,
-    layout: Layout,
+    page: Page<'_>,
 ) -> Result<Flash<Redirect>, FormError> {
-    let (auth, caller) = (request.auth, &request.caller);
+    let (auth, caller) = (page.auth, &page.caller);
     let created = async |NewAccount { email, password }| {
         if auth.requires_verified_email() {
             auth.register(caller, &email, password).await?;
@@ -49,13 +48,12 @@ pub async fn signup_submit(
             auth.register_and_log_in(caller, &email, password).await?,
         ))
     };
-    let typed = |fields: &Fields, message: &str| {
-        let email = fields.text("email").unwrap_or_default();
-        signup_form(&layout, auth, email, Some(message))
+    let again = |fields: &Fields, message: &_| {
+        signup_form(&page.layout, auth, fields.typed("email"), Some(message))
     };
-    match submit(form, created, typed).await? {
+    match submit(form, created, again).await? {
         Some(login) => {
-            request.cookies.start_session(login);
+            page.cookies.start_session(login);
             let welcome = "Welcome! Your account is ready.";
             Ok(redirect_with(uri!(profile_page), welcome))
         }
@@ -86,32 +84,21 @@ fn login_form(layout: &Layout, email: &str, error: Option<&str>) -> Template {
 #[post("/login", data = "<form>")]
 pub async fn login_submit(
     form: CheckedForm<Credentials>,
-    request: AccountRequest<'_>,
-    layout: Layout,
+    page: Page<'_>,
 ) -> Result<Redirect, FormError> {
-    let log_in = async |credentials| Ok::<_, Problem>(request.log_in(credentials).await?);
-    let typed = |fields: &Fields, message: &str| {
-        login_form(
-            &layout,
-            fields.text("email").unwrap_or_default(),
-            Some(message),
-        )
+    let log_in = async |credentials| Ok::<_, Problem>(page.log_in(credentials).await?);
+    let again = |fields: &Fields, message: &_| {
+        login_form(&page.layout, fields.typed("email"), Some(message))
     };
-    submit(form, log_in, typed).await?;
+    submit(form, log_in, again).await?;
     Ok(Redirect::to(uri!(profile_page)))
 }
 
 /// `GET /profile` for browsers; API clients get the JSON profile (see `web::negotiate`).
 #[get("/profile")]
-pub async fn profile_page(
-    layout: Layout,
-    request: AccountRequest<'_>,
-) -> Result<Either<Template, Redirect>, ErrorPage> {
-    match request.account().await {
-        Ok(user) => {
-            let page = profile_view(&layout, &request, &user, None).await?;
-            Ok(Either::Left(page))
-        }
+pub async fn profile_page(page: Page<'_>) -> Result<Either<Template, Redirect>, ErrorPage> {
+    match page.account().await {
+        Ok(user) => Ok(Either::Left(profile_view(&page, &user, None).await?)),
         Err(_) => Ok(Either::Right(Redirect::to(uri!(login_page)))),
     }
 }
@@ -120,12 +107,11 @@ pub async fn profile_page(
 /// first among equals) and what the owner can do; `error` is the message of a button of the
 /// page that failed.
 pub(super) async fn profile_view(
-    layout: &Layout,
-    request: &AccountRequest<'_>,
+    page: &Page<'_>,
     user: &User,
     error: Option<&str>,
 ) -> Result<Template, ErrorPage> {
-    let sessions = request.sessions(user).await?;
+    let sessions = page.sessions(user).await?;
     let listed: Vec<_> = sessions
         .iter()
         .map(|listed| {
@@ -140,7 +126,7 @@ pub(super) async fn profile_view(
             })
         })
         .collect();
-    let page = json!({
+    let profile = json!({
         "title": "Your profile",
         "email": user.email,
         "email_verified": user.email_verified_at.is_some(),
@@ -148,7 +134,7 @@ pub(super) async fn profile_view(
         "others": sessions.iter().any(|s| !s.current),
         "error": error,
     });
-    Ok(layout.render("profile", page))
+    Ok(page.layout.render("profile", profile))
 }
 
 /// The logout redirect home, telling the browser to drop cached pages of the account.
@@ -176,14 +162,9 @@ pub async fn logout_submit(
     _form: CheckedForm,
     request: AccountRequest<'_>,
 ) -> Result<LoggedOut, ErrorPage> {
-    let AccountRequest {
-        caller,
-        auth,
-        cookies,
-        ..
-    } = &request;
+    let (auth, cookies) = (request.auth, &request.cookies);
     if let Some(session_id) = cookies.session_id() {
-        match auth.destroy_session(caller, &session_id).await {
+        match auth.destroy_session(&request.caller, &session_id).await {
             Ok(()) | Err(AuthError::NoSession) => cookies.end_session(),
             Err(error) => return Err(error.into()),
         }

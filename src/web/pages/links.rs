@@ -3,19 +3,19 @@
 //! As with reset links, the token leaves the URL on first load (a private cookie sent only to
 //! the link's page) and the page only shows what the link would do: the token is spent by the
 //! page's button (a POST with the CSRF token), so a mail scanner that fetches the link spends
-//! nothing. No session is needed: a link may be opened on another device.
+//! nothing. No session is needed: a link may be opened on another device. The handlers go by
+//! step: the first load, the page, the button.
 
 use rocket::response::{Flash, Redirect};
 use rocket::serde::json::json;
 use rocket::{get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{Layout, MailedLink, redirect_with};
+use super::{MailedLink, Page, redirect_with};
 use crate::auth::AuthError;
 use crate::web::cookies::{Cookies, Link};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::ErrorPage;
-use crate::web::flows::AccountRequest;
 
 /// One kind of mailed link with a page of its own, whose button spends the token.
 struct LinkPage {
@@ -45,38 +45,60 @@ const EMAIL_CHANGE: LinkPage = LinkPage {
 };
 
 impl LinkPage {
-    /// The link's page, if the token the browser holds is one the auth layer knows: `what`
-    /// turns the token into the text saying what the button does.
-    async fn show(
-        &self,
-        request: &AccountRequest<'_>,
-        layout: &Layout,
-        what: impl AsyncFnOnce(String) -> Result<String, AuthError>,
-    ) -> Result<Template, ErrorPage> {
-        let token = self.mailed.token(&request.cookies)?;
-        let text = what(token).await.map_err(|e| self.mailed.failed(e))?;
-        let page = json!({
+    /// What the button would do with `token`, said from the account it belongs to.
+    async fn offer(&self, page: &Page<'_>, token: &str) -> Result<String, AuthError> {
+        Ok(match self.mailed.link {
+            Link::Verify => {
+                let email = page
+                    .auth
+                    .verification_holder(&page.caller, token)
+                    .await?
+                    .email;
+                format!("Confirm that {email} is your email address.")
+            }
+            // The email change (a reset link has a journey of its own, `pages::password`).
+            _ => {
+                let (_, new_email) = page.auth.email_change_holder(&page.caller, token).await?;
+                format!("Make {new_email} the email of your account. You will log in with it.")
+            }
+        })
+    }
+
+    /// Spends `token`; what the visitor is told then.
+    async fn done(&self, page: &Page<'_>, token: &str) -> Result<String, AuthError> {
+        Ok(match self.mailed.link {
+            Link::Verify => {
+                let email = page.verify_email(token).await?;
+                format!("Thank you: {email} is verified.")
+            }
+            _ => {
+                let email = page.confirm_email_change(token).await?;
+                format!("Your account's email is now {email}.")
+            }
+        })
+    }
+
+    /// The link's page, for a token the browser holds and the auth layer knows.
+    async fn show(&self, page: &Page<'_>) -> Result<Template, ErrorPage> {
+        let token = self.mailed.token(&page.cookies)?;
+        let text = self.offer(page, &token).await;
+        let context = json!({
             "title": self.title,
-            "text": text,
+            "text": text.map_err(|e| self.mailed.failed(e))?,
             "action": self.mailed.link.page(),
             "button": self.button,
         });
-        Ok(layout.render("email_link", page))
+        Ok(page.layout.render("email_link", context))
     }
 
-    /// Spends the token the browser holds with `spend`; then the cookie goes, and the visitor
-    /// to their profile if logged in (to the login page otherwise) with the message `spend`
-    /// made.
-    async fn spend(
-        &self,
-        request: &AccountRequest<'_>,
-        layout: &Layout,
-        spend: impl AsyncFnOnce(String) -> Result<String, AuthError>,
-    ) -> Result<Flash<Redirect>, ErrorPage> {
-        let token = self.mailed.token(&request.cookies)?;
-        let message = spend(token).await.map_err(|e| self.mailed.failed(e))?;
-        request.cookies.drop_link_token(self.mailed.link);
-        Ok(match layout.account() {
+    /// The button: spends the token; then the cookie goes, and the visitor to their profile if
+    /// logged in (to the login page otherwise), where a message says what was done.
+    async fn spend(&self, page: &Page<'_>) -> Result<Flash<Redirect>, ErrorPage> {
+        let token = self.mailed.token(&page.cookies)?;
+        let done = self.done(page, &token).await;
+        let message = done.map_err(|e| self.mailed.failed(e))?;
+        page.cookies.drop_link_token(self.mailed.link);
+        Ok(match page.layout.account() {
             Some(_) => redirect_with(uri!(super::account::profile_page), &message),
             None => redirect_with(uri!(super::account::login_page), &message),
         })
@@ -90,34 +112,6 @@ pub fn verify_link_opened(token: &str, cookies: Cookies<'_>) -> Redirect {
     Redirect::to(uri!(verify_page))
 }
 
-#[get("/email/verify", rank = 2)]
-pub async fn verify_page(
-    request: AccountRequest<'_>,
-    layout: Layout,
-) -> Result<Template, ErrorPage> {
-    let (auth, caller) = (request.auth, &request.caller);
-    VERIFY
-        .show(&request, &layout, async |token| {
-            let email = auth.verification_holder(caller, &token).await?.email;
-            Ok(format!("Confirm that {email} is your email address."))
-        })
-        .await
-}
-
-#[post("/email/verify", data = "<_form>")]
-pub async fn verify_submit(
-    _form: CheckedForm,
-    request: AccountRequest<'_>,
-    layout: Layout,
-) -> Result<Flash<Redirect>, ErrorPage> {
-    VERIFY
-        .spend(&request, &layout, async |token| {
-            let email = request.verify_email(&token).await?;
-            Ok(format!("Thank you: {email} is verified."))
-        })
-        .await
-}
-
 /// An email-change link's first load: keep the token in a private cookie, drop it from the URL.
 #[get("/email/confirm?<token>", rank = 1)]
 pub fn email_link_opened(token: &str, cookies: Cookies<'_>) -> Redirect {
@@ -125,32 +119,28 @@ pub fn email_link_opened(token: &str, cookies: Cookies<'_>) -> Redirect {
     Redirect::to(uri!(email_page))
 }
 
+#[get("/email/verify", rank = 2)]
+pub async fn verify_page(page: Page<'_>) -> Result<Template, ErrorPage> {
+    VERIFY.show(&page).await
+}
+
 #[get("/email/confirm", rank = 2)]
-pub async fn email_page(
-    request: AccountRequest<'_>,
-    layout: Layout,
-) -> Result<Template, ErrorPage> {
-    let (auth, caller) = (request.auth, &request.caller);
-    EMAIL_CHANGE
-        .show(&request, &layout, async |token| {
-            let (_, new_email) = auth.email_change_holder(caller, &token).await?;
-            Ok(format!(
-                "Make {new_email} the email of your account. You will log in with it."
-            ))
-        })
-        .await
+pub async fn email_page(page: Page<'_>) -> Result<Template, ErrorPage> {
+    EMAIL_CHANGE.show(&page).await
+}
+
+#[post("/email/verify", data = "<_form>")]
+pub async fn verify_submit(
+    _form: CheckedForm,
+    page: Page<'_>,
+) -> Result<Flash<Redirect>, ErrorPage> {
+    VERIFY.spend(&page).await
 }
 
 #[post("/email/confirm", data = "<_form>")]
 pub async fn email_submit(
     _form: CheckedForm,
-    request: AccountRequest<'_>,
-    layout: Layout,
+    page: Page<'_>,
 ) -> Result<Flash<Redirect>, ErrorPage> {
-    EMAIL_CHANGE
-        .spend(&request, &layout, async |token| {
-            let email = request.confirm_email_change(&token).await?;
-            Ok(format!("Your account's email is now {email}."))
-        })
-        .await
+    EMAIL_CHANGE.spend(&page).await
 }

@@ -8,6 +8,8 @@ mod links;
 mod password;
 mod settings;
 
+use std::ops::Deref;
+
 use rocket::http::Status;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
 use rocket::response::{Flash, Redirect};
@@ -101,6 +103,32 @@ impl<'r> FromRequest<'r> for Layout {
                 .flatten()
                 .map(|f| json!({ "kind": f.kind(), "message": f.message() })),
         })
+    }
+}
+
+/// What a page handler works with: the [`AccountRequest`] (which it derefs to) and the page's
+/// [`Layout`].
+pub struct Page<'r> {
+    request: AccountRequest<'r>,
+    pub layout: Layout,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Page<'r> {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let layout = rocket::outcome::try_outcome!(req.guard::<Layout>().await);
+        let request = req.guard::<AccountRequest<'r>>().await.unwrap();
+        Outcome::Success(Page { request, layout })
+    }
+}
+
+impl<'r> Deref for Page<'r> {
+    type Target = AccountRequest<'r>;
+
+    fn deref(&self) -> &AccountRequest<'r> {
+        &self.request
     }
 }
 

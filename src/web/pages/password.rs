@@ -10,14 +10,13 @@ use rocket::serde::json::json;
 use rocket::{get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{Layout, MailedLink, redirect_with, submit};
+use super::{Layout, MailedLink, Page, redirect_with, submit};
 use crate::auth::{Auth, ResetRequest};
 use crate::db::User;
 use crate::web::bodies::{EmailInput, NewPassword};
 use crate::web::cookies::{Cookies, Link};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, PageFailure};
-use crate::web::flows::AccountRequest;
 use crate::web::input::Fields;
 
 const RESET: MailedLink = MailedLink {
@@ -41,27 +40,19 @@ fn forgot_form(layout: &Layout, email: &str, error: Option<&str>) -> Template {
 #[post("/password/forgot", data = "<form>")]
 pub async fn forgot_submit(
     form: CheckedForm<EmailInput>,
-    request: AccountRequest<'_>,
-    layout: Layout,
+    page: Page<'_>,
 ) -> Result<Template, PageFailure> {
-    let typed = |fields: &Fields, message: &str| {
-        forgot_form(
-            &layout,
-            fields.text("email").unwrap_or_default(),
-            Some(message),
-        )
+    let again = |fields: &Fields, message: &_| {
+        forgot_form(&page.layout, fields.typed("email"), Some(message))
     };
-    let body = submit(form, async |body| Ok(body), typed).await?;
-    let link = match request
-        .request_reset(&body)
-        .await
-        .map_err(ErrorPage::from)?
-    {
-        ResetRequest::Issued(token) => Some(request.auth.link(Link::Reset.page(), &token)),
+    let body = submit(form, async |body| Ok(body), again).await?;
+    let requested = page.request_reset(&body).await.map_err(ErrorPage::from)?;
+    let link = match requested {
+        ResetRequest::Issued(token) => Some(page.auth.link(Link::Reset.page(), &token)),
         ResetRequest::NoAccount | ResetRequest::Capped | ResetRequest::Deferred => None,
     };
     let message = "If an account exists for that email, we have sent a reset link to it.";
-    Ok(link_sent(&layout, message, link, "reset-link"))
+    Ok(link_sent(&page.layout, message, link, "reset-link"))
 }
 
 /// The "check your email" page; with `expose_reset_token` (debug) it also shows the mailed
@@ -89,12 +80,9 @@ pub fn reset_link_opened(token: &str, cookies: Cookies<'_>) -> Redirect {
 }
 
 #[get("/password/reset", rank = 2)]
-pub async fn reset_page(
-    request: AccountRequest<'_>,
-    layout: Layout,
-) -> Result<Template, ErrorPage> {
-    let (_, holder) = link_holder(&request).await?;
-    Ok(reset_form(&layout, request.auth, &holder, None))
+pub async fn reset_page(page: Page<'_>) -> Result<Template, ErrorPage> {
+    let (_, holder) = link_holder(&page).await?;
+    Ok(reset_form(&page.layout, page.auth, &holder, None))
 }
 
 fn reset_form(layout: &Layout, auth: &Auth, holder: &User, error: Option<&str>) -> Template {
@@ -108,12 +96,9 @@ fn reset_form(layout: &Layout, auth: &Auth, holder: &User, error: Option<&str>) 
 }
 
 /// The token held from the link and the account it belongs to; 403 for any invalid link.
-async fn link_holder(request: &AccountRequest<'_>) -> Result<(String, User), ErrorPage> {
-    let token = RESET.token(&request.cookies)?;
-    let holder = request
-        .auth
-        .reset_token_holder(&request.caller, &token)
-        .await;
+async fn link_holder(page: &Page<'_>) -> Result<(String, User), ErrorPage> {
+    let token = RESET.token(&page.cookies)?;
+    let holder = page.auth.reset_token_holder(&page.caller, &token).await;
     Ok((token, holder.map_err(|e| RESET.failed(e))?))
 }
 
@@ -122,19 +107,14 @@ async fn link_holder(request: &AccountRequest<'_>) -> Result<(String, User), Err
 #[post("/password/reset", data = "<form>")]
 pub async fn reset_submit(
     form: CheckedForm<NewPassword>,
-    request: AccountRequest<'_>,
-    layout: Layout,
+    page: Page<'_>,
 ) -> Result<Flash<Redirect>, PageFailure> {
-    let (token, holder) = link_holder(&request).await?;
-    let typed =
-        |_: &Fields, message: &str| reset_form(&layout, request.auth, &holder, Some(message));
-    let NewPassword { new_password } = submit(form, async |body| Ok(body), typed).await?;
-    let (auth, caller) = (request.auth, &request.caller);
-    let spent = auth
-        .spend_reset_token(caller, &token, None, new_password)
-        .await;
-    spent.map_err(|e| RESET.failed(e))?;
-    request.cookies.drop_link_token(Link::Reset);
+    let (token, holder) = link_holder(&page).await?;
+    let again = |_: &_, message: &_| reset_form(&page.layout, page.auth, &holder, Some(message));
+    let NewPassword { new_password } = submit(form, async |body| Ok(body), again).await?;
+    let spent = (page.auth).spend_reset_token(&page.caller, &token, None, new_password);
+    spent.await.map_err(|e| RESET.failed(e))?;
+    page.cookies.drop_link_token(Link::Reset);
     let done = "Your password has been changed. Log in with your new password.";
     Ok(redirect_with(uri!(super::account::login_page), done))
 }

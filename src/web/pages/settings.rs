@@ -13,14 +13,13 @@ use rocket_dyn_templates::Template;
 
 use super::account::{LoggedOut, profile_view};
 use super::password::link_sent;
-use super::{Layout, account_of, redirect_with, submit};
+use super::{Layout, Page, account_of, redirect_with, submit};
 use crate::auth::{Auth, AuthError};
 use crate::db::User;
 use crate::web::bodies::{CurrentPassword, EmailChange, PasswordChange, SessionChoice};
 use crate::web::cookies::Link;
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{FormError, PageFailure, Problem};
-use crate::web::flows::AccountRequest;
 use crate::web::input::Fields;
 
 /// A settings form's page for a logged-in visitor; others are sent to log in.
@@ -35,11 +34,10 @@ fn settings_form(layout: &Layout, render: impl FnOnce() -> Template) -> Either<T
 /// shows the profile again around its message, at its status.
 async fn profile_button<T, R>(
     form: CheckedForm<T>,
-    request: &AccountRequest<'_>,
-    layout: &Layout,
+    page: &Page<'_>,
     flow: impl AsyncFnOnce(&User, T) -> Result<R, AuthError>,
 ) -> Result<R, PageFailure> {
-    let user = account_of(request).await?;
+    let user = account_of(page).await?;
     let done = match form.body {
         Ok(body) => flow(&user, body).await.map_err(Problem::from),
         Err(problem) => Err(problem),
@@ -48,27 +46,31 @@ async fn profile_button<T, R>(
         Ok(done) => return Ok(done),
         Err(problem) => problem,
     };
-    match profile_view(layout, request, &user, Some(problem.message())).await {
-        Ok(page) => Err(FormError::new(problem, |_| page).into()),
+    match profile_view(page, &user, Some(problem.message())).await {
+        Ok(profile) => Err(FormError::new(problem, |_| profile).into()),
         Err(failed) => Err(failed.into()),
     }
 }
 
-/// The link a mail carries, shown on the "link sent" page when tokens are exposed (debug).
-fn shown_link(auth: &Auth, link: Link, token: Option<String>) -> Option<String> {
-    token.map(|token| auth.link(link.page(), &token))
+/// The "link sent" page; with `expose_reset_token` (debug), `token` is there and the page
+/// shows the link the mail carries.
+fn sent(page: &Page<'_>, message: &str, link: Link, token: Option<String>) -> Template {
+    let shown = token.map(|token| page.auth.link(link.page(), &token));
+    let id = match link {
+        Link::Verify => "verify-link",
+        _ => "email-link",
+    };
+    link_sent(&page.layout, message, shown, id)
 }
 
 /// Logs out one device of the account, named by its public id; this very device goes home.
 #[post("/account/sessions/end", data = "<form>")]
 pub async fn end_session_submit(
     form: CheckedForm<SessionChoice>,
-    request: AccountRequest<'_>,
-    layout: Layout,
+    page: Page<'_>,
 ) -> Result<Either<LoggedOut, Flash<Redirect>>, PageFailure> {
-    let end =
-        async |user: &User, choice: SessionChoice| request.end_session(user, &choice.id).await;
-    if profile_button(form, &request, &layout, end).await?.current {
+    let end = async |user: &User, choice: SessionChoice| page.end_session(user, &choice.id).await;
+    if profile_button(form, &page, end).await?.current {
         return Ok(Either::Left(LoggedOut::home("You have been logged out.")));
     }
     let done = "That device has been logged out.";
@@ -80,11 +82,10 @@ pub async fn end_session_submit(
 #[post("/account/sessions/end-others", data = "<form>")]
 pub async fn end_others_submit(
     form: CheckedForm,
-    request: AccountRequest<'_>,
-    layout: Layout,
+    page: Page<'_>,
 ) -> Result<Flash<Redirect>, PageFailure> {
-    let end = async |user: &User, ()| request.end_other_sessions(user).await;
-    let ended = profile_button(form, &request, &layout, end).await?;
+    let end = async |user: &User, ()| page.end_other_sessions(user).await;
+    let ended = profile_button(form, &page, end).await?;
     let devices = if ended == 1 { "device" } else { "devices" };
     let done = format!("{ended} other {devices} logged out.");
     Ok(redirect_with(uri!(super::account::profile_page), &done))
@@ -94,22 +95,20 @@ pub async fn end_others_submit(
 #[post("/account/verification/send", data = "<form>")]
 pub async fn verification_submit(
     form: CheckedForm,
-    request: AccountRequest<'_>,
-    layout: Layout,
+    page: Page<'_>,
 ) -> Result<Template, PageFailure> {
-    let send = async |user: &User, ()| {
-        let token = request.send_verification(user).await?;
-        Ok((user.email.clone(), token))
-    };
-    let (email, token) = profile_button(form, &request, &layout, send).await?;
+    let send =
+        async |user: &User, ()| Ok((user.email.clone(), page.send_verification(user).await?));
+    let (email, token) = profile_button(form, &page, send).await?;
     let message = format!("We sent a new verification link to {email}.");
-    let link = shown_link(request.auth, Link::Verify, token);
-    Ok(link_sent(&layout, &message, link, "verify-link"))
+    Ok(sent(&page, &message, Link::Verify, token))
 }
 
 #[get("/account/password")]
-pub fn password_page(layout: Layout, request: AccountRequest<'_>) -> Either<Template, Redirect> {
-    settings_form(&layout, || password_form(&layout, request.auth, None))
+pub fn password_page(page: Page<'_>) -> Either<Template, Redirect> {
+    settings_form(&page.layout, || {
+        password_form(&page.layout, page.auth, None)
+    })
 }
 
 fn password_form(layout: &Layout, auth: &Auth, error: Option<&str>) -> Template {
@@ -125,13 +124,12 @@ fn password_form(layout: &Layout, auth: &Auth, error: Option<&str>) -> Template 
 #[post("/account/password", data = "<form>")]
 pub async fn password_submit(
     form: CheckedForm<PasswordChange>,
-    request: AccountRequest<'_>,
-    layout: Layout,
+    page: Page<'_>,
 ) -> Result<Flash<Redirect>, PageFailure> {
-    let user = account_of(&request).await?;
-    let change = async |body| Ok::<_, Problem>(request.change_password(&user, body).await?);
-    let typed = |_: &Fields, message: &str| password_form(&layout, request.auth, Some(message));
-    submit(form, change, typed).await?;
+    let user = account_of(&page).await?;
+    let change = async |body| Ok::<_, Problem>(page.change_password(&user, body).await?);
+    let again = |_: &_, message: &_| password_form(&page.layout, page.auth, Some(message));
+    submit(form, change, again).await?;
     let done = "Your password has been changed. Every other device has been logged out.";
     Ok(redirect_with(uri!(super::account::profile_page), done))
 }
@@ -151,26 +149,20 @@ fn email_form(layout: &Layout, new_email: &str, error: Option<&str>) -> Template
 #[post("/account/email", data = "<form>")]
 pub async fn email_submit(
     form: CheckedForm<EmailChange>,
-    request: AccountRequest<'_>,
-    layout: Layout,
+    page: Page<'_>,
 ) -> Result<Template, PageFailure> {
-    let user = account_of(&request).await?;
+    let user = account_of(&page).await?;
     let change = async |body: EmailChange| {
-        let token = request.request_email_change(&user, &body).await?;
+        let token = page.request_email_change(&user, &body).await?;
         Ok::<_, Problem>((body.new_email, token))
     };
-    let typed = |fields: &Fields, message: &str| {
-        email_form(
-            &layout,
-            fields.text("new_email").unwrap_or_default(),
-            Some(message),
-        )
+    let again = |fields: &Fields, message: &_| {
+        email_form(&page.layout, fields.typed("new_email"), Some(message))
     };
-    let (new_email, token) = submit(form, change, typed).await?;
+    let (new_email, token) = submit(form, change, again).await?;
     let message =
         format!("We sent a confirmation link to {new_email}. Your email changes when you open it.");
-    let link = shown_link(request.auth, Link::EmailChange, token);
-    Ok(link_sent(&layout, &message, link, "email-link"))
+    Ok(sent(&page, &message, Link::EmailChange, token))
 }
 
 #[get("/account/delete")]
@@ -187,12 +179,11 @@ fn delete_form(layout: &Layout, error: Option<&str>) -> Template {
 #[post("/account/delete", data = "<form>")]
 pub async fn delete_submit(
     form: CheckedForm<CurrentPassword>,
-    request: AccountRequest<'_>,
-    layout: Layout,
+    page: Page<'_>,
 ) -> Result<LoggedOut, PageFailure> {
-    let user = account_of(&request).await?;
-    let delete = async |body| Ok::<_, Problem>(request.delete_account(&user, &body).await?);
-    let typed = |_: &Fields, message: &str| delete_form(&layout, Some(message));
-    submit(form, delete, typed).await?;
+    let user = account_of(&page).await?;
+    let delete = async |body| Ok::<_, Problem>(page.delete_account(&user, &body).await?);
+    let again = |_: &_, message: &_| delete_form(&page.layout, Some(message));
+    submit(form, delete, again).await?;
     Ok(LoggedOut::home("Your account has been deleted."))
 }
