@@ -167,15 +167,30 @@ mod tests {
         assert_eq!(fields.text("email").unwrap(), "first@b.com");
     }
 
+    /// The message of each field of `fields` named in `expected`, beside the one expected.
+    fn messages<'e>(fields: &Fields, expected: &[(&'e str, &'e str)]) -> Vec<(&'e str, String)> {
+        let named = expected
+            .iter()
+            .map(|(name, _)| (*name, message(fields.text(name))));
+        named.collect()
+    }
+
+    fn owned<'e>(expected: &[(&'e str, &str)]) -> Vec<(&'e str, String)> {
+        expected
+            .iter()
+            .map(|(name, m)| (*name, m.to_string()))
+            .collect()
+    }
+
     #[test]
     fn missing_empty_and_malformed_fields_are_named() {
         let fields = Fields::from_form("email=&password=%FF");
-        assert_eq!(message(fields.text("email")), "email must not be empty");
-        assert_eq!(
-            message(fields.text("password")),
-            "password must be a string of UTF-8 text"
-        );
-        assert_eq!(message(fields.text("other")), "other is required");
+        let expected = [
+            ("email", "email must not be empty"),
+            ("password", "password must be a string of UTF-8 text"),
+            ("other", "other is required"),
+        ];
+        assert_eq!(messages(&fields, &expected), owned(&expected));
     }
 
     #[test]
@@ -183,11 +198,11 @@ mod tests {
         let fields =
             Fields::from_json(br#"{"email": "a@b.com", "password": 5, "x": null}"#).unwrap();
         assert_eq!(fields.text("email").unwrap(), "a@b.com");
-        assert_eq!(
-            message(fields.text("password")),
-            "password must be a string of UTF-8 text"
-        );
-        assert_eq!(message(fields.text("x")), "x is required");
+        let expected = [
+            ("password", "password must be a string of UTF-8 text"),
+            ("x", "x is required"),
+        ];
+        assert_eq!(messages(&fields, &expected), owned(&expected));
     }
 
     #[test]

@@ -6,29 +6,35 @@ use rocket::serde::json::json;
 use rocket::{Either, Responder, get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{Layout, Page, redirect_with, submit};
-use crate::auth::{Auth, AuthError};
+use super::{FormPage, Page, redirect_with, submit};
+use crate::auth::AuthError;
 use crate::db::User;
 use crate::time::readable;
 use crate::web::bodies::{Credentials, NewAccount};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, FormError, Problem};
 use crate::web::flows::AccountRequest;
-use crate::web::input::Fields;
+
+const SIGNUP: FormPage = FormPage {
+    template: "signup",
+    title: "Sign up",
+    kept: Some("email"),
+    policy: true,
+};
+
+const LOGIN: FormPage = FormPage {
+    template: "login",
+    title: "Log in",
+    kept: Some("email"),
+    policy: false,
+};
 
 #[get("/signup")]
 pub fn signup_page(page: Page<'_>) -> Either<Template, Redirect> {
     match page.layout.account() {
         Some(_) => Either::Right(Redirect::to(uri!(profile_page))),
-        None => Either::Left(signup_form(&page.layout, page.auth, "", None)),
+        None => Either::Left(SIGNUP.empty(&page)),
     }
-}
-
-fn signup_form(layout: &Layout, auth: &Auth, email: &str, error: Option<&str>) -> Template {
-    let min_length = auth.policy().min_length;
-    let page =
-        json!({ "title": "Sign up", "email": email, "error": error, "min_length": min_length });
-    layout.render("signup", page)
 }
 
 /// Creates the account (which mails a verification link) and logs it in on this browser;
@@ -48,10 +54,7 @@ pub async fn signup_submit(
             auth.register_and_log_in(caller, &email, password).await?,
         ))
     };
-    let again = |fields: &Fields, message: &_| {
-        signup_form(&page.layout, auth, fields.typed("email"), Some(message))
-    };
-    match submit(form, created, again).await? {
+    match submit(form, created, SIGNUP.again(&page)).await? {
         Some(login) => {
             page.cookies.start_session(login);
             let welcome = "Welcome! Your account is ready.";
@@ -65,18 +68,11 @@ pub async fn signup_submit(
 }
 
 #[get("/login")]
-pub fn login_page(layout: Layout) -> Either<Template, Redirect> {
-    match layout.account() {
+pub fn login_page(page: Page<'_>) -> Either<Template, Redirect> {
+    match page.layout.account() {
         Some(_) => Either::Right(Redirect::to(uri!(profile_page))),
-        None => Either::Left(login_form(&layout, "", None)),
+        None => Either::Left(LOGIN.empty(&page)),
     }
-}
-
-fn login_form(layout: &Layout, email: &str, error: Option<&str>) -> Template {
-    layout.render(
-        "login",
-        json!({ "title": "Log in", "email": email, "error": error }),
-    )
 }
 
 /// Wrong password and unknown email get the same 401 and message; the email stays typed, the
@@ -87,10 +83,7 @@ pub async fn login_submit(
     page: Page<'_>,
 ) -> Result<Redirect, FormError> {
     let log_in = async |credentials| Ok::<_, Problem>(page.log_in(credentials).await?);
-    let again = |fields: &Fields, message: &_| {
-        login_form(&page.layout, fields.typed("email"), Some(message))
-    };
-    submit(form, log_in, again).await?;
+    submit(form, log_in, LOGIN.again(&page)).await?;
     Ok(Redirect::to(uri!(profile_page)))
 }
 

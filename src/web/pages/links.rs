@@ -11,35 +11,30 @@ use rocket::serde::json::json;
 use rocket::{get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{MailedLink, Page, redirect_with};
+use super::{Page, link_failed, link_token, opened, redirect_with};
 use crate::auth::AuthError;
 use crate::web::cookies::{Cookies, Link};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::ErrorPage;
 
+/// What a link page's button answers: where to go next, with a message, or the error page.
+type Spent = Result<Flash<Redirect>, ErrorPage>;
+
 /// One kind of mailed link with a page of its own, whose button spends the token.
 struct LinkPage {
-    mailed: MailedLink,
+    link: Link,
     title: &'static str,
     button: &'static str,
 }
 
 const VERIFY: LinkPage = LinkPage {
-    mailed: MailedLink {
-        link: Link::Verify,
-        invalid: "This verification link is invalid, has expired or has already been used. \
-                  Log in to have a new one sent.",
-    },
+    link: Link::Verify,
     title: "Verify your email",
     button: "Verify my email",
 };
 
 const EMAIL_CHANGE: LinkPage = LinkPage {
-    mailed: MailedLink {
-        link: Link::EmailChange,
-        invalid: "This confirmation link is invalid, has expired or has already been used. \
-                  Ask for a new one from your profile.",
-    },
+    link: Link::EmailChange,
     title: "Confirm your new email",
     button: "Use this email",
 };
@@ -47,7 +42,7 @@ const EMAIL_CHANGE: LinkPage = LinkPage {
 impl LinkPage {
     /// What the button would do with `token`, said from the account it belongs to.
     async fn offer(&self, page: &Page<'_>, token: &str) -> Result<String, AuthError> {
-        Ok(match self.mailed.link {
+        Ok(match self.link {
             Link::Verify => {
                 let email = page
                     .auth
@@ -66,7 +61,7 @@ impl LinkPage {
 
     /// Spends `token`; what the visitor is told then.
     async fn done(&self, page: &Page<'_>, token: &str) -> Result<String, AuthError> {
-        Ok(match self.mailed.link {
+        Ok(match self.link {
             Link::Verify => {
                 let email = page.verify_email(token).await?;
                 format!("Thank you: {email} is verified.")
@@ -80,12 +75,12 @@ impl LinkPage {
 
     /// The link's page, for a token the browser holds and the auth layer knows.
     async fn show(&self, page: &Page<'_>) -> Result<Template, ErrorPage> {
-        let token = self.mailed.token(&page.cookies)?;
+        let token = link_token(&page.cookies, self.link)?;
         let text = self.offer(page, &token).await;
         let context = json!({
             "title": self.title,
-            "text": text.map_err(|e| self.mailed.failed(e))?,
-            "action": self.mailed.link.page(),
+            "text": text.map_err(|e| link_failed(self.link, e))?,
+            "action": self.link.page(),
             "button": self.button,
         });
         Ok(page.layout.render("email_link", context))
@@ -93,11 +88,11 @@ impl LinkPage {
 
     /// The button: spends the token; then the cookie goes, and the visitor to their profile if
     /// logged in (to the login page otherwise), where a message says what was done.
-    async fn spend(&self, page: &Page<'_>) -> Result<Flash<Redirect>, ErrorPage> {
-        let token = self.mailed.token(&page.cookies)?;
+    async fn spend(&self, page: &Page<'_>) -> Spent {
+        let token = link_token(&page.cookies, self.link)?;
         let done = self.done(page, &token).await;
-        let message = done.map_err(|e| self.mailed.failed(e))?;
-        page.cookies.drop_link_token(self.mailed.link);
+        let message = done.map_err(|e| link_failed(self.link, e))?;
+        page.cookies.drop_link_token(self.link);
         Ok(match page.layout.account() {
             Some(_) => redirect_with(uri!(super::account::profile_page), &message),
             None => redirect_with(uri!(super::account::login_page), &message),
@@ -108,15 +103,13 @@ impl LinkPage {
 /// A verification link's first load: keep the token in a private cookie, drop it from the URL.
 #[get("/email/verify?<token>", rank = 1)]
 pub fn verify_link_opened(token: &str, cookies: Cookies<'_>) -> Redirect {
-    cookies.hold_link_token(Link::Verify, token);
-    Redirect::to(uri!(verify_page))
+    opened(&cookies, Link::Verify, token, uri!(verify_page))
 }
 
 /// An email-change link's first load: keep the token in a private cookie, drop it from the URL.
 #[get("/email/confirm?<token>", rank = 1)]
 pub fn email_link_opened(token: &str, cookies: Cookies<'_>) -> Redirect {
-    cookies.hold_link_token(Link::EmailChange, token);
-    Redirect::to(uri!(email_page))
+    opened(&cookies, Link::EmailChange, token, uri!(email_page))
 }
 
 #[get("/email/verify", rank = 2)]
@@ -130,17 +123,11 @@ pub async fn email_page(page: Page<'_>) -> Result<Template, ErrorPage> {
 }
 
 #[post("/email/verify", data = "<_form>")]
-pub async fn verify_submit(
-    _form: CheckedForm,
-    page: Page<'_>,
-) -> Result<Flash<Redirect>, ErrorPage> {
+pub async fn verify_submit(_form: CheckedForm, page: Page<'_>) -> Spent {
     VERIFY.spend(&page).await
 }
 
 #[post("/email/confirm", data = "<_form>")]
-pub async fn email_submit(
-    _form: CheckedForm,
-    page: Page<'_>,
-) -> Result<Flash<Redirect>, ErrorPage> {
+pub async fn email_submit(_form: CheckedForm, page: Page<'_>) -> Spent {
     EMAIL_CHANGE.spend(&page).await
 }

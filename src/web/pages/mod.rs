@@ -11,6 +11,7 @@ mod settings;
 use std::ops::Deref;
 
 use rocket::http::Status;
+use rocket::http::uri::Origin;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
 use rocket::response::{Flash, Redirect};
 use rocket::serde::Serialize;
@@ -189,30 +190,76 @@ async fn account_of(request: &AccountRequest<'_>) -> Result<User, PageFailure> {
     }
 }
 
-/// A mailed link as its pages handle it: the cookie that holds its token (off the URL, see
-/// `Cookies::hold_link_token`), and what the error page says of a link that is invalid,
-/// expired or spent (or that the browser no longer holds).
-struct MailedLink {
-    link: Link,
-    invalid: &'static str,
+/// A mailed link's first load: its token moves into a private cookie sent only to its page
+/// (`page`, where the browser goes next), off the URL.
+fn opened(cookies: &Cookies<'_>, link: Link, token: &str, page: Origin<'static>) -> Redirect {
+    cookies.hold_link_token(link, token);
+    Redirect::to(page)
 }
 
-impl MailedLink {
-    /// The token the browser holds for this link, or the invalid link's page.
-    fn token(&self, cookies: &Cookies<'_>) -> Result<String, ErrorPage> {
-        cookies
-            .link_token(self.link)
-            .ok_or_else(|| ErrorPage(Problem::new(Status::Forbidden, self.invalid)))
+/// The error page of a mailed link that is invalid, expired or spent (or that the browser no
+/// longer holds), saying what to do instead.
+fn invalid_link(link: Link) -> ErrorPage {
+    let message = match link {
+        Link::Reset => {
+            "This reset link is invalid, has expired or has already been used. Ask for a new \
+             one from the “Forgot your password?” page."
+        }
+        Link::Verify => {
+            "This verification link is invalid, has expired or has already been used. Log in \
+             to have a new one sent."
+        }
+        Link::EmailChange => {
+            "This confirmation link is invalid, has expired or has already been used. Ask for \
+             a new one from your profile."
+        }
+    };
+    ErrorPage(Problem::new(Status::Forbidden, message))
+}
+
+/// The token the browser holds for the link's page, or the invalid link's page.
+fn link_token(cookies: &Cookies<'_>, link: Link) -> Result<String, ErrorPage> {
+    cookies.link_token(link).ok_or_else(|| invalid_link(link))
+}
+
+/// The invalid link's page for a token the auth layer refused, or the error page of whatever
+/// else stopped the link.
+fn link_failed(link: Link, error: AuthError) -> ErrorPage {
+    match error {
+        AuthError::InvalidResetToken | AuthError::InvalidLinkToken => invalid_link(link),
+        other => other.into(),
+    }
+}
+
+/// A page with a form: shown empty, or, when a submission is refused, again around the
+/// refusal's message with what was typed in its `kept` field (never a password).
+struct FormPage {
+    template: &'static str,
+    title: &'static str,
+    kept: Option<&'static str>,
+    /// The page states the password policy's minimum length.
+    policy: bool,
+}
+
+impl FormPage {
+    fn render(&self, page: &Page<'_>, fields: Option<&Fields>, error: Option<&str>) -> Template {
+        let mut context = json!({ "title": self.title, "error": error });
+        if let Some(name) = self.kept {
+            context[name] = fields.map_or("", |fields| fields.typed(name)).into();
+        }
+        if self.policy {
+            context["min_length"] = page.auth.policy().min_length.into();
+        }
+        page.layout.render(self.template, context)
     }
 
-    /// The invalid link's page for a token the auth layer refused, or the error page of
-    /// whatever else stopped the link.
-    fn failed(&self, error: AuthError) -> ErrorPage {
-        match error {
-            AuthError::InvalidResetToken | AuthError::InvalidLinkToken => {
-                ErrorPage(Problem::new(Status::Forbidden, self.invalid))
-            }
-            other => other.into(),
-        }
+    /// The empty form.
+    fn empty(&self, page: &Page<'_>) -> Template {
+        self.render(page, None, None)
+    }
+
+    /// The form again, for [`submit`].
+    fn again<'a>(&'a self, page: &'a Page<'_>) -> impl FnOnce(&Fields, &str) -> Template {
+        move |fields, message| self.render(page, Some(fields), Some(message))
     }
 }

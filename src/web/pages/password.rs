@@ -10,29 +10,24 @@ use rocket::serde::json::json;
 use rocket::{get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{Layout, MailedLink, Page, redirect_with, submit};
+use super::{FormPage, Layout, Page, link_failed, link_token, opened, redirect_with, submit};
 use crate::auth::{Auth, ResetRequest};
 use crate::db::User;
 use crate::web::bodies::{EmailInput, NewPassword};
 use crate::web::cookies::{Cookies, Link};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, PageFailure};
-use crate::web::input::Fields;
 
-const RESET: MailedLink = MailedLink {
-    link: Link::Reset,
-    invalid: "This reset link is invalid, has expired or has already been used. Ask for a new \
-              one from the “Forgot your password?” page.",
+const FORGOT: FormPage = FormPage {
+    template: "forgot",
+    title: "Reset your password",
+    kept: Some("email"),
+    policy: false,
 };
 
 #[get("/password/forgot")]
-pub fn forgot_page(layout: Layout) -> Template {
-    forgot_form(&layout, "", None)
-}
-
-fn forgot_form(layout: &Layout, email: &str, error: Option<&str>) -> Template {
-    let page = json!({ "title": "Reset your password", "email": email, "error": error });
-    layout.render("forgot", page)
+pub fn forgot_page(page: Page<'_>) -> Template {
+    FORGOT.empty(&page)
 }
 
 /// Answers the same page whether or not the account exists; with `expose_reset_token` (debug)
@@ -42,10 +37,7 @@ pub async fn forgot_submit(
     form: CheckedForm<EmailInput>,
     page: Page<'_>,
 ) -> Result<Template, PageFailure> {
-    let again = |fields: &Fields, message: &_| {
-        forgot_form(&page.layout, fields.typed("email"), Some(message))
-    };
-    let body = submit(form, async |body| Ok(body), again).await?;
+    let body = submit(form, async |body| Ok(body), FORGOT.again(&page)).await?;
     let requested = page.request_reset(&body).await.map_err(ErrorPage::from)?;
     let link = match requested {
         ResetRequest::Issued(token) => Some(page.auth.link(Link::Reset.page(), &token)),
@@ -75,8 +67,7 @@ pub(super) fn link_sent(
 /// The link's first load: keep the token in a private cookie and drop it from the URL.
 #[get("/password/reset?<token>", rank = 1)]
 pub fn reset_link_opened(token: &str, cookies: Cookies<'_>) -> Redirect {
-    cookies.hold_link_token(Link::Reset, token);
-    Redirect::to(uri!(reset_page))
+    opened(&cookies, Link::Reset, token, uri!(reset_page))
 }
 
 #[get("/password/reset", rank = 2)]
@@ -97,9 +88,9 @@ fn reset_form(layout: &Layout, auth: &Auth, holder: &User, error: Option<&str>) 
 
 /// The token held from the link and the account it belongs to; 403 for any invalid link.
 async fn link_holder(page: &Page<'_>) -> Result<(String, User), ErrorPage> {
-    let token = RESET.token(&page.cookies)?;
+    let token = link_token(&page.cookies, Link::Reset)?;
     let holder = page.auth.reset_token_holder(&page.caller, &token).await;
-    Ok((token, holder.map_err(|e| RESET.failed(e))?))
+    Ok((token, holder.map_err(|e| link_failed(Link::Reset, e))?))
 }
 
 /// Sets the new password, which spends the token and ends every session of the account; the
@@ -113,7 +104,7 @@ pub async fn reset_submit(
     let again = |_: &_, message: &_| reset_form(&page.layout, page.auth, &holder, Some(message));
     let NewPassword { new_password } = submit(form, async |body| Ok(body), again).await?;
     let spent = (page.auth).spend_reset_token(&page.caller, &token, None, new_password);
-    spent.await.map_err(|e| RESET.failed(e))?;
+    spent.await.map_err(|e| link_failed(Link::Reset, e))?;
     page.cookies.drop_link_token(Link::Reset);
     let done = "Your password has been changed. Log in with your new password.";
     Ok(redirect_with(uri!(super::account::login_page), done))

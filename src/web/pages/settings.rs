@@ -7,25 +7,23 @@
 //! profile likewise.
 
 use rocket::response::{Flash, Redirect};
-use rocket::serde::json::json;
 use rocket::{Either, get, post, uri};
 use rocket_dyn_templates::Template;
 
 use super::account::{LoggedOut, profile_view};
 use super::password::link_sent;
-use super::{Layout, Page, account_of, redirect_with, submit};
-use crate::auth::{Auth, AuthError};
+use super::{FormPage, Page, account_of, redirect_with, submit};
+use crate::auth::AuthError;
 use crate::db::User;
 use crate::web::bodies::{CurrentPassword, EmailChange, PasswordChange, SessionChoice};
 use crate::web::cookies::Link;
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{FormError, PageFailure, Problem};
-use crate::web::input::Fields;
 
 /// A settings form's page for a logged-in visitor; others are sent to log in.
-fn settings_form(layout: &Layout, render: impl FnOnce() -> Template) -> Either<Template, Redirect> {
-    match layout.account() {
-        Some(_) => Either::Left(render()),
+fn settings_form(page: &Page<'_>, form: &FormPage) -> Either<Template, Redirect> {
+    match page.layout.account() {
+        Some(_) => Either::Left(form.empty(page)),
         None => Either::Right(Redirect::to(uri!(super::account::login_page))),
     }
 }
@@ -104,20 +102,30 @@ pub async fn verification_submit(
     Ok(sent(&page, &message, Link::Verify, token))
 }
 
+const PASSWORD: FormPage = FormPage {
+    template: "account_password",
+    title: "Change your password",
+    kept: None,
+    policy: true,
+};
+
+const EMAIL: FormPage = FormPage {
+    template: "account_email",
+    title: "Change your email",
+    kept: Some("new_email"),
+    policy: false,
+};
+
+const DELETE: FormPage = FormPage {
+    template: "account_delete",
+    title: "Delete your account",
+    kept: None,
+    policy: false,
+};
+
 #[get("/account/password")]
 pub fn password_page(page: Page<'_>) -> Either<Template, Redirect> {
-    settings_form(&page.layout, || {
-        password_form(&page.layout, page.auth, None)
-    })
-}
-
-fn password_form(layout: &Layout, auth: &Auth, error: Option<&str>) -> Template {
-    let page = json!({
-        "title": "Change your password",
-        "error": error,
-        "min_length": auth.policy().min_length,
-    });
-    layout.render("account_password", page)
+    settings_form(&page, &PASSWORD)
 }
 
 /// Changes the password: this browser gets a new session, every other device is logged out.
@@ -128,20 +136,14 @@ pub async fn password_submit(
 ) -> Result<Flash<Redirect>, PageFailure> {
     let user = account_of(&page).await?;
     let change = async |body| Ok::<_, Problem>(page.change_password(&user, body).await?);
-    let again = |_: &_, message: &_| password_form(&page.layout, page.auth, Some(message));
-    submit(form, change, again).await?;
+    submit(form, change, PASSWORD.again(&page)).await?;
     let done = "Your password has been changed. Every other device has been logged out.";
     Ok(redirect_with(uri!(super::account::profile_page), done))
 }
 
 #[get("/account/email")]
-pub fn email_page(layout: Layout) -> Either<Template, Redirect> {
-    settings_form(&layout, || email_form(&layout, "", None))
-}
-
-fn email_form(layout: &Layout, new_email: &str, error: Option<&str>) -> Template {
-    let page = json!({ "title": "Change your email", "new_email": new_email, "error": error });
-    layout.render("account_email", page)
+pub fn email_page(page: Page<'_>) -> Either<Template, Redirect> {
+    settings_form(&page, &EMAIL)
 }
 
 /// Mails a confirmation link to the new address (and a notice to the current one); the email
@@ -156,23 +158,15 @@ pub async fn email_submit(
         let token = page.request_email_change(&user, &body).await?;
         Ok::<_, Problem>((body.new_email, token))
     };
-    let again = |fields: &Fields, message: &_| {
-        email_form(&page.layout, fields.typed("new_email"), Some(message))
-    };
-    let (new_email, token) = submit(form, change, again).await?;
+    let (new_email, token) = submit(form, change, EMAIL.again(&page)).await?;
     let message =
         format!("We sent a confirmation link to {new_email}. Your email changes when you open it.");
     Ok(sent(&page, &message, Link::EmailChange, token))
 }
 
 #[get("/account/delete")]
-pub fn delete_page(layout: Layout) -> Either<Template, Redirect> {
-    settings_form(&layout, || delete_form(&layout, None))
-}
-
-fn delete_form(layout: &Layout, error: Option<&str>) -> Template {
-    let page = json!({ "title": "Delete your account", "error": error });
-    layout.render("account_delete", page)
+pub fn delete_page(page: Page<'_>) -> Either<Template, Redirect> {
+    settings_form(&page, &DELETE)
 }
 
 /// Deletes the account with everything stored about it, and goes home.
@@ -183,7 +177,6 @@ pub async fn delete_submit(
 ) -> Result<LoggedOut, PageFailure> {
     let user = account_of(&page).await?;
     let delete = async |body| Ok::<_, Problem>(page.delete_account(&user, &body).await?);
-    let again = |_: &_, message: &_| delete_form(&page.layout, Some(message));
-    submit(form, delete, again).await?;
+    submit(form, delete, DELETE.again(&page)).await?;
     Ok(LoggedOut::home("Your account has been deleted."))
 }
