@@ -168,14 +168,11 @@ impl FromFields for TokenInput {
     }
 }
 
-/// The profile's button that logs out one device: the session's public id.
-pub struct SessionChoice {
-    pub id: String,
-}
+/// The profile's button that logs out one device: the session's public id (field `id`).
+pub struct SessionChoice(pub String);
 
 impl FromFields for SessionChoice {
     fn from_fields(fields: &Fields, _: &PasswordPolicy) -> Result<Self, Problem> {
-        let id = fields.text("id")?.to_owned();
-        Ok(SessionChoice { id })
+        Ok(SessionChoice(fields.text("id")?.to_owned()))
     }
 }

@@ -76,8 +76,8 @@ pub struct Ended {
 #[serde(crate = "rocket::serde")]
 pub struct VerificationSent {
     pub message: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verification_token: Option<String>,
+    #[serde(rename = "verification_token", skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// A confirmation link was mailed to the new address; with `expose_reset_token` (debug) its
@@ -86,8 +86,8 @@ pub struct VerificationSent {
 #[serde(crate = "rocket::serde")]
 pub struct EmailChangeSent {
     pub message: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email_token: Option<String>,
+    #[serde(rename = "email_token", skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -152,12 +152,9 @@ async fn change_password(request: ApiRequest<'_>, body: Input<PasswordChange>) -
 #[post("/account/verification")]
 async fn send_verification(request: ApiRequest<'_>) -> Answer<VerificationSent> {
     let user = request.account().await?;
-    let verification_token = request.send_verification(&user).await?;
+    let token = request.send_verification(&user).await?;
     let message = "verification link sent";
-    Ok(Json(VerificationSent {
-        message,
-        verification_token,
-    }))
+    Ok(Json(VerificationSent { message, token }))
 }
 
 /// Spends a verification token; no session is needed (the link may be opened anywhere).
@@ -169,11 +166,7 @@ async fn send_verification(request: ApiRequest<'_>) -> Answer<VerificationSent> 
 #[post("/account/verification/confirm", data = "<body>")]
 async fn confirm_verification(request: ApiRequest<'_>, body: Input<TokenInput>) -> Answer<Profile> {
     let email = request.verify_email(&body?.0.token).await?;
-    let email_verified = true;
-    Ok(Json(Profile {
-        email,
-        email_verified,
-    }))
+    Ok(Profile::of(email, true))
 }
 
 /// Asks to move the account to `new_email`; it moves when the mailed link is confirmed.
@@ -188,12 +181,9 @@ async fn change_email(
     body: Input<EmailChange>,
 ) -> Answer<EmailChangeSent> {
     let user = request.account().await?;
-    let email_token = request.request_email_change(&user, &body?.0).await?;
+    let token = request.request_email_change(&user, &body?.0).await?;
     let message = "confirmation link sent";
-    Ok(Json(EmailChangeSent {
-        message,
-        email_token,
-    }))
+    Ok(Json(EmailChangeSent { message, token }))
 }
 
 #[utoipa::path(post, path = "/account/email/confirm", tag = "account", request_body = TokenInput, responses(

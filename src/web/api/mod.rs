@@ -100,6 +100,15 @@ pub struct Profile {
     pub email_verified: bool,
 }
 
+impl Profile {
+    fn of(email: String, email_verified: bool) -> Json<Profile> {
+        Json(Profile {
+            email,
+            email_verified,
+        })
+    }
+}
+
 /// The answer to a reset request: the token (with `expose_reset_token`, debug) or that a link
 /// was sent.
 #[derive(Serialize, ToSchema)]
@@ -168,11 +177,8 @@ async fn destroy_session(request: ApiRequest<'_>) -> Result<Redirect, Problem> {
 #[get("/profile")]
 async fn profile(request: ApiRequest<'_>) -> Answer<Profile> {
     let user = request.account().await?;
-    let email_verified = user.email_verified_at.is_some();
-    Ok(Json(Profile {
-        email: user.email,
-        email_verified,
-    }))
+    let verified = user.email_verified_at.is_some();
+    Ok(Profile::of(user.email, verified))
 }
 
 /// Asks for a reset link. With `expose_reset_token` (debug) the body carries the token, as in

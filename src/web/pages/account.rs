@@ -15,25 +15,21 @@ use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, FormError, Problem};
 use crate::web::flows::AccountRequest;
 
-const SIGNUP: FormPage = FormPage {
-    template: "signup",
-    title: "Sign up",
-    kept: Some("email"),
-    policy: true,
-};
-
-const LOGIN: FormPage = FormPage {
-    template: "login",
-    title: "Log in",
-    kept: Some("email"),
-    policy: false,
-};
+const SIGNUP: FormPage = FormPage::new("signup", "Sign up")
+    .keeps("email")
+    .states_policy();
+const LOGIN: FormPage = FormPage::new("login", "Log in").keeps("email");
 
 #[get("/signup")]
 pub fn signup_page(page: Page<'_>) -> Either<Template, Redirect> {
+    guest_form(&page, &SIGNUP)
+}
+
+/// A form for visitors who are not logged in; the logged-in go to their profile.
+fn guest_form(page: &Page<'_>, form: &FormPage) -> Either<Template, Redirect> {
     match page.layout.account() {
         Some(_) => Either::Right(Redirect::to(uri!(profile_page))),
-        None => Either::Left(SIGNUP.empty(&page)),
+        None => Either::Left(form.empty(page)),
     }
 }
 
@@ -69,10 +65,7 @@ pub async fn signup_submit(
 
 #[get("/login")]
 pub fn login_page(page: Page<'_>) -> Either<Template, Redirect> {
-    match page.layout.account() {
-        Some(_) => Either::Right(Redirect::to(uri!(profile_page))),
-        None => Either::Left(LOGIN.empty(&page)),
-    }
+    guest_form(&page, &LOGIN)
 }
 
 /// Wrong password and unknown email get the same 401 and message; the email stays typed, the

@@ -242,6 +242,31 @@ struct FormPage {
 }
 
 impl FormPage {
+    const fn new(template: &'static str, title: &'static str) -> FormPage {
+        FormPage {
+            template,
+            title,
+            kept: None,
+            policy: false,
+        }
+    }
+
+    /// The form keeps what was typed in field `name`.
+    const fn keeps(self, name: &'static str) -> FormPage {
+        FormPage {
+            kept: Some(name),
+            ..self
+        }
+    }
+
+    /// The form states the password policy's minimum length.
+    const fn states_policy(self) -> FormPage {
+        FormPage {
+            policy: true,
+            ..self
+        }
+    }
+
     fn render(&self, page: &Page<'_>, fields: Option<&Fields>, error: Option<&str>) -> Template {
         let mut context = json!({ "title": self.title, "error": error });
         if let Some(name) = self.kept {

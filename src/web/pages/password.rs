@@ -18,12 +18,7 @@ use crate::web::cookies::{Cookies, Link};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, PageFailure};
 
-const FORGOT: FormPage = FormPage {
-    template: "forgot",
-    title: "Reset your password",
-    kept: Some("email"),
-    policy: false,
-};
+const FORGOT: FormPage = FormPage::new("forgot", "Reset your password").keeps("email");
 
 #[get("/password/forgot")]
 pub fn forgot_page(page: Page<'_>) -> Template {

@@ -67,7 +67,7 @@ pub async fn end_session_submit(
     form: CheckedForm<SessionChoice>,
     page: Page<'_>,
 ) -> Result<Either<LoggedOut, Flash<Redirect>>, PageFailure> {
-    let end = async |user: &User, choice: SessionChoice| page.end_session(user, &choice.id).await;
+    let end = async |user: &User, choice: SessionChoice| page.end_session(user, &choice.0).await;
     if profile_button(form, &page, end).await?.current {
         return Ok(Either::Left(LoggedOut::home("You have been logged out.")));
     }
@@ -102,26 +102,10 @@ pub async fn verification_submit(
     Ok(sent(&page, &message, Link::Verify, token))
 }
 
-const PASSWORD: FormPage = FormPage {
-    template: "account_password",
-    title: "Change your password",
-    kept: None,
-    policy: true,
-};
-
-const EMAIL: FormPage = FormPage {
-    template: "account_email",
-    title: "Change your email",
-    kept: Some("new_email"),
-    policy: false,
-};
-
-const DELETE: FormPage = FormPage {
-    template: "account_delete",
-    title: "Delete your account",
-    kept: None,
-    policy: false,
-};
+const PASSWORD: FormPage =
+    FormPage::new("account_password", "Change your password").states_policy();
+const EMAIL: FormPage = FormPage::new("account_email", "Change your email").keeps("new_email");
+const DELETE: FormPage = FormPage::new("account_delete", "Delete your account");
 
 #[get("/account/password")]
 pub fn password_page(page: Page<'_>) -> Either<Template, Redirect> {
