@@ -1,0 +1,60 @@
+//! Helpers of the data layer's unit tests.
+
+use diesel::r2d2::PooledConnection;
+
+use super::{Db, DbError, Manager, Options, Tx};
+use crate::db::scratch::Scratch;
+
+/// A freshly migrated database on the test run's backend (`TEST_DATABASE_URL`), with a
+/// temporary directory; both go with the guard.
+pub fn temp_db() -> (Db, Scratch) {
+    let scratch = Scratch::new();
+    let db = Db::open(scratch.url(), &Options::default()).unwrap();
+    (db, scratch)
+}
+
+/// A freshly migrated SQLite database, whatever the test run's backend: for what is
+/// SQLite's own (pragmas, query plans, the file).
+pub fn sqlite_db() -> (Db, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    let db = Db::open(path.to_str().unwrap(), &Options::default()).unwrap();
+    (db, dir)
+}
+
+/// The default options with a pool of `pool_size`.
+pub fn options(pool_size: u32) -> Options {
+    Options {
+        pool_size,
+        ..Options::default()
+    }
+}
+
+/// A read-only pooled connection.
+pub fn conn(db: &Db) -> PooledConnection<Manager> {
+    db.conn().unwrap()
+}
+
+/// What a test session records: its public id is the digest's first byte.
+pub fn new_session(user_id: i32, digest: &[u8]) -> crate::db::sessions::NewSession<'_> {
+    crate::db::sessions::NewSession {
+        user_id,
+        token_digest: digest,
+        public_id: PUBLIC_IDS[usize::from(digest[0])],
+        user_agent: Some("Test on Linux"),
+        address: Some("192.0.2.1"),
+        device_digest: None,
+    }
+}
+
+const PUBLIC_IDS: [&str; 8] = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
+
+/// Records a test session for `user_id` with this digest.
+pub fn session(tx: &mut Tx<'_>, user_id: i32, digest: &[u8]) -> crate::db::Session {
+    crate::db::sessions::add_session(tx, &new_session(user_id, digest)).unwrap()
+}
+
+/// Runs `f` in a committed write transaction.
+pub fn write<T>(db: &Db, f: impl FnOnce(&mut Tx<'_>) -> Result<T, DbError>) -> T {
+    db.write_blocking(f).unwrap()
+}
