@@ -185,10 +185,9 @@ mod tests {
     }
 
     #[test]
-    fn lookups_by_email_token_hash_and_reset_token_use_indexes() {
+    fn lookups_by_email_and_token_hashes_use_indexes() {
         for sql in [
             "SELECT * FROM users WHERE email = 'a@b.c'",
-            "SELECT * FROM users WHERE reset_token = x'00'",
             "SELECT * FROM users WHERE id = 1",
             "DELETE FROM sessions WHERE user_id = 1",
             "DELETE FROM sessions WHERE user_id = 1 AND public_id = 'x'",

@@ -52,4 +52,4 @@ pub use error::DbError;
 pub use pool::{Db, Manager, Pooled};
 pub use sessions::Session;
 pub use tx::Tx;
-pub use users::{User, UserChanges};
+pub use users::User;

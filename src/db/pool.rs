@@ -369,8 +369,9 @@ mod tests {
 
     #[test]
     fn hot_lookups_bind_no_limit_so_their_cached_statements_are_reused() {
+        use crate::db::account_tokens::{Purpose, find};
         use crate::db::sessions::{Lifetimes, find_session};
-        use crate::db::users::{find_user_by_email, find_user_by_id, find_user_by_reset_token};
+        use crate::db::users::{find_user_by_email, find_user_by_id};
         use diesel::connection::{Connection, InstrumentationEvent};
         use std::sync::{Arc, Mutex};
 
@@ -391,7 +392,7 @@ mod tests {
         find_session(c, b"digest", 10, lifetimes).unwrap();
         find_user_by_id(c, 1).unwrap();
         find_user_by_email(c, "a@b.c").unwrap();
-        find_user_by_reset_token(c, b"digest", 10).unwrap();
+        find(c, b"digest", Purpose::Reset, 10).unwrap();
         crate::db::throttle_events::count_events_since(c, "login", "a@b.c", 0).unwrap();
 
         let queries = queries.lock().unwrap();

@@ -1,7 +1,12 @@
 //! Helpers of the data layer's unit tests.
 
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
 use diesel::r2d2::PooledConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
+use super::migrate::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 use super::{Db, DbError, Manager, Options, Tx};
 use crate::db::scratch::Scratch;
 
@@ -57,4 +62,43 @@ pub fn session(tx: &mut Tx<'_>, user_id: i32, digest: &[u8]) -> crate::db::Sessi
 /// Runs `f` in a committed write transaction.
 pub fn write<T>(db: &Db, f: impl FnOnce(&mut Tx<'_>) -> Result<T, DbError>) -> T {
     db.write_blocking(f).unwrap()
+}
+
+/// `scratch`'s database migrated up to, not including, the migration named `…{name}` (one
+/// name on both backends), holding what `rows` inserts (SQL for the test run's backend).
+pub fn migrated_before(scratch: &Scratch, name: &str, rows: &str) {
+    if scratch.is_postgres() {
+        let mut old = diesel::PgConnection::establish(scratch.url()).unwrap();
+        run_before::<diesel::pg::Pg>(&mut old, || POSTGRES_MIGRATIONS, name);
+        old.batch_execute(rows).unwrap();
+    } else {
+        let mut old = diesel::SqliteConnection::establish(scratch.url()).unwrap();
+        run_before::<diesel::sqlite::Sqlite>(&mut old, || SQLITE_MIGRATIONS, name);
+        old.batch_execute(rows).unwrap();
+    }
+}
+
+/// Runs the migrations of `source` that come before the one named `…{name}`.
+fn run_before<B: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<B>,
+    source: fn() -> EmbeddedMigrations,
+    name: &str,
+) {
+    let migrations = MigrationSource::<B>::migrations(&source()).unwrap();
+    let before = migrations
+        .iter()
+        .position(|m| m.name().to_string().ends_with(name))
+        .unwrap_or_else(|| panic!("no migration named …{name}"));
+    for _ in 0..before {
+        conn.run_next_migration(source()).unwrap();
+    }
+}
+
+/// `bytes` as a literal of the test run's backend (`scratch`'s).
+pub fn blob_literal(scratch: &Scratch, bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    match scratch.is_postgres() {
+        true => format!("'\\x{hex}'::bytea"),
+        false => format!("x'{hex}'"),
+    }
 }
