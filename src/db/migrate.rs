@@ -200,4 +200,53 @@ mod tests {
             assert!(plan.contains("USING"), "{sql}: {plan}");
         }
     }
+
+    /// The down migration of the move of reset tokens into `account_tokens` puts a live token
+    /// back on `users`, and the move applied again carries it back, on the test run's backend.
+    #[test]
+    fn a_live_reset_token_survives_reverting_and_reapplying_its_move_to_account_tokens() {
+        use crate::db::account_tokens::{NewToken, Purpose, find, issue};
+        use crate::db::{AnyConnection, now};
+
+        #[derive(QueryableByName)]
+        struct Old {
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Binary>)]
+            reset_token: Option<Vec<u8>>,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+            reset_token_expires_at: Option<i64>,
+        }
+        let (db, scratch) = temp_db();
+        let expires_at = now() + 60;
+        let user = write(&db, |tx| {
+            let user = crate::db::users::add_user(tx, "a@b.c", "h")?;
+            let token = NewToken {
+                user_id: user.id,
+                purpose: Purpose::Reset,
+                token_digest: &[3u8; 32],
+                new_email: None,
+                expires_at,
+                credential_version: user.credential_version,
+            };
+            issue(tx, &token)?;
+            Ok(user)
+        });
+        drop(db);
+
+        revert_last_migration(&scratch);
+        let mut raw = AnyConnection::establish(scratch.url()).unwrap();
+        let old = diesel::sql_query("SELECT reset_token, reset_token_expires_at FROM users")
+            .get_result::<Old>(&mut raw)
+            .unwrap();
+        assert_eq!(
+            (old.reset_token, old.reset_token_expires_at),
+            (Some(vec![3u8; 32]), Some(expires_at))
+        );
+        drop(raw);
+
+        let db = crate::db::Db::open(scratch.url(), &options(1)).unwrap();
+        let (token, owner) = find(&mut conn(&db), &[3u8; 32], Purpose::Reset, now())
+            .unwrap()
+            .unwrap();
+        assert_eq!((token.expires_at, owner.id), (expires_at, user.id));
+    }
 }

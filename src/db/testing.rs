@@ -78,6 +78,17 @@ pub fn migrated_before(scratch: &Scratch, name: &str, rows: &str) {
     }
 }
 
+/// Reverts the last migration applied to `scratch`'s database (its `down.sql`).
+pub fn revert_last_migration(scratch: &Scratch) {
+    if scratch.is_postgres() {
+        let mut conn = diesel::PgConnection::establish(scratch.url()).unwrap();
+        conn.revert_last_migration(POSTGRES_MIGRATIONS).unwrap();
+    } else {
+        let mut conn = diesel::SqliteConnection::establish(scratch.url()).unwrap();
+        conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+    }
+}
+
 /// Runs the migrations of `source` that come before the one named `…{name}`.
 fn run_before<B: diesel::backend::Backend>(
     conn: &mut impl MigrationHarness<B>,
