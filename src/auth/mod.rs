@@ -6,8 +6,8 @@
 //! One module per flow, each an `impl Auth` block: [`login`] (register, check credentials,
 //! log in), [`sessions`] (the session of a request, log out), [`links`] (issue, mail and spend
 //! every mailed link: reset, verification, email change), [`account`] (the owner's sessions,
-//! password, email and deletion), [`throttle`]
-//! (the brute-force gates), [`cleanup`] (the periodic purge).
+//! password, email and deletion), [`throttle`] (the brute-force gates), [`cleanup`] (the
+//! periodic purge).
 //!
 //! Invariants kept here: bcrypt runs only in `spawn_blocking` and never while a pooled
 //! connection is held (each `db.run` / `db.write` closure ends before a hash starts); secrets
