@@ -232,7 +232,7 @@ mod tests {
         });
         drop(db);
 
-        revert_last_migration(&scratch);
+        revert_through(&scratch, "reset_tokens_in_account_tokens");
         let mut raw = AnyConnection::establish(scratch.url()).unwrap();
         let old = diesel::sql_query("SELECT reset_token, reset_token_expires_at FROM users")
             .get_result::<Old>(&mut raw)

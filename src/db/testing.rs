@@ -78,15 +78,32 @@ pub fn migrated_before(scratch: &Scratch, name: &str, rows: &str) {
     }
 }
 
-/// Reverts the last migration applied to `scratch`'s database (its `down.sql`).
-pub fn revert_last_migration(scratch: &Scratch) {
+/// Reverts the migrations applied to `scratch`'s database down to, and including, the one named
+/// `…{name}` (their `down.sql`).
+pub fn revert_through(scratch: &Scratch, name: &str) {
     if scratch.is_postgres() {
         let mut conn = diesel::PgConnection::establish(scratch.url()).unwrap();
-        conn.revert_last_migration(POSTGRES_MIGRATIONS).unwrap();
+        revert::<diesel::pg::Pg>(&mut conn, || POSTGRES_MIGRATIONS, name);
     } else {
         let mut conn = diesel::SqliteConnection::establish(scratch.url()).unwrap();
-        conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+        revert::<diesel::sqlite::Sqlite>(&mut conn, || SQLITE_MIGRATIONS, name);
     }
+}
+
+fn revert<B: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<B>,
+    source: fn() -> EmbeddedMigrations,
+    name: &str,
+) {
+    let migrations = MigrationSource::<B>::migrations(&source()).unwrap();
+    let target = migrations
+        .iter()
+        .find(|m| m.name().to_string().ends_with(name))
+        .unwrap_or_else(|| panic!("no migration named …{name}"))
+        .name()
+        .version()
+        .to_string();
+    while conn.revert_last_migration(source()).unwrap().to_string() != target {}
 }
 
 /// Runs the migrations of `source` that come before the one named `…{name}`.
