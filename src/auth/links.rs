@@ -112,7 +112,7 @@ fn invalid(purpose: Purpose) -> AuthError {
 impl Auth {
     /// How long a link of `purpose` works: a day for a verification, `reset_token_ttl_secs`
     /// for a reset or a change of email.
-    pub(super) fn link_ttl(&self, purpose: Purpose) -> i64 {
+    fn link_ttl(&self, purpose: Purpose) -> i64 {
         match purpose {
             Purpose::Verify => VERIFY_TTL_SECS,
             Purpose::Reset | Purpose::Email => self.reset_token_ttl,
