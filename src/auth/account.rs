@@ -1,23 +1,21 @@
 //! Account self-service: the owner's sessions (list them, end one, end all the others),
-//! changing the password, verifying the email, changing it, deleting the account.
+//! changing the password, asking to change the email (the link itself is `links.rs`'s),
+//! deleting the account.
 //!
 //! Every action takes the account of the caller's live session, and its queries take that
 //! account's id: no action can name another account's rows. Changing the password or the
 //! email and deleting the account ask for the current password first, checked as a login is
 //! ([`Auth::attempt`]): throttled per account (or trusted device) and per address, and a wrong
-//! one is a failed login for the account. Mailed links carry single-use tokens stored as
-//! digests; a link is spent only by a POST (its page's button), never by opening it.
+//! one is a failed login for the account.
 
 use super::audit::Field;
+use super::links::revoke_derived_trust;
 use super::login::{Attempt, hex};
 use super::sessions::{Login, SessionStart};
 use super::throttle::{Reservation, Scope};
-use super::{Auth, AuthError, Caller, Email, Password, token};
-use crate::db::account_tokens::{self, NewToken, Purpose};
+use super::{Auth, AuthError, Caller, Email, Password};
+use crate::db::account_tokens::Purpose;
 use crate::db::{Session, User, devices, now, sessions, throttle_events, users};
-
-/// How long a verification link works: a day, as a signup's mail may be read the next morning.
-pub const VERIFY_TTL_SECS: i64 = 24 * 60 * 60;
 
 /// One of the account's live sessions, as its owner sees it.
 #[derive(Debug)]
@@ -109,7 +107,7 @@ impl Auth {
             .db
             .write(move |tx| {
                 let keep = keep.as_ref().map(|d| &d[..]);
-                users::revoke_derived_trust(tx, user_id, device.as_ref().map(|d| &d[..]))?;
+                revoke_derived_trust(tx, user_id, device.as_ref().map(|d| &d[..]))?;
                 sessions::delete_sessions_of(tx, user_id, keep, now(), lifetimes)
             })
             .await?;
@@ -159,98 +157,6 @@ impl Auth {
         Ok(login)
     }
 
-    /// Mails a new verification link to the account's email (the last one stops working),
-    /// within the account's hourly mail cap; returns the token.
-    pub async fn send_verification(
-        &self,
-        caller: &Caller,
-        user: &User,
-    ) -> Result<String, AuthError> {
-        if user.email_verified_at.is_some() {
-            return Err(AuthError::AlreadyVerified);
-        }
-        self.gate_account_mail(caller, user).await?;
-        self.issue_verification(caller, user).await
-    }
-
-    /// [`Auth::send_verification`] for a login refused for want of a verified email: a
-    /// failure (the cap reached, the database) is logged, never answered.
-    pub(super) async fn resend_verification_quietly(&self, caller: &Caller, user: &User) {
-        let sent = match self.gate_account_mail(caller, user).await {
-            Ok(()) => self.issue_verification(caller, user).await.map(drop),
-            Err(error) => Err(error),
-        };
-        match sent {
-            Ok(()) | Err(AuthError::Throttled { .. }) => {}
-            Err(error) => {
-                log::warn!(target: "auth_service::account", "no verification link sent: {error}");
-            }
-        }
-    }
-
-    /// Counts a mail the owner asked for against the account's hourly cap.
-    async fn gate_account_mail(&self, caller: &Caller, user: &User) -> Result<(), AuthError> {
-        let email = Some(user.email.as_str());
-        self.gate(vec![(Scope::AccountMail, user.id.to_string())])
-            .await
-            .map_err(|e| self.throttled(caller, "account_mail.throttled", e, email))?
-            .keep();
-        Ok(())
-    }
-
-    async fn issue_verification(&self, caller: &Caller, user: &User) -> Result<String, AuthError> {
-        let raw = token::generate();
-        let (digest, user_id, version) = (token::digest(&raw), user.id, user.credential_version);
-        let expires_at = now() + VERIFY_TTL_SECS;
-        self.db
-            .write(move |tx| {
-                let new = NewToken {
-                    user_id,
-                    purpose: Purpose::Verify,
-                    token_digest: &digest,
-                    new_email: None,
-                    expires_at,
-                    credential_version: version,
-                };
-                account_tokens::issue(tx, &new)
-            })
-            .await?;
-        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "verification.sent", &fields);
-        self.mailer.send_verification_link(&user.email, &raw);
-        Ok(raw)
-    }
-
-    /// The account a verification token belongs to, without spending it (its link's page).
-    pub async fn verification_holder(&self, caller: &Caller, raw: &str) -> Result<User, AuthError> {
-        let (digest, at) = (token::digest(raw), now());
-        self.check_link_token(caller, "verification", move |tx| {
-            let found = account_tokens::find(tx, &digest, Purpose::Verify, at)?;
-            Ok(found.map(|(_, user)| user))
-        })
-        .await?
-        .ok_or(AuthError::InvalidLinkToken)
-    }
-
-    /// Spends a verification token: the account's email is verified.
-    pub async fn verify_email(&self, caller: &Caller, raw: &str) -> Result<User, AuthError> {
-        let (digest, at) = (token::digest(raw), now());
-        let user = self
-            .check_link_token(
-                caller,
-                "verification",
-                move |tx| match account_tokens::spend(tx, &digest, Purpose::Verify, at)? {
-                    Some(spent) => Ok(Some(users::mark_email_verified(tx, spent.user_id, at)?)),
-                    None => Ok(None),
-                },
-            )
-            .await?
-            .ok_or(AuthError::InvalidLinkToken)?;
-        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "email.verified", &fields);
-        Ok(user)
-    }
-
     /// Asks to move the account to `new_email`, given the current password: a confirmation
     /// link goes to the new address (the account moves only when it is opened) and a notice,
     /// with the new address masked, to the current one. Counted against the account's hourly
@@ -282,9 +188,8 @@ impl Auth {
             self.release(attempt.reservation).await;
             return Err(error);
         }
-        let raw = token::generate();
-        let new = (token::digest(&raw), new_email.to_string());
-        let (user_id, expires_at) = (user.id, now() + self.reset_token_ttl);
+        let link = self.new_link(Purpose::Email);
+        let (row, user_id, address) = (link.row, user.id, new_email.to_string());
         // The version read before the password was checked: a change since voids the link.
         let version = attempt.verified.user.credential_version;
         let Attempt {
@@ -297,79 +202,25 @@ impl Auth {
             .write(move |tx| {
                 reservation.release(tx)?;
                 throttle_events::clear_events(tx, scope.name(), &key)?;
-                let (digest, address) = new;
                 // The confirmation decides by the unique index; this spares a useless link.
                 if users::find_user_by_email(tx, &address)?.is_some() {
                     return Ok(false);
                 }
-                let token = NewToken {
-                    user_id,
-                    purpose: Purpose::Email,
-                    token_digest: &digest,
-                    new_email: Some(&address),
-                    expires_at,
-                    credential_version: version,
-                };
-                account_tokens::issue(tx, &token)?;
+                row.store(tx, user_id, version, Some(&address))?;
                 Ok(true)
             })
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(new_email.as_str())];
         if issued {
             self.audit.record(caller, "email.change_requested", &fields);
-            self.mailer.send_email_change_link(new_email.as_str(), &raw);
+            self.mail_link(&link, new_email.as_str());
         } else {
             self.audit.record(caller, "email.change_to_taken", &fields);
             self.mailer.send_email_change_taken(new_email.as_str());
         }
         self.mailer
             .send_email_change_notice(&user.email, &new_email.masked());
-        Ok(issued.then_some(raw))
-    }
-
-    /// The account an email-change token belongs to and the address it moves to, without
-    /// spending the token (its link's page).
-    pub async fn email_change_holder(
-        &self,
-        caller: &Caller,
-        raw: &str,
-    ) -> Result<(User, String), AuthError> {
-        let (digest, at) = (token::digest(raw), now());
-        self.check_link_token(caller, "email_change", move |tx| {
-            let found = account_tokens::find(tx, &digest, Purpose::Email, at)?;
-            Ok(found.and_then(|(token, user)| Some((user, token.new_email?))))
-        })
-        .await?
-        .ok_or(AuthError::InvalidLinkToken)
-    }
-
-    /// Spends an email-change token: the account moves to the new address in one update,
-    /// which the unique index decides (of two accounts racing for one address, one wins; the
-    /// other gets [`AuthError::EmailTaken`] and keeps its token). Its reset token and any
-    /// verification link of the old address are void; the new address is verified.
-    pub async fn confirm_email_change(
-        &self,
-        caller: &Caller,
-        raw: &str,
-    ) -> Result<User, AuthError> {
-        let (digest, at) = (token::digest(raw), now());
-        let user = self
-            .check_link_token(caller, "email_change", move |tx| {
-                let Some(spent) = account_tokens::spend(tx, &digest, Purpose::Email, at)? else {
-                    return Ok(None);
-                };
-                let Some(new_email) = spent.new_email else {
-                    return Ok(None);
-                };
-                let user = users::change_email(tx, spent.user_id, &new_email, at)?;
-                account_tokens::delete_of_user(tx, user.id, Purpose::Verify)?;
-                Ok(Some(user))
-            })
-            .await?
-            .ok_or(AuthError::InvalidLinkToken)?;
-        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "email.changed", &fields);
-        Ok(user)
+        Ok(issued.then_some(link.raw))
     }
 
     /// Deletes the account, given the current password: the user with its sessions, tokens
@@ -598,7 +449,7 @@ mod tests {
     #[rocket::async_test]
     async fn confirming_a_link_while_the_password_changes_never_fails_with_an_error() {
         let (auth, _db, _dir) = auth_with(|s| {
-            s.throttle_reset_per_email = 100;
+            s.throttle_mail_per_account = 100;
             s.throttle_reset_per_address = 100;
         })
         .await;
@@ -656,7 +507,7 @@ mod tests {
                 ..caller()
             };
             let listed = auth.sessions_of(&me, &ann).await.unwrap();
-            let digest = token::digest(&phone.session_id);
+            let digest = crate::auth::token::digest(&phone.session_id);
             let other = listed
                 .iter()
                 .find(|s| s.session.token_hash == digest)

@@ -1,16 +1,19 @@
 //! The periodic cleanup: expiry is enforced by every lookup, so this only reclaims space.
 
 use super::{Auth, AuthError};
-use crate::db::{account_tokens, devices, now, sessions, throttle_events, users};
+use crate::db::account_tokens::{self, Purpose};
+use crate::db::{devices, now, sessions, throttle_events};
 use crate::metrics::PURGED_KINDS;
 
 /// How many rows one cleanup removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
     pub sessions: usize,
+    /// Reset links.
     pub reset_tokens: usize,
     pub attempts: usize,
     pub devices: usize,
+    /// The other mailed links: verification and email change.
     pub account_tokens: usize,
 }
 
@@ -39,9 +42,9 @@ impl std::fmt::Display for Purged {
 }
 
 impl Auth {
-    /// Deletes expired sessions, reset tokens and mailed verification or email-change tokens,
+    /// Deletes expired sessions and mailed links (reset links counted apart from the others),
     /// forgets attempts older than any throttling window and devices that have not logged in
-    /// for `devices::TRUST_SECS`.
+    /// for [`super::DEVICE_TRUST_SECS`].
     pub async fn purge_expired(&self) -> Result<Purged, AuthError> {
         let (lifetimes, window) = (self.lifetimes, self.limits.longest_window());
         let purged = self
@@ -50,10 +53,14 @@ impl Auth {
                 let at = now();
                 Ok(Purged {
                     sessions: sessions::delete_expired_sessions(tx, at, lifetimes)?,
-                    reset_tokens: users::clear_expired_reset_tokens(tx, at)?,
+                    reset_tokens: account_tokens::delete_expired(tx, at, &[Purpose::Reset])?,
                     attempts: throttle_events::delete_events_before(tx, at - window)?,
-                    devices: devices::delete_stale_devices(tx, at - devices::TRUST_SECS)?,
-                    account_tokens: account_tokens::delete_expired(tx, at)?,
+                    devices: devices::delete_stale_devices(tx, at - super::DEVICE_TRUST_SECS)?,
+                    account_tokens: account_tokens::delete_expired(
+                        tx,
+                        at,
+                        &[Purpose::Verify, Purpose::Email],
+                    )?,
                 })
             })
             .await?;

@@ -6,13 +6,12 @@
 //! was in flight while a reset completed fails, and a stale hash's replacement (a raised cost,
 //! a password from before normalization) never writes an old password over a new one.
 
-use super::account::VERIFY_TTL_SECS;
 use super::audit::Field;
 use super::password::{self, Matched, Password};
 use super::sessions::{Login, Opening, SessionStart};
 use super::throttle::{Reservation, Scope};
 use super::{Auth, AuthError, Caller, Email, token};
-use crate::db::account_tokens::{self, NewToken, Purpose};
+use crate::db::account_tokens::Purpose;
 use crate::db::{DbError, Tx, User, devices, now, sessions, users};
 use crate::metrics::LoginOutcome;
 
@@ -131,8 +130,8 @@ impl Auth {
         let hashed = self.hasher.hash(password).await?;
         let (address, lifetimes, replaced) =
             (email.to_string(), self.lifetimes, caller.session_digest());
-        let verification = token::generate();
-        let digest = token::digest(&verification);
+        let verification = self.new_link(Purpose::Verify);
+        let row = verification.row;
         let (user, more) = self
             .db
             .write(move |tx| {
@@ -141,15 +140,7 @@ impl Auth {
                     sessions::delete_session(tx, &digest, at, lifetimes)?;
                 }
                 let user = users::add_user(tx, &address, &hashed)?;
-                let verification = NewToken {
-                    user_id: user.id,
-                    purpose: Purpose::Verify,
-                    token_digest: &digest,
-                    new_email: None,
-                    expires_at: at + VERIFY_TTL_SECS,
-                    credential_version: user.credential_version,
-                };
-                account_tokens::issue(tx, &verification)?;
+                row.store(tx, user.id, user.credential_version, None)?;
                 let more = also(tx, &user, at)?;
                 Ok((user, more))
             })
@@ -157,8 +148,7 @@ impl Auth {
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "signup", &fields);
         self.metrics.signup();
-        self.mailer
-            .send_verification_link(&user.email, &verification);
+        self.mail_link(&verification, &user.email);
         Ok((user, more))
     }
 
@@ -363,7 +353,9 @@ impl Auth {
         let (digest, address) = (token::digest(device_token), email.to_string());
         let trusted = self
             .db
-            .run(move |c| devices::is_trusted_for(c, &digest, &address, now()))
+            .run(move |c| {
+                devices::is_trusted_for(c, &digest, &address, now() - super::DEVICE_TRUST_SECS)
+            })
             .await?;
         Ok(trusted.then_some(digest))
     }

@@ -1,12 +1,13 @@
 //! Auth layer: the original service's `Auth` class. Registration, credential checks, sessions
-//! and reset tokens, with brute-force limits and an audit trail, on top of the data layer.
+//! and mailed links, with brute-force limits and an audit trail, on top of the data layer.
 //! Knows nothing of HTTP, nor of Diesel: the web layer hands it a [`Caller`] (address and
 //! request id), and it reaches the database only through `Db` and the `db::*` query functions.
 //!
 //! One module per flow, each an `impl Auth` block: [`login`] (register, check credentials,
-//! log in), [`sessions`] (the session of a request, log out), [`reset`] (issue and spend reset
-//! tokens), [`account`] (the owner's sessions, password, email and deletion), [`throttle`]
-//! (the brute-force gates), [`cleanup`] (the periodic purge).
+//! log in), [`sessions`] (the session of a request, log out), [`links`] (issue, mail and spend
+//! every mailed link: reset, verification, email change), [`account`] (the owner's sessions,
+//! password, email and deletion), [`throttle`] (the brute-force gates), [`cleanup`] (the
+//! periodic purge).
 //!
 //! Invariants kept here: bcrypt runs only in `spawn_blocking` and never while a pooled
 //! connection is held (each `db.run` / `db.write` closure ends before a hash starts); secrets
@@ -18,10 +19,10 @@ pub mod audit;
 mod caller;
 mod cleanup;
 pub mod email;
+mod links;
 mod login;
 mod operator;
 pub mod password;
-mod reset;
 mod sessions;
 #[cfg(test)]
 mod testing;
@@ -29,14 +30,14 @@ pub mod throttle;
 pub mod token;
 mod user_agent;
 
-pub use account::{DeviceSession, Ended, VERIFY_TTL_SECS};
+pub use account::{DeviceSession, Ended};
 pub use audit::AuditLog;
 pub use caller::Caller;
-pub use reset::ResetRequest;
+pub use links::{ResetRequest, VERIFY_TTL_SECS};
 pub use sessions::Login;
 
 /// How long a device stays trusted without a login from it (its cookie lives as long).
-pub use crate::db::devices::TRUST_SECS as DEVICE_TRUST_SECS;
+pub const DEVICE_TRUST_SECS: i64 = 180 * 24 * 60 * 60;
 pub use email::Email;
 pub use password::{Hasher, Password, PasswordPolicy};
 

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::audit::Field;
+use super::links::revoke_derived_trust;
 use super::throttle::Reservation;
 use super::{Auth, AuthError, Caller, Email, Password};
-use crate::db::users::UserChanges;
 use crate::db::{DbError, User, devices, now, sessions, users};
 use crate::metrics::Load;
 
@@ -113,12 +113,8 @@ impl Auth {
         let lifetimes = self.lifetimes;
         self.db
             .write(move |tx| {
-                let changes = UserChanges {
-                    hashed_password: Some(&hashed),
-                    ..UserChanges::default()
-                };
-                users::update_user(tx, user.id, &changes)?;
-                users::revoke_derived_trust(tx, user.id, None)?;
+                users::set_password_hash(tx, user.id, &hashed)?;
+                revoke_derived_trust(tx, user.id, None)?;
                 sessions::delete_sessions_of(tx, user.id, None, now(), lifetimes)
             })
             .await?;
@@ -175,7 +171,7 @@ impl Auth {
         let ended = self
             .db
             .write(move |tx| {
-                users::revoke_derived_trust(tx, user_id, None)?;
+                revoke_derived_trust(tx, user_id, None)?;
                 sessions::delete_sessions_of(tx, user_id, None, now(), lifetimes)
             })
             .await?;
