@@ -1,6 +1,6 @@
 //! CSRF protection of the pages, cross-site refusal of the API, and security headers.
 
-use rocket::http::{Accept, ContentType, Header, Status};
+use rocket::http::{Accept, ContentType, Cookie, Header, Method, Status};
 
 use crate::helpers::{TestApp, assert_message};
 
@@ -95,6 +95,24 @@ fn api_calls_a_browser_marks_cross_site_are_refused() {
         .dispatch();
     assert_eq!(own_host.status(), Status::Ok);
     assert_eq!(app.db.user_count(), 1);
+}
+
+#[test]
+fn api_reads_a_browser_marks_cross_site_are_answered() {
+    let app = TestApp::with_account("ann@example.com", "ann-pw");
+    let session = app.session_for("ann@example.com", "ann-pw");
+    for path in ["/profile", "/account/sessions"] {
+        for method in [Method::Get, Method::Head] {
+            let response = app
+                .client
+                .req(method, path)
+                .header(Header::new("Sec-Fetch-Site", "cross-site"))
+                .header(Header::new("Origin", "http://evil.example"))
+                .cookie(Cookie::new("session_id", session.clone()))
+                .dispatch();
+            assert_eq!(response.status(), Status::Ok, "{method} {path}");
+        }
+    }
 }
 
 #[test]

@@ -23,8 +23,9 @@ use super::input::Body;
 use super::origin::SameOrigin;
 use crate::auth::{AuthError, ResetRequest};
 
-/// The API's [`AccountRequest`]: a request that may change something (any method but GET) is
-/// refused first when a browser marks it cross-site ([`SameOrigin`]).
+/// The API's [`AccountRequest`]: a request that may change something (any method but GET;
+/// Rocket answers HEAD as GET) is refused first when a browser marks it cross-site
+/// ([`SameOrigin`]).
 pub struct ApiRequest<'r>(AccountRequest<'r>);
 
 #[rocket::async_trait]
