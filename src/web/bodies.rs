@@ -4,11 +4,41 @@
 //! the order declared ([`FromFields`]), so the first fault named is the first field's.
 
 use rocket::http::Status;
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::error::Problem;
 use super::input::{Fields, FromFields};
 use crate::auth::{Email, Password, PasswordPolicy};
+
+/// A string field in the document; `format` says more (an email).
+fn string(format: Option<KnownFormat>) -> RefOr<Schema> {
+    let format = format.map(SchemaFormat::KnownFormat);
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(format)
+        .build()
+        .into()
+}
+
+/// An email field: parsed and checked as the auth layer's [`Email`].
+impl PartialSchema for Email {
+    fn schema() -> RefOr<Schema> {
+        string(Some(KnownFormat::Email))
+    }
+}
+
+impl ToSchema for Email {}
+
+/// A new password: it must meet the password policy ([`Password`]).
+impl PartialSchema for Password {
+    fn schema() -> RefOr<Schema> {
+        string(None)
+    }
+}
+
+impl ToSchema for Password {}
 
 /// The `current_password` an account action asks for: missing is 401, as a wrong one is.
 fn current_password(fields: &Fields) -> Result<String, Problem> {
@@ -24,9 +54,7 @@ fn current_password(fields: &Fields) -> Result<String, Problem> {
 /// Signing up: a new account's email and password (which must meet the policy).
 #[derive(ToSchema)]
 pub struct NewAccount {
-    #[schema(value_type = String)]
     pub email: Email,
-    #[schema(value_type = String)]
     pub password: Password,
 }
 
@@ -41,7 +69,6 @@ impl FromFields for NewAccount {
 /// Logging in.
 #[derive(ToSchema)]
 pub struct Credentials {
-    #[schema(value_type = String)]
     pub email: Email,
     pub password: String,
 }
@@ -57,7 +84,6 @@ impl FromFields for Credentials {
 /// Asking for a reset link.
 #[derive(ToSchema)]
 pub struct EmailInput {
-    #[schema(value_type = String)]
     pub email: Email,
 }
 
@@ -71,10 +97,8 @@ impl FromFields for EmailInput {
 /// Spending a reset token through the API: the account's email, the token and the new password.
 #[derive(ToSchema)]
 pub struct ResetInput {
-    #[schema(value_type = String)]
     pub email: Email,
     pub reset_token: String,
-    #[schema(value_type = String)]
     pub new_password: Password,
 }
 
@@ -107,7 +131,6 @@ impl FromFields for NewPassword {
 #[derive(ToSchema)]
 pub struct PasswordChange {
     pub current_password: String,
-    #[schema(value_type = String)]
     pub new_password: Password,
 }
 
@@ -126,7 +149,6 @@ impl FromFields for PasswordChange {
 #[derive(ToSchema)]
 pub struct EmailChange {
     pub current_password: String,
-    #[schema(value_type = String)]
     pub new_email: Email,
 }
 
