@@ -5,10 +5,11 @@
 //! request id, and never sent.
 //!
 //! Request guards cannot hand a handler's error to a catcher: Rocket gives catchers only the
-//! status. A guard that refuses a request picks its status (`SameOrigin` and `CheckedForm`: 403;
-//! `Fields`: 400 or 413; the page `Layout`: the session lookup's 503 or 500) and leaves the
-//! message in the request's cache with [`note`]; [`default_catcher`] answers with that note,
-//! in JSON or as the error page as the client prefers.
+//! status. A guard that refuses a request picks its status (`SameOrigin`, through the API's
+//! `ApiRequest`, and `CheckedForm`: 403; `CheckedForm` with a body it cannot read: 400 or 413;
+//! the page `Layout`: the session lookup's 503 or 500) and leaves the message in the request's
+//! cache with [`note`]; [`default_catcher`] answers with that note, in JSON or as the error
+//! page as the client prefers. (The API's typed `Body` leaves its problem to the handler.)
 
 use std::borrow::Cow;
 
