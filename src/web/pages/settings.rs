@@ -28,6 +28,23 @@ fn settings_form(page: &Page<'_>, form: &FormPage) -> Either<Template, Redirect>
     }
 }
 
+/// A settings form's submission: `flow` runs for the account of the browser's session (the
+/// login page without one); a refusal shows the form again around its message.
+async fn settings_submit<T, R>(
+    form: CheckedForm<T>,
+    page: &Page<'_>,
+    shown: &FormPage,
+    flow: impl AsyncFnOnce(&User, T) -> Result<R, AuthError>,
+) -> Result<R, PageFailure> {
+    let user = account_of(page).await?;
+    let done = submit(
+        form,
+        async |body| Ok(flow(&user, body).await?),
+        shown.again(page),
+    );
+    Ok(done.await?)
+}
+
 /// A button of the profile: `flow` runs for the account of the browser's session; a problem
 /// shows the profile again around its message, at its status.
 async fn profile_button<T, R>(
@@ -118,9 +135,8 @@ pub async fn password_submit(
     form: CheckedForm<PasswordChange>,
     page: Page<'_>,
 ) -> Result<Flash<Redirect>, PageFailure> {
-    let user = account_of(&page).await?;
-    let change = async |body| Ok::<_, Problem>(page.change_password(&user, body).await?);
-    submit(form, change, PASSWORD.again(&page)).await?;
+    let change = async |user: &User, body| page.change_password(user, body).await;
+    settings_submit(form, &page, &PASSWORD, change).await?;
     let done = "Your password has been changed. Every other device has been logged out.";
     Ok(redirect_with(uri!(super::account::profile_page), done))
 }
@@ -137,12 +153,11 @@ pub async fn email_submit(
     form: CheckedForm<EmailChange>,
     page: Page<'_>,
 ) -> Result<Template, PageFailure> {
-    let user = account_of(&page).await?;
-    let change = async |body: EmailChange| {
-        let token = page.request_email_change(&user, &body).await?;
-        Ok::<_, Problem>((body.new_email, token))
+    let change = async |user: &User, body: EmailChange| {
+        let token = page.request_email_change(user, &body).await?;
+        Ok((body.new_email, token))
     };
-    let (new_email, token) = submit(form, change, EMAIL.again(&page)).await?;
+    let (new_email, token) = settings_submit(form, &page, &EMAIL, change).await?;
     let message =
         format!("We sent a confirmation link to {new_email}. Your email changes when you open it.");
     Ok(sent(&page, &message, Link::EmailChange, token))
@@ -159,8 +174,7 @@ pub async fn delete_submit(
     form: CheckedForm<CurrentPassword>,
     page: Page<'_>,
 ) -> Result<LoggedOut, PageFailure> {
-    let user = account_of(&page).await?;
-    let delete = async |body| Ok::<_, Problem>(page.delete_account(&user, &body).await?);
-    submit(form, delete, DELETE.again(&page)).await?;
+    let delete = async |user: &User, body| page.delete_account(user, &body).await;
+    settings_submit(form, &page, &DELETE, delete).await?;
     Ok(LoggedOut::home("Your account has been deleted."))
 }
