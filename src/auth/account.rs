@@ -12,9 +12,10 @@ use super::audit::Field;
 use super::login::{Attempt, hex};
 use super::sessions::{Login, SessionStart};
 use super::throttle::{Reservation, Scope};
+use super::view::Account;
 use super::{Auth, AuthError, Caller, Email, Password, token};
 use crate::db::account_tokens::{self, NewToken, Purpose};
-use crate::db::{Session, User, devices, now, sessions, throttle_events, users};
+use crate::db::{Session, devices, now, sessions, throttle_events, users};
 
 /// How long a verification link works: a day, as a signup's mail may be read the next morning.
 pub const VERIFY_TTL_SECS: i64 = 24 * 60 * 60;
@@ -39,7 +40,7 @@ impl Auth {
     pub async fn sessions_of(
         &self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
     ) -> Result<Vec<DeviceSession>, AuthError> {
         let (user_id, lifetimes, at) = (user.id, self.lifetimes, now());
         let listed = self
@@ -62,7 +63,7 @@ impl Auth {
     pub async fn end_session_by_id(
         &self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
         public_id: &str,
     ) -> Result<Ended, AuthError> {
         let (user_id, lifetimes, public_id) = (user.id, self.lifetimes, public_id.to_owned());
@@ -101,7 +102,7 @@ impl Auth {
     pub async fn end_other_sessions(
         &self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
     ) -> Result<usize, AuthError> {
         let (user_id, lifetimes) = (user.id, self.lifetimes);
         let (keep, device) = (caller.session_digest(), caller.device_digest());
@@ -126,7 +127,7 @@ impl Auth {
     pub async fn change_password(
         &self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
         current: &str,
         new: Password,
     ) -> Result<Login, AuthError> {
@@ -164,7 +165,7 @@ impl Auth {
     pub async fn send_verification(
         &self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
     ) -> Result<String, AuthError> {
         if user.email_verified_at.is_some() {
             return Err(AuthError::AlreadyVerified);
@@ -175,7 +176,7 @@ impl Auth {
 
     /// [`Auth::send_verification`] for a login refused for want of a verified email: a
     /// failure (the cap reached, the database) is logged, never answered.
-    pub(super) async fn resend_verification_quietly(&self, caller: &Caller, user: &User) {
+    pub(super) async fn resend_verification_quietly(&self, caller: &Caller, user: &Account) {
         let sent = match self.gate_account_mail(caller, user).await {
             Ok(()) => self.issue_verification(caller, user).await.map(drop),
             Err(error) => Err(error),
@@ -189,7 +190,7 @@ impl Auth {
     }
 
     /// Counts a mail the owner asked for against the account's hourly cap.
-    async fn gate_account_mail(&self, caller: &Caller, user: &User) -> Result<(), AuthError> {
+    async fn gate_account_mail(&self, caller: &Caller, user: &Account) -> Result<(), AuthError> {
         let email = Some(user.email.as_str());
         self.gate(vec![(Scope::AccountMail, user.id.to_string())])
             .await
@@ -198,9 +199,13 @@ impl Auth {
         Ok(())
     }
 
-    async fn issue_verification(&self, caller: &Caller, user: &User) -> Result<String, AuthError> {
+    async fn issue_verification(
+        &self,
+        caller: &Caller,
+        user: &Account,
+    ) -> Result<String, AuthError> {
         let raw = token::generate();
-        let (digest, user_id, version) = (token::digest(&raw), user.id, user.credential_version);
+        let (digest, user_id, version) = (token::digest(&raw), user.id, user.credential_version());
         let expires_at = now() + VERIFY_TTL_SECS;
         self.db
             .write(move |tx| {
@@ -222,18 +227,22 @@ impl Auth {
     }
 
     /// The account a verification token belongs to, without spending it (its link's page).
-    pub async fn verification_holder(&self, caller: &Caller, raw: &str) -> Result<User, AuthError> {
+    pub async fn verification_holder(
+        &self,
+        caller: &Caller,
+        raw: &str,
+    ) -> Result<Account, AuthError> {
         let (digest, at) = (token::digest(raw), now());
         self.check_link_token(caller, "verification", move |tx| {
             let found = account_tokens::find(tx, &digest, Purpose::Verify, at)?;
-            Ok(found.map(|(_, user)| user))
+            Ok(found.map(|(_, user)| Account::from(user)))
         })
         .await?
         .ok_or(AuthError::InvalidLinkToken)
     }
 
     /// Spends a verification token: the account's email is verified.
-    pub async fn verify_email(&self, caller: &Caller, raw: &str) -> Result<User, AuthError> {
+    pub async fn verify_email(&self, caller: &Caller, raw: &str) -> Result<Account, AuthError> {
         let (digest, at) = (token::digest(raw), now());
         let user = self
             .check_link_token(
@@ -248,7 +257,7 @@ impl Auth {
             .ok_or(AuthError::InvalidLinkToken)?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "email.verified", &fields);
-        Ok(user)
+        Ok(user.into())
     }
 
     /// Asks to move the account to `new_email`, given the current password: a confirmation
@@ -260,7 +269,7 @@ impl Auth {
     pub async fn request_email_change(
         &self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
         current: &str,
         new_email: &Email,
     ) -> Result<Option<String>, AuthError> {
@@ -333,11 +342,11 @@ impl Auth {
         &self,
         caller: &Caller,
         raw: &str,
-    ) -> Result<(User, String), AuthError> {
+    ) -> Result<(Account, String), AuthError> {
         let (digest, at) = (token::digest(raw), now());
         self.check_link_token(caller, "email_change", move |tx| {
             let found = account_tokens::find(tx, &digest, Purpose::Email, at)?;
-            Ok(found.and_then(|(token, user)| Some((user, token.new_email?))))
+            Ok(found.and_then(|(token, user)| Some((user.into(), token.new_email?))))
         })
         .await?
         .ok_or(AuthError::InvalidLinkToken)
@@ -351,7 +360,7 @@ impl Auth {
         &self,
         caller: &Caller,
         raw: &str,
-    ) -> Result<User, AuthError> {
+    ) -> Result<Account, AuthError> {
         let (digest, at) = (token::digest(raw), now());
         let user = self
             .check_link_token(caller, "email_change", move |tx| {
@@ -369,7 +378,7 @@ impl Auth {
             .ok_or(AuthError::InvalidLinkToken)?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit.record(caller, "email.changed", &fields);
-        Ok(user)
+        Ok(user.into())
     }
 
     /// Deletes the account, given the current password: the user with its sessions, tokens
@@ -378,7 +387,7 @@ impl Auth {
     pub async fn delete_account(
         &self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
         current: &str,
     ) -> Result<(), AuthError> {
         let _admission = self.hasher.admit()?;
@@ -397,7 +406,7 @@ impl Auth {
     /// was gone already.
     pub(super) async fn erase(
         &self,
-        user: &User,
+        user: &Account,
         reservation: Reservation,
     ) -> Result<bool, AuthError> {
         let (user_id, email) = (user.id, user.email.clone());
@@ -427,7 +436,7 @@ impl Auth {
     async fn reauthenticate(
         &self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
         current: &str,
     ) -> Result<Attempt, AuthError> {
         let email = Email::stored(&user.email);
@@ -447,7 +456,7 @@ impl Auth {
 mod tests {
     use super::*;
     use crate::auth::ResetRequest;
-    use crate::auth::testing::{auth, auth_with, caller, email, password};
+    use crate::auth::testing::{auth, auth_with, caller, email, password, stored_hash};
     use crate::db::schema::{
         account_tokens as tokens_table, throttle_events as events_table, users as users_table,
     };
@@ -455,7 +464,7 @@ mod tests {
     use diesel::prelude::*;
 
     /// Ann's account and a caller holding a fresh session of it.
-    async fn ann(auth: &Auth) -> (User, Caller) {
+    async fn ann(auth: &Auth) -> (Account, Caller) {
         let user = auth
             .register(&caller(), &email("ann@b.com"), password("pw"))
             .await
@@ -497,7 +506,7 @@ mod tests {
 
     #[rocket::async_test]
     async fn a_password_change_needs_the_current_one_and_ends_every_other_session() {
-        let (auth, _db, _dir) = auth().await;
+        let (auth, db, _dir) = auth().await;
         let (ann, me) = ann(&auth).await;
         let other = auth
             .login(&caller(), &email("ann@b.com"), "pw")
@@ -516,7 +525,7 @@ mod tests {
             .change_password(&me, &ann, "pw", password("new"))
             .await
             .unwrap();
-        assert!(bcrypt::verify("new", &login.user.hashed_password).unwrap());
+        assert!(bcrypt::verify("new", &stored_hash(&db, login.user.id)).unwrap());
         for ended in [me.session_id.unwrap(), other.session_id] {
             assert!(matches!(
                 auth.user_for_session(&ended).await,
@@ -534,7 +543,7 @@ mod tests {
     }
 
     /// The token of a link that moves Ann's account to new@b.com.
-    async fn link_to_new(auth: &Auth, me: &Caller, ann: &User) -> String {
+    async fn link_to_new(auth: &Auth, me: &Caller, ann: &Account) -> String {
         let new = email("new@b.com");
         let requested = auth.request_email_change(me, ann, "pw", &new);
         requested

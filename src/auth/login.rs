@@ -11,6 +11,7 @@ use super::audit::Field;
 use super::password::{self, Matched, Password};
 use super::sessions::{Login, Opening, SessionStart};
 use super::throttle::{Reservation, Scope};
+use super::view::Account;
 use super::{Auth, AuthError, Caller, Email, token};
 use crate::db::account_tokens::{self, NewToken, Purpose};
 use crate::db::{DbError, Tx, User, devices, now, sessions, users};
@@ -81,11 +82,11 @@ impl Auth {
         caller: &Caller,
         email: &Email,
         password: Password,
-    ) -> Result<User, AuthError> {
+    ) -> Result<Account, AuthError> {
         let (user, ()) = self
             .sign_up(caller, email, password, |_, _, _| Ok(()))
             .await?;
-        Ok(user)
+        Ok(user.into())
     }
 
     /// [`Auth::register`], logging the client in: the account and its first session (the
@@ -275,8 +276,8 @@ impl Auth {
                 Field::Email(email.as_str()),
             ];
             self.audit.record(caller, "login.unverified", &fields);
-            self.resend_verification_quietly(caller, &verified.user)
-                .await;
+            let account = Account::from(verified.user);
+            self.resend_verification_quietly(caller, &account).await;
             return Err(AuthError::EmailNotVerified);
         }
         let start = SessionStart {
@@ -379,7 +380,7 @@ mod tests {
     use super::*;
     use crate::auth::ResetRequest;
     use crate::auth::password::Hasher;
-    use crate::auth::testing::{auth, auth_with, caller, email, password};
+    use crate::auth::testing::{auth, auth_with, caller, email, password, stored_hash};
     use crate::db::schema::sessions as sessions_table;
     use crate::db::testing::{conn, write};
     use diesel::prelude::*;
@@ -387,13 +388,14 @@ mod tests {
 
     #[rocket::async_test]
     async fn register_stores_a_bcrypt_hash_not_the_password() {
-        let (auth, _db, _dir) = auth().await;
+        let (auth, db, _dir) = auth().await;
         let user = auth
             .register(&caller(), &email("a@b.com"), password("pw12345"))
             .await
             .unwrap();
-        assert!(user.hashed_password.starts_with("$2b$04$"));
-        assert!(bcrypt::verify("pw12345", &user.hashed_password).unwrap());
+        let hash = stored_hash(&db, user.id);
+        assert!(hash.starts_with("$2b$04$"));
+        assert!(bcrypt::verify("pw12345", &hash).unwrap());
     }
 
     #[rocket::async_test]

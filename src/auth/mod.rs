@@ -28,12 +28,14 @@ mod testing;
 pub mod throttle;
 pub mod token;
 mod user_agent;
+mod view;
 
 pub use account::{DeviceSession, Ended, VERIFY_TTL_SECS};
 pub use audit::AuditLog;
 pub use caller::Caller;
 pub use reset::ResetRequest;
 pub use sessions::Login;
+pub use view::Account;
 
 /// How long a device stays trusted without a login from it (its cookie lives as long).
 pub use crate::db::devices::TRUST_SECS as DEVICE_TRUST_SECS;

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use super::audit::Field;
 use super::throttle::Reservation;
+use super::view::Account;
 use super::{Auth, AuthError, Caller, Email, Password};
 use crate::db::users::UserChanges;
-use crate::db::{DbError, User, devices, now, sessions, users};
+use crate::db::{DbError, devices, now, sessions, users};
 use crate::metrics::Load;
 
 /// How long `GET /health/ready` waits for the database before it answers 503.
@@ -78,16 +79,21 @@ impl Auth {
     }
 
     /// The account `email`, or [`AuthError::UnknownAccount`].
-    async fn account(&self, email: &Email) -> Result<User, AuthError> {
+    async fn account(&self, email: &Email) -> Result<Account, AuthError> {
         let address = email.to_string();
         self.db
             .run(move |c| users::find_user_by_email(c, &address))
             .await?
+            .map(Account::from)
             .ok_or(AuthError::UnknownAccount)
     }
 
     /// Creates an account whose email counts as verified (the operator vouches for it).
-    pub async fn create_user(&self, email: &Email, password: Password) -> Result<User, AuthError> {
+    pub async fn create_user(
+        &self,
+        email: &Email,
+        password: Password,
+    ) -> Result<Account, AuthError> {
         let _admission = self.hasher.admit()?;
         let hashed = self.hasher.hash(password).await?;
         let address = email.to_string();
@@ -101,7 +107,7 @@ impl Auth {
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         self.audit
             .record(&operator(), "admin.user_created", &fields);
-        Ok(user)
+        Ok(user.into())
     }
 
     /// Sets the password of the account `email`: every session of it ends, and its mailed links

@@ -10,9 +10,10 @@
 use super::audit::Field;
 use super::password::Password;
 use super::throttle::Scope;
+use super::view::Account;
 use super::{Auth, AuthError, Caller, Email, token};
 use crate::db::throttle_events;
-use crate::db::{User, now, users};
+use crate::db::{now, users};
 use crate::metrics::ResetStage;
 
 /// What became of a reset request.
@@ -126,10 +127,10 @@ impl Auth {
         &self,
         caller: &Caller,
         reset_token: &str,
-    ) -> Result<User, AuthError> {
+    ) -> Result<Account, AuthError> {
         let (digest, at) = (token::digest(reset_token), now());
         self.check_link_token(caller, "reset", move |tx| {
-            users::find_user_by_reset_token(tx, &digest, at)
+            Ok(users::find_user_by_reset_token(tx, &digest, at)?.map(Account::from))
         })
         .await?
         .ok_or(AuthError::InvalidResetToken)
@@ -147,7 +148,7 @@ impl Auth {
         reset_token: &str,
         owner: Option<&Email>,
         password: Password,
-    ) -> Result<User, AuthError> {
+    ) -> Result<Account, AuthError> {
         let _admission = self.hasher.admit()?;
         let holder = self.reset_token_holder(caller, reset_token).await?;
         if owner.is_some_and(|owner| owner.as_str() != holder.email) {
@@ -173,7 +174,7 @@ impl Auth {
         self.audit.record(caller, "reset.completed", &fields);
         self.metrics.reset(ResetStage::completed);
         self.mailer.send_password_changed(&user.email);
-        Ok(user)
+        Ok(user.into())
     }
 }
 

@@ -4,6 +4,7 @@
 use super::audit::Field;
 use super::login::PasswordCheck;
 use super::throttle::{Reservation, Scope};
+use super::view::Account;
 use super::{Auth, AuthError, Caller, token, user_agent};
 use crate::db::sessions::{NewSession, TOUCH_AFTER_SECS};
 use crate::db::{DbError, Tx, User, devices, now, sessions, throttle_events, users};
@@ -12,7 +13,7 @@ use crate::db::{DbError, Tx, User, devices, now, sessions, throttle_events, user
 /// and, when this login made the client a trusted device, the device token to hand it too.
 #[derive(Debug)]
 pub struct Login {
-    pub user: User,
+    pub user: Account,
     pub session_id: String,
     pub device_token: Option<String>,
 }
@@ -95,7 +96,7 @@ impl Opening {
     /// The stored session, for the client.
     pub(super) fn login(self, user: User) -> Login {
         Login {
-            user,
+            user: user.into(),
             session_id: self.session_id,
             device_token: self.device_token,
         }
@@ -112,7 +113,7 @@ impl Auth {
     ) -> Result<Option<Login>, AuthError> {
         let lifetimes = self.lifetimes;
         let SessionStart {
-            mut user,
+            user,
             check,
             forgive,
             reservation,
@@ -121,7 +122,6 @@ impl Auth {
             password_changed,
         } = start;
         let opening = Opening::new(caller, device, self.devices_per_account);
-        let rehash = check.as_ref().and_then(PasswordCheck::rehash);
         let user_id = user.id;
         let stored = self
             .db
@@ -147,18 +147,12 @@ impl Auth {
                 Ok(Some(opening))
             })
             .await?;
-        let Some(opening) = stored else {
-            return Ok(None);
-        };
-        if let Some(hash) = rehash {
-            user.hashed_password = hash;
-        }
-        Ok(Some(opening.login(user)))
+        Ok(stored.map(|opening| opening.login(user)))
     }
 
     /// The user of a live session. Use is recorded at most once a minute per session, so most
     /// lookups stay reads.
-    pub async fn user_for_session(&self, session_id: &str) -> Result<User, AuthError> {
+    pub async fn user_for_session(&self, session_id: &str) -> Result<Account, AuthError> {
         let (digest, lifetimes, at) = (token::digest(session_id), self.lifetimes, now());
         let found = self
             .db
@@ -176,7 +170,7 @@ impl Auth {
                 log::warn!(target: "auth_service::db", "a session's use was not recorded: {error}");
             }
         }
-        Ok(user)
+        Ok(user.into())
     }
 
     /// Ends the session `session_id` only; the account's other devices stay logged in.

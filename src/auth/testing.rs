@@ -44,3 +44,9 @@ pub fn email(s: &str) -> Email {
 pub fn password(s: &str) -> Password {
     Password::parse(s).unwrap()
 }
+
+/// The password hash stored for the account `user_id`.
+pub fn stored_hash(db: &Db, user_id: i32) -> String {
+    let user = crate::db::users::find_user_by_id(&mut crate::db::testing::conn(db), user_id);
+    user.unwrap().expect("the account exists").hashed_password
+}

@@ -149,7 +149,7 @@ async fn destroy_session(
 #[get("/profile")]
 async fn profile(user: Result<CurrentUser, AuthError>) -> ApiResult {
     let CurrentUser(user) = user?;
-    let verified = user.email_verified_at.is_some();
+    let verified = user.is_verified();
     Ok(Json(
         json!({ "email": user.email, "email_verified": verified }),
     ))

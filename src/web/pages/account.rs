@@ -7,8 +7,7 @@ use rocket::{Either, Responder, State, get, post, uri};
 use rocket_dyn_templates::Template;
 
 use super::{Layout, redirect_with};
-use crate::auth::{Auth, AuthError, Caller};
-use crate::db::User;
+use crate::auth::{Account, Auth, AuthError, Caller};
 use crate::web::cookies::Cookies;
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, FormError, Problem};
@@ -140,7 +139,7 @@ pub(super) async fn profile_view(
     layout: &Layout,
     caller: &Caller,
     auth: &Auth,
-    user: &User,
+    user: &Account,
     error: Option<&str>,
 ) -> Result<Template, ErrorPage> {
     let sessions = auth.sessions_of(caller, user).await?;
@@ -161,7 +160,7 @@ pub(super) async fn profile_view(
     let page = json!({
         "title": "Your profile",
         "email": user.email,
-        "email_verified": user.email_verified_at.is_some(),
+        "email_verified": user.is_verified(),
         "sessions": listed,
         "others": sessions.iter().any(|s| !s.current),
         "error": error,

@@ -20,7 +20,6 @@ use super::cookies::Cookies;
 use super::error::{ErrorPage, PageFailure, Problem, log_failure};
 use super::session::CurrentUser;
 use crate::auth::AuthError;
-use crate::db::User;
 
 pub fn routes() -> Vec<rocket::Route> {
     routes![
@@ -135,7 +134,7 @@ fn log_in_first() -> PageFailure {
 }
 
 /// The account a form acts for: the user of the request's live session, or the login page.
-fn account_user(user: Result<CurrentUser, AuthError>) -> Result<User, PageFailure> {
+fn account_user(user: Result<CurrentUser, AuthError>) -> Result<crate::auth::Account, PageFailure> {
     match user {
         Ok(CurrentUser(user)) => Ok(user),
         Err(AuthError::NoSession) => Err(log_in_first()),

@@ -11,9 +11,8 @@ use rocket::{State, get, post, uri};
 use rocket_dyn_templates::Template;
 
 use super::{Layout, invalid_link, link_failed, redirect_with};
-use crate::auth::{Auth, Caller, ResetRequest};
+use crate::auth::{Account, Auth, Caller, ResetRequest};
 use crate::config::Settings;
-use crate::db::User;
 use crate::mail::{RESET_PATH, link};
 use crate::web::cookies::{Cookies, Link};
 use crate::web::csrf::CheckedForm;
@@ -98,7 +97,7 @@ pub async fn reset_page(
     Ok(reset_form(&layout, auth, &holder, None))
 }
 
-fn reset_form(layout: &Layout, auth: &Auth, holder: &User, error: Option<&str>) -> Template {
+fn reset_form(layout: &Layout, auth: &Auth, holder: &Account, error: Option<&str>) -> Template {
     let page = json!({
         "title": "Choose a new password",
         "email": holder.email,
@@ -113,7 +112,7 @@ async fn link_holder(
     caller: &Caller,
     auth: &Auth,
     cookies: &Cookies<'_>,
-) -> Result<(String, User), ErrorPage> {
+) -> Result<(String, Account), ErrorPage> {
     let token = cookies
         .link_token(Link::Reset)
         .ok_or_else(|| invalid_link(INVALID_LINK))?;

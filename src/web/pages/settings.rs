@@ -14,9 +14,8 @@ use rocket_dyn_templates::Template;
 use super::account::{LoggedOut, profile_view};
 use super::password::link_sent;
 use super::{Layout, account_user, redirect_with};
-use crate::auth::{Auth, AuthError, Caller};
+use crate::auth::{Account, Auth, AuthError, Caller};
 use crate::config::Settings;
-use crate::db::User;
 use crate::mail::{EMAIL_CHANGE_PATH, VERIFY_PATH, link};
 use crate::web::cookies::Cookies;
 use crate::web::csrf::CheckedForm;
@@ -37,7 +36,7 @@ async fn profile_failure(
     layout: &Layout,
     caller: &Caller,
     auth: &Auth,
-    user: &User,
+    user: &Account,
 ) -> PageFailure {
     match profile_view(layout, caller, auth, user, Some(problem.message())).await {
         Ok(page) => FormError::new(problem, |_| page).into(),
