@@ -72,8 +72,8 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
     let failed = |e: crate::auth::AuthError| e.to_string();
     match command {
         Command::Migrate => {
-            auth.ready().await.map_err(failed)?;
-            auth.audit_operator("admin.migrate");
+            auth.operator().ready().await.map_err(failed)?;
+            auth.operator().audit_operator("admin.migrate");
             Ok("every migration is applied".into())
         }
         Command::UserCreate {
@@ -81,6 +81,7 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
             password: secret,
         } => {
             let user = auth
+                .operator()
                 .create_user(&email(&raw)?, password(&secret)?)
                 .await
                 .map_err(failed)?;
@@ -94,7 +95,8 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
             password: secret,
         } => {
             let address = email(&raw)?;
-            auth.set_password(&address, password(&secret)?)
+            auth.operator()
+                .set_password(&address, password(&secret)?)
                 .await
                 .map_err(failed)?;
             Ok(format!(
@@ -103,13 +105,20 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
         }
         Command::UserDelete { email: raw } => {
             let address = email(&raw)?;
-            auth.delete_user(&address).await.map_err(failed)?;
+            auth.operator()
+                .delete_user(&address)
+                .await
+                .map_err(failed)?;
             Ok(format!(
                 "deleted {address} with its sessions, tokens and devices"
             ))
         }
         Command::UserShow { email: raw } => {
-            let shown = auth.account_summary(&email(&raw)?).await.map_err(failed)?;
+            let shown = auth
+                .operator()
+                .account_summary(&email(&raw)?)
+                .await
+                .map_err(failed)?;
             let when = |t: Option<i64>| t.map_or("never".into(), crate::web::time::rfc3339);
             Ok(format!(
                 "id: {}\nemail: {}\ncreated: {}\nemail verified: {}\nlive sessions: {}\n\
@@ -124,12 +133,16 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
             ))
         }
         Command::SessionsRevoke { email: raw } => {
-            let ended = auth.revoke_sessions(&email(&raw)?).await.map_err(failed)?;
+            let ended = auth
+                .operator()
+                .revoke_sessions(&email(&raw)?)
+                .await
+                .map_err(failed)?;
             Ok(format!("{} ended", counted(ended, "session", "sessions")))
         }
         Command::SessionsPurge => {
-            let purged = auth.purge_expired().await.map_err(failed)?;
-            auth.audit_operator("admin.sessions_purged");
+            let purged = auth.operator().purge_expired().await.map_err(failed)?;
+            auth.operator().audit_operator("admin.sessions_purged");
             Ok(format!(
                 "purged {}, {}, {}, {}, {}",
                 counted(purged.sessions, "expired session", "expired sessions"),
@@ -150,7 +163,11 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
                     file.display()
                 ));
             }
-            let bytes = auth.backup(&file, replace).await.map_err(failed)?;
+            let bytes = auth
+                .operator()
+                .backup(&file, replace)
+                .await
+                .map_err(failed)?;
             Ok(format!(
                 "backup written to {} ({})",
                 file.display(),
@@ -383,7 +400,7 @@ pub async fn scheduled_backup(auth: Auth, dir: PathBuf, keep: usize) {
         log::error!(target: "auth_service::backup", "no backup: cannot create {}: {error}", dir.display());
         return;
     }
-    if let Err(error) = auth.backup(&file, true).await {
+    if let Err(error) = auth.operator().backup(&file, true).await {
         log::error!(target: "auth_service::backup", "scheduled backup failed: {error}");
         return;
     }

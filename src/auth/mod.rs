@@ -2,11 +2,16 @@
 //! and reset tokens, with brute-force limits and an audit trail, on top of the data layer.
 //! Knows nothing of HTTP, nor of Diesel: the web layer hands it a [`Caller`] (address and
 //! request id), and it reaches the database only through `Db` and the `db::*` query functions.
+//! What it hands back of an account is an [`Account`], never the stored row.
 //!
-//! One module per flow, each an `impl Auth` block: [`login`] (register, check credentials,
-//! log in), [`sessions`] (the session of a request, log out), [`reset`] (issue and spend reset
-//! tokens), [`account`] (the owner's sessions, password, email and deletion), [`throttle`]
-//! (the brute-force gates), [`cleanup`] (the periodic purge).
+//! [`Auth`] is a façade: handlers hold it and reach each service through it, and each service
+//! is a view of it in its own module: [`Auth::sign_in`] ([`signin`]: a credential checked
+//! becomes the next [`Step`]), [`Auth::sessions`] ([`sessions`]: the session of a request, log
+//! out), [`Auth::accounts`] ([`account`]: signup, the owner's sessions, password and
+//! deletion), [`Auth::operator`] ([`operator`], [`cleanup`]: readiness, the admin commands,
+//! the periodic purge). Beneath them, [`credentials`] checks what a caller presents, and
+//! [`throttle`] holds the brute-force gates. Mailed links (reset, verification, email change)
+//! are [`reset`] and the `impl Auth` block of [`account`].
 //!
 //! Invariants kept here: bcrypt runs only in `spawn_blocking` and never while a pooled
 //! connection is held (each `db.run` / `db.write` closure ends before a hash starts); secrets
@@ -17,12 +22,13 @@ mod account;
 pub mod audit;
 mod caller;
 mod cleanup;
+mod credentials;
 pub mod email;
-mod login;
 mod operator;
 pub mod password;
 mod reset;
 mod sessions;
+mod signin;
 #[cfg(test)]
 mod testing;
 pub mod throttle;
@@ -30,11 +36,13 @@ pub mod token;
 mod user_agent;
 mod view;
 
-pub use account::{DeviceSession, Ended, VERIFY_TTL_SECS};
+pub use account::{Accounts, DeviceSession, Ended, VERIFY_TTL_SECS};
 pub use audit::AuditLog;
 pub use caller::Caller;
+pub use operator::Operator;
 pub use reset::ResetRequest;
-pub use sessions::Login;
+pub use sessions::{Sessions, SignedIn};
+pub use signin::{SignIn, Step};
 pub use view::Account;
 
 /// How long a device stays trusted without a login from it (its cookie lives as long).
@@ -194,5 +202,30 @@ impl Auth {
     /// Whether an account logs in only once its email is verified (`require_verified_email`).
     pub fn requires_verified_email(&self) -> bool {
         self.require_verified_email
+    }
+
+    /// Signing in, and signing up.
+    pub fn sign_in(&self) -> SignIn<'_> {
+        SignIn(self)
+    }
+
+    /// The sessions of requests.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions(self)
+    }
+
+    /// Signing up, and the owner's self-service.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts(self)
+    }
+
+    /// What the operator reaches: readiness, metrics, the admin commands.
+    pub fn operator(&self) -> Operator<'_> {
+        Operator(self)
+    }
+
+    /// The credential checks of the flows that ask for one.
+    fn credentials(&self) -> credentials::Credentials<'_> {
+        credentials::Credentials(self)
     }
 }

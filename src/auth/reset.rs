@@ -181,7 +181,7 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::testing::{auth, auth_with, caller, email, password};
+    use crate::auth::testing::{auth, auth_with, caller, email, log_in, password};
 
     /// Issues a token for an account that exists.
     async fn issued(auth: &Auth, to: &str) -> String {
@@ -220,7 +220,8 @@ mod tests {
     #[rocket::async_test]
     async fn beyond_its_cap_an_email_gets_no_new_token_from_any_address() {
         let (auth, _db, dir) = auth_with(|s| s.throttle_reset_per_email = 2).await;
-        auth.register(&caller(), &email("a@b.com"), password("pw"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("pw"))
             .await
             .unwrap();
         issued(&auth, "a@b.com").await;
@@ -255,7 +256,8 @@ mod tests {
     #[rocket::async_test]
     async fn a_deferred_request_issues_and_mails_the_token_after_the_answer() {
         let (auth, db, dir) = auth().await;
-        auth.register(&caller(), &email("a@b.com"), password("pw"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("pw"))
             .await
             .unwrap();
         let answer = auth
@@ -279,11 +281,11 @@ mod tests {
     #[rocket::async_test]
     async fn a_reset_token_works_once_and_ends_every_session() {
         let (auth, _db, _dir) = auth().await;
-        auth.register(&caller(), &email("a@b.com"), password("old"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("old"))
             .await
             .unwrap();
-        let session_id = auth
-            .login(&caller(), &email("a@b.com"), "old")
+        let session_id = log_in(&auth, &caller(), &email("a@b.com"), "old")
             .await
             .unwrap()
             .session_id;
@@ -293,24 +295,26 @@ mod tests {
         auth.spend_reset_token(&caller(), &reset_token, Some(&owner), password("new"))
             .await
             .unwrap();
-        assert!(auth.valid_login(&owner, "new").await.is_ok());
-        assert!(auth.valid_login(&owner, "old").await.is_err());
-        assert!(auth.user_for_session(&session_id).await.is_err());
+        assert!(log_in(&auth, &caller(), &owner, "new").await.is_ok());
+        assert!(log_in(&auth, &caller(), &owner, "old").await.is_err());
+        assert!(auth.sessions().account_of(&session_id).await.is_err());
 
         let again = auth
             .spend_reset_token(&caller(), &reset_token, Some(&owner), password("newer"))
             .await;
         assert!(matches!(again, Err(AuthError::InvalidResetToken)));
-        assert!(auth.valid_login(&owner, "new").await.is_ok());
+        assert!(log_in(&auth, &caller(), &owner, "new").await.is_ok());
     }
 
     #[rocket::async_test]
     async fn a_reset_token_is_valid_only_for_its_own_email() {
         let (auth, _db, _dir) = auth().await;
-        auth.register(&caller(), &email("a@b.com"), password("a"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("a"))
             .await
             .unwrap();
-        auth.register(&caller(), &email("c@d.com"), password("c"))
+        auth.accounts()
+            .register(&caller(), &email("c@d.com"), password("c"))
             .await
             .unwrap();
         let reset_token = issued(&auth, "a@b.com").await;
@@ -319,13 +323,14 @@ mod tests {
             .spend_reset_token(&caller(), &reset_token, Some(&other), password("x"))
             .await;
         assert!(matches!(result, Err(AuthError::InvalidResetToken)));
-        assert!(auth.valid_login(&other, "c").await.is_ok());
+        assert!(log_in(&auth, &caller(), &other, "c").await.is_ok());
     }
 
     #[rocket::async_test]
     async fn a_reset_by_token_alone_changes_the_holders_password() {
         let (auth, _db, _dir) = auth().await;
-        auth.register(&caller(), &email("a@b.com"), password("old"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("old"))
             .await
             .unwrap();
         let reset_token = issued(&auth, "a@b.com").await;
@@ -339,7 +344,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(user.id, holder.id);
-        assert!(auth.valid_login(&email("a@b.com"), "new").await.is_ok());
+        assert!(
+            log_in(&auth, &caller(), &email("a@b.com"), "new")
+                .await
+                .is_ok()
+        );
         assert!(matches!(
             auth.reset_token_holder(&caller(), &reset_token).await,
             Err(AuthError::InvalidResetToken)
@@ -349,7 +358,8 @@ mod tests {
     #[rocket::async_test]
     async fn a_new_reset_token_replaces_the_old_one() {
         let (auth, _db, _dir) = auth().await;
-        auth.register(&caller(), &email("a@b.com"), password("a"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("a"))
             .await
             .unwrap();
         let old = issued(&auth, "a@b.com").await;
@@ -368,7 +378,8 @@ mod tests {
     #[rocket::async_test]
     async fn racing_resets_with_one_token_succeed_once() {
         let (auth, _db, _dir) = auth().await;
-        auth.register(&caller(), &email("a@b.com"), password("a"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("a"))
             .await
             .unwrap();
         let reset_token = issued(&auth, "a@b.com").await;

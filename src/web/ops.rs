@@ -43,7 +43,7 @@ fn alive() -> Json<Value> {
 )]
 #[get("/health/ready")]
 async fn ready(auth: &State<Auth>) -> (Status, Json<Value>) {
-    match auth.ready().await {
+    match auth.operator().ready().await {
         Ok(()) => (Status::Ok, Json(json!({ "status": "ready" }))),
         Err(error) => {
             log::error!(target: "auth_service::health", "not ready: {error}");
@@ -91,6 +91,7 @@ fn metrics(
     bearer: Bearer,
 ) -> Result<(ContentType, String), Problem> {
     let text = auth
+        .operator()
         .metrics_text()
         .ok_or_else(|| Problem::new(Status::NotFound, "not found"))?;
     if let Some(expected) = &settings.metrics_token {

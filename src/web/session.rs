@@ -32,7 +32,7 @@ impl<'r> FromRequest<'r> for CurrentUser {
                     return Lookup::Missing;
                 };
                 let auth = req.rocket().state::<Auth>().expect("auth is managed");
-                match auth.user_for_session(&session_id).await {
+                match auth.sessions().account_of(&session_id).await {
                     Ok(user) => Lookup::Found(user),
                     Err(AuthError::NoSession) => Lookup::Missing,
                     Err(AuthError::Unavailable(cause)) => {

@@ -74,7 +74,7 @@ async fn list_sessions(
     auth: &State<Auth>,
 ) -> ApiResult {
     let CurrentUser(user) = user?;
-    let sessions = auth.sessions_of(&caller, &user).await?;
+    let sessions = auth.accounts().sessions_of(&caller, &user).await?;
     let listed: Vec<Value> = sessions.iter().map(session_json).collect();
     Ok(Json(json!({ "sessions": listed })))
 }
@@ -102,7 +102,12 @@ async fn end_session(
     cookies: Cookies<'_>,
 ) -> ApiResult {
     let CurrentUser(user) = user?;
-    if auth.end_session_by_id(&caller, &user, id).await?.current {
+    if auth
+        .accounts()
+        .end_session_by_id(&caller, &user, id)
+        .await?
+        .current
+    {
         cookies.end_session();
     }
     Ok(Json(json!({ "message": "session ended" })))
@@ -126,7 +131,7 @@ async fn end_other_sessions(
     auth: &State<Auth>,
 ) -> ApiResult {
     let CurrentUser(user) = user?;
-    let ended = auth.end_other_sessions(&caller, &user).await?;
+    let ended = auth.accounts().end_other_sessions(&caller, &user).await?;
     Ok(Json(json!({ "ended": ended })))
 }
 
@@ -157,7 +162,10 @@ async fn change_password(
     let body = body?;
     let current = body.current_password()?;
     let new = body.new_password("new_password", auth.policy())?;
-    let login = auth.change_password(&caller, &user, current, new).await?;
+    let login = auth
+        .accounts()
+        .change_password(&caller, &user, current, new)
+        .await?;
     cookies.start_session(login);
     Ok(Json(json!({ "message": "password changed" })))
 }
@@ -298,7 +306,8 @@ async fn delete_account(
 ) -> ApiResult {
     let CurrentUser(user) = user?;
     let body = body?;
-    auth.delete_account(&caller, &user, body.current_password()?)
+    auth.accounts()
+        .delete_account(&caller, &user, body.current_password()?)
         .await?;
     cookies.end_session();
     Ok(Json(json!({ "message": "account deleted" })))

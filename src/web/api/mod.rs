@@ -14,7 +14,7 @@ use super::error::Problem;
 use super::input::Fields;
 use super::origin::SameOrigin;
 use super::session::CurrentUser;
-use crate::auth::{Auth, AuthError, Caller, ResetRequest};
+use crate::auth::{Auth, AuthError, Caller, ResetRequest, Step};
 use crate::config::Settings;
 
 type ApiResult = Result<Json<Value>, Problem>;
@@ -76,7 +76,7 @@ async fn create_user(
     let body = body?;
     let email = body.email("email")?;
     let password = body.new_password("password", auth.policy())?;
-    let user = auth.register(&caller, &email, password).await?;
+    let user = auth.accounts().register(&caller, &email, password).await?;
     if caller.session_id.is_some() {
         cookies.end_session();
     }
@@ -107,9 +107,10 @@ async fn create_session(
 ) -> ApiResult {
     let body = body?;
     let email = body.email("email")?;
-    let login = auth.login(&caller, &email, body.text("password")?).await?;
-    let answer = json!({ "email": login.user.email, "message": "logged in" });
-    cookies.start_session(login);
+    let password = body.text("password")?;
+    let Step::Session(signed_in) = auth.sign_in().password(&caller, &email, password).await?;
+    let answer = json!({ "email": signed_in.account.email, "message": "logged in" });
+    cookies.start_session(signed_in);
     Ok(Json(answer))
 }
 
@@ -131,7 +132,7 @@ async fn destroy_session(
     cookies: Cookies<'_>,
 ) -> Result<Redirect, Problem> {
     let session_id = cookies.session_id().ok_or(AuthError::NoSession)?;
-    auth.destroy_session(&caller, &session_id).await?;
+    auth.sessions().end(&caller, &session_id).await?;
     cookies.end_session();
     Ok(Redirect::to(uri!(index)))
 }

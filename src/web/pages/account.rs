@@ -7,7 +7,7 @@ use rocket::{Either, Responder, State, get, post, uri};
 use rocket_dyn_templates::Template;
 
 use super::{Layout, redirect_with};
-use crate::auth::{Account, Auth, AuthError, Caller};
+use crate::auth::{Account, Auth, AuthError, Caller, Step};
 use crate::web::cookies::Cookies;
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, FormError, Problem};
@@ -44,11 +44,11 @@ pub async fn signup_submit(
         let email = fields.email("email")?;
         let password = fields.new_password("password", auth.policy())?;
         if auth.requires_verified_email() {
-            auth.register(&caller, &email, password).await?;
+            auth.accounts().register(&caller, &email, password).await?;
             return Ok::<_, Problem>(None);
         }
         Ok(Some(
-            auth.register_and_log_in(&caller, &email, password).await?,
+            auth.sign_in().sign_up(&caller, &email, password).await?,
         ))
     };
     match created.await {
@@ -98,13 +98,14 @@ pub async fn login_submit(
     let logged_in = async {
         let email = fields.email("email")?;
         Ok::<_, Problem>(
-            auth.login(&caller, &email, fields.text("password")?)
+            auth.sign_in()
+                .password(&caller, &email, fields.text("password")?)
                 .await?,
         )
     };
     match logged_in.await {
-        Ok(login) => {
-            cookies.start_session(login);
+        Ok(Step::Session(signed_in)) => {
+            cookies.start_session(signed_in);
             Ok(Redirect::to(uri!(profile_page)))
         }
         Err(problem) => {
@@ -142,7 +143,7 @@ pub(super) async fn profile_view(
     user: &Account,
     error: Option<&str>,
 ) -> Result<Template, ErrorPage> {
-    let sessions = auth.sessions_of(caller, user).await?;
+    let sessions = auth.accounts().sessions_of(caller, user).await?;
     let listed: Vec<_> = sessions
         .iter()
         .map(|listed| {
@@ -196,7 +197,7 @@ pub async fn logout_submit(
     cookies: Cookies<'_>,
 ) -> Result<LoggedOut, ErrorPage> {
     if let Some(session_id) = cookies.session_id() {
-        match auth.destroy_session(&caller, &session_id).await {
+        match auth.sessions().end(&caller, &session_id).await {
             Ok(()) | Err(AuthError::NoSession) => cookies.end_session(),
             Err(error) => return Err(error.into()),
         }

@@ -65,6 +65,7 @@ pub async fn end_session_submit(
     let CheckedForm(fields) = form;
     let ended = match fields.text("id") {
         Ok(id) => auth
+            .accounts()
             .end_session_by_id(&caller, &user, id)
             .await
             .map_err(Problem::from),
@@ -96,7 +97,7 @@ pub async fn end_others_submit(
     auth: &State<Auth>,
 ) -> Result<Flash<Redirect>, PageFailure> {
     let user = account_user(user)?;
-    match auth.end_other_sessions(&caller, &user).await {
+    match auth.accounts().end_other_sessions(&caller, &user).await {
         Ok(ended) => {
             let devices = if ended == 1 { "device" } else { "devices" };
             let done = format!("{ended} other {devices} logged out.");
@@ -156,7 +157,11 @@ pub async fn password_submit(
     let changed = async {
         let current = fields.current_password()?;
         let new = fields.new_password("new_password", auth.policy())?;
-        Ok::<_, Problem>(auth.change_password(&caller, &user, current, new).await?)
+        Ok::<_, Problem>(
+            auth.accounts()
+                .change_password(&caller, &user, current, new)
+                .await?,
+        )
     };
     match changed.await {
         Ok(login) => {
@@ -242,7 +247,11 @@ pub async fn delete_submit(
     let CheckedForm(fields) = form;
     let deleted = async {
         let current = fields.current_password()?;
-        Ok::<_, Problem>(auth.delete_account(&caller, &user, current).await?)
+        Ok::<_, Problem>(
+            auth.accounts()
+                .delete_account(&caller, &user, current)
+                .await?,
+        )
     };
     match deleted.await {
         Ok(()) => {
