@@ -70,18 +70,18 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
             .map_err(|why| format!("the password {why}"))
     };
     let failed = |e: crate::auth::AuthError| e.to_string();
+    let operator = auth.operator();
     match command {
         Command::Migrate => {
-            auth.operator().ready().await.map_err(failed)?;
-            auth.operator().audit_operator("admin.migrate");
+            operator.ready().await.map_err(failed)?;
+            operator.audit_operator("admin.migrate");
             Ok("every migration is applied".into())
         }
         Command::UserCreate {
             email: raw,
             password: secret,
         } => {
-            let user = auth
-                .operator()
+            let user = operator
                 .create_user(&email(&raw)?, password(&secret)?)
                 .await
                 .map_err(failed)?;
@@ -95,7 +95,7 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
             password: secret,
         } => {
             let address = email(&raw)?;
-            auth.operator()
+            operator
                 .set_password(&address, password(&secret)?)
                 .await
                 .map_err(failed)?;
@@ -105,17 +105,13 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
         }
         Command::UserDelete { email: raw } => {
             let address = email(&raw)?;
-            auth.operator()
-                .delete_user(&address)
-                .await
-                .map_err(failed)?;
+            operator.delete_user(&address).await.map_err(failed)?;
             Ok(format!(
                 "deleted {address} with its sessions, tokens and devices"
             ))
         }
         Command::UserShow { email: raw } => {
-            let shown = auth
-                .operator()
+            let shown = operator
                 .account_summary(&email(&raw)?)
                 .await
                 .map_err(failed)?;
@@ -133,16 +129,15 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
             ))
         }
         Command::SessionsRevoke { email: raw } => {
-            let ended = auth
-                .operator()
+            let ended = operator
                 .revoke_sessions(&email(&raw)?)
                 .await
                 .map_err(failed)?;
             Ok(format!("{} ended", counted(ended, "session", "sessions")))
         }
         Command::SessionsPurge => {
-            let purged = auth.operator().purge_expired().await.map_err(failed)?;
-            auth.operator().audit_operator("admin.sessions_purged");
+            let purged = operator.purge_expired().await.map_err(failed)?;
+            operator.audit_operator("admin.sessions_purged");
             Ok(format!(
                 "purged {}, {}, {}, {}, {}",
                 counted(purged.sessions, "expired session", "expired sessions"),
@@ -163,11 +158,7 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
                     file.display()
                 ));
             }
-            let bytes = auth
-                .operator()
-                .backup(&file, replace)
-                .await
-                .map_err(failed)?;
+            let bytes = operator.backup(&file, replace).await.map_err(failed)?;
             Ok(format!(
                 "backup written to {} ({})",
                 file.display(),

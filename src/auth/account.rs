@@ -6,8 +6,9 @@
 //! account's id: no action can name another account's rows. Changing the password or the
 //! email and deleting the account ask for the current password first, checked as a sign-in's
 //! is ([`super::credentials::Credentials::password`]): throttled per account (or trusted
-//! device) and per address, and a wrong one is a failed login for the account. Mailed links carry single-use tokens stored as
-//! digests; a link is spent only by a POST (its page's button), never by opening it.
+//! device) and per address, and a wrong one is a failed login for the account. Mailed links
+//! carry single-use tokens stored as digests; a link is spent only by a POST (its page's
+//! button), never by opening it.
 
 use super::audit::Field;
 use super::credentials::{Proof, hex};

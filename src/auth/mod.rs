@@ -4,14 +4,14 @@
 //! request id), and it reaches the database only through `Db` and the `db::*` query functions.
 //! What it hands back of an account is an [`Account`], never the stored row.
 //!
-//! [`Auth`] is a façade: handlers hold it and reach each service through it, and each service
-//! is a view of it in its own module: [`Auth::sign_in`] ([`signin`]: a credential checked
-//! becomes the next [`Step`]), [`Auth::sessions`] ([`sessions`]: the session of a request, log
-//! out), [`Auth::accounts`] ([`account`]: signup, the owner's sessions, password and
-//! deletion), [`Auth::operator`] ([`operator`], [`cleanup`]: readiness, the admin commands,
-//! the periodic purge). Beneath them, [`credentials`] checks what a caller presents, and
-//! [`throttle`] holds the brute-force gates. Mailed links (reset, verification, email change)
-//! are [`reset`] and the `impl Auth` block of [`account`].
+//! [`Auth`] is a façade: handlers hold it and reach each service through it, a view of it
+//! defined in its own module: [`Auth::sign_in`] (`signin.rs`: a credential checked becomes the
+//! next [`Step`]; signing up), [`Auth::sessions`] (`sessions.rs`: the session of a request,
+//! logging out), [`Auth::accounts`] (`account.rs`: signup, the owner's sessions, password and
+//! deletion), [`Auth::operator`] (`operator.rs`, `cleanup.rs`: readiness, metrics, the admin
+//! commands, the periodic purge). Beneath them, `credentials.rs` checks what a caller presents
+//! and [`throttle`] holds the brute-force gates. Mailed links (reset, verification, email
+//! change) are still methods of `Auth` itself, in `reset.rs` and `account.rs`.
 //!
 //! Invariants kept here: bcrypt runs only in `spawn_blocking` and never while a pooled
 //! connection is held (each `db.run` / `db.write` closure ends before a hash starts); secrets
@@ -146,7 +146,7 @@ pub struct Auth {
     audit: AuditLog,
     mailer: Mailer,
     metrics: Metrics,
-    /// The last readiness check's end and outcome ([`Auth::ready`]): checks run one at a time.
+    /// The last readiness check's end and outcome ([`Operator::ready`]): checks run one at a time.
     readiness: std::sync::Arc<tokio::sync::Mutex<Option<Readiness>>>,
     /// A hash at the configured cost that no password matches; logins for unknown emails verify
     /// against it so they take as long as logins for known ones.

@@ -144,8 +144,8 @@ impl Operator<'_> {
         Ok(())
     }
 
-    /// Deletes the account `email` as its owner would ([`Auth::delete_account`]), without its
-    /// password.
+    /// Deletes the account `email` as its owner would ([`super::Accounts::delete_account`]),
+    /// without its password.
     pub async fn delete_user(self, email: &Email) -> Result<(), AuthError> {
         let auth = self.0;
         let user = self.account(email).await?;

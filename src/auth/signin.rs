@@ -30,7 +30,7 @@ pub struct SignIn<'a>(pub(super) &'a Auth);
 impl SignIn<'_> {
     /// Signs in with a password.
     ///
-    /// The check is counted at the gate ([`super::credentials::Credentials::password`]). A
+    /// The check is counted at the gate (`Credentials::password`, in `credentials.rs`). A
     /// success releases the count and forgives the account's (or the device's) failures, ends
     /// the session the client presented, and trusts the device. With `require_verified_email`,
     /// an account whose email is not verified gets no session: it hears so only after its
