@@ -234,6 +234,33 @@ mod tests {
     }
 
     #[rocket::async_test]
+    async fn a_proof_names_the_budget_it_was_counted_against() {
+        let (auth, _db, _dir) = auth().await;
+        let ann = email("ann@b.com");
+        auth.accounts()
+            .register(&caller(), &ann, password("pw"))
+            .await
+            .unwrap();
+        let proof = check(&auth, "ann@b.com", "pw").await.unwrap();
+        assert!(matches!(proof.budget.0, Scope::LoginAccount));
+        assert_eq!((proof.budget.1.as_str(), proof.device), ("ann@b.com", None));
+
+        let signed_in = log_in(&auth, &caller(), &ann, "pw").await.unwrap();
+        let device_token = signed_in.device_token.expect("the client became trusted");
+        let trusted = Caller {
+            device_token: Some(device_token.clone()),
+            ..caller()
+        };
+        let checked = auth
+            .credentials()
+            .password(&trusted, &ann, "pw", "login.failed");
+        let proof = checked.await.unwrap();
+        let digest = token::digest(&device_token);
+        assert!(matches!(proof.budget.0, Scope::LoginDevice));
+        assert_eq!((proof.budget.1, proof.device), (hex(&digest), Some(digest)));
+    }
+
+    #[rocket::async_test]
     async fn an_unknown_email_is_verified_against_the_dummy_hash() {
         let (auth, _db, _dir) = auth().await;
         assert_eq!(

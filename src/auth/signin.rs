@@ -15,8 +15,9 @@ use crate::metrics::LoginOutcome;
 /// `Session` is the only variant. A second factor adds `Pending(…)`, with the check that
 /// answers it: a short-lived, single-use record of the step done (stored, its id handed to
 /// the client in place of a session), which the factor's own step completes into a `Session`.
-/// It is added with the first account that needs it, so no handler meets a step that cannot
-/// happen, and adding it makes every handler say what it does with one.
+/// It is added with the first account that needs it (chosen in `SignIn::next_step`), so no
+/// handler meets a step that cannot happen, and adding it makes every handler say what it
+/// does with one.
 #[derive(Debug)]
 pub enum Step {
     /// Signed in: the session to hand to the client.
@@ -69,6 +70,19 @@ impl SignIn<'_> {
             .credentials()
             .password(caller, email, password, "login.failed")
             .await?;
+        self.next_step(caller, email, proof).await
+    }
+
+    /// Turns a proven credential into the sign-in's next step: the session, once the account
+    /// passes `require_verified_email`. An account with a second factor would get
+    /// `Step::Pending` here instead; the password check itself stays as it is.
+    async fn next_step(
+        self,
+        caller: &Caller,
+        email: &Email,
+        proof: Proof,
+    ) -> Result<Step, AuthError> {
+        let auth = self.0;
         let proof = self.verified_email(caller, email, proof).await?;
         let Some(signed_in) = auth.sessions().start(caller, proof, None).await? else {
             auth.audit
