@@ -65,6 +65,10 @@ pub fn file_figment(profile: &str) -> Figment {
 /// `cookie_secure`, which `Rocket.toml` sets in every profile.
 pub const OLD_COOKIE_SECURE: &str = "session_cookie_secure";
 
+/// The old name of `throttle_mail_per_account`, from before it was seen to cap verification and
+/// email-change mail too; it keeps working as [`OLD_COOKIE_SECURE`] does (where set, it wins).
+pub const OLD_MAIL_PER_ACCOUNT: &str = "throttle_reset_per_email";
+
 /// Settings the application reads; Rocket's own keys (`port`, `secret_key`, …) stay Rocket's.
 ///
 /// `Settings::default()` is the one source of the defaults: the hardened (release) values, so a
@@ -127,8 +131,10 @@ pub struct Settings {
     pub throttle_signup_per_address: i64,
     /// Reset requests (and, separately, wrong reset tokens) per client address in the window.
     pub throttle_reset_per_address: i64,
-    /// Reset requests per email per hour, from any address; beyond them nothing is sent.
-    pub throttle_reset_per_email: i64,
+    /// Mailed links per account per hour: reset requests per email, from any address (beyond
+    /// them nothing is sent), and the verification and email-change links an account's owner
+    /// asks for. [`OLD_MAIL_PER_ACCOUNT`], its old name, still works.
+    pub throttle_mail_per_account: i64,
     /// Devices trusted for one account at most; a new one pushes out the least recently used.
     pub trusted_devices_per_account: i64,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks): only when the
@@ -225,7 +231,7 @@ impl Default for Settings {
             throttle_login_per_address: 100,
             throttle_signup_per_address: 20,
             throttle_reset_per_address: 20,
-            throttle_reset_per_email: 3,
+            throttle_mail_per_account: 3,
             trusted_devices_per_account: 20,
             trusted_proxies: Vec::new(),
             audit_log: "stderr".into(),
@@ -263,13 +269,18 @@ impl Settings {
             .merge(figment.clone())
             .select(figment.profile().clone());
         let readable = extract_all::<rocket::Config>(rocket, &mut lines).is_some();
-        let mut figment = figment.clone();
-        if figment.find_value(OLD_COOKIE_SECURE).is_ok() {
-            match figment.extract_inner::<bool>(OLD_COOKIE_SECURE) {
-                Ok(secure) => figment = figment.merge(Serialized::global("cookie_secure", secure)),
-                Err(errors) => lines.extend(errors.into_iter().map(|e| describe(&e))),
-            }
-        }
+        let figment = renamed::<bool>(
+            figment.clone(),
+            OLD_COOKIE_SECURE,
+            "cookie_secure",
+            &mut lines,
+        );
+        let figment = renamed::<i64>(
+            figment,
+            OLD_MAIL_PER_ACCOUNT,
+            "throttle_mail_per_account",
+            &mut lines,
+        );
         let settings = readable
             .then(|| extract_all::<Settings>(figment.clone(), &mut lines))
             .flatten();
@@ -457,7 +468,7 @@ impl Settings {
                 "throttle_reset_per_address",
                 self.throttle_reset_per_address,
             ),
-            ("throttle_reset_per_email", self.throttle_reset_per_email),
+            ("throttle_mail_per_account", self.throttle_mail_per_account),
             (
                 "trusted_devices_per_account",
                 self.trusted_devices_per_account,
@@ -521,6 +532,27 @@ impl Settings {
             ));
         }
         problems
+    }
+}
+
+/// `figment` with the value of the renamed key `old`, where it is set, as the value of `new`
+/// (it wins: `Rocket.toml` sets `new` in every profile, a deployment's old setting overrides
+/// it); an ill-typed value is described in `lines` under its old name.
+fn renamed<T: DeserializeOwned + Serialize>(
+    figment: Figment,
+    old: &str,
+    new: &str,
+    lines: &mut Vec<String>,
+) -> Figment {
+    if figment.find_value(old).is_err() {
+        return figment;
+    }
+    match figment.extract_inner::<T>(old) {
+        Ok(value) => figment.merge(Serialized::global(new, value)),
+        Err(errors) => {
+            lines.extend(errors.into_iter().map(|e| describe(&e)));
+            figment
+        }
     }
 }
 
@@ -669,8 +701,16 @@ fn known_keys() -> Vec<String> {
         .flat_map(|map| map.keys().cloned())
         .chain(rocket.keys().cloned())
         .chain(rocket::Config::PARAMETERS.iter().map(|&key| key.to_owned()))
-        // The old name of cookie_secure, the templates' folder, and ROCKET_CONFIG (the file).
-        .chain([OLD_COOKIE_SECURE, "template_dir", "config"].map(str::to_owned))
+        // The old names of renamed keys, the templates' folder, and ROCKET_CONFIG (the file).
+        .chain(
+            [
+                OLD_COOKIE_SECURE,
+                OLD_MAIL_PER_ACCOUNT,
+                "template_dir",
+                "config",
+            ]
+            .map(str::to_owned),
+        )
         .collect();
     keys.sort();
     keys.dedup();
@@ -906,6 +946,25 @@ mod tests {
         assert!(Settings::from_figment(&both).unwrap().cookie_secure);
         let err = with(OLD_COOKIE_SECURE, "yes").err().unwrap();
         assert!(err.contains(OLD_COOKIE_SECURE), "{err}");
+    }
+
+    #[test]
+    fn the_old_name_of_throttle_mail_per_account_still_works_and_wins_where_set() {
+        let mail = |s: Settings| s.throttle_mail_per_account;
+        assert_eq!(mail(with("throttle_mail_per_account", 7).unwrap()), 7);
+        assert_eq!(mail(with(OLD_MAIL_PER_ACCOUNT, 5).unwrap()), 5);
+        let both = Figment::new()
+            .merge(("throttle_mail_per_account", 7))
+            .merge((OLD_MAIL_PER_ACCOUNT, 5));
+        assert_eq!(mail(Settings::from_figment(&both).unwrap()), 5);
+        let err = with(OLD_MAIL_PER_ACCOUNT, "many").err().unwrap();
+        assert!(err.contains(OLD_MAIL_PER_ACCOUNT), "{err}");
+        let err = with(OLD_MAIL_PER_ACCOUNT, 0).err().unwrap();
+        assert!(
+            err.contains("throttle_mail_per_account must be at least 1"),
+            "{err}"
+        );
+        assert!(unknown_keys(&Figment::new().merge((OLD_MAIL_PER_ACCOUNT, 5))).is_empty());
     }
 
     #[test]

@@ -1,26 +1,22 @@
 //! Accounts: signing up, and the owner's self-service: the account's sessions (list them, end
-//! one, end all the others), changing the password, verifying the email, changing it,
-//! deleting the account.
+//! one, end all the others), changing the password, asking to change the email (the link
+//! itself is `links.rs`'s), deleting the account.
 //!
 //! Every action takes the account of the caller's live session, and its queries take that
 //! account's id: no action can name another account's rows. Changing the password or the
 //! email and deleting the account ask for the current password first, checked as a sign-in's
 //! is ([`super::credentials::Credentials::password`]): throttled per account (or trusted
-//! device) and per address, and a wrong one is a failed login for the account. Mailed links
-//! carry single-use tokens stored as digests; a link is spent only by a POST (its page's
-//! button), never by opening it.
+//! device) and per address, and a wrong one is a failed login for the account.
 
 use super::audit::Field;
 use super::credentials::{Proof, hex};
+use super::links::revoke_derived_trust;
 use super::sessions::SignedIn;
 use super::throttle::{Reservation, Scope};
 use super::view::Account;
-use super::{Auth, AuthError, Caller, Email, Password, token};
-use crate::db::account_tokens::{self, NewToken, Purpose};
+use super::{Auth, AuthError, Caller, Email, Password};
+use crate::db::account_tokens::Purpose;
 use crate::db::{DbError, Session, Tx, devices, now, sessions, throttle_events, users};
-
-/// How long a verification link works: a day, as a signup's mail may be read the next morning.
-pub const VERIFY_TTL_SECS: i64 = 24 * 60 * 60;
 
 /// One of the account's live sessions, as its owner sees it.
 #[derive(Debug)]
@@ -85,8 +81,8 @@ impl Accounts<'_> {
         let hashed = auth.hasher.hash(password).await?;
         let (address, lifetimes, replaced) =
             (email.to_string(), auth.lifetimes, caller.session_digest());
-        let verification = token::generate();
-        let digest = token::digest(&verification);
+        let verification = auth.new_link(Purpose::Verify);
+        let row = verification.row;
         let (user, more) = auth
             .db
             .write(move |tx| {
@@ -95,15 +91,7 @@ impl Accounts<'_> {
                     sessions::delete_session(tx, &digest, at, lifetimes)?;
                 }
                 let user = users::add_user(tx, &address, &hashed)?;
-                let verification = NewToken {
-                    user_id: user.id,
-                    purpose: Purpose::Verify,
-                    token_digest: &digest,
-                    new_email: None,
-                    expires_at: at + VERIFY_TTL_SECS,
-                    credential_version: user.credential_version,
-                };
-                account_tokens::issue(tx, &verification)?;
+                row.store(tx, user.id, user.credential_version, None)?;
                 let more = also(tx, user.id, at)?;
                 Ok((user, more))
             })
@@ -111,8 +99,7 @@ impl Accounts<'_> {
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         auth.audit.record(caller, "signup", &fields);
         auth.metrics.signup();
-        auth.mailer
-            .send_verification_link(&user.email, &verification);
+        auth.mail_link(&verification, &user.email);
         Ok((user.into(), more))
     }
 
@@ -193,7 +180,7 @@ impl Accounts<'_> {
             .db
             .write(move |tx| {
                 let keep = keep.as_ref().map(|d| &d[..]);
-                users::revoke_derived_trust(tx, user_id, device.as_ref().map(|d| &d[..]))?;
+                revoke_derived_trust(tx, user_id, device.as_ref().map(|d| &d[..]))?;
                 sessions::delete_sessions_of(tx, user_id, keep, now(), lifetimes)
             })
             .await?;
@@ -234,6 +221,73 @@ impl Accounts<'_> {
         auth.audit.record(caller, "password.changed", &fields);
         auth.mailer.send_password_changed(&user.email);
         Ok(signed_in)
+    }
+
+    /// Asks to move the account to `new_email`, given the current password: a confirmation
+    /// link goes to the new address (the account moves only when it is opened) and a notice,
+    /// with the new address masked, to the current one. Counted against the account's hourly
+    /// mail cap and the client address's limit on mailed links. An address that has an account
+    /// already gets a mail saying so instead of a link, and the asker the same answer as for a
+    /// free one: `None` where a link's token would be.
+    pub async fn request_email_change(
+        self,
+        caller: &Caller,
+        user: &Account,
+        current: &str,
+        new_email: &Email,
+    ) -> Result<Option<String>, AuthError> {
+        if new_email.as_str() == user.email {
+            return Err(AuthError::SameEmail);
+        }
+        let auth = self.0;
+        let _admission = auth.hasher.admit()?;
+        let proof = self.reauthenticate(caller, user, current).await?;
+        let counted = vec![
+            (Scope::AccountMail, user.id.to_string()),
+            (Scope::Reset, caller.address_key()),
+        ];
+        let email = Some(user.email.as_str());
+        let gated = auth
+            .gate(counted)
+            .await
+            .map_err(|e| auth.throttled(caller, "account_mail.throttled", e, email));
+        if let Err(error) = gated {
+            auth.release(proof.reservation).await;
+            return Err(error);
+        }
+        let link = auth.new_link(Purpose::Email);
+        let (row, user_id, address) = (link.row, user.id, new_email.to_string());
+        // The version read before the password was checked: a change since voids the link.
+        let version = proof.user.credential_version;
+        let Proof {
+            reservation,
+            budget: (scope, key),
+            ..
+        } = proof;
+        let issued = auth
+            .db
+            .write(move |tx| {
+                reservation.release(tx)?;
+                throttle_events::clear_events(tx, scope.name(), &key)?;
+                // The confirmation decides by the unique index; this spares a useless link.
+                if users::find_user_by_email(tx, &address)?.is_some() {
+                    return Ok(false);
+                }
+                row.store(tx, user_id, version, Some(&address))?;
+                Ok(true)
+            })
+            .await?;
+        let fields = [Field::UserId(user.id), Field::Email(new_email.as_str())];
+        if issued {
+            auth.audit.record(caller, "email.change_requested", &fields);
+            auth.mail_link(&link, new_email.as_str());
+        } else {
+            auth.audit.record(caller, "email.change_to_taken", &fields);
+            auth.mailer.send_email_change_taken(new_email.as_str());
+        }
+        auth.mailer
+            .send_email_change_notice(&user.email, &new_email.masked());
+        Ok(issued.then_some(link.raw))
     }
 
     /// Deletes the account, given the current password: the user with its sessions, tokens
@@ -310,232 +364,6 @@ impl Accounts<'_> {
             Err(AuthError::InvalidCredentials) => Err(AuthError::WrongPassword),
             Err(error) => Err(error),
         }
-    }
-}
-
-impl Auth {
-    /// Mails a new verification link to the account's email (the last one stops working),
-    /// within the account's hourly mail cap; returns the token.
-    pub async fn send_verification(
-        &self,
-        caller: &Caller,
-        user: &Account,
-    ) -> Result<String, AuthError> {
-        if user.email_verified_at.is_some() {
-            return Err(AuthError::AlreadyVerified);
-        }
-        self.gate_account_mail(caller, user).await?;
-        self.issue_verification(caller, user).await
-    }
-
-    /// [`Auth::send_verification`] for a login refused for want of a verified email: a
-    /// failure (the cap reached, the database) is logged, never answered.
-    pub(super) async fn resend_verification_quietly(&self, caller: &Caller, user: &Account) {
-        let sent = match self.gate_account_mail(caller, user).await {
-            Ok(()) => self.issue_verification(caller, user).await.map(drop),
-            Err(error) => Err(error),
-        };
-        match sent {
-            Ok(()) | Err(AuthError::Throttled { .. }) => {}
-            Err(error) => {
-                log::warn!(target: "auth_service::account", "no verification link sent: {error}");
-            }
-        }
-    }
-
-    /// Counts a mail the owner asked for against the account's hourly cap.
-    async fn gate_account_mail(&self, caller: &Caller, user: &Account) -> Result<(), AuthError> {
-        let email = Some(user.email.as_str());
-        self.gate(vec![(Scope::AccountMail, user.id.to_string())])
-            .await
-            .map_err(|e| self.throttled(caller, "account_mail.throttled", e, email))?
-            .keep();
-        Ok(())
-    }
-
-    async fn issue_verification(
-        &self,
-        caller: &Caller,
-        user: &Account,
-    ) -> Result<String, AuthError> {
-        let raw = token::generate();
-        let (digest, user_id, version) = (token::digest(&raw), user.id, user.credential_version());
-        let expires_at = now() + VERIFY_TTL_SECS;
-        self.db
-            .write(move |tx| {
-                let new = NewToken {
-                    user_id,
-                    purpose: Purpose::Verify,
-                    token_digest: &digest,
-                    new_email: None,
-                    expires_at,
-                    credential_version: version,
-                };
-                account_tokens::issue(tx, &new)
-            })
-            .await?;
-        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "verification.sent", &fields);
-        self.mailer.send_verification_link(&user.email, &raw);
-        Ok(raw)
-    }
-
-    /// The account a verification token belongs to, without spending it (its link's page).
-    pub async fn verification_holder(
-        &self,
-        caller: &Caller,
-        raw: &str,
-    ) -> Result<Account, AuthError> {
-        let (digest, at) = (token::digest(raw), now());
-        self.check_link_token(caller, "verification", move |tx| {
-            let found = account_tokens::find(tx, &digest, Purpose::Verify, at)?;
-            Ok(found.map(|(_, user)| Account::from(user)))
-        })
-        .await?
-        .ok_or(AuthError::InvalidLinkToken)
-    }
-
-    /// Spends a verification token: the account's email is verified.
-    pub async fn verify_email(&self, caller: &Caller, raw: &str) -> Result<Account, AuthError> {
-        let (digest, at) = (token::digest(raw), now());
-        let user = self
-            .check_link_token(
-                caller,
-                "verification",
-                move |tx| match account_tokens::spend(tx, &digest, Purpose::Verify, at)? {
-                    Some(spent) => Ok(Some(users::mark_email_verified(tx, spent.user_id, at)?)),
-                    None => Ok(None),
-                },
-            )
-            .await?
-            .ok_or(AuthError::InvalidLinkToken)?;
-        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "email.verified", &fields);
-        Ok(user.into())
-    }
-
-    /// Asks to move the account to `new_email`, given the current password: a confirmation
-    /// link goes to the new address (the account moves only when it is opened) and a notice,
-    /// with the new address masked, to the current one. Counted against the account's hourly
-    /// mail cap and the client address's limit on mailed links. An address that has an account
-    /// already gets a mail saying so instead of a link, and the asker the same answer as for a
-    /// free one: `None` where a link's token would be.
-    pub async fn request_email_change(
-        &self,
-        caller: &Caller,
-        user: &Account,
-        current: &str,
-        new_email: &Email,
-    ) -> Result<Option<String>, AuthError> {
-        if new_email.as_str() == user.email {
-            return Err(AuthError::SameEmail);
-        }
-        let _admission = self.hasher.admit()?;
-        let attempt = self
-            .accounts()
-            .reauthenticate(caller, user, current)
-            .await?;
-        let counted = vec![
-            (Scope::AccountMail, user.id.to_string()),
-            (Scope::Reset, caller.address_key()),
-        ];
-        let email = Some(user.email.as_str());
-        let gated = self
-            .gate(counted)
-            .await
-            .map_err(|e| self.throttled(caller, "account_mail.throttled", e, email));
-        if let Err(error) = gated {
-            self.release(attempt.reservation).await;
-            return Err(error);
-        }
-        let raw = token::generate();
-        let new = (token::digest(&raw), new_email.to_string());
-        let (user_id, expires_at) = (user.id, now() + self.reset_token_ttl);
-        // The version read before the password was checked: a change since voids the link.
-        let version = attempt.user.credential_version;
-        let Proof {
-            reservation,
-            budget: (scope, key),
-            ..
-        } = attempt;
-        let issued = self
-            .db
-            .write(move |tx| {
-                reservation.release(tx)?;
-                throttle_events::clear_events(tx, scope.name(), &key)?;
-                let (digest, address) = new;
-                // The confirmation decides by the unique index; this spares a useless link.
-                if users::find_user_by_email(tx, &address)?.is_some() {
-                    return Ok(false);
-                }
-                let token = NewToken {
-                    user_id,
-                    purpose: Purpose::Email,
-                    token_digest: &digest,
-                    new_email: Some(&address),
-                    expires_at,
-                    credential_version: version,
-                };
-                account_tokens::issue(tx, &token)?;
-                Ok(true)
-            })
-            .await?;
-        let fields = [Field::UserId(user.id), Field::Email(new_email.as_str())];
-        if issued {
-            self.audit.record(caller, "email.change_requested", &fields);
-            self.mailer.send_email_change_link(new_email.as_str(), &raw);
-        } else {
-            self.audit.record(caller, "email.change_to_taken", &fields);
-            self.mailer.send_email_change_taken(new_email.as_str());
-        }
-        self.mailer
-            .send_email_change_notice(&user.email, &new_email.masked());
-        Ok(issued.then_some(raw))
-    }
-
-    /// The account an email-change token belongs to and the address it moves to, without
-    /// spending the token (its link's page).
-    pub async fn email_change_holder(
-        &self,
-        caller: &Caller,
-        raw: &str,
-    ) -> Result<(Account, String), AuthError> {
-        let (digest, at) = (token::digest(raw), now());
-        self.check_link_token(caller, "email_change", move |tx| {
-            let found = account_tokens::find(tx, &digest, Purpose::Email, at)?;
-            Ok(found.and_then(|(token, user)| Some((user.into(), token.new_email?))))
-        })
-        .await?
-        .ok_or(AuthError::InvalidLinkToken)
-    }
-
-    /// Spends an email-change token: the account moves to the new address in one update,
-    /// which the unique index decides (of two accounts racing for one address, one wins; the
-    /// other gets [`AuthError::EmailTaken`] and keeps its token). Its reset token and any
-    /// verification link of the old address are void; the new address is verified.
-    pub async fn confirm_email_change(
-        &self,
-        caller: &Caller,
-        raw: &str,
-    ) -> Result<Account, AuthError> {
-        let (digest, at) = (token::digest(raw), now());
-        let user = self
-            .check_link_token(caller, "email_change", move |tx| {
-                let Some(spent) = account_tokens::spend(tx, &digest, Purpose::Email, at)? else {
-                    return Ok(None);
-                };
-                let Some(new_email) = spent.new_email else {
-                    return Ok(None);
-                };
-                let user = users::change_email(tx, spent.user_id, &new_email, at)?;
-                account_tokens::delete_of_user(tx, user.id, Purpose::Verify)?;
-                Ok(Some(user))
-            })
-            .await?
-            .ok_or(AuthError::InvalidLinkToken)?;
-        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "email.changed", &fields);
-        Ok(user.into())
     }
 }
 
@@ -681,7 +509,7 @@ mod tests {
     /// The token of a link that moves Ann's account to new@b.com.
     async fn link_to_new(auth: &Auth, me: &Caller, ann: &Account) -> String {
         let new = email("new@b.com");
-        let requested = auth.request_email_change(me, ann, "pw", &new);
+        let requested = auth.accounts().request_email_change(me, ann, "pw", &new);
         requested
             .await
             .unwrap()
@@ -744,7 +572,7 @@ mod tests {
     #[rocket::async_test]
     async fn confirming_a_link_while_the_password_changes_never_fails_with_an_error() {
         let (auth, _db, _dir) = auth_with(|s| {
-            s.throttle_reset_per_email = 100;
+            s.throttle_mail_per_account = 100;
             s.throttle_reset_per_address = 100;
         })
         .await;
@@ -760,7 +588,9 @@ mod tests {
                 ..caller()
             };
             let new_address = email(&format!("ann{round}@b.com"));
-            let requested = auth.request_email_change(&me, &login.account, &current, &new_address);
+            let requested =
+                auth.accounts()
+                    .request_email_change(&me, &login.account, &current, &new_address);
             let token = requested.await.unwrap().expect("a free address");
             let next = format!("pw{round}");
             let anyone = caller();
@@ -801,7 +631,7 @@ mod tests {
                 ..caller()
             };
             let listed = auth.accounts().sessions_of(&me, &ann).await.unwrap();
-            let digest = token::digest(&phone.session_id);
+            let digest = crate::auth::token::digest(&phone.session_id);
             let other = listed
                 .iter()
                 .find(|s| s.session.token_hash == digest)
@@ -828,7 +658,9 @@ mod tests {
             .await
             .unwrap();
         let taken = email("bob@b.com");
-        let requested = auth.request_email_change(&me, &ann, "pw", &taken);
+        let requested = auth
+            .accounts()
+            .request_email_change(&me, &ann, "pw", &taken);
         assert_eq!(requested.await.unwrap(), None);
         let links: i64 = tokens_table::table
             .filter(tokens_table::purpose.eq("email"))

@@ -2,16 +2,19 @@
 
 use super::AuthError;
 use super::operator::Operator;
-use crate::db::{account_tokens, devices, now, sessions, throttle_events, users};
+use crate::db::account_tokens::{self, Purpose};
+use crate::db::{devices, now, sessions, throttle_events};
 use crate::metrics::PURGED_KINDS;
 
 /// How many rows one cleanup removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
     pub sessions: usize,
+    /// Reset links.
     pub reset_tokens: usize,
     pub attempts: usize,
     pub devices: usize,
+    /// The other mailed links: verification and email change.
     pub account_tokens: usize,
 }
 
@@ -40,9 +43,9 @@ impl std::fmt::Display for Purged {
 }
 
 impl Operator<'_> {
-    /// Deletes expired sessions, reset tokens and mailed verification or email-change tokens,
+    /// Deletes expired sessions and mailed links (reset links counted apart from the others),
     /// forgets attempts older than any throttling window and devices that have not logged in
-    /// for `devices::TRUST_SECS`.
+    /// for [`super::DEVICE_TRUST_SECS`].
     pub async fn purge_expired(self) -> Result<Purged, AuthError> {
         let auth = self.0;
         let (lifetimes, window) = (auth.lifetimes, auth.limits.longest_window());
@@ -52,10 +55,14 @@ impl Operator<'_> {
                 let at = now();
                 Ok(Purged {
                     sessions: sessions::delete_expired_sessions(tx, at, lifetimes)?,
-                    reset_tokens: users::clear_expired_reset_tokens(tx, at)?,
+                    reset_tokens: account_tokens::delete_expired(tx, at, &[Purpose::Reset])?,
                     attempts: throttle_events::delete_events_before(tx, at - window)?,
-                    devices: devices::delete_stale_devices(tx, at - devices::TRUST_SECS)?,
-                    account_tokens: account_tokens::delete_expired(tx, at)?,
+                    devices: devices::delete_stale_devices(tx, at - super::DEVICE_TRUST_SECS)?,
+                    account_tokens: account_tokens::delete_expired(
+                        tx,
+                        at,
+                        &[Purpose::Verify, Purpose::Email],
+                    )?,
                 })
             })
             .await?;

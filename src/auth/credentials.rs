@@ -183,7 +183,9 @@ impl Credentials<'_> {
         let trusted = self
             .0
             .db
-            .run(move |c| devices::is_trusted_for(c, &digest, &address, now()))
+            .run(move |c| {
+                devices::is_trusted_for(c, &digest, &address, now() - super::DEVICE_TRUST_SECS)
+            })
             .await?;
         Ok(trusted.then_some(digest))
     }

@@ -1,5 +1,5 @@
 //! Auth layer: the original service's `Auth` class. Registration, credential checks, sessions
-//! and reset tokens, with brute-force limits and an audit trail, on top of the data layer.
+//! and mailed links, with brute-force limits and an audit trail, on top of the data layer.
 //! Knows nothing of HTTP, nor of Diesel: the web layer hands it a [`Caller`] (address and
 //! request id), and it reaches the database only through `Db` and the `db::*` query functions.
 //! What it hands back of an account is an [`Account`], never the stored row.
@@ -11,7 +11,7 @@
 //! deletion), [`Auth::operator`] (`operator.rs`, `cleanup.rs`: readiness, metrics, the admin
 //! commands, the periodic purge). Beneath them, `credentials.rs` checks what a caller presents
 //! and [`throttle`] holds the brute-force gates. Mailed links (reset, verification, email
-//! change) are still methods of `Auth` itself, in `reset.rs` and `account.rs`.
+//! change) are issued, mailed and spent by methods of `Auth` itself, in `links.rs`.
 //!
 //! Invariants kept here: bcrypt runs only in `spawn_blocking` and never while a pooled
 //! connection is held (each `db.run` / `db.write` closure ends before a hash starts); secrets
@@ -24,9 +24,9 @@ mod caller;
 mod cleanup;
 mod credentials;
 pub mod email;
+mod links;
 mod operator;
 pub mod password;
-mod reset;
 mod sessions;
 mod signin;
 #[cfg(test)]
@@ -36,17 +36,17 @@ pub mod token;
 mod user_agent;
 mod view;
 
-pub use account::{Accounts, DeviceSession, Ended, VERIFY_TTL_SECS};
+pub use account::{Accounts, DeviceSession, Ended};
 pub use audit::AuditLog;
 pub use caller::Caller;
+pub use links::{ResetRequest, VERIFY_TTL_SECS};
 pub use operator::Operator;
-pub use reset::ResetRequest;
 pub use sessions::{Sessions, SignedIn};
 pub use signin::{SignIn, Step};
 pub use view::Account;
 
 /// How long a device stays trusted without a login from it (its cookie lives as long).
-pub use crate::db::devices::TRUST_SECS as DEVICE_TRUST_SECS;
+pub const DEVICE_TRUST_SECS: i64 = 180 * 24 * 60 * 60;
 pub use email::Email;
 pub use password::{Hasher, Password, PasswordPolicy};
 

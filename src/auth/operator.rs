@@ -7,10 +7,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::audit::Field;
+use super::links::revoke_derived_trust;
 use super::throttle::Reservation;
 use super::view::Account;
 use super::{Auth, AuthError, Caller, Email, Password};
-use crate::db::users::UserChanges;
 use crate::db::{DbError, devices, now, sessions, users};
 use crate::metrics::Load;
 
@@ -128,12 +128,8 @@ impl Operator<'_> {
         let lifetimes = auth.lifetimes;
         auth.db
             .write(move |tx| {
-                let changes = UserChanges {
-                    hashed_password: Some(&hashed),
-                    ..UserChanges::default()
-                };
-                users::update_user(tx, user.id, &changes)?;
-                users::revoke_derived_trust(tx, user.id, None)?;
+                users::set_password_hash(tx, user.id, &hashed)?;
+                revoke_derived_trust(tx, user.id, None)?;
                 sessions::delete_sessions_of(tx, user.id, None, now(), lifetimes)
             })
             .await?;
@@ -193,7 +189,7 @@ impl Operator<'_> {
         let ended = auth
             .db
             .write(move |tx| {
-                users::revoke_derived_trust(tx, user_id, None)?;
+                revoke_derived_trust(tx, user_id, None)?;
                 sessions::delete_sessions_of(tx, user_id, None, now(), lifetimes)
             })
             .await?;

@@ -4,10 +4,11 @@
 
 use super::audit::Field;
 use super::credentials::Proof;
+use super::links::revoke_derived_trust;
 use super::view::Account;
 use super::{Auth, AuthError, Caller, token, user_agent};
 use crate::db::sessions::TOUCH_AFTER_SECS;
-use crate::db::{DbError, Tx, devices, now, sessions, throttle_events, users};
+use crate::db::{DbError, Tx, devices, now, sessions, throttle_events};
 
 /// A started session, for the client: its account, the id to hand to the client (the only
 /// copy of the raw value) and, when signing in made the client a trusted device, the device
@@ -135,7 +136,7 @@ impl Sessions<'_> {
                 }
                 if password_changed {
                     sessions::delete_sessions_of(tx, user_id, None, at, lifetimes)?;
-                    users::revoke_derived_trust(tx, user_id, device.as_ref().map(|d| &d[..]))?;
+                    revoke_derived_trust(tx, user_id, device.as_ref().map(|d| &d[..]))?;
                 }
                 new.store(tx, user_id, at)?;
                 Ok(Some(new))
@@ -188,7 +189,7 @@ mod tests {
     use super::*;
     use crate::auth::ResetRequest;
     use crate::auth::testing::{auth, caller, email, log_in, password};
-    use crate::db::schema::{sessions as sessions_table, users as users_table};
+    use crate::db::schema::{account_tokens as tokens_table, sessions as sessions_table};
     use crate::db::testing::conn;
     use diesel::prelude::*;
 
@@ -215,12 +216,13 @@ mod tests {
             .select(sessions_table::token_hash)
             .first(c)
             .unwrap();
-        let stored_reset: Option<Vec<u8>> = users_table::table
-            .select(users_table::reset_token)
+        let stored_reset: Vec<u8> = tokens_table::table
+            .filter(tokens_table::purpose.eq("reset"))
+            .select(tokens_table::token_hash)
             .first(c)
             .unwrap();
         assert_eq!(stored_session, token::digest(&session_id));
-        assert_eq!(stored_reset.unwrap(), token::digest(&reset_token));
+        assert_eq!(stored_reset, token::digest(&reset_token));
 
         if db.is_postgres() {
             return; // the rows were checked above; the files are the server's

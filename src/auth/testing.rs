@@ -15,6 +15,13 @@ pub async fn auth() -> (Auth, Db, Scratch) {
 /// [`auth`] with settings changed by `configure`.
 pub async fn auth_with(configure: impl FnOnce(&mut Settings)) -> (Auth, Db, Scratch) {
     let (db, dir) = temp_db();
+    let auth = auth_on(&db, &dir, configure).await;
+    (auth, db, dir)
+}
+
+/// An `Auth` on `db`, with its outbox and audit log in `dir`, and settings changed by
+/// `configure`.
+pub async fn auth_on(db: &Db, dir: &Scratch, configure: impl FnOnce(&mut Settings)) -> Auth {
     let mut settings = Settings {
         bcrypt_cost: 4,
         password_min_length: 1,
@@ -27,10 +34,9 @@ pub async fn auth_with(configure: impl FnOnce(&mut Settings)) -> (Auth, Db, Scra
     let audit = AuditLog::open(audit_path.to_str().unwrap(), LogFormat::Text).unwrap();
     let mailer = Mailer::from_settings(&settings).unwrap();
     let metrics = crate::metrics::Metrics::new(true);
-    let auth = Auth::new(db.clone(), &settings, audit, mailer, metrics)
+    Auth::new(db.clone(), &settings, audit, mailer, metrics)
         .await
-        .unwrap();
-    (auth, db, dir)
+        .unwrap()
 }
 
 pub fn caller() -> Caller {

@@ -11,11 +11,11 @@ use super::audit::Field;
 use super::{Auth, AuthError, Caller};
 use crate::config::Settings;
 use crate::db::throttle_events::{self, Limit};
-use crate::db::{DbError, Tx, now};
+use crate::db::{Tx, now};
 
-/// The window of the hourly mail caps: `throttle_reset_per_email` reset links per email, and as
-/// many verification or email-change links per account.
-pub const RESET_EMAIL_WINDOW_SECS: i64 = 60 * 60;
+/// The window of the hourly mail caps (`throttle_mail_per_account`): reset links per email,
+/// verification and email-change links per account.
+pub const MAIL_WINDOW_SECS: i64 = 60 * 60;
 
 /// How many device budgets the failures of all of an account's trusted devices may sum to in
 /// a window.
@@ -43,7 +43,7 @@ pub enum Scope {
     /// Reset-link requests, per email, whatever the address.
     ResetEmail,
     /// Wrong mailed-link tokens (reset, verification, email change), per client address.
-    ResetGuess,
+    LinkGuess,
     /// Mails an account's owner asks for (verification links, email-change links), per
     /// account, within the same hourly cap as reset links per email.
     AccountMail,
@@ -59,7 +59,9 @@ impl Scope {
             Scope::Signup => "signup",
             Scope::Reset => "reset",
             Scope::ResetEmail => "reset_email",
-            Scope::ResetGuess => "reset_guess",
+            // Named before it covered verification and email-change tokens; kept, as stored
+            // attempts carry it.
+            Scope::LinkGuess => "reset_guess",
             Scope::AccountMail => "account_mail",
         }
     }
@@ -74,7 +76,7 @@ pub struct Limits {
     pub login_per_address: i64,
     pub signup_per_address: i64,
     pub reset_per_address: i64,
-    pub reset_per_email: i64,
+    pub mail_per_account: i64,
 }
 
 impl Limits {
@@ -86,13 +88,13 @@ impl Limits {
             login_per_address: settings.throttle_login_per_address,
             signup_per_address: settings.throttle_signup_per_address,
             reset_per_address: settings.throttle_reset_per_address,
-            reset_per_email: settings.throttle_reset_per_email,
+            mail_per_account: settings.throttle_mail_per_account,
         }
     }
 
     /// The longest window any limit counts in: attempts older than it count for nothing.
     pub fn longest_window(&self) -> i64 {
-        self.window.max(RESET_EMAIL_WINDOW_SECS)
+        self.window.max(MAIL_WINDOW_SECS)
     }
 
     /// The limit on `key` in `scope`, ready to check.
@@ -102,10 +104,8 @@ impl Limits {
             Scope::LoginDevices => (self.login_per_account * DEVICES_CEILING_FACTOR, self.window),
             Scope::LoginAddress => (self.login_per_address, self.window),
             Scope::Signup => (self.signup_per_address, self.window),
-            Scope::Reset | Scope::ResetGuess => (self.reset_per_address, self.window),
-            Scope::ResetEmail | Scope::AccountMail => {
-                (self.reset_per_email, RESET_EMAIL_WINDOW_SECS)
-            }
+            Scope::Reset | Scope::LinkGuess => (self.reset_per_address, self.window),
+            Scope::ResetEmail | Scope::AccountMail => (self.mail_per_account, MAIL_WINDOW_SECS),
         };
         Limit {
             scope: scope.name(),
@@ -173,43 +173,6 @@ impl Auth {
         if let Err(error) = self.db.write(move |tx| reservation.release(tx)).await {
             log::warn!(target: "auth_service::throttle", "an attempt stays counted: {error}");
         }
-    }
-
-    /// Checks a mailed link's token (reset, verification, email change) with `check`, in a
-    /// write transaction, after counting the check against the client's address at the gate:
-    /// a token found releases the count in the same transaction, a wrong one keeps it, so wrong
-    /// tokens use up the budget and beyond it no token is checked. `flow` names the audit
-    /// events: `{flow}.throttled`, `{flow}.invalid_token`.
-    pub(super) async fn check_link_token<T, F>(
-        &self,
-        caller: &Caller,
-        flow: &'static str,
-        check: F,
-    ) -> Result<Option<T>, AuthError>
-    where
-        F: FnOnce(&mut Tx<'_>) -> Result<Option<T>, DbError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let reservation = self
-            .gate(vec![(Scope::ResetGuess, caller.address_key())])
-            .await
-            .map_err(|e| self.throttled(caller, &format!("{flow}.throttled"), e, None))?;
-        let found = self
-            .db
-            .write(move |tx| {
-                let found = check(tx)?;
-                match found {
-                    Some(_) => reservation.release(tx)?,
-                    None => reservation.keep(),
-                }
-                Ok(found)
-            })
-            .await?;
-        if found.is_none() {
-            self.audit
-                .record(caller, &format!("{flow}.invalid_token"), &[]);
-        }
-        Ok(found)
     }
 
     /// Audits a refusal for throttling and passes the error on.

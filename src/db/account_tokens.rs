@@ -1,6 +1,6 @@
 //! The `account_tokens` table: single-use tokens mailed to an account's owner, stored as their
-//! SHA-256. A `verify` token proves the account's email; an `email` token proves a new address
-//! (`new_email`) before the account moves to it. One live token per purpose and account (a
+//! SHA-256. A `reset` token sets a new password; a `verify` token proves the account's email;
+//! an `email` token proves a new address (`new_email`) before the account moves to it. One live token per purpose and account (a
 //! unique index): a new one replaces the last. A token records the account's credential version
 //! it was issued under and works only while that is still the account's.
 
@@ -13,6 +13,8 @@ use super::{AnyConnection, DbError, Tx, User};
 /// What a token proves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
+    /// The owner may set a new password without the old one.
+    Reset,
     /// The account's email reaches its owner.
     Verify,
     /// The owner reaches `new_email`, the address the account will move to.
@@ -22,6 +24,7 @@ pub enum Purpose {
 impl Purpose {
     fn name(self) -> &'static str {
         match self {
+            Purpose::Reset => "reset",
             Purpose::Verify => "verify",
             Purpose::Email => "email",
         }
@@ -151,9 +154,12 @@ pub fn delete_all_of_user(tx: &mut Tx<'_>, user_id: i32) -> Result<usize, DbErro
     Ok(diesel::delete(of_user).execute(&mut **tx)?)
 }
 
-/// Deletes tokens that expired before `now`; returns how many.
-pub fn delete_expired(tx: &mut Tx<'_>, now: i64) -> Result<usize, DbError> {
-    let expired = account_tokens::table.filter(account_tokens::expires_at.le(now));
+/// Deletes the tokens of `purposes` that expired before `now`; returns how many.
+pub fn delete_expired(tx: &mut Tx<'_>, now: i64, purposes: &[Purpose]) -> Result<usize, DbError> {
+    let names: Vec<&str> = purposes.iter().map(|p| p.name()).collect();
+    let expired = account_tokens::table
+        .filter(account_tokens::expires_at.le(now))
+        .filter(account_tokens::purpose.eq_any(names));
     Ok(diesel::delete(expired).execute(&mut **tx)?)
 }
 
@@ -161,7 +167,9 @@ pub fn delete_expired(tx: &mut Tx<'_>, now: i64) -> Result<usize, DbError> {
 mod tests {
     use super::*;
     use crate::db::testing::{conn, temp_db, write};
-    use crate::db::users::{add_user, revoke_derived_trust};
+    use crate::db::users::{add_user, advance_credential_version};
+
+    const ALL: [Purpose; 3] = [Purpose::Reset, Purpose::Verify, Purpose::Email];
 
     /// A token of `purpose` for `user_id`, issued under credential version 0.
     fn token<'a>(user_id: i32, purpose: Purpose, digest: &'a [u8; 32]) -> NewToken<'a> {
@@ -222,7 +230,7 @@ mod tests {
         assert_eq!(find(c, &[1u8; 32], Purpose::Verify, 50).unwrap(), None);
         assert!(find(c, &[2u8; 32], Purpose::Email, 50).unwrap().is_some());
         assert!(find(c, &[3u8; 32], Purpose::Verify, 50).unwrap().is_some());
-        assert_eq!(write(&db, |c| delete_expired(c, 100)), 2);
+        assert_eq!(write(&db, |c| delete_expired(c, 100, &ALL)), 2);
     }
 
     #[test]
@@ -273,7 +281,7 @@ mod tests {
         write(&db, |c| {
             issue(c, &token(user.id, Purpose::Email, &[1u8; 32]))?;
             issue(c, &token(user.id, Purpose::Verify, &[2u8; 32]))?;
-            revoke_derived_trust(c, user.id, None)
+            advance_credential_version(c, user.id)
         });
         let stale = NewToken {
             credential_version: 0,
@@ -300,5 +308,72 @@ mod tests {
         };
         write(&db, |c| issue(c, &current));
         assert!(write(&db, |c| spend(c, &[4u8; 32], Purpose::Email, 50)).is_some());
+    }
+
+    #[test]
+    fn a_reset_token_works_once_and_an_expired_one_neither_finds_nor_spends_and_is_purged() {
+        let (db, _dir) = temp_db();
+        let user = write(&db, |c| add_user(c, "a@b.com", "h"));
+        write(&db, |c| {
+            issue(c, &token(user.id, Purpose::Reset, &[1u8; 32]))?;
+            issue(c, &token(user.id, Purpose::Reset, &[2u8; 32]))
+        });
+        let mut held = conn(&db);
+        let c = &mut **held;
+        assert_eq!(
+            find(c, &[1u8; 32], Purpose::Reset, 50).unwrap(),
+            None,
+            "replaced"
+        );
+        let (_, owner) = find(c, &[2u8; 32], Purpose::Reset, 50).unwrap().unwrap();
+        assert_eq!(owner.id, user.id);
+        assert_eq!(find(c, &[2u8; 32], Purpose::Reset, 100).unwrap(), None);
+        assert_eq!(
+            write(&db, |c| spend(c, &[2u8; 32], Purpose::Reset, 100)),
+            None,
+            "expired"
+        );
+        let spent = write(&db, |c| spend(c, &[2u8; 32], Purpose::Reset, 50));
+        assert_eq!(spent.map(|t| t.user_id), Some(user.id));
+        assert_eq!(
+            write(&db, |c| spend(c, &[2u8; 32], Purpose::Reset, 50)),
+            None,
+            "once"
+        );
+        write(&db, |c| {
+            issue(c, &token(user.id, Purpose::Reset, &[3u8; 32]))
+        });
+        assert_eq!(write(&db, |c| delete_expired(c, 99, &ALL)), 0);
+        assert_eq!(write(&db, |c| delete_expired(c, 100, &ALL)), 1);
+        assert_eq!(
+            find(c, &[3u8; 32], Purpose::Reset, 50).unwrap(),
+            None,
+            "purged"
+        );
+    }
+
+    #[test]
+    fn racing_spends_of_one_token_succeed_once() {
+        let (db, _dir) = temp_db();
+        let user = write(&db, |c| add_user(c, "a@b.com", "h"));
+        write(&db, |c| {
+            issue(c, &token(user.id, Purpose::Reset, &[5u8; 32]))
+        });
+        let barrier = std::sync::Barrier::new(6);
+        let wins = std::thread::scope(|scope| {
+            let spends: Vec<_> = (0..6)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        write(&db, |c| spend(c, &[5u8; 32], Purpose::Reset, 50))
+                    })
+                })
+                .collect();
+            spends
+                .into_iter()
+                .filter_map(|spend| spend.join().unwrap())
+                .count()
+        });
+        assert_eq!(wins, 1);
     }
 }

@@ -6,10 +6,6 @@ use diesel::prelude::*;
 use super::schema::{devices, users};
 use super::{AnyConnection, DbError, Tx};
 
-/// A device that has not logged in for this long is no longer trusted (and its cookie, which
-/// lives as long, expires with it).
-pub const TRUST_SECS: i64 = 180 * 24 * 60 * 60;
-
 /// Trusts the device whose cookie has this digest for account `user_id`, from `now`, keeping
 /// at most `max_per_account` devices for the account: the least recently used go first, so a
 /// stockpile of device cookies cannot grow without bound.
@@ -43,18 +39,19 @@ pub fn add_device(
     Ok(())
 }
 
-/// Whether the device with this digest is trusted, at `now`, for the account `email`.
+/// Whether the device with this digest is trusted for the account `email`: it logged in to it
+/// after `used_after` (how long trust lasts is the auth layer's to say).
 pub fn is_trusted_for(
     conn: &mut AnyConnection,
     token_digest: &[u8],
     email: &str,
-    now: i64,
+    used_after: i64,
 ) -> Result<bool, DbError> {
     let found = devices::table
         .inner_join(users::table)
         .filter(devices::token_hash.eq(token_digest))
         .filter(users::email.eq(email))
-        .filter(devices::last_used_at.gt(now - TRUST_SECS))
+        .filter(devices::last_used_at.gt(used_after))
         .select(devices::user_id)
         .get_result::<i32>(conn)
         .optional()?;
@@ -109,6 +106,9 @@ mod tests {
     use crate::db::testing::{temp_db, write};
     use crate::db::users::add_user;
 
+    /// The trust period the tests count with.
+    const TRUST_SECS: i64 = 180 * 24 * 60 * 60;
+
     #[test]
     fn a_device_is_trusted_for_its_own_account_until_it_goes_stale() {
         let (db, _dir) = temp_db();
@@ -116,15 +116,45 @@ mod tests {
             let ann = add_user(c, "ann@b.com", "h")?;
             add_user(c, "bob@b.com", "h")?;
             add_device(c, ann.id, &[1u8; 32], 1000, 20)?;
-            assert!(is_trusted_for(c, &[1u8; 32], "ann@b.com", 2000)?);
-            assert!(!is_trusted_for(c, &[1u8; 32], "bob@b.com", 2000)?);
-            assert!(!is_trusted_for(c, &[2u8; 32], "ann@b.com", 2000)?);
+            assert!(is_trusted_for(
+                c,
+                &[1u8; 32],
+                "ann@b.com",
+                2000 - TRUST_SECS
+            )?);
+            assert!(!is_trusted_for(
+                c,
+                &[1u8; 32],
+                "bob@b.com",
+                2000 - TRUST_SECS
+            )?);
+            assert!(!is_trusted_for(
+                c,
+                &[2u8; 32],
+                "ann@b.com",
+                2000 - TRUST_SECS
+            )?);
             let later = 1000 + TRUST_SECS;
-            assert!(!is_trusted_for(c, &[1u8; 32], "ann@b.com", later)?);
+            assert!(!is_trusted_for(
+                c,
+                &[1u8; 32],
+                "ann@b.com",
+                later - TRUST_SECS
+            )?);
             touch_device(c, &[1u8; 32], later - 1)?;
-            assert!(is_trusted_for(c, &[1u8; 32], "ann@b.com", later)?);
+            assert!(is_trusted_for(
+                c,
+                &[1u8; 32],
+                "ann@b.com",
+                later - TRUST_SECS
+            )?);
             assert_eq!(delete_stale_devices(c, later - 1)?, 1);
-            assert!(!is_trusted_for(c, &[1u8; 32], "ann@b.com", later)?);
+            assert!(!is_trusted_for(
+                c,
+                &[1u8; 32],
+                "ann@b.com",
+                later - TRUST_SECS
+            )?);
             Ok(())
         });
     }

@@ -18,9 +18,7 @@ diesel::table! {
         id -> Integer,
         email -> Text,
         hashed_password -> Text,
-        reset_token -> Nullable<Binary>,
         created_at -> BigInt,
-        reset_token_expires_at -> Nullable<BigInt>,
         email_verified_at -> Nullable<BigInt>,
         credential_version -> Integer,
     }

@@ -1,6 +1,6 @@
 //! Session lifetimes, reset-token expiry and the periodic cleanup.
 
-use auth_service::db::schema::{sessions, users};
+use auth_service::db::schema::{account_tokens, sessions};
 use diesel::prelude::*;
 use rocket::http::Status;
 
@@ -99,16 +99,16 @@ fn an_expired_reset_token_gets_the_same_answer_as_a_wrong_one() {
     let app = TestApp::new();
     app.register("ann@example.com", "old");
     let token = app.reset_token_for("ann@example.com");
-    let expires: Option<i64> = users::table
-        .select(users::reset_token_expires_at)
+    let expires: i64 = account_tokens::table
+        .filter(account_tokens::purpose.eq("reset"))
+        .select(account_tokens::expires_at)
         .first(&mut **app.db.conn())
         .unwrap();
-    let expires = expires.unwrap();
     assert!((now() + 3599..=now() + 3600).contains(&expires), "an hour");
 
     app.db.write(|c| {
-        diesel::update(users::table)
-            .set(users::reset_token_expires_at.eq(now() - 1))
+        diesel::update(account_tokens::table.filter(account_tokens::purpose.eq("reset")))
+            .set(account_tokens::expires_at.eq(now() - 1))
             .execute(c)
     });
     assert_message(
@@ -127,16 +127,18 @@ fn the_periodic_cleanup_purges_expired_sessions_and_reset_tokens() {
     app.reset_token_for("ann@example.com");
     age_session(&app, 3700, 3601);
     app.db.write(|c| {
-        diesel::update(users::table)
-            .set(users::reset_token_expires_at.eq(now() - 1))
+        diesel::update(account_tokens::table.filter(account_tokens::purpose.eq("reset")))
+            .set(account_tokens::expires_at.eq(now() - 1))
             .execute(c)
     });
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let token_left = || -> Option<Vec<u8>> {
-        users::table
-            .select(users::reset_token)
+        account_tokens::table
+            .filter(account_tokens::purpose.eq("reset"))
+            .select(account_tokens::token_hash)
             .first(&mut **app.db.conn())
+            .optional()
             .unwrap()
     };
     while (app.db.session_count() > 0 || token_left().is_some())

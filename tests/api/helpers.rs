@@ -1,7 +1,7 @@
 //! `TestApp`: the production Rocket on a temporary database with a cheap bcrypt cost, plus named
 //! request helpers so each test reads as the journey it checks.
 
-use auth_service::db::schema::{sessions, throttle_events, users};
+use auth_service::db::schema::{account_tokens, sessions, throttle_events, users};
 use auth_service::db::scratch::Scratch;
 use auth_service::db::{Access, AnyConnection, Db, Manager, Options};
 use diesel::prelude::*;
@@ -130,9 +130,17 @@ impl TestDb {
 
     /// The digest of the (first) account's current reset token.
     pub fn stored_reset_digest(&self) -> Option<Vec<u8>> {
-        users::table
-            .select(users::reset_token)
+        let first: i32 = users::table
+            .select(users::id)
+            .order(users::id)
             .first(&mut **self.conn())
+            .unwrap();
+        account_tokens::table
+            .filter(account_tokens::user_id.eq(first))
+            .filter(account_tokens::purpose.eq("reset"))
+            .select(account_tokens::token_hash)
+            .get_result(&mut **self.conn())
+            .optional()
             .unwrap()
     }
 

@@ -56,7 +56,7 @@ fn without_exposed_tokens_every_valid_email_gets_the_same_answer() {
 
 #[test]
 fn beyond_the_per_email_cap_the_debug_profile_says_so_and_sends_nothing() {
-    let app = TestApp::with(|f| f.merge(("throttle_reset_per_email", 2)));
+    let app = TestApp::with(|f| f.merge(("throttle_mail_per_account", 2)));
     app.register("bob@bob.com", "oldPwd");
     app.reset_token_for("bob@bob.com");
     let last = app.reset_token_for("bob@bob.com");

@@ -181,9 +181,19 @@ diesel::table! {
     users (id) {
         id -> Integer,
         email -> Text,
-        reset_token -> Nullable<Binary>,
     }
 }
+
+diesel::table! {
+    account_tokens (token_hash) {
+        token_hash -> Binary,
+        user_id -> Integer,
+        purpose -> Text,
+    }
+}
+
+diesel::joinable!(account_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(account_tokens, users);
 
 /// After the server is gone: the file passes `PRAGMA integrity_check`, holds every acknowledged
 /// account and none that was refused (and the owner's reset token if one was issued), and a
@@ -204,10 +214,13 @@ pub async fn every_acknowledged_write_survives_a_restart(
         .into_iter()
         .collect();
     if let Some(token) = token {
-        let stored: Option<Vec<u8>> = users::table
+        let stored: Option<Vec<u8>> = account_tokens::table
+            .inner_join(users::table)
             .filter(users::email.eq(OWNER))
-            .select(users::reset_token)
+            .filter(account_tokens::purpose.eq("reset"))
+            .select(account_tokens::token_hash)
             .first(&mut conn)
+            .optional()
             .unwrap();
         let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         assert_eq!(

@@ -247,6 +247,7 @@ async fn change_email(
     let current = body.current_password()?;
     let new_email = body.email("new_email")?;
     let token = auth
+        .accounts()
         .request_email_change(&caller, &user, current, &new_email)
         .await?;
     Ok(sent(

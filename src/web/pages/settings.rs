@@ -203,6 +203,7 @@ pub async fn email_submit(
         let current = fields.current_password()?;
         let new_email = fields.email("new_email")?;
         let token = auth
+            .accounts()
             .request_email_change(&caller, &user, current, &new_email)
             .await?;
         Ok::<_, Problem>((new_email, token))

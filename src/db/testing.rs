@@ -1,0 +1,132 @@
+//! Helpers of the data layer's unit tests.
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
+use diesel::r2d2::PooledConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+
+use super::migrate::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+use super::{Db, DbError, Manager, Options, Tx};
+use crate::db::scratch::Scratch;
+
+/// A freshly migrated database on the test run's backend (`TEST_DATABASE_URL`), with a
+/// temporary directory; both go with the guard.
+pub fn temp_db() -> (Db, Scratch) {
+    let scratch = Scratch::new();
+    let db = Db::open(scratch.url(), &Options::default()).unwrap();
+    (db, scratch)
+}
+
+/// A freshly migrated SQLite database, whatever the test run's backend: for what is
+/// SQLite's own (pragmas, query plans, the file).
+pub fn sqlite_db() -> (Db, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    let db = Db::open(path.to_str().unwrap(), &Options::default()).unwrap();
+    (db, dir)
+}
+
+/// The default options with a pool of `pool_size`.
+pub fn options(pool_size: u32) -> Options {
+    Options {
+        pool_size,
+        ..Options::default()
+    }
+}
+
+/// A read-only pooled connection.
+pub fn conn(db: &Db) -> PooledConnection<Manager> {
+    db.conn().unwrap()
+}
+
+/// What a test session records: its public id is the digest's first byte.
+pub fn new_session(user_id: i32, digest: &[u8]) -> crate::db::sessions::NewSession<'_> {
+    crate::db::sessions::NewSession {
+        user_id,
+        token_digest: digest,
+        public_id: PUBLIC_IDS[usize::from(digest[0])],
+        user_agent: Some("Test on Linux"),
+        address: Some("192.0.2.1"),
+        device_digest: None,
+    }
+}
+
+const PUBLIC_IDS: [&str; 8] = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
+
+/// Records a test session for `user_id` with this digest.
+pub fn session(tx: &mut Tx<'_>, user_id: i32, digest: &[u8]) -> crate::db::Session {
+    crate::db::sessions::add_session(tx, &new_session(user_id, digest)).unwrap()
+}
+
+/// Runs `f` in a committed write transaction.
+pub fn write<T>(db: &Db, f: impl FnOnce(&mut Tx<'_>) -> Result<T, DbError>) -> T {
+    db.write_blocking(f).unwrap()
+}
+
+/// `scratch`'s database migrated up to, not including, the migration named `…{name}` (one
+/// name on both backends), holding what `rows` inserts (SQL for the test run's backend).
+pub fn migrated_before(scratch: &Scratch, name: &str, rows: &str) {
+    if scratch.is_postgres() {
+        let mut old = diesel::PgConnection::establish(scratch.url()).unwrap();
+        run_before::<diesel::pg::Pg>(&mut old, || POSTGRES_MIGRATIONS, name);
+        old.batch_execute(rows).unwrap();
+    } else {
+        let mut old = diesel::SqliteConnection::establish(scratch.url()).unwrap();
+        run_before::<diesel::sqlite::Sqlite>(&mut old, || SQLITE_MIGRATIONS, name);
+        old.batch_execute(rows).unwrap();
+    }
+}
+
+/// Reverts the migrations applied to `scratch`'s database down to, and including, the one named
+/// `…{name}` (their `down.sql`).
+pub fn revert_through(scratch: &Scratch, name: &str) {
+    if scratch.is_postgres() {
+        let mut conn = diesel::PgConnection::establish(scratch.url()).unwrap();
+        revert::<diesel::pg::Pg>(&mut conn, || POSTGRES_MIGRATIONS, name);
+    } else {
+        let mut conn = diesel::SqliteConnection::establish(scratch.url()).unwrap();
+        revert::<diesel::sqlite::Sqlite>(&mut conn, || SQLITE_MIGRATIONS, name);
+    }
+}
+
+fn revert<B: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<B>,
+    source: fn() -> EmbeddedMigrations,
+    name: &str,
+) {
+    let migrations = MigrationSource::<B>::migrations(&source()).unwrap();
+    let target = migrations
+        .iter()
+        .find(|m| m.name().to_string().ends_with(name))
+        .unwrap_or_else(|| panic!("no migration named …{name}"))
+        .name()
+        .version()
+        .to_string();
+    while conn.revert_last_migration(source()).unwrap().to_string() != target {}
+}
+
+/// Runs the migrations of `source` that come before the one named `…{name}`.
+fn run_before<B: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<B>,
+    source: fn() -> EmbeddedMigrations,
+    name: &str,
+) {
+    let migrations = MigrationSource::<B>::migrations(&source()).unwrap();
+    let before = migrations
+        .iter()
+        .position(|m| m.name().to_string().ends_with(name))
+        .unwrap_or_else(|| panic!("no migration named …{name}"));
+    for _ in 0..before {
+        conn.run_next_migration(source()).unwrap();
+    }
+}
+
+/// `bytes` as a literal of the test run's backend (`scratch`'s).
+pub fn blob_literal(scratch: &Scratch, bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    match scratch.is_postgres() {
+        true => format!("'\\x{hex}'::bytea"),
+        false => format!("x'{hex}'"),
+    }
+}
