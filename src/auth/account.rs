@@ -81,7 +81,7 @@ impl Accounts<'_> {
         let hashed = auth.hasher.hash(password).await?;
         let (address, lifetimes, replaced) =
             (email.to_string(), auth.lifetimes, caller.session_digest());
-        let verification = auth.new_link(Purpose::Verify);
+        let verification = auth.links().new_link(Purpose::Verify);
         let row = verification.row;
         let (user, more) = auth
             .db
@@ -99,7 +99,7 @@ impl Accounts<'_> {
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         auth.audit.record(caller, "signup", &fields);
         auth.metrics.signup();
-        auth.mail_link(&verification, &user.email);
+        auth.links().mail_link(&verification, &user.email);
         Ok((user.into(), more))
     }
 
@@ -255,7 +255,7 @@ impl Accounts<'_> {
             auth.release(proof.reservation).await;
             return Err(error);
         }
-        let link = auth.new_link(Purpose::Email);
+        let link = auth.links().new_link(Purpose::Email);
         let (row, user_id, address) = (link.row, user.id, new_email.to_string());
         // The version read before the password was checked: a change since voids the link.
         let version = proof.user.credential_version;
@@ -280,7 +280,7 @@ impl Accounts<'_> {
         let fields = [Field::UserId(user.id), Field::Email(new_email.as_str())];
         if issued {
             auth.audit.record(caller, "email.change_requested", &fields);
-            auth.mail_link(&link, new_email.as_str());
+            auth.links().mail_link(&link, new_email.as_str());
         } else {
             auth.audit.record(caller, "email.change_to_taken", &fields);
             auth.mailer.send_email_change_taken(new_email.as_str());
@@ -470,6 +470,7 @@ mod tests {
             .await
             .unwrap();
         let requested = auth
+            .links()
             .request_reset(&caller(), &email("ann@b.com"), true)
             .await;
         let ResetRequest::Issued(reset_token) = requested.unwrap() else {
@@ -501,7 +502,9 @@ mod tests {
             ann.id
         );
         assert!(matches!(
-            auth.reset_token_holder(&caller(), &reset_token).await,
+            auth.links()
+                .reset_token_holder(&caller(), &reset_token)
+                .await,
             Err(AuthError::InvalidResetToken)
         ));
     }
@@ -521,13 +524,21 @@ mod tests {
         let (auth, db, _dir) = auth().await;
         let (ann, me) = ann(&auth).await;
         let token = link_to_new(&auth, &me, &ann).await;
-        let (holder, new) = auth.email_change_holder(&caller(), &token).await.unwrap();
+        let (holder, new) = auth
+            .links()
+            .email_change_holder(&caller(), &token)
+            .await
+            .unwrap();
         assert_eq!((holder.id, new.as_str()), (ann.id, "new@b.com"));
-        let moved = auth.confirm_email_change(&caller(), &token).await.unwrap();
+        let moved = auth
+            .links()
+            .confirm_email_change(&caller(), &token)
+            .await
+            .unwrap();
         assert_eq!(moved.email, "new@b.com");
         assert!(moved.email_verified_at.is_some());
         assert!(matches!(
-            auth.confirm_email_change(&caller(), &token).await,
+            auth.links().confirm_email_change(&caller(), &token).await,
             Err(AuthError::InvalidLinkToken)
         ));
         let left: i64 = tokens_table::table
@@ -556,11 +567,11 @@ mod tests {
         db.write_blocking(|tx| Ok(bumped.execute(&mut **tx)?))
             .unwrap();
         assert!(matches!(
-            auth.email_change_holder(&caller(), &token).await,
+            auth.links().email_change_holder(&caller(), &token).await,
             Err(AuthError::InvalidLinkToken)
         ));
         assert!(matches!(
-            auth.confirm_email_change(&caller(), &token).await,
+            auth.links().confirm_email_change(&caller(), &token).await,
             Err(AuthError::InvalidLinkToken)
         ));
         let stored = auth.sessions().account_of(me.session_id.as_ref().unwrap());
@@ -595,7 +606,7 @@ mod tests {
             let next = format!("pw{round}");
             let anyone = caller();
             let (confirmed, changed) = futures::join!(
-                auth.confirm_email_change(&anyone, &token),
+                auth.links().confirm_email_change(&anyone, &token),
                 auth.accounts()
                     .change_password(&me, &login.account, &current, password(&next)),
             );

@@ -3,13 +3,13 @@
 //!
 //! - A link carries a single-use token, stored as its SHA-256 in `account_tokens`; an account
 //!   has one live link per purpose, so a new one replaces the last ([`LinkRow::store`]).
-//! - It works for its purpose's time to live ([`Auth::link_ttl`]).
+//! - It works for its purpose's time to live ([`Links::link_ttl`]).
 //! - Mails are capped per account: an owner's requests (verification, email change) by the
 //!   account, reset requests by the email they name, known or not, so the cap tells nothing
 //!   (`throttle_mail_per_account` an hour, [`Scope::AccountMail`], [`Scope::ResetEmail`]).
 //! - A change of credentials voids every link ([`revoke_derived_trust`]).
 //! - Every check of a token counts against the client's address until it is found right
-//!   ([`Auth::check_link_token`]); invalid, expired and used tokens are alike.
+//!   ([`Links::check_link_token`]); invalid, expired and used tokens are alike.
 //!
 //! A link is spent only by a POST (its page's button), never by opening it.
 
@@ -110,18 +110,22 @@ fn invalid(purpose: Purpose) -> AuthError {
     }
 }
 
-impl Auth {
+/// Issuing, mailing and spending mailed links.
+#[derive(Clone, Copy)]
+pub struct Links<'a>(pub(super) &'a Auth);
+
+impl Links<'_> {
     /// How long a link of `purpose` works: a day for a verification, `reset_token_ttl_secs`
     /// for a reset or a change of email.
-    fn link_ttl(&self, purpose: Purpose) -> i64 {
+    fn link_ttl(self, purpose: Purpose) -> i64 {
         match purpose {
             Purpose::Verify => VERIFY_TTL_SECS,
-            Purpose::Reset | Purpose::Email => self.reset_token_ttl,
+            Purpose::Reset | Purpose::Email => self.0.reset_token_ttl,
         }
     }
 
     /// A new link of `purpose`, working from now for its time to live.
-    pub(super) fn new_link(&self, purpose: Purpose) -> Link {
+    pub(super) fn new_link(self, purpose: Purpose) -> Link {
         let raw = token::generate();
         let row = LinkRow {
             purpose,
@@ -132,11 +136,12 @@ impl Auth {
     }
 
     /// Mails `link` to `to`, in the mail of its purpose.
-    pub(super) fn mail_link(&self, link: &Link, to: &str) {
+    pub(super) fn mail_link(self, link: &Link, to: &str) {
+        let auth = self.0;
         match link.row.purpose {
-            Purpose::Reset => self.mailer.send_reset_link(to, &link.raw),
-            Purpose::Verify => self.mailer.send_verification_link(to, &link.raw),
-            Purpose::Email => self.mailer.send_email_change_link(to, &link.raw),
+            Purpose::Reset => auth.mailer.send_reset_link(to, &link.raw),
+            Purpose::Verify => auth.mailer.send_verification_link(to, &link.raw),
+            Purpose::Email => auth.mailer.send_email_change_link(to, &link.raw),
         }
     }
 
@@ -146,7 +151,7 @@ impl Auth {
     /// no token is checked. Audit events are named for `purpose`'s flow: `{flow}.throttled`,
     /// `{flow}.invalid_token`.
     async fn check_link_token<T, F>(
-        &self,
+        self,
         caller: &Caller,
         purpose: Purpose,
         check: F,
@@ -155,12 +160,13 @@ impl Auth {
         F: FnOnce(&mut Tx<'_>) -> Result<Option<T>, DbError> + Send + 'static,
         T: Send + 'static,
     {
+        let auth = self.0;
         let flow = flow(purpose);
-        let reservation = self
+        let reservation = auth
             .gate(vec![(Scope::LinkGuess, caller.address_key())])
             .await
-            .map_err(|e| self.throttled(caller, &format!("{flow}.throttled"), e, None))?;
-        let found = self
+            .map_err(|e| auth.throttled(caller, &format!("{flow}.throttled"), e, None))?;
+        let found = auth
             .db
             .write(move |tx| {
                 let found = check(tx)?;
@@ -172,7 +178,7 @@ impl Auth {
             })
             .await?;
         if found.is_none() {
-            self.audit
+            auth.audit
                 .record(caller, &format!("{flow}.invalid_token"), &[]);
         }
         found.ok_or_else(|| invalid(purpose))
@@ -180,7 +186,7 @@ impl Auth {
 
     /// The live link `raw` of `purpose` and its account, without spending it (its page).
     async fn link_holder(
-        &self,
+        self,
         caller: &Caller,
         raw: &str,
         purpose: Purpose,
@@ -195,7 +201,7 @@ impl Auth {
     /// Spends the link `raw` of `purpose` and does what it was for (`then`, in the same
     /// transaction; `None` undoes nothing but answers as an invalid token would).
     async fn spend_link<T, F>(
-        &self,
+        self,
         caller: &Caller,
         raw: &str,
         purpose: Purpose,
@@ -222,16 +228,17 @@ impl Auth {
     /// after the answer, so a request for a known email costs the request the same writes as
     /// one for an unknown email.
     pub async fn request_reset(
-        &self,
+        self,
         caller: &Caller,
         email: &Email,
         show_token: bool,
     ) -> Result<ResetRequest, AuthError> {
-        self.gate(vec![(Scope::Reset, caller.address_key())])
+        let auth = self.0;
+        auth.gate(vec![(Scope::Reset, caller.address_key())])
             .await
-            .map_err(|e| self.throttled(caller, "reset.throttled", e, Some(email.as_str())))?
+            .map_err(|e| auth.throttled(caller, "reset.throttled", e, Some(email.as_str())))?
             .keep();
-        let within_cap = match self
+        let within_cap = match auth
             .gate(vec![(Scope::ResetEmail, email.to_string())])
             .await
         {
@@ -244,7 +251,7 @@ impl Auth {
         };
         if !within_cap {
             let fields = [Field::Email(email.as_str())];
-            self.audit.record(caller, "reset.capped", &fields);
+            auth.audit.record(caller, "reset.capped", &fields);
             return Ok(match show_token {
                 true => ResetRequest::Capped,
                 false => ResetRequest::Deferred,
@@ -253,9 +260,9 @@ impl Auth {
         if show_token {
             return self.issue_reset_link(caller, email).await;
         }
-        let (auth, caller, email) = (self.clone(), caller.clone(), email.clone());
+        let (auth, caller, email) = (auth.clone(), caller.clone(), email.clone());
         tokio::spawn(async move {
-            if let Err(error) = auth.issue_reset_link(&caller, &email).await {
+            if let Err(error) = auth.links().issue_reset_link(&caller, &email).await {
                 log::error!(target: "auth_service::reset", "a reset link was not issued: {error}");
             }
         });
@@ -264,13 +271,14 @@ impl Auth {
 
     /// Issues a reset link for the account `email`, replacing any earlier one, and mails it.
     async fn issue_reset_link(
-        &self,
+        self,
         caller: &Caller,
         email: &Email,
     ) -> Result<ResetRequest, AuthError> {
+        let auth = self.0;
         let link = self.new_link(Purpose::Reset);
         let (address, row) = (email.to_string(), link.row);
-        let issued = self
+        let issued = auth
             .db
             .write(move |tx| {
                 let Some(user) = users::find_user_by_email(tx, &address)? else {
@@ -282,20 +290,20 @@ impl Auth {
             .await?;
         let Some(user) = issued else {
             let fields = [Field::Email(email.as_str())];
-            self.audit
+            auth.audit
                 .record(caller, "reset.requested_unknown", &fields);
             return Ok(ResetRequest::NoAccount);
         };
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "reset.requested", &fields);
-        self.metrics.reset(ResetStage::requested);
+        auth.audit.record(caller, "reset.requested", &fields);
+        auth.metrics.reset(ResetStage::requested);
         self.mail_link(&link, &user.email);
         Ok(ResetRequest::Issued(link.raw))
     }
 
     /// The account a reset token belongs to, without spending the token.
     pub async fn reset_token_holder(
-        &self,
+        self,
         caller: &Caller,
         reset_token: &str,
     ) -> Result<Account, AuthError> {
@@ -312,20 +320,21 @@ impl Auth {
     /// token must belong to (the API names it; the emailed link does not). The token is checked
     /// before the hash, so an invalid one costs no bcrypt.
     pub async fn spend_reset_token(
-        &self,
+        self,
         caller: &Caller,
         reset_token: &str,
         owner: Option<&Email>,
         password: Password,
     ) -> Result<Account, AuthError> {
-        let _admission = self.hasher.admit()?;
+        let auth = self.0;
+        let _admission = auth.hasher.admit()?;
         let holder = self.reset_token_holder(caller, reset_token).await?;
         if owner.is_some_and(|owner| owner.as_str() != holder.email) {
             return Err(AuthError::InvalidResetToken);
         }
-        let hashed = self.hasher.hash(password).await?;
-        let (digest, lifetimes) = (token::digest(reset_token), self.lifetimes);
-        let user = self
+        let hashed = auth.hasher.hash(password).await?;
+        let (digest, lifetimes) = (token::digest(reset_token), auth.lifetimes);
+        let user = auth
             .db
             .write(move |tx| {
                 let at = now();
@@ -346,16 +355,16 @@ impl Auth {
             .await?
             .ok_or(AuthError::InvalidResetToken)?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "reset.completed", &fields);
-        self.metrics.reset(ResetStage::completed);
-        self.mailer.send_password_changed(&user.email);
+        auth.audit.record(caller, "reset.completed", &fields);
+        auth.metrics.reset(ResetStage::completed);
+        auth.mailer.send_password_changed(&user.email);
         Ok(user.into())
     }
 
     /// Mails a new verification link to the account's email (the last one stops working),
     /// within the account's hourly mail cap; returns the token.
     pub async fn send_verification(
-        &self,
+        self,
         caller: &Caller,
         user: &Account,
     ) -> Result<String, AuthError> {
@@ -366,9 +375,9 @@ impl Auth {
         self.issue_verification(caller, user).await
     }
 
-    /// [`Auth::send_verification`] for a login refused for want of a verified email: a
+    /// [`Links::send_verification`] for a login refused for want of a verified email: a
     /// failure (the cap reached, the database) is logged, never answered.
-    pub(super) async fn resend_verification_quietly(&self, caller: &Caller, user: &Account) {
+    pub(super) async fn resend_verification_quietly(self, caller: &Caller, user: &Account) {
         let sent = match self.gate_account_mail(caller, user).await {
             Ok(()) => self.issue_verification(caller, user).await.map(drop),
             Err(error) => Err(error),
@@ -382,34 +391,36 @@ impl Auth {
     }
 
     /// Counts a mail the owner asked for against the account's hourly cap.
-    async fn gate_account_mail(&self, caller: &Caller, user: &Account) -> Result<(), AuthError> {
+    async fn gate_account_mail(self, caller: &Caller, user: &Account) -> Result<(), AuthError> {
+        let auth = self.0;
         let email = Some(user.email.as_str());
-        self.gate(vec![(Scope::AccountMail, user.id.to_string())])
+        auth.gate(vec![(Scope::AccountMail, user.id.to_string())])
             .await
-            .map_err(|e| self.throttled(caller, "account_mail.throttled", e, email))?
+            .map_err(|e| auth.throttled(caller, "account_mail.throttled", e, email))?
             .keep();
         Ok(())
     }
 
     async fn issue_verification(
-        &self,
+        self,
         caller: &Caller,
         user: &Account,
     ) -> Result<String, AuthError> {
+        let auth = self.0;
         let link = self.new_link(Purpose::Verify);
         let (row, user_id, version) = (link.row, user.id, user.credential_version());
-        self.db
+        auth.db
             .write(move |tx| row.store(tx, user_id, version, None))
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "verification.sent", &fields);
+        auth.audit.record(caller, "verification.sent", &fields);
         self.mail_link(&link, &user.email);
         Ok(link.raw)
     }
 
     /// The account a verification token belongs to, without spending it (its link's page).
     pub async fn verification_holder(
-        &self,
+        self,
         caller: &Caller,
         raw: &str,
     ) -> Result<Account, AuthError> {
@@ -418,21 +429,22 @@ impl Auth {
     }
 
     /// Spends a verification token: the account's email is verified.
-    pub async fn verify_email(&self, caller: &Caller, raw: &str) -> Result<Account, AuthError> {
+    pub async fn verify_email(self, caller: &Caller, raw: &str) -> Result<Account, AuthError> {
+        let auth = self.0;
         let user = self
             .spend_link(caller, raw, Purpose::Verify, |tx, spent, at| {
                 Ok(Some(users::mark_email_verified(tx, spent.user_id, at)?))
             })
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "email.verified", &fields);
+        auth.audit.record(caller, "email.verified", &fields);
         Ok(user.into())
     }
 
     /// The account an email-change token belongs to and the address it moves to, without
     /// spending the token (its link's page).
     pub async fn email_change_holder(
-        &self,
+        self,
         caller: &Caller,
         raw: &str,
     ) -> Result<(Account, String), AuthError> {
@@ -446,10 +458,11 @@ impl Auth {
     /// other gets [`AuthError::EmailTaken`] and keeps its token). Its reset link and any
     /// verification link of the old address are void; the new address is verified.
     pub async fn confirm_email_change(
-        &self,
+        self,
         caller: &Caller,
         raw: &str,
     ) -> Result<Account, AuthError> {
+        let auth = self.0;
         let user = self
             .spend_link(caller, raw, Purpose::Email, |tx, spent, at| {
                 let Some(new_email) = spent.new_email else {
@@ -463,7 +476,7 @@ impl Auth {
             })
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "email.changed", &fields);
+        auth.audit.record(caller, "email.changed", &fields);
         Ok(user.into())
     }
 }
@@ -476,6 +489,7 @@ mod tests {
     /// Issues a token for an account that exists.
     async fn issued(auth: &Auth, to: &str) -> String {
         match auth
+            .links()
             .request_reset(&caller(), &email(to), true)
             .await
             .unwrap()
@@ -501,6 +515,7 @@ mod tests {
     async fn no_reset_token_is_issued_for_an_unknown_email() {
         let (auth, _db, dir) = auth().await;
         let result = auth
+            .links()
             .request_reset(&caller(), &email("nobody@b.com"), true)
             .await;
         assert_eq!(result.unwrap(), ResetRequest::NoAccount);
@@ -521,10 +536,12 @@ mod tests {
             ..caller()
         };
         let capped = auth
+            .links()
             .request_reset(&elsewhere, &email("a@b.com"), true)
             .await;
         assert_eq!(capped.unwrap(), ResetRequest::Capped);
         let hidden = auth
+            .links()
             .request_reset(&elsewhere, &email("a@b.com"), false)
             .await;
         assert_eq!(
@@ -533,7 +550,8 @@ mod tests {
             "the same answer as any other"
         );
         assert_eq!(
-            auth.reset_token_holder(&caller(), &last)
+            auth.links()
+                .reset_token_holder(&caller(), &last)
                 .await
                 .unwrap()
                 .email,
@@ -551,10 +569,12 @@ mod tests {
             .await
             .unwrap();
         let answer = auth
+            .links()
             .request_reset(&caller(), &email("a@b.com"), false)
             .await;
         assert_eq!(answer.unwrap(), ResetRequest::Deferred);
         let unknown = auth
+            .links()
             .request_reset(&caller(), &email("x@b.com"), false)
             .await;
         assert_eq!(unknown.unwrap(), ResetRequest::Deferred);
@@ -587,7 +607,8 @@ mod tests {
         let reset_token = issued(&auth, "a@b.com").await;
 
         let owner = email("a@b.com");
-        auth.spend_reset_token(&caller(), &reset_token, Some(&owner), password("new"))
+        auth.links()
+            .spend_reset_token(&caller(), &reset_token, Some(&owner), password("new"))
             .await
             .unwrap();
         assert!(log_in(&auth, &caller(), &owner, "new").await.is_ok());
@@ -595,6 +616,7 @@ mod tests {
         assert!(auth.sessions().account_of(&session_id).await.is_err());
 
         let again = auth
+            .links()
             .spend_reset_token(&caller(), &reset_token, Some(&owner), password("newer"))
             .await;
         assert!(matches!(again, Err(AuthError::InvalidResetToken)));
@@ -615,6 +637,7 @@ mod tests {
         let reset_token = issued(&auth, "a@b.com").await;
         let other = email("c@d.com");
         let result = auth
+            .links()
             .spend_reset_token(&caller(), &reset_token, Some(&other), password("x"))
             .await;
         assert!(matches!(result, Err(AuthError::InvalidResetToken)));
@@ -630,11 +653,13 @@ mod tests {
             .unwrap();
         let reset_token = issued(&auth, "a@b.com").await;
         let holder = auth
+            .links()
             .reset_token_holder(&caller(), &reset_token)
             .await
             .unwrap();
         assert_eq!(holder.email, "a@b.com");
         let user = auth
+            .links()
             .spend_reset_token(&caller(), &reset_token, None, password("new"))
             .await
             .unwrap();
@@ -645,7 +670,9 @@ mod tests {
                 .is_ok()
         );
         assert!(matches!(
-            auth.reset_token_holder(&caller(), &reset_token).await,
+            auth.links()
+                .reset_token_holder(&caller(), &reset_token)
+                .await,
             Err(AuthError::InvalidResetToken)
         ));
     }
@@ -661,10 +688,12 @@ mod tests {
         let new = issued(&auth, "a@b.com").await;
         let owner = email("a@b.com");
         let result = auth
+            .links()
             .spend_reset_token(&caller(), &old, Some(&owner), password("x"))
             .await;
         assert!(matches!(result, Err(AuthError::InvalidResetToken)));
         let spent = auth
+            .links()
             .spend_reset_token(&caller(), &new, Some(&owner), password("x"))
             .await;
         assert!(spent.is_ok());
@@ -681,9 +710,12 @@ mod tests {
         let (e, t) = (email("a@b.com"), reset_token.as_str());
         let c = caller();
         let (one, two, three) = rocket::tokio::join!(
-            auth.spend_reset_token(&c, t, Some(&e), password("one")),
-            auth.spend_reset_token(&c, t, Some(&e), password("two")),
-            auth.spend_reset_token(&c, t, Some(&e), password("three")),
+            auth.links()
+                .spend_reset_token(&c, t, Some(&e), password("one")),
+            auth.links()
+                .spend_reset_token(&c, t, Some(&e), password("two")),
+            auth.links()
+                .spend_reset_token(&c, t, Some(&e), password("three")),
         );
         let wins = [one.is_ok(), two.is_ok(), three.is_ok()];
         assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
@@ -715,7 +747,8 @@ mod tests {
         let auth = crate::auth::testing::auth_on(&db, &dir, |_| {}).await;
         assert_eq!(auth.sessions().account_of(session_id).await.unwrap().id, 7);
         assert_eq!(
-            auth.reset_token_holder(&caller(), reset_token)
+            auth.links()
+                .reset_token_holder(&caller(), reset_token)
                 .await
                 .unwrap()
                 .id,
@@ -724,6 +757,7 @@ mod tests {
 
         let owner = email("a@b.com");
         let user = auth
+            .links()
             .spend_reset_token(&caller(), reset_token, Some(&owner), password("new"))
             .await
             .unwrap();
@@ -739,7 +773,9 @@ mod tests {
             Err(AuthError::InvalidCredentials)
         ));
         assert!(matches!(
-            auth.reset_token_holder(&caller(), reset_token).await,
+            auth.links()
+                .reset_token_holder(&caller(), reset_token)
+                .await,
             Err(AuthError::InvalidResetToken)
         ));
     }

@@ -10,8 +10,8 @@
 //! logging out), [`Auth::accounts`] (`account.rs`: signup, the owner's sessions, password and
 //! deletion), [`Auth::operator`] (`operator.rs`, `cleanup.rs`: readiness, metrics, the admin
 //! commands, the periodic purge). Beneath them, `credentials.rs` checks what a caller presents
-//! and [`throttle`] holds the brute-force gates. Mailed links (reset, verification, email
-//! change) are issued, mailed and spent by methods of `Auth` itself, in `links.rs`.
+//! and [`throttle`] holds the brute-force gates. [`Auth::links`] (`links.rs`) issues, mails
+//! and spends every mailed link: reset, verification, change of email.
 //!
 //! Invariants kept here: bcrypt runs only in `spawn_blocking` and never while a pooled
 //! connection is held (each `db.run` / `db.write` closure ends before a hash starts); secrets
@@ -39,7 +39,7 @@ mod view;
 pub use account::{Accounts, DeviceSession, Ended};
 pub use audit::AuditLog;
 pub use caller::Caller;
-pub use links::{ResetRequest, VERIFY_TTL_SECS};
+pub use links::{Links, ResetRequest, VERIFY_TTL_SECS};
 pub use operator::Operator;
 pub use sessions::{Sessions, SignedIn};
 pub use signin::{SignIn, Step};
@@ -217,6 +217,11 @@ impl Auth {
     /// Signing up, and the owner's self-service.
     pub fn accounts(&self) -> Accounts<'_> {
         Accounts(self)
+    }
+
+    /// Mailed links: reset, verification, change of email.
+    pub fn links(&self) -> Links<'_> {
+        Links(self)
     }
 
     /// What the operator reaches: readiness, metrics, the admin commands.

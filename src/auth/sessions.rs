@@ -204,7 +204,10 @@ mod tests {
             .await
             .unwrap()
             .session_id;
-        let requested = auth.request_reset(&caller(), &email("a@b.com"), true).await;
+        let requested = auth
+            .links()
+            .request_reset(&caller(), &email("a@b.com"), true)
+            .await;
         let ResetRequest::Issued(reset_token) = requested.unwrap() else {
             panic!("a known account gets a token");
         };

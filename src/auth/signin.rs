@@ -112,7 +112,9 @@ impl SignIn<'_> {
         let fields = [Field::UserId(proof.user.id), Field::Email(email.as_str())];
         auth.audit.record(caller, "login.unverified", &fields);
         let account = Account::from(proof.user);
-        auth.resend_verification_quietly(caller, &account).await;
+        auth.links()
+            .resend_verification_quietly(caller, &account)
+            .await;
         Err(AuthError::EmailNotVerified)
     }
 
@@ -231,13 +233,15 @@ mod tests {
     /// Resets the password of `to` through `auth`, to `new`.
     async fn reset(auth: &Auth, to: &str, new: &str) {
         let ResetRequest::Issued(token) = auth
+            .links()
             .request_reset(&caller(), &email(to), true)
             .await
             .unwrap()
         else {
             panic!("a known account gets a token")
         };
-        auth.spend_reset_token(&caller(), &token, None, password(new))
+        auth.links()
+            .spend_reset_token(&caller(), &token, None, password(new))
             .await
             .unwrap();
     }

@@ -190,7 +190,7 @@ async fn send_verification(
     settings: &State<Settings>,
 ) -> ApiResult {
     let CurrentUser(user) = user?;
-    let token = auth.send_verification(&caller, &user).await?;
+    let token = auth.links().send_verification(&caller, &user).await?;
     let message = "verification link sent";
     Ok(sent(message, "verification_token", Some(token), settings))
 }
@@ -215,7 +215,10 @@ async fn confirm_verification(
     auth: &State<Auth>,
 ) -> ApiResult {
     let body = body?;
-    let user = auth.verify_email(&caller, body.text("token")?).await?;
+    let user = auth
+        .links()
+        .verify_email(&caller, body.text("token")?)
+        .await?;
     Ok(Json(json!({ "email": user.email, "email_verified": true })))
 }
 
@@ -278,6 +281,7 @@ async fn confirm_email_change(
 ) -> ApiResult {
     let body = body?;
     let user = auth
+        .links()
         .confirm_email_change(&caller, body.text("token")?)
         .await?;
     Ok(Json(json!({ "email": user.email })))

@@ -181,7 +181,7 @@ async fn reset_token(
 ) -> ApiResult {
     let email = body?.email("email")?;
     let expose = settings.expose_reset_token;
-    match auth.request_reset(&caller, &email, expose).await? {
+    match auth.links().request_reset(&caller, &email, expose).await? {
         ResetRequest::Issued(token) => Ok(Json(
             json!({ "email": email.as_str(), "reset_token": token }),
         )),
@@ -222,6 +222,7 @@ async fn update_password(
     let reset_token = body.text("reset_token")?;
     let password = body.new_password("new_password", auth.policy())?;
     let user = auth
+        .links()
         .spend_reset_token(&caller, reset_token, Some(&email), password)
         .await?;
     Ok(Json(

@@ -94,7 +94,7 @@ pub async fn verify_page(
     cookies: Cookies<'_>,
 ) -> Result<Template, ErrorPage> {
     let token = VERIFY.token(&cookies)?;
-    let holder = auth.verification_holder(&caller, &token).await;
+    let holder = auth.links().verification_holder(&caller, &token).await;
     let email = holder.map_err(|e| VERIFY.failed(e))?.email;
     let text = format!("Confirm that {email} is your email address.");
     Ok(VERIFY.render(&layout, &text))
@@ -109,7 +109,7 @@ pub async fn verify_submit(
     cookies: Cookies<'_>,
 ) -> Result<Flash<Redirect>, ErrorPage> {
     let token = VERIFY.token(&cookies)?;
-    let verified = auth.verify_email(&caller, &token).await;
+    let verified = auth.links().verify_email(&caller, &token).await;
     let email = verified.map_err(|e| VERIFY.failed(e))?.email;
     let message = format!("Thank you: {email} is verified.");
     Ok(VERIFY.spent(&cookies, &layout, &message))
@@ -130,7 +130,7 @@ pub async fn email_page(
     cookies: Cookies<'_>,
 ) -> Result<Template, ErrorPage> {
     let token = EMAIL_CHANGE.token(&cookies)?;
-    let holder = auth.email_change_holder(&caller, &token).await;
+    let holder = auth.links().email_change_holder(&caller, &token).await;
     let (_, new_email) = holder.map_err(|e| EMAIL_CHANGE.failed(e))?;
     let text = format!("Make {new_email} the email of your account. You will log in with it.");
     Ok(EMAIL_CHANGE.render(&layout, &text))
@@ -145,7 +145,7 @@ pub async fn email_submit(
     cookies: Cookies<'_>,
 ) -> Result<Flash<Redirect>, ErrorPage> {
     let token = EMAIL_CHANGE.token(&cookies)?;
-    let moved = auth.confirm_email_change(&caller, &token).await;
+    let moved = auth.links().confirm_email_change(&caller, &token).await;
     let email = moved.map_err(|e| EMAIL_CHANGE.failed(e))?.email;
     let message = format!("Your account's email is now {email}.");
     Ok(EMAIL_CHANGE.spent(&cookies, &layout, &message))

@@ -49,7 +49,7 @@ pub async fn forgot_submit(
         })
     })?;
     let expose = settings.expose_reset_token;
-    let requested = auth.request_reset(&caller, &email, expose).await;
+    let requested = auth.links().request_reset(&caller, &email, expose).await;
     let link = match requested.map_err(ErrorPage::from)? {
         ResetRequest::Issued(token) => Some(link(
             settings.public_base_url.as_deref(),
@@ -117,6 +117,7 @@ async fn link_holder(
         .link_token(Link::Reset)
         .ok_or_else(|| invalid_link(INVALID_LINK))?;
     let holder = auth
+        .links()
         .reset_token_holder(caller, &token)
         .await
         .map_err(|e| link_failed(e, INVALID_LINK))?;
@@ -141,7 +142,8 @@ pub async fn reset_submit(
             let form = |message: &str| reset_form(&layout, auth, &holder, Some(message));
             FormError::new(problem, form)
         })?;
-    auth.spend_reset_token(&caller, &token, None, password)
+    auth.links()
+        .spend_reset_token(&caller, &token, None, password)
         .await
         .map_err(|e| link_failed(e, INVALID_LINK))?;
     cookies.drop_link_token(Link::Reset);

@@ -118,7 +118,7 @@ pub async fn verification_submit(
     settings: &State<Settings>,
 ) -> Result<Template, PageFailure> {
     let user = account_user(user)?;
-    match auth.send_verification(&caller, &user).await {
+    match auth.links().send_verification(&caller, &user).await {
         Ok(token) => {
             let message = format!("We sent a new verification link to {}.", user.email);
             let link = shown_link(settings, VERIFY_PATH, Some(&token));
