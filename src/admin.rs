@@ -70,17 +70,18 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
             .map_err(|why| format!("the password {why}"))
     };
     let failed = |e: crate::auth::AuthError| e.to_string();
+    let operator = auth.operator();
     match command {
         Command::Migrate => {
-            auth.ready().await.map_err(failed)?;
-            auth.audit_operator("admin.migrate");
+            operator.ready().await.map_err(failed)?;
+            operator.audit_operator("admin.migrate");
             Ok("every migration is applied".into())
         }
         Command::UserCreate {
             email: raw,
             password: secret,
         } => {
-            let user = auth
+            let user = operator
                 .create_user(&email(&raw)?, password(&secret)?)
                 .await
                 .map_err(failed)?;
@@ -94,7 +95,8 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
             password: secret,
         } => {
             let address = email(&raw)?;
-            auth.set_password(&address, password(&secret)?)
+            operator
+                .set_password(&address, password(&secret)?)
                 .await
                 .map_err(failed)?;
             Ok(format!(
@@ -103,13 +105,16 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
         }
         Command::UserDelete { email: raw } => {
             let address = email(&raw)?;
-            auth.delete_user(&address).await.map_err(failed)?;
+            operator.delete_user(&address).await.map_err(failed)?;
             Ok(format!(
                 "deleted {address} with its sessions, tokens and devices"
             ))
         }
         Command::UserShow { email: raw } => {
-            let shown = auth.account_summary(&email(&raw)?).await.map_err(failed)?;
+            let shown = operator
+                .account_summary(&email(&raw)?)
+                .await
+                .map_err(failed)?;
             let when = |t: Option<i64>| t.map_or("never".into(), crate::time::rfc3339);
             Ok(format!(
                 "id: {}\nemail: {}\ncreated: {}\nemail verified: {}\nlive sessions: {}\n\
@@ -124,12 +129,15 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
             ))
         }
         Command::SessionsRevoke { email: raw } => {
-            let ended = auth.revoke_sessions(&email(&raw)?).await.map_err(failed)?;
+            let ended = operator
+                .revoke_sessions(&email(&raw)?)
+                .await
+                .map_err(failed)?;
             Ok(format!("{} ended", counted(ended, "session", "sessions")))
         }
         Command::SessionsPurge => {
-            let purged = auth.purge_expired().await.map_err(failed)?;
-            auth.audit_operator("admin.sessions_purged");
+            let purged = operator.purge_expired().await.map_err(failed)?;
+            operator.audit_operator("admin.sessions_purged");
             Ok(format!(
                 "purged {}, {}, {}, {}, {}",
                 counted(purged.sessions, "expired session", "expired sessions"),
@@ -150,7 +158,7 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
                     file.display()
                 ));
             }
-            let bytes = auth.backup(&file, replace).await.map_err(failed)?;
+            let bytes = operator.backup(&file, replace).await.map_err(failed)?;
             Ok(format!(
                 "backup written to {} ({})",
                 file.display(),
@@ -383,7 +391,7 @@ pub async fn scheduled_backup(auth: Auth, dir: PathBuf, keep: usize) {
         log::error!(target: "auth_service::backup", "no backup: cannot create {}: {error}", dir.display());
         return;
     }
-    if let Err(error) = auth.backup(&file, true).await {
+    if let Err(error) = auth.operator().backup(&file, true).await {
         log::error!(target: "auth_service::backup", "scheduled backup failed: {error}");
         return;
     }

@@ -213,7 +213,7 @@ fn run(figment: &Figment, command: Command) -> Result<(), String> {
         crate::logging::init(&figment.clone().merge(("log_level", "critical")));
         let services = Services::open(figment).await?;
         let done = admin::execute(&services.auth, command).await;
-        services.auth.flush_mail();
+        services.auth.operator().flush_mail();
         output(&format!("{}\n", done?))
     })
 }

@@ -201,7 +201,7 @@ async fn start_background(rocket: &Rocket<rocket::Orbit>) {
         move || {
             let auth = cleanup.clone();
             async move {
-                match auth.purge_expired().await {
+                match auth.operator().purge_expired().await {
                     Ok(purged) => log::info!(target: "auth_service::cleanup", "purged {purged}"),
                     Err(error) => {
                         log::error!(target: "auth_service::cleanup", "cleanup failed: {error}")

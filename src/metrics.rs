@@ -202,10 +202,6 @@ impl Metrics {
         Metrics(Some(Arc::new(Inner { registry, ..inner })))
     }
 
-    pub fn is_enabled(&self) -> bool {
-        self.0.is_some()
-    }
-
     /// Counts an answered request: `route` is the matched route's path template
     /// (`/account/sessions/<id>`), never the request's own path, so labels stay few.
     pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {

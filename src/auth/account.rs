@@ -1,21 +1,22 @@
-//! Account self-service: the owner's sessions (list them, end one, end all the others),
-//! changing the password, asking to change the email (the link itself is `links.rs`'s),
-//! deleting the account.
+//! Accounts: signing up, and the owner's self-service: the account's sessions (list them, end
+//! one, end all the others), changing the password, asking to change the email (the link
+//! itself is `links.rs`'s), deleting the account.
 //!
 //! Every action takes the account of the caller's live session, and its queries take that
 //! account's id: no action can name another account's rows. Changing the password or the
-//! email and deleting the account ask for the current password first, checked as a login is
-//! ([`Auth::attempt`]): throttled per account (or trusted device) and per address, and a wrong
-//! one is a failed login for the account.
+//! email and deleting the account ask for the current password first, checked as a sign-in's
+//! is ([`super::credentials::Credentials::password`]): throttled per account (or trusted
+//! device) and per address, and a wrong one is a failed login for the account.
 
 use super::audit::Field;
+use super::credentials::{Proof, hex};
 use super::links::revoke_derived_trust;
-use super::login::{Attempt, hex};
-use super::sessions::{Login, SessionStart};
+use super::sessions::SignedIn;
 use super::throttle::{Reservation, Scope};
+use super::view::Account;
 use super::{Auth, AuthError, Caller, Email, Password};
 use crate::db::account_tokens::Purpose;
-use crate::db::{Session, User, devices, now, sessions, throttle_events, users};
+use crate::db::{DbError, Session, Tx, devices, now, sessions, throttle_events, users};
 
 /// One of the account's live sessions, as its owner sees it.
 #[derive(Debug)]
@@ -32,15 +33,85 @@ pub struct Ended {
     pub current: bool,
 }
 
-impl Auth {
+/// Signing up, and what the owner of an account does with it.
+#[derive(Clone, Copy)]
+pub struct Accounts<'a>(pub(super) &'a Auth);
+
+impl Accounts<'_> {
+    /// Creates an account and mails its email a verification link. Signups are limited per
+    /// client address (each request counts). The early lookup spares a bcrypt hash for a taken
+    /// email; the unique index still decides races, so two concurrent registrations give one
+    /// account. A live session the client presents ends with the signup.
+    pub async fn register(
+        self,
+        caller: &Caller,
+        email: &Email,
+        password: Password,
+    ) -> Result<Account, AuthError> {
+        let (account, ()) = self
+            .create(caller, email, password, |_, _, _| Ok(()))
+            .await?;
+        Ok(account)
+    }
+
+    /// The signup [`Accounts::register`] and [`super::signin::SignIn::sign_up`] make; `also`
+    /// writes in its transaction, once the account (its id) is added.
+    pub(super) async fn create<T: Send + 'static>(
+        self,
+        caller: &Caller,
+        email: &Email,
+        password: Password,
+        also: impl FnOnce(&mut Tx<'_>, i32, i64) -> Result<T, DbError> + Send + 'static,
+    ) -> Result<(Account, T), AuthError> {
+        let auth = self.0;
+        let _admission = auth.hasher.admit()?;
+        auth.gate(vec![(Scope::Signup, caller.address_key())])
+            .await
+            .map_err(|e| auth.throttled(caller, "signup.throttled", e, None))?
+            .keep();
+        let address = email.to_string();
+        if auth
+            .db
+            .run(move |c| users::find_user_by_email(c, &address))
+            .await?
+            .is_some()
+        {
+            return Err(AuthError::EmailTaken);
+        }
+        let hashed = auth.hasher.hash(password).await?;
+        let (address, lifetimes, replaced) =
+            (email.to_string(), auth.lifetimes, caller.session_digest());
+        let verification = auth.links().new_link(Purpose::Verify);
+        let row = verification.row;
+        let (user, more) = auth
+            .db
+            .write(move |tx| {
+                let at = now();
+                if let Some(digest) = replaced {
+                    sessions::delete_session(tx, &digest, at, lifetimes)?;
+                }
+                let user = users::add_user(tx, &address, &hashed)?;
+                row.store(tx, user.id, user.credential_version, None)?;
+                let more = also(tx, user.id, at)?;
+                Ok((user, more))
+            })
+            .await?;
+        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        auth.audit.record(caller, "signup", &fields);
+        auth.metrics.signup();
+        auth.links().mail_link(&verification, &user.email);
+        Ok((user.into(), more))
+    }
+
     /// The account's live sessions, the most recently used first.
     pub async fn sessions_of(
-        &self,
+        self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
     ) -> Result<Vec<DeviceSession>, AuthError> {
-        let (user_id, lifetimes, at) = (user.id, self.lifetimes, now());
-        let listed = self
+        let auth = self.0;
+        let (user_id, lifetimes, at) = (user.id, auth.lifetimes, now());
+        let listed = auth
             .db
             .run(move |c| sessions::live_sessions(c, user_id, at, lifetimes))
             .await?;
@@ -58,13 +129,14 @@ impl Auth {
     /// on; [`AuthError::NoSuchSession`] when the account has no live session by that name
     /// (another account's included).
     pub async fn end_session_by_id(
-        &self,
+        self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
         public_id: &str,
     ) -> Result<Ended, AuthError> {
-        let (user_id, lifetimes, public_id) = (user.id, self.lifetimes, public_id.to_owned());
-        let ended = self
+        let auth = self.0;
+        let (user_id, lifetimes, public_id) = (user.id, auth.lifetimes, public_id.to_owned());
+        let ended = auth
             .db
             .write(move |tx| {
                 if users::lock_account(tx, user_id)?.is_none() {
@@ -87,7 +159,7 @@ impl Auth {
             })
             .await?
             .ok_or(AuthError::NoSuchSession)?;
-        self.audit
+        auth.audit
             .record(caller, "session.revoked", &[Field::UserId(user_id)]);
         let current = caller.session_digest().is_some_and(|d| d[..] == ended[..]);
         Ok(Ended { current })
@@ -97,13 +169,14 @@ impl Auth {
     /// with: the trust of every device but the caller's and every mailed link (reset,
     /// verification, email change), in one transaction. Returns how many sessions ended.
     pub async fn end_other_sessions(
-        &self,
+        self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
     ) -> Result<usize, AuthError> {
-        let (user_id, lifetimes) = (user.id, self.lifetimes);
+        let auth = self.0;
+        let (user_id, lifetimes) = (user.id, auth.lifetimes);
         let (keep, device) = (caller.session_digest(), caller.device_digest());
-        let ended = self
+        let ended = auth
             .db
             .write(move |tx| {
                 let keep = keep.as_ref().map(|d| &d[..]);
@@ -112,7 +185,7 @@ impl Auth {
             })
             .await?;
         let fields = [Field::UserId(user_id), Field::Count(ended)];
-        self.audit
+        auth.audit
             .record(caller, "sessions.revoked_others", &fields);
         Ok(ended)
     }
@@ -122,39 +195,32 @@ impl Auth {
     /// ends, its mailed links and the trust of its other devices are void, and this client gets
     /// a new session (returned). The owner is told by mail.
     pub async fn change_password(
-        &self,
+        self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
         current: &str,
         new: Password,
-    ) -> Result<Login, AuthError> {
-        let _admission = self.hasher.admit()?;
-        let attempt = self.reauthenticate(caller, user, current).await?;
-        let hashed = match self.hasher.hash(new).await {
+    ) -> Result<SignedIn, AuthError> {
+        let auth = self.0;
+        let _admission = auth.hasher.admit()?;
+        let proof = self.reauthenticate(caller, user, current).await?;
+        let hashed = match auth.hasher.hash(new).await {
             Ok(hashed) => hashed,
             Err(error) => {
-                self.release(attempt.reservation).await;
+                auth.release(proof.reservation).await;
                 return Err(error);
             }
         };
-        let start = SessionStart {
-            user: attempt.verified.user,
-            check: Some(attempt.verified.check.replace_with(hashed)),
-            forgive: Some(attempt.budget),
-            reservation: attempt.reservation,
-            replaced: None,
-            device: attempt.device,
-            password_changed: true,
-        };
         // `None`: a reset replaced the password after it was checked.
-        let login = self
-            .start_session(caller, start)
+        let signed_in = auth
+            .sessions()
+            .start(caller, proof, Some(hashed))
             .await?
             .ok_or(AuthError::WrongPassword)?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "password.changed", &fields);
-        self.mailer.send_password_changed(&user.email);
-        Ok(login)
+        auth.audit.record(caller, "password.changed", &fields);
+        auth.mailer.send_password_changed(&user.email);
+        Ok(signed_in)
     }
 
     /// Asks to move the account to `new_email`, given the current password: a confirmation
@@ -164,40 +230,41 @@ impl Auth {
     /// already gets a mail saying so instead of a link, and the asker the same answer as for a
     /// free one: `None` where a link's token would be.
     pub async fn request_email_change(
-        &self,
+        self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
         current: &str,
         new_email: &Email,
     ) -> Result<Option<String>, AuthError> {
         if new_email.as_str() == user.email {
             return Err(AuthError::SameEmail);
         }
-        let _admission = self.hasher.admit()?;
-        let attempt = self.reauthenticate(caller, user, current).await?;
+        let auth = self.0;
+        let _admission = auth.hasher.admit()?;
+        let proof = self.reauthenticate(caller, user, current).await?;
         let counted = vec![
             (Scope::AccountMail, user.id.to_string()),
             (Scope::Reset, caller.address_key()),
         ];
         let email = Some(user.email.as_str());
-        let gated = self
+        let gated = auth
             .gate(counted)
             .await
-            .map_err(|e| self.throttled(caller, "account_mail.throttled", e, email));
+            .map_err(|e| auth.throttled(caller, "account_mail.throttled", e, email));
         if let Err(error) = gated {
-            self.release(attempt.reservation).await;
+            auth.release(proof.reservation).await;
             return Err(error);
         }
-        let link = self.new_link(Purpose::Email);
+        let link = auth.links().new_link(Purpose::Email);
         let (row, user_id, address) = (link.row, user.id, new_email.to_string());
         // The version read before the password was checked: a change since voids the link.
-        let version = attempt.verified.user.credential_version;
-        let Attempt {
+        let version = proof.user.credential_version;
+        let Proof {
             reservation,
             budget: (scope, key),
             ..
-        } = attempt;
-        let issued = self
+        } = proof;
+        let issued = auth
             .db
             .write(move |tx| {
                 reservation.release(tx)?;
@@ -212,13 +279,13 @@ impl Auth {
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(new_email.as_str())];
         if issued {
-            self.audit.record(caller, "email.change_requested", &fields);
-            self.mail_link(&link, new_email.as_str());
+            auth.audit.record(caller, "email.change_requested", &fields);
+            auth.links().mail_link(&link, new_email.as_str());
         } else {
-            self.audit.record(caller, "email.change_to_taken", &fields);
-            self.mailer.send_email_change_taken(new_email.as_str());
+            auth.audit.record(caller, "email.change_to_taken", &fields);
+            auth.mailer.send_email_change_taken(new_email.as_str());
         }
-        self.mailer
+        auth.mailer
             .send_email_change_notice(&user.email, &new_email.masked());
         Ok(issued.then_some(link.raw))
     }
@@ -227,19 +294,20 @@ impl Auth {
     /// and trusted devices (foreign keys cascade), and the throttling rows about it, in one
     /// transaction. The email is free again; a confirmation goes to it.
     pub async fn delete_account(
-        &self,
+        self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
         current: &str,
     ) -> Result<(), AuthError> {
-        let _admission = self.hasher.admit()?;
-        let attempt = self.reauthenticate(caller, user, current).await?;
-        if !self.erase(user, attempt.reservation).await? {
+        let auth = self.0;
+        let _admission = auth.hasher.admit()?;
+        let proof = self.reauthenticate(caller, user, current).await?;
+        if !self.erase(user, proof.reservation).await? {
             return Err(AuthError::NoSession);
         }
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "account.deleted", &fields);
-        self.mailer.send_account_deleted(&user.email);
+        auth.audit.record(caller, "account.deleted", &fields);
+        auth.mailer.send_account_deleted(&user.email);
         Ok(())
     }
 
@@ -247,12 +315,13 @@ impl Auth {
     /// its email, id and devices, releasing `reservation`, in one transaction; `false` when it
     /// was gone already.
     pub(super) async fn erase(
-        &self,
-        user: &User,
+        self,
+        user: &Account,
         reservation: Reservation,
     ) -> Result<bool, AuthError> {
+        let auth = self.0;
         let (user_id, email) = (user.id, user.email.clone());
-        Ok(self
+        Ok(auth
             .db
             .write(move |tx| {
                 reservation.release(tx)?;
@@ -273,19 +342,23 @@ impl Auth {
             .await?)
     }
 
-    /// Checks the current password of `user` as a login does; a wrong one is
+    /// Checks the current password of `user` as a sign-in does; a wrong one is
     /// [`AuthError::WrongPassword`] (and a failed login for the account).
-    async fn reauthenticate(
-        &self,
+    pub(super) async fn reauthenticate(
+        self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
         current: &str,
-    ) -> Result<Attempt, AuthError> {
+    ) -> Result<Proof, AuthError> {
+        let auth = self.0;
         let email = Email::stored(&user.email);
-        match self.attempt(caller, &email, current, "reauth.failed").await {
-            Ok(attempt) if attempt.verified.user.id == user.id => Ok(attempt),
+        let checked = auth
+            .credentials()
+            .password(caller, &email, current, "reauth.failed");
+        match checked.await {
+            Ok(proof) if proof.user.id == user.id => Ok(proof),
             Ok(other) => {
-                self.release(other.reservation).await;
+                auth.release(other.reservation).await;
                 Err(AuthError::WrongPassword)
             }
             Err(AuthError::InvalidCredentials) => Err(AuthError::WrongPassword),
@@ -298,21 +371,48 @@ impl Auth {
 mod tests {
     use super::*;
     use crate::auth::ResetRequest;
-    use crate::auth::testing::{auth, auth_with, caller, email, password};
+    use crate::auth::testing::{auth, auth_with, caller, email, log_in, password, stored_hash};
     use crate::db::schema::{
         account_tokens as tokens_table, throttle_events as events_table, users as users_table,
     };
     use crate::db::testing::conn;
     use diesel::prelude::*;
 
-    /// Ann's account and a caller holding a fresh session of it.
-    async fn ann(auth: &Auth) -> (User, Caller) {
+    #[rocket::async_test]
+    async fn register_stores_a_bcrypt_hash_not_the_password() {
+        let (auth, db, _dir) = auth().await;
         let user = auth
+            .accounts()
+            .register(&caller(), &email("a@b.com"), password("pw12345"))
+            .await
+            .unwrap();
+        let hash = stored_hash(&db, user.id);
+        assert!(hash.starts_with("$2b$04$"));
+        assert!(bcrypt::verify("pw12345", &hash).unwrap());
+    }
+
+    #[rocket::async_test]
+    async fn registering_a_taken_email_fails() {
+        let (auth, _db, _dir) = auth().await;
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("x"))
+            .await
+            .unwrap();
+        let again = auth
+            .accounts()
+            .register(&caller(), &email("a@b.com"), password("y"))
+            .await;
+        assert!(matches!(again, Err(AuthError::EmailTaken)));
+    }
+
+    /// Ann's account and a caller holding a fresh session of it.
+    async fn ann(auth: &Auth) -> (Account, Caller) {
+        let user = auth
+            .accounts()
             .register(&caller(), &email("ann@b.com"), password("pw"))
             .await
             .unwrap();
-        let login = auth
-            .login(&caller(), &email("ann@b.com"), "pw")
+        let login = log_in(auth, &caller(), &email("ann@b.com"), "pw")
             .await
             .unwrap();
         let caller = Caller {
@@ -327,67 +427,92 @@ mod tests {
         let (auth, _db, _dir) = auth().await;
         let (ann, ann_caller) = ann(&auth).await;
         let bob = auth
+            .accounts()
             .register(&caller(), &email("bob@b.com"), password("pw"))
             .await
             .unwrap();
-        auth.login(&caller(), &email("bob@b.com"), "pw")
+        log_in(&auth, &caller(), &email("bob@b.com"), "pw")
             .await
             .unwrap();
-        let bobs = auth.sessions_of(&caller(), &bob).await.unwrap();
+        let bobs = auth.accounts().sessions_of(&caller(), &bob).await.unwrap();
         let id = &bobs[0].session.public_id;
         assert!(matches!(
-            auth.end_session_by_id(&ann_caller, &ann, id).await,
+            auth.accounts()
+                .end_session_by_id(&ann_caller, &ann, id)
+                .await,
             Err(AuthError::NoSuchSession)
         ));
-        assert_eq!(auth.sessions_of(&caller(), &bob).await.unwrap().len(), 1);
-        let own = auth.sessions_of(&ann_caller, &ann).await.unwrap();
+        assert_eq!(
+            auth.accounts()
+                .sessions_of(&caller(), &bob)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let own = auth
+            .accounts()
+            .sessions_of(&ann_caller, &ann)
+            .await
+            .unwrap();
         assert!(own[0].current);
-        let ended = auth.end_session_by_id(&ann_caller, &ann, &own[0].session.public_id);
+        let ended = auth
+            .accounts()
+            .end_session_by_id(&ann_caller, &ann, &own[0].session.public_id);
         assert_eq!(ended.await.unwrap(), Ended { current: true });
     }
 
     #[rocket::async_test]
     async fn a_password_change_needs_the_current_one_and_ends_every_other_session() {
-        let (auth, _db, _dir) = auth().await;
+        let (auth, db, _dir) = auth().await;
         let (ann, me) = ann(&auth).await;
-        let other = auth
-            .login(&caller(), &email("ann@b.com"), "pw")
+        let other = log_in(&auth, &caller(), &email("ann@b.com"), "pw")
             .await
             .unwrap();
         let requested = auth
+            .links()
             .request_reset(&caller(), &email("ann@b.com"), true)
             .await;
         let ResetRequest::Issued(reset_token) = requested.unwrap() else {
             panic!("a known account gets a token");
         };
-        let wrong = auth.change_password(&me, &ann, "nope", password("new"));
+        let wrong = auth
+            .accounts()
+            .change_password(&me, &ann, "nope", password("new"));
         assert!(matches!(wrong.await, Err(AuthError::WrongPassword)));
 
         let login = auth
+            .accounts()
             .change_password(&me, &ann, "pw", password("new"))
             .await
             .unwrap();
-        assert!(bcrypt::verify("new", &login.user.hashed_password).unwrap());
+        assert!(bcrypt::verify("new", &stored_hash(&db, login.account.id)).unwrap());
         for ended in [me.session_id.unwrap(), other.session_id] {
             assert!(matches!(
-                auth.user_for_session(&ended).await,
+                auth.sessions().account_of(&ended).await,
                 Err(AuthError::NoSession)
             ));
         }
         assert_eq!(
-            auth.user_for_session(&login.session_id).await.unwrap().id,
+            auth.sessions()
+                .account_of(&login.session_id)
+                .await
+                .unwrap()
+                .id,
             ann.id
         );
         assert!(matches!(
-            auth.reset_token_holder(&caller(), &reset_token).await,
+            auth.links()
+                .reset_token_holder(&caller(), &reset_token)
+                .await,
             Err(AuthError::InvalidResetToken)
         ));
     }
 
     /// The token of a link that moves Ann's account to new@b.com.
-    async fn link_to_new(auth: &Auth, me: &Caller, ann: &User) -> String {
+    async fn link_to_new(auth: &Auth, me: &Caller, ann: &Account) -> String {
         let new = email("new@b.com");
-        let requested = auth.request_email_change(me, ann, "pw", &new);
+        let requested = auth.accounts().request_email_change(me, ann, "pw", &new);
         requested
             .await
             .unwrap()
@@ -399,13 +524,21 @@ mod tests {
         let (auth, db, _dir) = auth().await;
         let (ann, me) = ann(&auth).await;
         let token = link_to_new(&auth, &me, &ann).await;
-        let (holder, new) = auth.email_change_holder(&caller(), &token).await.unwrap();
+        let (holder, new) = auth
+            .links()
+            .email_change_holder(&caller(), &token)
+            .await
+            .unwrap();
         assert_eq!((holder.id, new.as_str()), (ann.id, "new@b.com"));
-        let moved = auth.confirm_email_change(&caller(), &token).await.unwrap();
+        let moved = auth
+            .links()
+            .confirm_email_change(&caller(), &token)
+            .await
+            .unwrap();
         assert_eq!(moved.email, "new@b.com");
         assert!(moved.email_verified_at.is_some());
         assert!(matches!(
-            auth.confirm_email_change(&caller(), &token).await,
+            auth.links().confirm_email_change(&caller(), &token).await,
             Err(AuthError::InvalidLinkToken)
         ));
         let left: i64 = tokens_table::table
@@ -416,7 +549,8 @@ mod tests {
             left, 0,
             "the signup's verification link went with the old address"
         );
-        auth.register(&caller(), &email("ann@b.com"), password("pw"))
+        auth.accounts()
+            .register(&caller(), &email("ann@b.com"), password("pw"))
             .await
             .unwrap();
     }
@@ -433,14 +567,14 @@ mod tests {
         db.write_blocking(|tx| Ok(bumped.execute(&mut **tx)?))
             .unwrap();
         assert!(matches!(
-            auth.email_change_holder(&caller(), &token).await,
+            auth.links().email_change_holder(&caller(), &token).await,
             Err(AuthError::InvalidLinkToken)
         ));
         assert!(matches!(
-            auth.confirm_email_change(&caller(), &token).await,
+            auth.links().confirm_email_change(&caller(), &token).await,
             Err(AuthError::InvalidLinkToken)
         ));
-        let stored = auth.user_for_session(me.session_id.as_ref().unwrap());
+        let stored = auth.sessions().account_of(me.session_id.as_ref().unwrap());
         assert_eq!(stored.await.unwrap().email, "ann@b.com");
     }
 
@@ -459,19 +593,22 @@ mod tests {
             let id = ann.id;
             let stored = auth.db.run(move |c| users::find_user_by_id(c, id)).await;
             let address = email(&stored.unwrap().unwrap().email);
-            let login = auth.login(&caller(), &address, &current).await.unwrap();
+            let login = log_in(&auth, &caller(), &address, &current).await.unwrap();
             let me = Caller {
                 session_id: Some(login.session_id),
                 ..caller()
             };
             let new_address = email(&format!("ann{round}@b.com"));
-            let requested = auth.request_email_change(&me, &login.user, &current, &new_address);
+            let requested =
+                auth.accounts()
+                    .request_email_change(&me, &login.account, &current, &new_address);
             let token = requested.await.unwrap().expect("a free address");
             let next = format!("pw{round}");
             let anyone = caller();
             let (confirmed, changed) = futures::join!(
-                auth.confirm_email_change(&anyone, &token),
-                auth.change_password(&me, &login.user, &current, password(&next)),
+                auth.links().confirm_email_change(&anyone, &token),
+                auth.accounts()
+                    .change_password(&me, &login.account, &current, password(&next)),
             );
             assert!(
                 matches!(confirmed, Ok(_) | Err(AuthError::InvalidLinkToken)),
@@ -493,12 +630,10 @@ mod tests {
         let (auth, _db, _dir) = auth().await;
         let (ann, _) = ann(&auth).await;
         for _ in 0..12 {
-            let mine = auth
-                .login(&caller(), &email("ann@b.com"), "pw")
+            let mine = log_in(&auth, &caller(), &email("ann@b.com"), "pw")
                 .await
                 .unwrap();
-            let phone = auth
-                .login(&caller(), &email("ann@b.com"), "pw")
+            let phone = log_in(&auth, &caller(), &email("ann@b.com"), "pw")
                 .await
                 .unwrap();
             let me = Caller {
@@ -506,15 +641,16 @@ mod tests {
                 device_token: mine.device_token,
                 ..caller()
             };
-            let listed = auth.sessions_of(&me, &ann).await.unwrap();
+            let listed = auth.accounts().sessions_of(&me, &ann).await.unwrap();
             let digest = crate::auth::token::digest(&phone.session_id);
             let other = listed
                 .iter()
                 .find(|s| s.session.token_hash == digest)
                 .unwrap();
             let (one, others) = futures::join!(
-                auth.end_session_by_id(&me, &ann, &other.session.public_id),
-                auth.end_other_sessions(&me, &ann),
+                auth.accounts()
+                    .end_session_by_id(&me, &ann, &other.session.public_id),
+                auth.accounts().end_other_sessions(&me, &ann),
             );
             assert!(
                 matches!(one, Ok(_) | Err(AuthError::NoSuchSession)),
@@ -528,11 +664,14 @@ mod tests {
     async fn a_change_to_a_taken_address_issues_no_link_and_answers_alike() {
         let (auth, db, _dir) = auth().await;
         let (ann, me) = ann(&auth).await;
-        auth.register(&caller(), &email("bob@b.com"), password("pw"))
+        auth.accounts()
+            .register(&caller(), &email("bob@b.com"), password("pw"))
             .await
             .unwrap();
         let taken = email("bob@b.com");
-        let requested = auth.request_email_change(&me, &ann, "pw", &taken);
+        let requested = auth
+            .accounts()
+            .request_email_change(&me, &ann, "pw", &taken);
         assert_eq!(requested.await.unwrap(), None);
         let links: i64 = tokens_table::table
             .filter(tokens_table::purpose.eq("email"))
@@ -546,11 +685,14 @@ mod tests {
     async fn deleting_an_account_forgets_the_throttle_rows_about_it() {
         let (auth, db, _dir) = auth_with(|s| s.throttle_login_per_account = 5).await;
         let (ann, me) = ann(&auth).await;
-        let failed = auth.login(&caller(), &email("ann@b.com"), "wrong").await;
+        let failed = log_in(&auth, &caller(), &email("ann@b.com"), "wrong").await;
         assert!(matches!(failed, Err(AuthError::InvalidCredentials)));
-        let wrong = auth.delete_account(&me, &ann, "wrong").await;
+        let wrong = auth.accounts().delete_account(&me, &ann, "wrong").await;
         assert!(matches!(wrong, Err(AuthError::WrongPassword)));
-        auth.delete_account(&me, &ann, "pw").await.unwrap();
+        auth.accounts()
+            .delete_account(&me, &ann, "pw")
+            .await
+            .unwrap();
         let about: i64 = events_table::table
             .filter(events_table::key.eq("ann@b.com"))
             .count()
@@ -558,7 +700,7 @@ mod tests {
             .unwrap();
         assert_eq!(about, 0);
         assert!(matches!(
-            auth.login(&caller(), &email("ann@b.com"), "pw").await,
+            log_in(&auth, &caller(), &email("ann@b.com"), "pw").await,
             Err(AuthError::InvalidCredentials)
         ));
     }

@@ -1,6 +1,7 @@
 //! The periodic cleanup: expiry is enforced by every lookup, so this only reclaims space.
 
-use super::{Auth, AuthError};
+use super::AuthError;
+use super::operator::Operator;
 use crate::db::account_tokens::{self, Purpose};
 use crate::db::{devices, now, sessions, throttle_events};
 use crate::metrics::PURGED_KINDS;
@@ -41,13 +42,14 @@ impl std::fmt::Display for Purged {
     }
 }
 
-impl Auth {
+impl Operator<'_> {
     /// Deletes expired sessions and mailed links (reset links counted apart from the others),
     /// forgets attempts older than any throttling window and devices that have not logged in
     /// for [`super::DEVICE_TRUST_SECS`].
-    pub async fn purge_expired(&self) -> Result<Purged, AuthError> {
-        let (lifetimes, window) = (self.lifetimes, self.limits.longest_window());
-        let purged = self
+    pub async fn purge_expired(self) -> Result<Purged, AuthError> {
+        let auth = self.0;
+        let (lifetimes, window) = (auth.lifetimes, auth.limits.longest_window());
+        let purged = auth
             .db
             .write(move |tx| {
                 let at = now();
@@ -72,7 +74,7 @@ impl Auth {
             purged.account_tokens,
         ];
         for (kind, count) in PURGED_KINDS.into_iter().zip(counts) {
-            self.metrics.purged(kind, count);
+            auth.metrics.purged(kind, count);
         }
         Ok(purged)
     }

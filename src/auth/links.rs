@@ -3,19 +3,20 @@
 //!
 //! - A link carries a single-use token, stored as its SHA-256 in `account_tokens`; an account
 //!   has one live link per purpose, so a new one replaces the last ([`LinkRow::store`]).
-//! - It works for its purpose's time to live ([`Auth::link_ttl`]).
+//! - It works for its purpose's time to live ([`Links::link_ttl`]).
 //! - Mails are capped per account: an owner's requests (verification, email change) by the
 //!   account, reset requests by the email they name, known or not, so the cap tells nothing
 //!   (`throttle_mail_per_account` an hour, [`Scope::AccountMail`], [`Scope::ResetEmail`]).
 //! - A change of credentials voids every link ([`revoke_derived_trust`]).
 //! - Every check of a token counts against the client's address until it is found right
-//!   ([`Auth::check_link_token`]); invalid, expired and used tokens are alike.
+//!   ([`Links::check_link_token`]); invalid, expired and used tokens are alike.
 //!
 //! A link is spent only by a POST (its page's button), never by opening it.
 
 use super::audit::Field;
 use super::password::Password;
 use super::throttle::Scope;
+use super::view::Account;
 use super::{Auth, AuthError, Caller, Email, token};
 use crate::db::account_tokens::{self, AccountToken, NewToken, Purpose};
 use crate::db::{DbError, Tx, User, devices, now, sessions, throttle_events, users};
@@ -109,18 +110,28 @@ fn invalid(purpose: Purpose) -> AuthError {
     }
 }
 
-impl Auth {
+/// Issuing, mailing and spending mailed links.
+#[derive(Clone, Copy)]
+pub struct Links<'a>(pub(super) &'a Auth);
+
+impl Links<'_> {
     /// How long a link of `purpose` works: a day for a verification, `reset_token_ttl_secs`
     /// for a reset or a change of email.
-    fn link_ttl(&self, purpose: Purpose) -> i64 {
+    fn link_ttl(self, purpose: Purpose) -> i64 {
         match purpose {
             Purpose::Verify => VERIFY_TTL_SECS,
-            Purpose::Reset | Purpose::Email => self.reset_token_ttl,
+            Purpose::Reset | Purpose::Email => self.0.reset_token_ttl,
         }
     }
 
+    /// The link a mail carries to the page `path` with `token`; a page shows it when tokens are
+    /// exposed (debug).
+    pub fn url(self, path: &str, token: &str) -> String {
+        self.0.mailer.link(path, token)
+    }
+
     /// A new link of `purpose`, working from now for its time to live.
-    pub(super) fn new_link(&self, purpose: Purpose) -> Link {
+    pub(super) fn new_link(self, purpose: Purpose) -> Link {
         let raw = token::generate();
         let row = LinkRow {
             purpose,
@@ -131,11 +142,12 @@ impl Auth {
     }
 
     /// Mails `link` to `to`, in the mail of its purpose.
-    pub(super) fn mail_link(&self, link: &Link, to: &str) {
+    pub(super) fn mail_link(self, link: &Link, to: &str) {
+        let auth = self.0;
         match link.row.purpose {
-            Purpose::Reset => self.mailer.send_reset_link(to, &link.raw),
-            Purpose::Verify => self.mailer.send_verification_link(to, &link.raw),
-            Purpose::Email => self.mailer.send_email_change_link(to, &link.raw),
+            Purpose::Reset => auth.mailer.send_reset_link(to, &link.raw),
+            Purpose::Verify => auth.mailer.send_verification_link(to, &link.raw),
+            Purpose::Email => auth.mailer.send_email_change_link(to, &link.raw),
         }
     }
 
@@ -145,7 +157,7 @@ impl Auth {
     /// no token is checked. Audit events are named for `purpose`'s flow: `{flow}.throttled`,
     /// `{flow}.invalid_token`.
     async fn check_link_token<T, F>(
-        &self,
+        self,
         caller: &Caller,
         purpose: Purpose,
         check: F,
@@ -154,12 +166,13 @@ impl Auth {
         F: FnOnce(&mut Tx<'_>) -> Result<Option<T>, DbError> + Send + 'static,
         T: Send + 'static,
     {
+        let auth = self.0;
         let flow = flow(purpose);
-        let reservation = self
+        let reservation = auth
             .gate(vec![(Scope::LinkGuess, caller.address_key())])
             .await
-            .map_err(|e| self.throttled(caller, &format!("{flow}.throttled"), e, None))?;
-        let found = self
+            .map_err(|e| auth.throttled(caller, &format!("{flow}.throttled"), e, None))?;
+        let found = auth
             .db
             .write(move |tx| {
                 let found = check(tx)?;
@@ -171,7 +184,7 @@ impl Auth {
             })
             .await?;
         if found.is_none() {
-            self.audit
+            auth.audit
                 .record(caller, &format!("{flow}.invalid_token"), &[]);
         }
         found.ok_or_else(|| invalid(purpose))
@@ -179,7 +192,7 @@ impl Auth {
 
     /// The live link `raw` of `purpose` and its account, without spending it (its page).
     async fn link_holder(
-        &self,
+        self,
         caller: &Caller,
         raw: &str,
         purpose: Purpose,
@@ -194,7 +207,7 @@ impl Auth {
     /// Spends the link `raw` of `purpose` and does what it was for (`then`, in the same
     /// transaction; `None` undoes nothing but answers as an invalid token would).
     async fn spend_link<T, F>(
-        &self,
+        self,
         caller: &Caller,
         raw: &str,
         purpose: Purpose,
@@ -221,16 +234,17 @@ impl Auth {
     /// after the answer, so a request for a known email costs the request the same writes as
     /// one for an unknown email.
     pub async fn request_reset(
-        &self,
+        self,
         caller: &Caller,
         email: &Email,
         show_token: bool,
     ) -> Result<ResetRequest, AuthError> {
-        self.gate(vec![(Scope::Reset, caller.address_key())])
+        let auth = self.0;
+        auth.gate(vec![(Scope::Reset, caller.address_key())])
             .await
-            .map_err(|e| self.throttled(caller, "reset.throttled", e, Some(email.as_str())))?
+            .map_err(|e| auth.throttled(caller, "reset.throttled", e, Some(email.as_str())))?
             .keep();
-        let within_cap = match self
+        let within_cap = match auth
             .gate(vec![(Scope::ResetEmail, email.to_string())])
             .await
         {
@@ -243,7 +257,7 @@ impl Auth {
         };
         if !within_cap {
             let fields = [Field::Email(email.as_str())];
-            self.audit.record(caller, "reset.capped", &fields);
+            auth.audit.record(caller, "reset.capped", &fields);
             return Ok(match show_token {
                 true => ResetRequest::Capped,
                 false => ResetRequest::Deferred,
@@ -252,9 +266,9 @@ impl Auth {
         if show_token {
             return self.issue_reset_link(caller, email).await;
         }
-        let (auth, caller, email) = (self.clone(), caller.clone(), email.clone());
+        let (auth, caller, email) = (auth.clone(), caller.clone(), email.clone());
         tokio::spawn(async move {
-            if let Err(error) = auth.issue_reset_link(&caller, &email).await {
+            if let Err(error) = auth.links().issue_reset_link(&caller, &email).await {
                 log::error!(target: "auth_service::reset", "a reset link was not issued: {error}");
             }
         });
@@ -263,13 +277,14 @@ impl Auth {
 
     /// Issues a reset link for the account `email`, replacing any earlier one, and mails it.
     async fn issue_reset_link(
-        &self,
+        self,
         caller: &Caller,
         email: &Email,
     ) -> Result<ResetRequest, AuthError> {
+        let auth = self.0;
         let link = self.new_link(Purpose::Reset);
         let (address, row) = (email.to_string(), link.row);
-        let issued = self
+        let issued = auth
             .db
             .write(move |tx| {
                 let Some(user) = users::find_user_by_email(tx, &address)? else {
@@ -281,27 +296,27 @@ impl Auth {
             .await?;
         let Some(user) = issued else {
             let fields = [Field::Email(email.as_str())];
-            self.audit
+            auth.audit
                 .record(caller, "reset.requested_unknown", &fields);
             return Ok(ResetRequest::NoAccount);
         };
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "reset.requested", &fields);
-        self.metrics.reset(ResetStage::requested);
+        auth.audit.record(caller, "reset.requested", &fields);
+        auth.metrics.reset(ResetStage::requested);
         self.mail_link(&link, &user.email);
         Ok(ResetRequest::Issued(link.raw))
     }
 
     /// The account a reset token belongs to, without spending the token.
     pub async fn reset_token_holder(
-        &self,
+        self,
         caller: &Caller,
         reset_token: &str,
-    ) -> Result<User, AuthError> {
+    ) -> Result<Account, AuthError> {
         let (_, holder) = self
             .link_holder(caller, reset_token, Purpose::Reset)
             .await?;
-        Ok(holder)
+        Ok(holder.into())
     }
 
     /// Spends `reset_token` on a new password, in one transaction: the token is used up, every
@@ -311,20 +326,21 @@ impl Auth {
     /// token must belong to (the API names it; the emailed link does not). The token is checked
     /// before the hash, so an invalid one costs no bcrypt.
     pub async fn spend_reset_token(
-        &self,
+        self,
         caller: &Caller,
         reset_token: &str,
         owner: Option<&Email>,
         password: Password,
-    ) -> Result<User, AuthError> {
-        let _admission = self.hasher.admit()?;
+    ) -> Result<Account, AuthError> {
+        let auth = self.0;
+        let _admission = auth.hasher.admit()?;
         let holder = self.reset_token_holder(caller, reset_token).await?;
         if owner.is_some_and(|owner| owner.as_str() != holder.email) {
             return Err(AuthError::InvalidResetToken);
         }
-        let hashed = self.hasher.hash(password).await?;
-        let (digest, lifetimes) = (token::digest(reset_token), self.lifetimes);
-        let user = self
+        let hashed = auth.hasher.hash(password).await?;
+        let (digest, lifetimes) = (token::digest(reset_token), auth.lifetimes);
+        let user = auth
             .db
             .write(move |tx| {
                 let at = now();
@@ -345,29 +361,29 @@ impl Auth {
             .await?
             .ok_or(AuthError::InvalidResetToken)?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "reset.completed", &fields);
-        self.metrics.reset(ResetStage::completed);
-        self.mailer.send_password_changed(&user.email);
-        Ok(user)
+        auth.audit.record(caller, "reset.completed", &fields);
+        auth.metrics.reset(ResetStage::completed);
+        auth.mailer.send_password_changed(&user.email);
+        Ok(user.into())
     }
 
     /// Mails a new verification link to the account's email (the last one stops working),
     /// within the account's hourly mail cap; returns the token.
     pub async fn send_verification(
-        &self,
+        self,
         caller: &Caller,
-        user: &User,
+        user: &Account,
     ) -> Result<String, AuthError> {
-        if user.email_verified_at.is_some() {
+        if user.is_verified() {
             return Err(AuthError::AlreadyVerified);
         }
         self.gate_account_mail(caller, user).await?;
         self.issue_verification(caller, user).await
     }
 
-    /// [`Auth::send_verification`] for a login refused for want of a verified email: a
+    /// [`Links::send_verification`] for a login refused for want of a verified email: a
     /// failure (the cap reached, the database) is logged, never answered.
-    pub(super) async fn resend_verification_quietly(&self, caller: &Caller, user: &User) {
+    pub(super) async fn resend_verification_quietly(self, caller: &Caller, user: &Account) {
         let sent = match self.gate_account_mail(caller, user).await {
             Ok(()) => self.issue_verification(caller, user).await.map(drop),
             Err(error) => Err(error),
@@ -381,55 +397,66 @@ impl Auth {
     }
 
     /// Counts a mail the owner asked for against the account's hourly cap.
-    async fn gate_account_mail(&self, caller: &Caller, user: &User) -> Result<(), AuthError> {
+    async fn gate_account_mail(self, caller: &Caller, user: &Account) -> Result<(), AuthError> {
+        let auth = self.0;
         let email = Some(user.email.as_str());
-        self.gate(vec![(Scope::AccountMail, user.id.to_string())])
+        auth.gate(vec![(Scope::AccountMail, user.id.to_string())])
             .await
-            .map_err(|e| self.throttled(caller, "account_mail.throttled", e, email))?
+            .map_err(|e| auth.throttled(caller, "account_mail.throttled", e, email))?
             .keep();
         Ok(())
     }
 
-    async fn issue_verification(&self, caller: &Caller, user: &User) -> Result<String, AuthError> {
+    async fn issue_verification(
+        self,
+        caller: &Caller,
+        user: &Account,
+    ) -> Result<String, AuthError> {
+        let auth = self.0;
         let link = self.new_link(Purpose::Verify);
-        let (row, user_id, version) = (link.row, user.id, user.credential_version);
-        self.db
+        let (row, user_id, version) = (link.row, user.id, user.credential_version());
+        auth.db
             .write(move |tx| row.store(tx, user_id, version, None))
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "verification.sent", &fields);
+        auth.audit.record(caller, "verification.sent", &fields);
         self.mail_link(&link, &user.email);
         Ok(link.raw)
     }
 
     /// The account a verification token belongs to, without spending it (its link's page).
-    pub async fn verification_holder(&self, caller: &Caller, raw: &str) -> Result<User, AuthError> {
+    pub async fn verification_holder(
+        self,
+        caller: &Caller,
+        raw: &str,
+    ) -> Result<Account, AuthError> {
         let (_, holder) = self.link_holder(caller, raw, Purpose::Verify).await?;
-        Ok(holder)
+        Ok(holder.into())
     }
 
     /// Spends a verification token: the account's email is verified.
-    pub async fn verify_email(&self, caller: &Caller, raw: &str) -> Result<User, AuthError> {
+    pub async fn verify_email(self, caller: &Caller, raw: &str) -> Result<Account, AuthError> {
+        let auth = self.0;
         let user = self
             .spend_link(caller, raw, Purpose::Verify, |tx, spent, at| {
                 Ok(Some(users::mark_email_verified(tx, spent.user_id, at)?))
             })
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "email.verified", &fields);
-        Ok(user)
+        auth.audit.record(caller, "email.verified", &fields);
+        Ok(user.into())
     }
 
     /// The account an email-change token belongs to and the address it moves to, without
     /// spending the token (its link's page).
     pub async fn email_change_holder(
-        &self,
+        self,
         caller: &Caller,
         raw: &str,
-    ) -> Result<(User, String), AuthError> {
+    ) -> Result<(Account, String), AuthError> {
         let (token, holder) = self.link_holder(caller, raw, Purpose::Email).await?;
         let new_email = token.new_email.ok_or(AuthError::InvalidLinkToken)?;
-        Ok((holder, new_email))
+        Ok((holder.into(), new_email))
     }
 
     /// Spends an email-change token: the account moves to the new address in one update,
@@ -437,10 +464,11 @@ impl Auth {
     /// other gets [`AuthError::EmailTaken`] and keeps its token). Its reset link and any
     /// verification link of the old address are void; the new address is verified.
     pub async fn confirm_email_change(
-        &self,
+        self,
         caller: &Caller,
         raw: &str,
-    ) -> Result<User, AuthError> {
+    ) -> Result<Account, AuthError> {
+        let auth = self.0;
         let user = self
             .spend_link(caller, raw, Purpose::Email, |tx, spent, at| {
                 let Some(new_email) = spent.new_email else {
@@ -454,19 +482,20 @@ impl Auth {
             })
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(caller, "email.changed", &fields);
-        Ok(user)
+        auth.audit.record(caller, "email.changed", &fields);
+        Ok(user.into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::testing::{auth, auth_with, caller, email, password};
+    use crate::auth::testing::{auth, auth_with, caller, email, log_in, password, stored_hash};
 
     /// Issues a token for an account that exists.
     async fn issued(auth: &Auth, to: &str) -> String {
         match auth
+            .links()
             .request_reset(&caller(), &email(to), true)
             .await
             .unwrap()
@@ -492,6 +521,7 @@ mod tests {
     async fn no_reset_token_is_issued_for_an_unknown_email() {
         let (auth, _db, dir) = auth().await;
         let result = auth
+            .links()
             .request_reset(&caller(), &email("nobody@b.com"), true)
             .await;
         assert_eq!(result.unwrap(), ResetRequest::NoAccount);
@@ -501,7 +531,8 @@ mod tests {
     #[rocket::async_test]
     async fn beyond_its_cap_an_email_gets_no_new_token_from_any_address() {
         let (auth, _db, dir) = auth_with(|s| s.throttle_mail_per_account = 2).await;
-        auth.register(&caller(), &email("a@b.com"), password("pw"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("pw"))
             .await
             .unwrap();
         issued(&auth, "a@b.com").await;
@@ -511,10 +542,12 @@ mod tests {
             ..caller()
         };
         let capped = auth
+            .links()
             .request_reset(&elsewhere, &email("a@b.com"), true)
             .await;
         assert_eq!(capped.unwrap(), ResetRequest::Capped);
         let hidden = auth
+            .links()
             .request_reset(&elsewhere, &email("a@b.com"), false)
             .await;
         assert_eq!(
@@ -523,7 +556,8 @@ mod tests {
             "the same answer as any other"
         );
         assert_eq!(
-            auth.reset_token_holder(&caller(), &last)
+            auth.links()
+                .reset_token_holder(&caller(), &last)
                 .await
                 .unwrap()
                 .email,
@@ -536,14 +570,17 @@ mod tests {
     #[rocket::async_test]
     async fn a_deferred_request_issues_and_mails_the_token_after_the_answer() {
         let (auth, db, dir) = auth().await;
-        auth.register(&caller(), &email("a@b.com"), password("pw"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("pw"))
             .await
             .unwrap();
         let answer = auth
+            .links()
             .request_reset(&caller(), &email("a@b.com"), false)
             .await;
         assert_eq!(answer.unwrap(), ResetRequest::Deferred);
         let unknown = auth
+            .links()
             .request_reset(&caller(), &email("x@b.com"), false)
             .await;
         assert_eq!(unknown.unwrap(), ResetRequest::Deferred);
@@ -565,69 +602,83 @@ mod tests {
     #[rocket::async_test]
     async fn a_reset_token_works_once_and_ends_every_session() {
         let (auth, _db, _dir) = auth().await;
-        auth.register(&caller(), &email("a@b.com"), password("old"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("old"))
             .await
             .unwrap();
-        let session_id = auth
-            .login(&caller(), &email("a@b.com"), "old")
+        let session_id = log_in(&auth, &caller(), &email("a@b.com"), "old")
             .await
             .unwrap()
             .session_id;
         let reset_token = issued(&auth, "a@b.com").await;
 
         let owner = email("a@b.com");
-        auth.spend_reset_token(&caller(), &reset_token, Some(&owner), password("new"))
+        auth.links()
+            .spend_reset_token(&caller(), &reset_token, Some(&owner), password("new"))
             .await
             .unwrap();
-        assert!(auth.valid_login(&owner, "new").await.is_ok());
-        assert!(auth.valid_login(&owner, "old").await.is_err());
-        assert!(auth.user_for_session(&session_id).await.is_err());
+        assert!(log_in(&auth, &caller(), &owner, "new").await.is_ok());
+        assert!(log_in(&auth, &caller(), &owner, "old").await.is_err());
+        assert!(auth.sessions().account_of(&session_id).await.is_err());
 
         let again = auth
+            .links()
             .spend_reset_token(&caller(), &reset_token, Some(&owner), password("newer"))
             .await;
         assert!(matches!(again, Err(AuthError::InvalidResetToken)));
-        assert!(auth.valid_login(&owner, "new").await.is_ok());
+        assert!(log_in(&auth, &caller(), &owner, "new").await.is_ok());
     }
 
     #[rocket::async_test]
     async fn a_reset_token_is_valid_only_for_its_own_email() {
         let (auth, _db, _dir) = auth().await;
-        auth.register(&caller(), &email("a@b.com"), password("a"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("a"))
             .await
             .unwrap();
-        auth.register(&caller(), &email("c@d.com"), password("c"))
+        auth.accounts()
+            .register(&caller(), &email("c@d.com"), password("c"))
             .await
             .unwrap();
         let reset_token = issued(&auth, "a@b.com").await;
         let other = email("c@d.com");
         let result = auth
+            .links()
             .spend_reset_token(&caller(), &reset_token, Some(&other), password("x"))
             .await;
         assert!(matches!(result, Err(AuthError::InvalidResetToken)));
-        assert!(auth.valid_login(&other, "c").await.is_ok());
+        assert!(log_in(&auth, &caller(), &other, "c").await.is_ok());
     }
 
     #[rocket::async_test]
     async fn a_reset_by_token_alone_changes_the_holders_password() {
         let (auth, _db, _dir) = auth().await;
-        auth.register(&caller(), &email("a@b.com"), password("old"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("old"))
             .await
             .unwrap();
         let reset_token = issued(&auth, "a@b.com").await;
         let holder = auth
+            .links()
             .reset_token_holder(&caller(), &reset_token)
             .await
             .unwrap();
         assert_eq!(holder.email, "a@b.com");
         let user = auth
+            .links()
             .spend_reset_token(&caller(), &reset_token, None, password("new"))
             .await
             .unwrap();
         assert_eq!(user.id, holder.id);
-        assert!(auth.valid_login(&email("a@b.com"), "new").await.is_ok());
+        assert!(
+            log_in(&auth, &caller(), &email("a@b.com"), "new")
+                .await
+                .is_ok()
+        );
         assert!(matches!(
-            auth.reset_token_holder(&caller(), &reset_token).await,
+            auth.links()
+                .reset_token_holder(&caller(), &reset_token)
+                .await,
             Err(AuthError::InvalidResetToken)
         ));
     }
@@ -635,17 +686,20 @@ mod tests {
     #[rocket::async_test]
     async fn a_new_reset_token_replaces_the_old_one() {
         let (auth, _db, _dir) = auth().await;
-        auth.register(&caller(), &email("a@b.com"), password("a"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("a"))
             .await
             .unwrap();
         let old = issued(&auth, "a@b.com").await;
         let new = issued(&auth, "a@b.com").await;
         let owner = email("a@b.com");
         let result = auth
+            .links()
             .spend_reset_token(&caller(), &old, Some(&owner), password("x"))
             .await;
         assert!(matches!(result, Err(AuthError::InvalidResetToken)));
         let spent = auth
+            .links()
             .spend_reset_token(&caller(), &new, Some(&owner), password("x"))
             .await;
         assert!(spent.is_ok());
@@ -654,16 +708,20 @@ mod tests {
     #[rocket::async_test]
     async fn racing_resets_with_one_token_succeed_once() {
         let (auth, _db, _dir) = auth().await;
-        auth.register(&caller(), &email("a@b.com"), password("a"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("a"))
             .await
             .unwrap();
         let reset_token = issued(&auth, "a@b.com").await;
         let (e, t) = (email("a@b.com"), reset_token.as_str());
         let c = caller();
         let (one, two, three) = rocket::tokio::join!(
-            auth.spend_reset_token(&c, t, Some(&e), password("one")),
-            auth.spend_reset_token(&c, t, Some(&e), password("two")),
-            auth.spend_reset_token(&c, t, Some(&e), password("three")),
+            auth.links()
+                .spend_reset_token(&c, t, Some(&e), password("one")),
+            auth.links()
+                .spend_reset_token(&c, t, Some(&e), password("two")),
+            auth.links()
+                .spend_reset_token(&c, t, Some(&e), password("three")),
         );
         let wins = [one.is_ok(), two.is_ok(), three.is_ok()];
         assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
@@ -693,9 +751,10 @@ mod tests {
         );
         let db = crate::db::Db::open(dir.url(), &crate::db::Options::default()).unwrap();
         let auth = crate::auth::testing::auth_on(&db, &dir, |_| {}).await;
-        assert_eq!(auth.user_for_session(session_id).await.unwrap().id, 7);
+        assert_eq!(auth.sessions().account_of(session_id).await.unwrap().id, 7);
         assert_eq!(
-            auth.reset_token_holder(&caller(), reset_token)
+            auth.links()
+                .reset_token_holder(&caller(), reset_token)
                 .await
                 .unwrap()
                 .id,
@@ -704,22 +763,25 @@ mod tests {
 
         let owner = email("a@b.com");
         let user = auth
+            .links()
             .spend_reset_token(&caller(), reset_token, Some(&owner), password("new"))
             .await
             .unwrap();
         assert_eq!(user.id, 7);
-        assert!(bcrypt::verify("new", &user.hashed_password).unwrap());
+        assert!(bcrypt::verify("new", &stored_hash(&db, user.id)).unwrap());
         assert!(matches!(
-            auth.user_for_session(session_id).await,
+            auth.sessions().account_of(session_id).await,
             Err(AuthError::NoSession)
         ));
-        assert!(auth.login(&caller(), &owner, "new").await.is_ok());
+        assert!(log_in(&auth, &caller(), &owner, "new").await.is_ok());
         assert!(matches!(
-            auth.login(&caller(), &owner, "old").await,
+            log_in(&auth, &caller(), &owner, "old").await,
             Err(AuthError::InvalidCredentials)
         ));
         assert!(matches!(
-            auth.reset_token_holder(&caller(), reset_token).await,
+            auth.links()
+                .reset_token_holder(&caller(), reset_token)
+                .await,
             Err(AuthError::InvalidResetToken)
         ));
     }

@@ -2,12 +2,16 @@
 //! and mailed links, with brute-force limits and an audit trail, on top of the data layer.
 //! Knows nothing of HTTP, nor of Diesel: the web layer hands it a [`Caller`] (address and
 //! request id), and it reaches the database only through `Db` and the `db::*` query functions.
+//! What it hands back of an account is an [`Account`], never the stored row.
 //!
-//! One module per flow, each an `impl Auth` block: [`login`] (register, check credentials,
-//! log in), [`sessions`] (the session of a request, log out), [`links`] (issue, mail and spend
-//! every mailed link: reset, verification, email change), [`account`] (the owner's sessions,
-//! password, email and deletion), [`throttle`] (the brute-force gates), [`cleanup`] (the
-//! periodic purge).
+//! [`Auth`] is a façade: handlers hold it and reach each service through it, a view of it
+//! defined in its own module: [`Auth::sign_in`] (`signin.rs`: a credential checked becomes the
+//! next [`Step`]; signing up), [`Auth::sessions`] (`sessions.rs`: the session of a request,
+//! logging out), [`Auth::accounts`] (`account.rs`: signup, the owner's sessions, password and
+//! deletion), [`Auth::operator`] (`operator.rs`, `cleanup.rs`: readiness, metrics, the admin
+//! commands, the periodic purge). Beneath them, `credentials.rs` checks what a caller presents
+//! and [`throttle`] holds the brute-force gates. [`Auth::links`] (`links.rs`) issues, mails
+//! and spends every mailed link: reset, verification, change of email.
 //!
 //! Invariants kept here: bcrypt runs only in `spawn_blocking` and never while a pooled
 //! connection is held (each `db.run` / `db.write` closure ends before a hash starts); secrets
@@ -18,23 +22,28 @@ mod account;
 pub mod audit;
 mod caller;
 mod cleanup;
+mod credentials;
 pub mod email;
 mod links;
-mod login;
 mod operator;
 pub mod password;
 mod sessions;
+mod signin;
 #[cfg(test)]
 mod testing;
 pub mod throttle;
 pub mod token;
 mod user_agent;
+mod view;
 
-pub use account::{DeviceSession, Ended};
+pub use account::{Accounts, DeviceSession, Ended};
 pub use audit::AuditLog;
 pub use caller::Caller;
-pub use links::{ResetRequest, VERIFY_TTL_SECS};
-pub use sessions::Login;
+pub use links::{Links, ResetRequest, VERIFY_TTL_SECS};
+pub use operator::Operator;
+pub use sessions::{Sessions, SignedIn};
+pub use signin::{SignIn, Step};
+pub use view::Account;
 
 /// How long a device stays trusted without a login from it (its cookie lives as long).
 pub const DEVICE_TRUST_SECS: i64 = 180 * 24 * 60 * 60;
@@ -137,7 +146,7 @@ pub struct Auth {
     audit: AuditLog,
     mailer: Mailer,
     metrics: Metrics,
-    /// The last readiness check's end and outcome ([`Auth::ready`]): checks run one at a time.
+    /// The last readiness check's end and outcome ([`Operator::ready`]): checks run one at a time.
     readiness: std::sync::Arc<tokio::sync::Mutex<Option<Readiness>>>,
     /// A hash at the configured cost that no password matches; logins for unknown emails verify
     /// against it so they take as long as logins for known ones.
@@ -195,9 +204,33 @@ impl Auth {
         self.require_verified_email
     }
 
-    /// The link a mail carries to the page `path` with `token`; a page shows it when tokens
-    /// are exposed (debug).
-    pub fn link(&self, path: &str, token: &str) -> String {
-        self.mailer.link(path, token)
+    /// Signing in, and signing up.
+    pub fn sign_in(&self) -> SignIn<'_> {
+        SignIn(self)
+    }
+
+    /// The sessions of requests.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions(self)
+    }
+
+    /// Signing up, and the owner's self-service.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts(self)
+    }
+
+    /// Mailed links: reset, verification, change of email.
+    pub fn links(&self) -> Links<'_> {
+        Links(self)
+    }
+
+    /// What the operator reaches: readiness, metrics, the admin commands.
+    pub fn operator(&self) -> Operator<'_> {
+        Operator(self)
+    }
+
+    /// The credential checks of the flows that ask for one.
+    fn credentials(&self) -> credentials::Credentials<'_> {
+        credentials::Credentials(self)
     }
 }

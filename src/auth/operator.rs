@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use super::audit::Field;
 use super::links::revoke_derived_trust;
 use super::throttle::Reservation;
+use super::view::Account;
 use super::{Auth, AuthError, Caller, Email, Password};
-use crate::db::{DbError, User, devices, now, sessions, users};
+use crate::db::{DbError, devices, now, sessions, users};
 use crate::metrics::Load;
 
 /// How long `GET /health/ready` waits for the database before it answers 503.
@@ -34,22 +35,27 @@ fn operator() -> Caller {
     Caller::default()
 }
 
-impl Auth {
+/// What the service's operator reaches.
+#[derive(Clone, Copy)]
+pub struct Operator<'a>(pub(super) &'a Auth);
+
+impl Operator<'_> {
     /// Whether the service can serve: the database answers within [`READY_TIMEOUT`], has
     /// every migration applied and takes a write. `Err` says why not.
     ///
     /// Anyone may ask, and the check writes: checks run one at a time, and a caller that waited
     /// for a check in flight takes its outcome, so a burst of probes costs one write, not one
     /// each (and never more than one pooled connection).
-    pub async fn ready(&self) -> Result<(), AuthError> {
+    pub async fn ready(self) -> Result<(), AuthError> {
+        let auth = self.0;
         let asked = Instant::now();
-        let mut last = self.readiness.lock().await;
+        let mut last = auth.readiness.lock().await;
         if let Some((finished, outcome)) = &*last
             && *finished >= asked
         {
             return outcome.clone().map_err(AuthError::Unavailable);
         }
-        let db = self.db.clone();
+        let db = auth.db.clone();
         let check = tokio::task::spawn_blocking(move || db.ready());
         let outcome = match tokio::time::timeout(READY_TIMEOUT, check).await {
             Ok(checked) => checked.map_err(AuthError::from).and_then(|c| Ok(c?)),
@@ -68,30 +74,38 @@ impl Auth {
 
     /// The metrics in the Prometheus text format, with this moment's load; `None` when
     /// metrics are off.
-    pub fn metrics_text(&self) -> Option<String> {
-        let (pool_size, pool_idle) = self.db.pool_state();
-        self.metrics.encode(Load {
-            bcrypt_admitted: self.hasher.admitted(),
+    pub fn metrics_text(self) -> Option<String> {
+        let auth = self.0;
+        let (pool_size, pool_idle) = auth.db.pool_state();
+        auth.metrics.encode(Load {
+            bcrypt_admitted: auth.hasher.admitted(),
             pool_size,
             pool_idle,
         })
     }
 
     /// The account `email`, or [`AuthError::UnknownAccount`].
-    async fn account(&self, email: &Email) -> Result<User, AuthError> {
+    async fn account(self, email: &Email) -> Result<Account, AuthError> {
+        let auth = self.0;
         let address = email.to_string();
-        self.db
+        auth.db
             .run(move |c| users::find_user_by_email(c, &address))
             .await?
+            .map(Account::from)
             .ok_or(AuthError::UnknownAccount)
     }
 
     /// Creates an account whose email counts as verified (the operator vouches for it).
-    pub async fn create_user(&self, email: &Email, password: Password) -> Result<User, AuthError> {
-        let _admission = self.hasher.admit()?;
-        let hashed = self.hasher.hash(password).await?;
+    pub async fn create_user(
+        self,
+        email: &Email,
+        password: Password,
+    ) -> Result<Account, AuthError> {
+        let auth = self.0;
+        let _admission = auth.hasher.admit()?;
+        let hashed = auth.hasher.hash(password).await?;
         let address = email.to_string();
-        let user = self
+        let user = auth
             .db
             .write(move |tx| {
                 let user = users::add_user(tx, &address, &hashed)?;
@@ -99,19 +113,20 @@ impl Auth {
             })
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit
+        auth.audit
             .record(&operator(), "admin.user_created", &fields);
-        Ok(user)
+        Ok(user.into())
     }
 
     /// Sets the password of the account `email`: every session of it ends, and its mailed links
     /// and the trust of its devices are void, in one transaction; the owner is told by mail.
-    pub async fn set_password(&self, email: &Email, password: Password) -> Result<(), AuthError> {
-        let _admission = self.hasher.admit()?;
+    pub async fn set_password(self, email: &Email, password: Password) -> Result<(), AuthError> {
+        let auth = self.0;
+        let _admission = auth.hasher.admit()?;
         let user = self.account(email).await?;
-        let hashed = self.hasher.hash(password).await?;
-        let lifetimes = self.lifetimes;
-        self.db
+        let hashed = auth.hasher.hash(password).await?;
+        let lifetimes = auth.lifetimes;
+        auth.db
             .write(move |tx| {
                 users::set_password_hash(tx, user.id, &hashed)?;
                 revoke_derived_trust(tx, user.id, None)?;
@@ -119,32 +134,34 @@ impl Auth {
             })
             .await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit
+        auth.audit
             .record(&operator(), "admin.password_set", &fields);
-        self.mailer.send_password_changed(&user.email);
+        auth.mailer.send_password_changed(&user.email);
         Ok(())
     }
 
-    /// Deletes the account `email` as its owner would ([`Auth::delete_account`]), without its
-    /// password.
-    pub async fn delete_user(&self, email: &Email) -> Result<(), AuthError> {
+    /// Deletes the account `email` as its owner would ([`super::Accounts::delete_account`]),
+    /// without its password.
+    pub async fn delete_user(self, email: &Email) -> Result<(), AuthError> {
+        let auth = self.0;
         let user = self.account(email).await?;
-        if !self.erase(&user, Reservation::default()).await? {
+        if !auth.accounts().erase(&user, Reservation::default()).await? {
             return Err(AuthError::UnknownAccount);
         }
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit
+        auth.audit
             .record(&operator(), "admin.user_deleted", &fields);
         Ok(())
     }
 
     /// What an operator may see of the account `email`.
-    pub async fn account_summary(&self, email: &Email) -> Result<AccountSummary, AuthError> {
+    pub async fn account_summary(self, email: &Email) -> Result<AccountSummary, AuthError> {
+        let auth = self.0;
         let user = self.account(email).await?;
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
-        self.audit.record(&operator(), "admin.user_shown", &fields);
-        let (user_id, lifetimes, at) = (user.id, self.lifetimes, now());
-        let (live, trusted) = self
+        auth.audit.record(&operator(), "admin.user_shown", &fields);
+        let (user_id, lifetimes, at) = (user.id, auth.lifetimes, now());
+        let (live, trusted) = auth
             .db
             .run(move |c| {
                 let live = sessions::live_sessions(c, user_id, at, lifetimes)?;
@@ -165,10 +182,11 @@ impl Auth {
     /// Ends every session of the account `email`, and what they could come back with (the
     /// trust of its devices, its mailed links), as "log out other devices" does; returns how
     /// many sessions ended.
-    pub async fn revoke_sessions(&self, email: &Email) -> Result<usize, AuthError> {
+    pub async fn revoke_sessions(self, email: &Email) -> Result<usize, AuthError> {
+        let auth = self.0;
         let user = self.account(email).await?;
-        let (user_id, lifetimes) = (user.id, self.lifetimes);
-        let ended = self
+        let (user_id, lifetimes) = (user.id, auth.lifetimes);
+        let ended = auth
             .db
             .write(move |tx| {
                 revoke_derived_trust(tx, user_id, None)?;
@@ -180,57 +198,58 @@ impl Auth {
             Field::Email(&user.email),
             Field::Count(ended),
         ];
-        self.audit
+        auth.audit
             .record(&operator(), "admin.sessions_revoked", &fields);
         Ok(ended)
     }
 
     /// Writes a consistent copy of the database to `path` while the service runs, replacing an
     /// existing file only when `replace` is set; returns its size in bytes.
-    pub async fn backup(&self, path: &Path, replace: bool) -> Result<u64, AuthError> {
-        let (db, target) = (self.db.clone(), path.to_owned());
+    pub async fn backup(self, path: &Path, replace: bool) -> Result<u64, AuthError> {
+        let auth = self.0;
+        let (db, target) = (auth.db.clone(), path.to_owned());
         let bytes = tokio::task::spawn_blocking(move || db.backup_into(&target, replace))
             .await?
             .map_err(|error| match error {
                 DbError::Backup(why) => AuthError::Internal(why.into()),
                 other => other.into(),
             })?;
-        self.audit.record(&operator(), "admin.backup", &[]);
+        auth.audit.record(&operator(), "admin.backup", &[]);
         log::info!(target: "auth_service::backup", "backup written: {} ({bytes} bytes)", path.display());
         Ok(bytes)
     }
 
     /// Waits (a few seconds at most) for the mail queued so far to go out: the admin command
     /// line calls it before its process exits.
-    pub fn flush_mail(&self) {
-        self.mailer.flush(Duration::from_secs(10));
+    pub fn flush_mail(self) {
+        self.0.mailer.flush(Duration::from_secs(10));
     }
 
     /// Records an operator's command that changed nothing an event above covers (`migrate`,
     /// `sessions purge`).
-    pub fn audit_operator(&self, event: &str) {
-        self.audit.record(&operator(), event, &[]);
+    pub fn audit_operator(self, event: &str) {
+        self.0.audit.record(&operator(), event, &[]);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::testing::{auth, caller, email, password};
+    use crate::auth::testing::{auth, caller, email, log_in, password};
 
     #[rocket::async_test]
     async fn a_database_that_does_not_answer_in_time_is_not_ready() {
         let (auth, db, _dir) = auth().await;
-        auth.ready().await.unwrap();
+        auth.operator().ready().await.unwrap();
         let held: Vec<_> = (0..8).map(|_| db.conn().unwrap()).collect();
         assert_eq!(db.pool_state(), (8, 0), "every connection taken");
         let started = std::time::Instant::now();
-        let refused = auth.ready().await;
+        let refused = auth.operator().ready().await;
         let message = refused.unwrap_err().to_string();
         assert!(message.contains("did not answer within 2 s"), "{message}");
         assert!(started.elapsed() < READY_TIMEOUT + Duration::from_secs(1));
         drop(held);
-        auth.ready().await.unwrap();
+        auth.operator().ready().await.unwrap();
     }
 
     /// Checks write, and anyone may ask: a burst of them shares one check in flight, so it
@@ -252,7 +271,7 @@ mod tests {
             })
         });
         is_locked.recv().unwrap();
-        let checks = futures::future::join_all((0..6).map(|_| auth.ready()));
+        let checks = futures::future::join_all((0..6).map(|_| auth.operator().ready()));
         let in_use = async {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let (open, idle) = db.pool_state();
@@ -262,41 +281,47 @@ mod tests {
         done.send(()).unwrap();
         writer.join().unwrap().unwrap();
         assert!(in_use <= 2, "the writer's and one check's, not {in_use}");
-        auth.ready().await.unwrap();
+        auth.operator().ready().await.unwrap();
     }
 
     #[rocket::async_test]
     async fn an_operator_creates_shows_fixes_and_deletes_an_account() {
         let (auth, _db, _dir) = auth().await;
         let ann = email("ann@b.com");
-        let created = auth.create_user(&ann, password("first")).await.unwrap();
+        let created = auth
+            .operator()
+            .create_user(&ann, password("first"))
+            .await
+            .unwrap();
         assert!(
             created.email_verified_at.is_some(),
             "the operator vouches for it"
         );
-        let session = auth
-            .login(&caller(), &ann, "first")
+        let session = log_in(&auth, &caller(), &ann, "first")
             .await
             .unwrap()
             .session_id;
-        let shown = auth.account_summary(&ann).await.unwrap();
+        let shown = auth.operator().account_summary(&ann).await.unwrap();
         assert_eq!(
             (shown.id, shown.live_sessions, shown.trusted_devices),
             (created.id, 1, 1)
         );
 
-        auth.set_password(&ann, password("second")).await.unwrap();
+        auth.operator()
+            .set_password(&ann, password("second"))
+            .await
+            .unwrap();
         assert!(
-            auth.user_for_session(&session).await.is_err(),
+            auth.sessions().account_of(&session).await.is_err(),
             "its sessions ended"
         );
-        auth.login(&caller(), &ann, "second").await.unwrap();
-        assert_eq!(auth.revoke_sessions(&ann).await.unwrap(), 1);
-        auth.delete_user(&ann).await.unwrap();
+        log_in(&auth, &caller(), &ann, "second").await.unwrap();
+        assert_eq!(auth.operator().revoke_sessions(&ann).await.unwrap(), 1);
+        auth.operator().delete_user(&ann).await.unwrap();
         for missing in [
-            auth.account_summary(&ann).await.map(drop),
-            auth.delete_user(&ann).await,
-            auth.revoke_sessions(&ann).await.map(drop),
+            auth.operator().account_summary(&ann).await.map(drop),
+            auth.operator().delete_user(&ann).await,
+            auth.operator().revoke_sessions(&ann).await.map(drop),
         ] {
             assert!(matches!(missing, Err(AuthError::UnknownAccount)));
         }

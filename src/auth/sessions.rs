@@ -1,46 +1,28 @@
-//! Sessions: starting one (its id is the only raw copy of the secret), finding the user of a
-//! live one on every logged-in request, and ending one (logging out this device only).
+//! Sessions: starting one for a proven credential (its id is the only raw copy of the
+//! secret), finding the account of a live one on every logged-in request, and ending one
+//! (logging out this device only).
 
 use super::audit::Field;
-use super::login::PasswordCheck;
-use super::throttle::{Reservation, Scope};
+use super::credentials::Proof;
+use super::links::revoke_derived_trust;
+use super::view::Account;
 use super::{Auth, AuthError, Caller, token, user_agent};
-use crate::db::sessions::{NewSession, TOUCH_AFTER_SECS};
-use crate::db::{DbError, Tx, User, devices, now, sessions, throttle_events};
+use crate::db::sessions::TOUCH_AFTER_SECS;
+use crate::db::{DbError, Tx, devices, now, sessions, throttle_events};
 
-/// A new session: its account, the id to hand to the client (the only copy of the raw value)
-/// and, when this login made the client a trusted device, the device token to hand it too.
+/// A started session, for the client: its account, the id to hand to the client (the only
+/// copy of the raw value) and, when signing in made the client a trusted device, the device
+/// token to hand it too.
 #[derive(Debug)]
-pub struct Login {
-    pub user: User,
+pub struct SignedIn {
+    pub account: Account,
     pub session_id: String,
     pub device_token: Option<String>,
 }
 
-/// What the transaction that starts a session does beside inserting it: all of it or none.
-pub(super) struct SessionStart {
-    pub user: User,
-    /// For a login: the session is made only while the verified password is still the
-    /// account's (and a stale hash is replaced in the same transaction).
-    pub check: Option<PasswordCheck>,
-    /// The failures this success forgives: the account's untrusted ones, or this device's.
-    pub forgive: Option<(Scope, String)>,
-    /// The attempt counted at the gate, released: it was no failure.
-    pub reservation: Reservation,
-    /// The digest of the session the client presented, which the new one replaces.
-    pub replaced: Option<[u8; 32]>,
-    /// The digest of the client's device cookie when it is trusted for this account already;
-    /// otherwise the client becomes a trusted device with a new token.
-    pub device: Option<[u8; 32]>,
-    /// The check writes a new password: every session of the account ends before the new one
-    /// starts, and what the old password vouched for is void (mailed links, the trust of
-    /// every device but this client's).
-    pub password_changed: bool,
-}
-
 /// A session about to start. Its secrets are made before the transaction that stores it, and
-/// only the client ever gets the raw values ([`Opening::login`]).
-pub(super) struct Opening {
+/// only the client ever gets the raw values ([`NewSession::signed_in`]).
+pub(super) struct NewSession {
     session_id: String,
     public_id: String,
     agent: Option<String>,
@@ -48,14 +30,17 @@ pub(super) struct Opening {
     /// The digest of the client's device cookie: the one it presented, trusted for the
     /// account already, or its new one.
     device: [u8; 32],
-    /// The new device token, when the client was not trusted yet: this login makes it so.
+    /// The new device token, when the client was not trusted yet: this session makes it so.
     device_token: Option<String>,
     /// How many devices the account may trust (`trusted_devices_per_account`).
     max_devices: i64,
 }
 
-impl Opening {
-    pub(super) fn new(caller: &Caller, trusted: Option<[u8; 32]>, max_devices: i64) -> Opening {
+impl NewSession {
+    /// The session of `caller`, on the device `trusted` (its digest) when the client's device
+    /// cookie is trusted for the account already; otherwise the client becomes a trusted
+    /// device with a new token.
+    pub(super) fn new(caller: &Caller, trusted: Option<[u8; 32]>, max_devices: i64) -> NewSession {
         let (device, device_token) = match trusted {
             Some(digest) => (digest, None),
             None => {
@@ -63,7 +48,7 @@ impl Opening {
                 (token::digest(&raw), Some(raw))
             }
         };
-        Opening {
+        NewSession {
             session_id: token::generate(),
             public_id: token::public_id(),
             agent: caller.user_agent.as_deref().map(user_agent::summary),
@@ -77,7 +62,7 @@ impl Opening {
     /// In the caller's transaction: the session's row, and its device (a trusted one's last
     /// use is recorded; a new one is added).
     pub(super) fn store(&self, tx: &mut Tx<'_>, user_id: i32, at: i64) -> Result<(), DbError> {
-        let new = NewSession {
+        let row = sessions::NewSession {
             user_id,
             token_digest: &token::digest(&self.session_id),
             public_id: &self.public_id,
@@ -85,7 +70,7 @@ impl Opening {
             address: self.address.as_deref(),
             device_digest: Some(&self.device),
         };
-        sessions::add_session(tx, &new)?;
+        sessions::add_session(tx, &row)?;
         match self.device_token {
             None => devices::touch_device(tx, &self.device, at),
             Some(_) => devices::add_device(tx, user_id, &self.device, at, self.max_devices),
@@ -93,84 +78,85 @@ impl Opening {
     }
 
     /// The stored session, for the client.
-    pub(super) fn login(self, user: User) -> Login {
-        Login {
-            user,
+    pub(super) fn signed_in(self, account: Account) -> SignedIn {
+        SignedIn {
+            account,
             session_id: self.session_id,
             device_token: self.device_token,
         }
     }
 }
 
-impl Auth {
-    /// Starts a session in one transaction with everything `start` asks for; `None` when the
-    /// password a login verified is no longer the account's (a reset completed meanwhile).
-    pub(super) async fn start_session(
-        &self,
+/// The sessions of requests: finding the account of one, ending one.
+#[derive(Clone, Copy)]
+pub struct Sessions<'a>(pub(super) &'a Auth);
+
+impl Sessions<'_> {
+    /// Starts a session for `proof`, in one transaction with everything the proof consumed,
+    /// provided its password is still the account's: the stale hash's replacement is written,
+    /// the check's count released, the failures of its budget forgiven and the device trusted.
+    /// Signing in replaces the session the client presented; with `new_hash`, the proven
+    /// password is replaced by it instead, every session of the account ends before the new
+    /// one starts, and what the old password vouched for is void (mailed links, the trust of
+    /// every device but this client's). `None` when the proven password is no longer the
+    /// account's (a reset completed meanwhile).
+    pub(super) async fn start(
+        self,
         caller: &Caller,
-        start: SessionStart,
-    ) -> Result<Option<Login>, AuthError> {
-        let lifetimes = self.lifetimes;
-        let SessionStart {
-            mut user,
-            check,
-            forgive,
+        proof: Proof,
+        new_hash: Option<String>,
+    ) -> Result<Option<SignedIn>, AuthError> {
+        let auth = self.0;
+        let lifetimes = auth.lifetimes;
+        let Proof {
+            user,
+            password,
+            budget: (scope, key),
             reservation,
-            replaced,
             device,
-            password_changed,
-        } = start;
-        let opening = Opening::new(caller, device, self.devices_per_account);
-        let rehash = check.as_ref().and_then(PasswordCheck::rehash);
+        } = proof;
+        let password_changed = new_hash.is_some();
+        let (check, replaced) = match new_hash {
+            Some(hash) => (password.replace_with(hash), None),
+            None => (password, caller.session_digest()),
+        };
+        let new = NewSession::new(caller, device, auth.devices_per_account);
         let user_id = user.id;
-        let stored = self
+        let stored = auth
             .db
             .write(move |tx| {
-                if let Some(check) = &check
-                    && !check.still_current(tx)?
-                {
+                if !check.still_current(tx)? {
                     return Ok(None);
                 }
                 let at = now();
-                if let Some((scope, key)) = &forgive {
-                    throttle_events::clear_events(tx, scope.name(), key)?;
-                }
+                throttle_events::clear_events(tx, scope.name(), &key)?;
                 reservation.release(tx)?;
                 if let Some(replaced) = replaced {
                     sessions::delete_session(tx, &replaced, at, lifetimes)?;
                 }
                 if password_changed {
                     sessions::delete_sessions_of(tx, user_id, None, at, lifetimes)?;
-                    super::links::revoke_derived_trust(
-                        tx,
-                        user_id,
-                        device.as_ref().map(|d| &d[..]),
-                    )?;
+                    revoke_derived_trust(tx, user_id, device.as_ref().map(|d| &d[..]))?;
                 }
-                opening.store(tx, user_id, at)?;
-                Ok(Some(opening))
+                new.store(tx, user_id, at)?;
+                Ok(Some(new))
             })
             .await?;
-        let Some(opening) = stored else {
-            return Ok(None);
-        };
-        if let Some(hash) = rehash {
-            user.hashed_password = hash;
-        }
-        Ok(Some(opening.login(user)))
+        Ok(stored.map(|new| new.signed_in(user.into())))
     }
 
-    /// The user of a live session. Use is recorded at most once a minute per session, so most
-    /// lookups stay reads.
-    pub async fn user_for_session(&self, session_id: &str) -> Result<User, AuthError> {
-        let (digest, lifetimes, at) = (token::digest(session_id), self.lifetimes, now());
-        let found = self
+    /// The account of a live session. Use is recorded at most once a minute per session, so
+    /// most lookups stay reads.
+    pub async fn account_of(self, session_id: &str) -> Result<Account, AuthError> {
+        let auth = self.0;
+        let (digest, lifetimes, at) = (token::digest(session_id), auth.lifetimes, now());
+        let found = auth
             .db
             .read(move |c| sessions::find_session(c, &digest, at, lifetimes))
             .await?;
         let (session, user) = found.ok_or(AuthError::NoSession)?;
         if at - session.last_seen_at >= TOUCH_AFTER_SECS {
-            let touched = self
+            let touched = auth
                 .db
                 .write_relaxed(move |tx| sessions::touch_session(tx, &session.token_hash, at))
                 .await;
@@ -180,22 +166,19 @@ impl Auth {
                 log::warn!(target: "auth_service::db", "a session's use was not recorded: {error}");
             }
         }
-        Ok(user)
+        Ok(user.into())
     }
 
     /// Ends the session `session_id` only; the account's other devices stay logged in.
-    pub async fn destroy_session(
-        &self,
-        caller: &Caller,
-        session_id: &str,
-    ) -> Result<(), AuthError> {
-        let (digest, lifetimes, at) = (token::digest(session_id), self.lifetimes, now());
-        let ended = self
+    pub async fn end(self, caller: &Caller, session_id: &str) -> Result<(), AuthError> {
+        let auth = self.0;
+        let (digest, lifetimes, at) = (token::digest(session_id), auth.lifetimes, now());
+        let ended = auth
             .db
             .write(move |tx| sessions::delete_session(tx, &digest, at, lifetimes))
             .await?;
         let user_id = ended.ok_or(AuthError::NoSession)?;
-        self.audit
+        auth.audit
             .record(caller, "logout", &[Field::UserId(user_id)]);
         Ok(())
     }
@@ -205,7 +188,7 @@ impl Auth {
 mod tests {
     use super::*;
     use crate::auth::ResetRequest;
-    use crate::auth::testing::{auth, caller, email, password};
+    use crate::auth::testing::{auth, caller, email, log_in, password};
     use crate::db::schema::{account_tokens as tokens_table, sessions as sessions_table};
     use crate::db::testing::conn;
     use diesel::prelude::*;
@@ -213,15 +196,18 @@ mod tests {
     #[rocket::async_test]
     async fn the_database_holds_only_digests_of_session_ids_and_reset_tokens() {
         let (auth, db, dir) = auth().await;
-        auth.register(&caller(), &email("a@b.com"), password("pw"))
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("pw"))
             .await
             .unwrap();
-        let session_id = auth
-            .login(&caller(), &email("a@b.com"), "pw")
+        let session_id = log_in(&auth, &caller(), &email("a@b.com"), "pw")
             .await
             .unwrap()
             .session_id;
-        let requested = auth.request_reset(&caller(), &email("a@b.com"), true).await;
+        let requested = auth
+            .links()
+            .request_reset(&caller(), &email("a@b.com"), true)
+            .await;
         let ResetRequest::Issued(reset_token) = requested.unwrap() else {
             panic!("a known account gets a token");
         };
@@ -260,31 +246,36 @@ mod tests {
     async fn sessions_resolve_to_their_user_until_destroyed() {
         let (auth, _db, _dir) = auth().await;
         let user = auth
+            .accounts()
             .register(&caller(), &email("a@b.com"), password("pw"))
             .await
             .unwrap();
-        let first = auth
-            .login(&caller(), &email("a@b.com"), "pw")
+        let first = log_in(&auth, &caller(), &email("a@b.com"), "pw")
             .await
             .unwrap()
             .session_id;
-        let second = auth
-            .login(&caller(), &email("a@b.com"), "pw")
+        let second = log_in(&auth, &caller(), &email("a@b.com"), "pw")
             .await
             .unwrap()
             .session_id;
         assert_ne!(first, second);
-        assert_eq!(auth.user_for_session(&first).await.unwrap().id, user.id);
+        assert_eq!(
+            auth.sessions().account_of(&first).await.unwrap().id,
+            user.id
+        );
 
-        auth.destroy_session(&caller(), &first).await.unwrap();
+        auth.sessions().end(&caller(), &first).await.unwrap();
         assert!(matches!(
-            auth.user_for_session(&first).await,
+            auth.sessions().account_of(&first).await,
             Err(AuthError::NoSession)
         ));
         assert!(matches!(
-            auth.destroy_session(&caller(), &first).await,
+            auth.sessions().end(&caller(), &first).await,
             Err(AuthError::NoSession)
         ));
-        assert_eq!(auth.user_for_session(&second).await.unwrap().id, user.id);
+        assert_eq!(
+            auth.sessions().account_of(&second).await.unwrap().id,
+            user.id
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The auth layer's test fixture: an `Auth` on a fresh temporary database, cost 4, mail to an
 //! outbox in the same temporary directory.
 
-use super::{AuditLog, Auth, Caller, Email, Password};
+use super::{AuditLog, Auth, AuthError, Caller, Email, Password, SignedIn, Step};
 use crate::config::{LinkPaths, LogFormat, Settings};
 use crate::db::Db;
 use crate::db::scratch::Scratch;
@@ -54,4 +54,21 @@ pub fn email(s: &str) -> Email {
 
 pub fn password(s: &str) -> Password {
     Password::parse(s).unwrap()
+}
+
+/// The password hash stored for the account `user_id`.
+pub fn stored_hash(db: &Db, user_id: i32) -> String {
+    let user = crate::db::users::find_user_by_id(&mut crate::db::testing::conn(db), user_id);
+    user.unwrap().expect("the account exists").hashed_password
+}
+
+/// Signs in with a password, to the session it ends in (no account needs a second step).
+pub async fn log_in(
+    auth: &Auth,
+    caller: &Caller,
+    email: &Email,
+    password: &str,
+) -> Result<SignedIn, AuthError> {
+    let Step::Session(signed_in) = auth.sign_in().password(caller, email, password).await?;
+    Ok(signed_in)
 }

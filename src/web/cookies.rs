@@ -16,7 +16,7 @@ use rocket::time::Duration;
 use subtle::ConstantTimeEq;
 
 use super::paths;
-use crate::auth::{DEVICE_TRUST_SECS, Login, VERIFY_TTL_SECS, token};
+use crate::auth::{DEVICE_TRUST_SECS, SignedIn, VERIFY_TTL_SECS, token};
 use crate::config::Settings;
 
 /// The CSRF cookie: the visitor's random token, private (encrypted and authenticated).
@@ -101,13 +101,13 @@ impl Cookies<'_> {
     }
 
     /// Hands a new session to the client, for as long as a session can live at most, and
-    /// the device token too when the login made the client a trusted device.
-    pub fn start_session(&self, login: Login) {
+    /// the device token too when signing in made the client a trusted device.
+    pub fn start_session(&self, signed_in: SignedIn) {
         let name = self.named(&self.settings.session_cookie_name);
-        let mut cookie = self.hardened(name, login.session_id);
+        let mut cookie = self.hardened(name, signed_in.session_id);
         cookie.set_max_age(Duration::seconds(self.settings.session_absolute_secs));
         self.jar.add(cookie);
-        if let Some(device_token) = login.device_token {
+        if let Some(device_token) = signed_in.device_token {
             self.trust_device(device_token);
         }
     }

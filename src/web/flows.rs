@@ -8,9 +8,8 @@ use rocket::request::{FromRequest, Outcome, Request};
 use super::bodies::{Credentials, CurrentPassword, EmailChange, EmailInput, PasswordChange};
 use super::cookies::Cookies;
 use super::session::CurrentUser;
-use crate::auth::{Auth, AuthError, Caller, DeviceSession, Ended, ResetRequest};
+use crate::auth::{Account, Auth, AuthError, Caller, DeviceSession, Ended, ResetRequest, Step};
 use crate::config::Settings;
-use crate::db::User;
 
 /// What an account handler works with: who is calling (address, request id, the session and
 /// device its cookies present), the auth service, the cookie jar and the settings. The account
@@ -43,9 +42,9 @@ impl AccountRequest<'_> {
     /// The account of the caller's live session: [`AuthError::NoSession`] without one, the
     /// lookup's error when it could not be done. Looked up once per request, however many
     /// guards and flows ask.
-    pub async fn account(&self) -> Result<User, AuthError> {
+    pub async fn account(&self) -> Result<Account, AuthError> {
         match self.req.guard::<CurrentUser>().await {
-            Outcome::Success(CurrentUser(user)) => Ok(user),
+            Outcome::Success(CurrentUser(account)) => Ok(account),
             Outcome::Error((_, error)) => Err(error),
             Outcome::Forward(_) => Err(AuthError::NoSession),
         }
@@ -56,30 +55,36 @@ impl AccountRequest<'_> {
         token.filter(|_| self.settings.expose_reset_token)
     }
 
-    /// Logs in and hands the client the new session; the account's email.
+    /// Signs in with a password and hands the client the new session; the account's email.
     pub async fn log_in(&self, credentials: Credentials) -> Result<String, AuthError> {
         let Credentials { email, password } = credentials;
-        let login = self.auth.login(&self.caller, &email, &password).await?;
-        let email = login.user.email.clone();
-        self.cookies.start_session(login);
+        let sign_in = self.auth.sign_in();
+        let Step::Session(signed_in) = sign_in.password(&self.caller, &email, &password).await?;
+        let email = signed_in.account.email.clone();
+        self.cookies.start_session(signed_in);
         Ok(email)
     }
 
     /// Asks for a reset link for `body.email` (the token itself only when tokens are exposed).
     pub async fn request_reset(&self, body: &EmailInput) -> Result<ResetRequest, AuthError> {
         let expose = self.settings.expose_reset_token;
+        let links = self.auth.links();
+        links.request_reset(&self.caller, &body.email, expose).await
+    }
+
+    pub async fn sessions(&self, account: &Account) -> Result<Vec<DeviceSession>, AuthError> {
         self.auth
-            .request_reset(&self.caller, &body.email, expose)
+            .accounts()
+            .sessions_of(&self.caller, account)
             .await
     }
 
-    pub async fn sessions(&self, user: &User) -> Result<Vec<DeviceSession>, AuthError> {
-        self.auth.sessions_of(&self.caller, user).await
-    }
-
     /// Ends the account's session `id`; ending this very session also drops its cookie.
-    pub async fn end_session(&self, user: &User, id: &str) -> Result<Ended, AuthError> {
-        let ended = self.auth.end_session_by_id(&self.caller, user, id).await?;
+    pub async fn end_session(&self, account: &Account, id: &str) -> Result<Ended, AuthError> {
+        let accounts = self.auth.accounts();
+        let ended = accounts
+            .end_session_by_id(&self.caller, account, id)
+            .await?;
         if ended.current {
             self.cookies.end_session();
         }
@@ -87,69 +92,77 @@ impl AccountRequest<'_> {
     }
 
     /// Ends every session of the account but this one; how many ended.
-    pub async fn end_other_sessions(&self, user: &User) -> Result<usize, AuthError> {
-        self.auth.end_other_sessions(&self.caller, user).await
+    pub async fn end_other_sessions(&self, account: &Account) -> Result<usize, AuthError> {
+        self.auth
+            .accounts()
+            .end_other_sessions(&self.caller, account)
+            .await
     }
 
     /// Changes the password: every other session ends and this client gets a new one.
     pub async fn change_password(
         &self,
-        user: &User,
+        account: &Account,
         body: PasswordChange,
     ) -> Result<(), AuthError> {
         let (current, new) = (&body.current_password, body.new_password);
-        let login = self
-            .auth
-            .change_password(&self.caller, user, current, new)
+        let accounts = self.auth.accounts();
+        let signed_in = accounts
+            .change_password(&self.caller, account, current, new)
             .await?;
-        self.cookies.start_session(login);
+        self.cookies.start_session(signed_in);
         Ok(())
     }
 
     /// Mails a new verification link; its token as the client may see it.
-    pub async fn send_verification(&self, user: &User) -> Result<Option<String>, AuthError> {
-        let token = self.auth.send_verification(&self.caller, user).await?;
+    pub async fn send_verification(&self, account: &Account) -> Result<Option<String>, AuthError> {
+        let token = self
+            .auth
+            .links()
+            .send_verification(&self.caller, account)
+            .await?;
         Ok(self.exposed(Some(token)))
     }
 
     /// Spends a verification token; the email it verified.
     pub async fn verify_email(&self, token: &str) -> Result<String, AuthError> {
-        Ok(self.auth.verify_email(&self.caller, token).await?.email)
+        Ok(self
+            .auth
+            .links()
+            .verify_email(&self.caller, token)
+            .await?
+            .email)
     }
 
     /// Mails a link that moves the account to `body.new_email`; its token as the client may
     /// see it (none when the address has an account: that one gets a notice instead).
     pub async fn request_email_change(
         &self,
-        user: &User,
+        account: &Account,
         body: &EmailChange,
     ) -> Result<Option<String>, AuthError> {
         let (current, new_email) = (&body.current_password, &body.new_email);
-        let token = self
-            .auth
-            .request_email_change(&self.caller, user, current, new_email)
-            .await?;
-        Ok(self.exposed(token))
+        let accounts = self.auth.accounts();
+        let token = accounts.request_email_change(&self.caller, account, current, new_email);
+        Ok(self.exposed(token.await?))
     }
 
     /// Spends an email-change token; the account's new email.
     pub async fn confirm_email_change(&self, token: &str) -> Result<String, AuthError> {
-        Ok(self
-            .auth
-            .confirm_email_change(&self.caller, token)
-            .await?
-            .email)
+        let moved = self.auth.links().confirm_email_change(&self.caller, token);
+        Ok(moved.await?.email)
     }
 
     /// Deletes the account and drops the session cookie.
     pub async fn delete_account(
         &self,
-        user: &User,
+        account: &Account,
         body: &CurrentPassword,
     ) -> Result<(), AuthError> {
         let current = &body.current_password;
-        self.auth
-            .delete_account(&self.caller, user, current)
+        let accounts = self.auth.accounts();
+        accounts
+            .delete_account(&self.caller, account, current)
             .await?;
         self.cookies.end_session();
         Ok(())

@@ -58,7 +58,7 @@ fn alive() -> Json<Health> {
 )]
 #[get("/health/ready")]
 async fn ready(auth: &State<Auth>) -> (Status, Json<Health>) {
-    match auth.ready().await {
+    match auth.operator().ready().await {
         Ok(()) => (Status::Ok, Health::of("ready")),
         Err(error) => {
             log::error!(target: "auth_service::health", "not ready: {error}");
@@ -103,6 +103,7 @@ fn metrics(
     bearer: Bearer,
 ) -> Result<(ContentType, String), Problem> {
     let text = auth
+        .operator()
         .metrics_text()
         .ok_or_else(|| Problem::new(Status::NotFound, "not found"))?;
     if let Some(expected) = &settings.metrics_token {

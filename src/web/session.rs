@@ -5,17 +5,16 @@ use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 
 use super::cookies::Cookies;
-use crate::auth::{Auth, AuthError};
-use crate::db::User;
+use crate::auth::{Account, Auth, AuthError};
 
 /// The user of the request's live session. Fails with [`AuthError::NoSession`] (403) when there
 /// is none, and with the lookup's own status when it could not be done (503 when the database
 /// is unavailable, 500 otherwise); pages turn a 403 into a redirect to the login page.
-pub struct CurrentUser(pub User);
+pub struct CurrentUser(pub Account);
 
 /// The session lookup, done once per request however many guards ask.
 enum Lookup {
-    Found(User),
+    Found(Account),
     Missing,
     /// The lookup itself failed: 503 when the database is unavailable, 500 otherwise.
     Failed(Status, String),
@@ -33,7 +32,7 @@ impl<'r> FromRequest<'r> for CurrentUser {
                     return Lookup::Missing;
                 };
                 let auth = req.rocket().state::<Auth>().expect("auth is managed");
-                match auth.user_for_session(&session_id).await {
+                match auth.sessions().account_of(&session_id).await {
                     Ok(user) => Lookup::Found(user),
                     Err(AuthError::NoSession) => Lookup::Missing,
                     Err(AuthError::Unavailable(cause)) => {

@@ -244,7 +244,7 @@ fn an_operators_new_password_voids_mailed_links_and_every_device() {
     let email = Email::parse("ann@example.com").unwrap();
     let password = Password::parse("set-by-operator").unwrap();
     operator(&app, |auth| async move {
-        auth.set_password(&email, password).await
+        auth.operator().set_password(&email, password).await
     });
     assert_links_void(&app, &pending, false);
     assert_eq!(trusted(&app), Vec::<Vec<u8>>::new());
@@ -256,10 +256,9 @@ fn an_operators_revocation_of_the_sessions_voids_mailed_links_and_every_device()
     let (app, _laptop, phone, pending) = ann_on_two_devices();
     let email = Email::parse("ann@example.com").unwrap();
     assert_eq!(
-        operator(
-            &app,
-            |auth| async move { auth.revoke_sessions(&email).await }
-        ),
+        operator(&app, |auth| async move {
+            auth.operator().revoke_sessions(&email).await
+        }),
         2
     );
     assert_links_void(&app, &pending, false);

@@ -134,14 +134,12 @@ pub fn index() -> Json<Message> {
 #[post("/users", data = "<body>")]
 async fn create_user(request: ApiRequest<'_>, body: Input<NewAccount>) -> Answer<EmailMessage> {
     let Body(NewAccount { email, password }) = body?;
-    let user = request
-        .auth
-        .register(&request.caller, &email, password)
-        .await?;
+    let accounts = request.auth.accounts();
+    let account = accounts.register(&request.caller, &email, password).await?;
     if request.caller.session_id.is_some() {
         request.cookies.end_session();
     }
-    Ok(EmailMessage::new(user.email, "user created"))
+    Ok(EmailMessage::new(account.email, "user created"))
 }
 
 #[utoipa::path(post, path = "/sessions", tag = "original", request_body = Credentials, responses(
@@ -165,7 +163,8 @@ async fn destroy_session(request: ApiRequest<'_>) -> Result<Redirect, Problem> {
     let session_id = request.cookies.session_id().ok_or(AuthError::NoSession)?;
     request
         .auth
-        .destroy_session(&request.caller, &session_id)
+        .sessions()
+        .end(&request.caller, &session_id)
         .await?;
     request.cookies.end_session();
     Ok(Redirect::to(uri!(index)))
@@ -178,7 +177,7 @@ async fn destroy_session(request: ApiRequest<'_>) -> Result<Redirect, Problem> {
 #[get("/profile")]
 async fn profile(request: ApiRequest<'_>) -> Answer<Profile> {
     let user = request.account().await?;
-    let verified = user.email_verified_at.is_some();
+    let verified = user.is_verified();
     Ok(Profile::of(user.email, verified))
 }
 
@@ -227,9 +226,7 @@ async fn update_password(request: ApiRequest<'_>, body: Input<ResetInput>) -> An
         reset_token,
         new_password,
     }) = body?;
-    let user = request
-        .auth
-        .spend_reset_token(&request.caller, &reset_token, Some(&email), new_password)
-        .await?;
-    Ok(EmailMessage::new(user.email, "Password updated"))
+    let links = request.auth.links();
+    let spent = links.spend_reset_token(&request.caller, &reset_token, Some(&email), new_password);
+    Ok(EmailMessage::new(spent.await?.email, "Password updated"))
 }

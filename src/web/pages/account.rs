@@ -7,8 +7,8 @@ use rocket::{Either, Responder, get, post, uri};
 use rocket_dyn_templates::Template;
 
 use super::{FormPage, Page, redirect_with, submit};
+use crate::auth::Account;
 use crate::auth::AuthError;
-use crate::db::User;
 use crate::time::readable;
 use crate::web::bodies::{Credentials, NewAccount};
 use crate::web::csrf::CheckedForm;
@@ -43,11 +43,11 @@ pub async fn signup_submit(
     let (auth, caller) = (page.auth, &page.caller);
     let created = async |NewAccount { email, password }| {
         if auth.requires_verified_email() {
-            auth.register(caller, &email, password).await?;
+            auth.accounts().register(caller, &email, password).await?;
             return Ok::<_, Problem>(None);
         }
         Ok(Some(
-            auth.register_and_log_in(caller, &email, password).await?,
+            auth.sign_in().sign_up(caller, &email, password).await?,
         ))
     };
     match submit(form, created, SIGNUP.again(&page)).await? {
@@ -94,7 +94,7 @@ pub async fn profile_page(page: Page<'_>) -> Result<Either<Template, Redirect>, 
 /// page that failed.
 pub(super) async fn profile_view(
     page: &Page<'_>,
-    user: &User,
+    user: &Account,
     error: Option<&str>,
 ) -> Result<Template, ErrorPage> {
     let sessions = page.sessions(user).await?;
@@ -115,7 +115,7 @@ pub(super) async fn profile_view(
     let profile = json!({
         "title": "Your profile",
         "email": user.email,
-        "email_verified": user.email_verified_at.is_some(),
+        "email_verified": user.is_verified(),
         "sessions": listed,
         "others": sessions.iter().any(|s| !s.current),
         "error": error,
@@ -150,7 +150,7 @@ pub async fn logout_submit(
 ) -> Result<LoggedOut, ErrorPage> {
     let (auth, cookies) = (request.auth, &request.cookies);
     if let Some(session_id) = cookies.session_id() {
-        match auth.destroy_session(&request.caller, &session_id).await {
+        match auth.sessions().end(&request.caller, &session_id).await {
             Ok(()) | Err(AuthError::NoSession) => cookies.end_session(),
             Err(error) => return Err(error.into()),
         }

@@ -46,6 +46,7 @@ impl LinkPage {
             Link::Verify => {
                 let email = page
                     .auth
+                    .links()
                     .verification_holder(&page.caller, token)
                     .await?
                     .email;
@@ -53,7 +54,11 @@ impl LinkPage {
             }
             // The email change (a reset link has a journey of its own, `pages::password`).
             _ => {
-                let (_, new_email) = page.auth.email_change_holder(&page.caller, token).await?;
+                let (_, new_email) = page
+                    .auth
+                    .links()
+                    .email_change_holder(&page.caller, token)
+                    .await?;
                 format!("Make {new_email} the email of your account. You will log in with it.")
             }
         })

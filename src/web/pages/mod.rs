@@ -26,7 +26,6 @@ use super::flows::AccountRequest;
 use super::input::Fields;
 use super::session::CurrentUser;
 use crate::auth::AuthError;
-use crate::db::User;
 
 pub fn routes() -> Vec<rocket::Route> {
     routes![
@@ -182,7 +181,7 @@ fn log_in_first() -> PageFailure {
 }
 
 /// The account a form acts for: the user of the request's live session, or the login page.
-async fn account_of(request: &AccountRequest<'_>) -> Result<User, PageFailure> {
+async fn account_of(request: &AccountRequest<'_>) -> Result<crate::auth::Account, PageFailure> {
     match request.account().await {
         Ok(user) => Ok(user),
         Err(AuthError::NoSession) => Err(log_in_first()),

@@ -11,8 +11,8 @@ use rocket::{get, post, uri};
 use rocket_dyn_templates::Template;
 
 use super::{FormPage, Layout, Page, link_failed, link_token, opened, redirect_with, submit};
+use crate::auth::Account;
 use crate::auth::{Auth, ResetRequest};
-use crate::db::User;
 use crate::web::bodies::{EmailInput, NewPassword};
 use crate::web::cookies::{Cookies, Link};
 use crate::web::csrf::CheckedForm;
@@ -35,7 +35,7 @@ pub async fn forgot_submit(
     let body = submit(form, async |body| Ok(body), FORGOT.again(&page)).await?;
     let requested = page.request_reset(&body).await.map_err(ErrorPage::from)?;
     let link = match requested {
-        ResetRequest::Issued(token) => Some(page.auth.link(Link::Reset.page(), &token)),
+        ResetRequest::Issued(token) => Some(page.auth.links().url(Link::Reset.page(), &token)),
         ResetRequest::NoAccount | ResetRequest::Capped | ResetRequest::Deferred => None,
     };
     let message = "If an account exists for that email, we have sent a reset link to it.";
@@ -71,7 +71,7 @@ pub async fn reset_page(page: Page<'_>) -> Result<Template, ErrorPage> {
     Ok(reset_form(&page.layout, page.auth, &holder, None))
 }
 
-fn reset_form(layout: &Layout, auth: &Auth, holder: &User, error: Option<&str>) -> Template {
+fn reset_form(layout: &Layout, auth: &Auth, holder: &Account, error: Option<&str>) -> Template {
     let page = json!({
         "title": "Choose a new password",
         "email": holder.email,
@@ -82,9 +82,13 @@ fn reset_form(layout: &Layout, auth: &Auth, holder: &User, error: Option<&str>) 
 }
 
 /// The token held from the link and the account it belongs to; 403 for any invalid link.
-async fn link_holder(page: &Page<'_>) -> Result<(String, User), ErrorPage> {
+async fn link_holder(page: &Page<'_>) -> Result<(String, Account), ErrorPage> {
     let token = link_token(&page.cookies, Link::Reset)?;
-    let holder = page.auth.reset_token_holder(&page.caller, &token).await;
+    let holder = page
+        .auth
+        .links()
+        .reset_token_holder(&page.caller, &token)
+        .await;
     Ok((token, holder.map_err(|e| link_failed(Link::Reset, e))?))
 }
 
@@ -98,7 +102,7 @@ pub async fn reset_submit(
     let (token, holder) = link_holder(&page).await?;
     let again = |_: &_, message: &_| reset_form(&page.layout, page.auth, &holder, Some(message));
     let NewPassword { new_password } = submit(form, async |body| Ok(body), again).await?;
-    let spent = (page.auth).spend_reset_token(&page.caller, &token, None, new_password);
+    let spent = (page.auth.links()).spend_reset_token(&page.caller, &token, None, new_password);
     spent.await.map_err(|e| link_failed(Link::Reset, e))?;
     page.cookies.drop_link_token(Link::Reset);
     let done = "Your password has been changed. Log in with your new password.";

@@ -13,8 +13,8 @@ use rocket_dyn_templates::Template;
 use super::account::{LoggedOut, profile_view};
 use super::password::link_sent;
 use super::{FormPage, Page, account_of, redirect_with, submit};
+use crate::auth::Account;
 use crate::auth::AuthError;
-use crate::db::User;
 use crate::web::bodies::{CurrentPassword, EmailChange, PasswordChange, SessionChoice};
 use crate::web::cookies::Link;
 use crate::web::csrf::CheckedForm;
@@ -34,7 +34,7 @@ async fn settings_submit<T, R>(
     form: CheckedForm<T>,
     page: &Page<'_>,
     shown: &FormPage,
-    flow: impl AsyncFnOnce(&User, T) -> Result<R, AuthError>,
+    flow: impl AsyncFnOnce(&Account, T) -> Result<R, AuthError>,
 ) -> Result<R, PageFailure> {
     let user = account_of(page).await?;
     let done = submit(
@@ -50,7 +50,7 @@ async fn settings_submit<T, R>(
 async fn profile_button<T, R>(
     form: CheckedForm<T>,
     page: &Page<'_>,
-    flow: impl AsyncFnOnce(&User, T) -> Result<R, AuthError>,
+    flow: impl AsyncFnOnce(&Account, T) -> Result<R, AuthError>,
 ) -> Result<R, PageFailure> {
     let user = account_of(page).await?;
     let done = match form.body {
@@ -70,7 +70,7 @@ async fn profile_button<T, R>(
 /// The "link sent" page; with `expose_reset_token` (debug), `token` is there and the page
 /// shows the link the mail carries.
 fn sent(page: &Page<'_>, message: &str, link: Link, token: Option<String>) -> Template {
-    let shown = token.map(|token| page.auth.link(link.page(), &token));
+    let shown = token.map(|token| page.auth.links().url(link.page(), &token));
     let id = match link {
         Link::Verify => "verify-link",
         _ => "email-link",
@@ -84,7 +84,7 @@ pub async fn end_session_submit(
     form: CheckedForm<SessionChoice>,
     page: Page<'_>,
 ) -> Result<Either<LoggedOut, Flash<Redirect>>, PageFailure> {
-    let end = async |user: &User, choice: SessionChoice| page.end_session(user, &choice.0).await;
+    let end = async |user: &Account, choice: SessionChoice| page.end_session(user, &choice.0).await;
     if profile_button(form, &page, end).await?.current {
         return Ok(Either::Left(LoggedOut::home("You have been logged out.")));
     }
@@ -99,7 +99,7 @@ pub async fn end_others_submit(
     form: CheckedForm,
     page: Page<'_>,
 ) -> Result<Flash<Redirect>, PageFailure> {
-    let end = async |user: &User, ()| page.end_other_sessions(user).await;
+    let end = async |user: &Account, ()| page.end_other_sessions(user).await;
     let ended = profile_button(form, &page, end).await?;
     let devices = if ended == 1 { "device" } else { "devices" };
     let done = format!("{ended} other {devices} logged out.");
@@ -113,7 +113,7 @@ pub async fn verification_submit(
     page: Page<'_>,
 ) -> Result<Template, PageFailure> {
     let send =
-        async |user: &User, ()| Ok((user.email.clone(), page.send_verification(user).await?));
+        async |user: &Account, ()| Ok((user.email.clone(), page.send_verification(user).await?));
     let (email, token) = profile_button(form, &page, send).await?;
     let message = format!("We sent a new verification link to {email}.");
     Ok(sent(&page, &message, Link::Verify, token))
@@ -135,7 +135,7 @@ pub async fn password_submit(
     form: CheckedForm<PasswordChange>,
     page: Page<'_>,
 ) -> Result<Flash<Redirect>, PageFailure> {
-    let change = async |user: &User, body| page.change_password(user, body).await;
+    let change = async |user: &Account, body| page.change_password(user, body).await;
     settings_submit(form, &page, &PASSWORD, change).await?;
     let done = "Your password has been changed. Every other device has been logged out.";
     Ok(redirect_with(uri!(super::account::profile_page), done))
@@ -153,7 +153,7 @@ pub async fn email_submit(
     form: CheckedForm<EmailChange>,
     page: Page<'_>,
 ) -> Result<Template, PageFailure> {
-    let change = async |user: &User, body: EmailChange| {
+    let change = async |user: &Account, body: EmailChange| {
         let token = page.request_email_change(user, &body).await?;
         Ok((body.new_email, token))
     };
@@ -174,7 +174,7 @@ pub async fn delete_submit(
     form: CheckedForm<CurrentPassword>,
     page: Page<'_>,
 ) -> Result<LoggedOut, PageFailure> {
-    let delete = async |user: &User, body| page.delete_account(user, &body).await;
+    let delete = async |user: &Account, body| page.delete_account(user, &body).await;
     settings_submit(form, &page, &DELETE, delete).await?;
     Ok(LoggedOut::home("Your account has been deleted."))
 }

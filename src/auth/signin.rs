@@ -1,0 +1,332 @@
+//! Signing in, as steps: a credential checked by [`super::credentials`] becomes the sign-in's
+//! next [`Step`]. Signing up signs in too: a new account's first session is stored with it.
+
+use super::audit::Field;
+use super::credentials::Proof;
+use super::sessions::{NewSession, SignedIn};
+use super::view::Account;
+use super::{Auth, AuthError, Caller, Email, Password};
+use crate::db::Tx;
+use crate::metrics::LoginOutcome;
+
+/// Where a sign-in stands after a step: what the client is handed.
+///
+/// Today a right password is all any account needs, so every sign-in ends in a session and
+/// `Session` is the only variant. A second factor adds `Pending(…)`, with the check that
+/// answers it: a short-lived, single-use record of the step done (stored, its id handed to
+/// the client in place of a session), which the factor's own step completes into a `Session`.
+/// It is added with the first account that needs it (chosen in `SignIn::next_step`), so no
+/// handler meets a step that cannot happen, and adding it makes every handler say what it
+/// does with one.
+#[derive(Debug)]
+pub enum Step {
+    /// Signed in: the session to hand to the client.
+    Session(SignedIn),
+}
+
+/// Signing in and signing up.
+#[derive(Clone, Copy)]
+pub struct SignIn<'a>(pub(super) &'a Auth);
+
+impl SignIn<'_> {
+    /// Signs in with a password.
+    ///
+    /// The check is counted at the gate (`Credentials::password`, in `credentials.rs`). A
+    /// success releases the count and forgives the account's (or the device's) failures, ends
+    /// the session the client presented, and trusts the device. With `require_verified_email`,
+    /// an account whose email is not verified gets no session: it hears so only after its
+    /// password was right, and a new verification link goes out (within the account's hourly
+    /// mail cap).
+    pub async fn password(
+        self,
+        caller: &Caller,
+        email: &Email,
+        password: &str,
+    ) -> Result<Step, AuthError> {
+        let step = self.with_password(caller, email, password).await;
+        let outcome = match &step {
+            Ok(_) => Some(LoginOutcome::ok),
+            Err(AuthError::InvalidCredentials) => Some(LoginOutcome::failed),
+            Err(AuthError::Throttled { .. }) => Some(LoginOutcome::throttled),
+            Err(AuthError::Busy) => Some(LoginOutcome::busy),
+            Err(AuthError::EmailNotVerified) => Some(LoginOutcome::unverified),
+            Err(_) => None,
+        };
+        if let Some(outcome) = outcome {
+            self.0.metrics.login(outcome);
+        }
+        step
+    }
+
+    async fn with_password(
+        self,
+        caller: &Caller,
+        email: &Email,
+        password: &str,
+    ) -> Result<Step, AuthError> {
+        let auth = self.0;
+        let _admission = auth.hasher.admit()?;
+        let proof = auth
+            .credentials()
+            .password(caller, email, password, "login.failed")
+            .await?;
+        self.next_step(caller, email, proof).await
+    }
+
+    /// Turns a proven credential into the sign-in's next step: the session, once the account
+    /// passes `require_verified_email`. An account with a second factor would get
+    /// `Step::Pending` here instead; the password check itself stays as it is.
+    async fn next_step(
+        self,
+        caller: &Caller,
+        email: &Email,
+        proof: Proof,
+    ) -> Result<Step, AuthError> {
+        let auth = self.0;
+        let proof = self.verified_email(caller, email, proof).await?;
+        let Some(signed_in) = auth.sessions().start(caller, proof, None).await? else {
+            auth.audit
+                .record(caller, "login.failed", &[Field::Email(email.as_str())]);
+            return Err(AuthError::InvalidCredentials);
+        };
+        let account = &signed_in.account;
+        let fields = [Field::UserId(account.id), Field::Email(&account.email)];
+        auth.audit.record(caller, "login", &fields);
+        Ok(Step::Session(signed_in))
+    }
+
+    /// `proof`, unless `require_verified_email` refuses its account: then its count is
+    /// released, a new verification link goes out, and the answer is
+    /// [`AuthError::EmailNotVerified`].
+    async fn verified_email(
+        self,
+        caller: &Caller,
+        email: &Email,
+        proof: Proof,
+    ) -> Result<Proof, AuthError> {
+        let auth = self.0;
+        if !auth.require_verified_email || proof.user.email_verified_at.is_some() {
+            return Ok(proof);
+        }
+        auth.release(proof.reservation).await;
+        let fields = [Field::UserId(proof.user.id), Field::Email(email.as_str())];
+        auth.audit.record(caller, "login.unverified", &fields);
+        let account = Account::from(proof.user);
+        auth.links()
+            .resend_verification_quietly(caller, &account)
+            .await;
+        Err(AuthError::EmailNotVerified)
+    }
+
+    /// Creates an account as [`super::account::Accounts::register`] does, signing the client
+    /// in: the account and its first session (the client becomes a trusted device) are stored
+    /// in one transaction, so a signup the storage refuses leaves no account behind.
+    pub async fn sign_up(
+        self,
+        caller: &Caller,
+        email: &Email,
+        password: Password,
+    ) -> Result<SignedIn, AuthError> {
+        let auth = self.0;
+        let new = NewSession::new(caller, None, auth.devices_per_account);
+        let store = move |tx: &mut Tx<'_>, user_id: i32, at| {
+            new.store(tx, user_id, at)?;
+            Ok(new)
+        };
+        let (account, new) = auth
+            .accounts()
+            .create(caller, email, password, store)
+            .await?;
+        Ok(new.signed_in(account))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::ResetRequest;
+    use crate::auth::password::Hasher;
+    use crate::auth::testing::{auth, caller, email, log_in, password};
+    use crate::db::schema::sessions as sessions_table;
+    use crate::db::testing::{conn, write};
+    use diesel::prelude::*;
+    use std::time::{Duration, Instant};
+
+    #[rocket::async_test]
+    async fn a_signup_that_logs_in_stores_the_account_and_its_session_or_neither() {
+        let (auth, db, _dir) = auth().await;
+        let login = auth
+            .sign_in()
+            .sign_up(&caller(), &email("a@b.com"), password("pw"))
+            .await
+            .unwrap();
+        assert!(login.device_token.is_some(), "the browser becomes trusted");
+        assert_eq!(
+            auth.sessions()
+                .account_of(&login.session_id)
+                .await
+                .unwrap()
+                .id,
+            login.account.id
+        );
+
+        // The storage refuses the session's row after taking the account's (on either backend).
+        write(&db, |tx| {
+            Ok(diesel::sql_query("DROP TABLE sessions").execute(&mut **tx)?)
+        });
+        let refused = auth
+            .sign_in()
+            .sign_up(&caller(), &email("c@d.com"), password("pw"))
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+        let stored = crate::db::schema::users::table
+            .select(crate::db::schema::users::email)
+            .load::<String>(&mut **conn(&db))
+            .unwrap();
+        assert_eq!(stored, ["a@b.com"], "no account without its session");
+    }
+
+    #[rocket::async_test]
+    async fn concurrent_signups_that_log_in_give_one_account_and_one_session() {
+        let (auth, db, _dir) = auth().await;
+        let (caller, address) = (caller(), email("a@b.com"));
+        let signup = || auth.sign_in().sign_up(&caller, &address, password("pw"));
+        let results = futures::future::join_all((0..6).map(|_| signup())).await;
+        let made = results.iter().filter(|r| r.is_ok()).count();
+        let taken = results
+            .iter()
+            .filter(|r| matches!(r, Err(AuthError::EmailTaken)))
+            .count();
+        assert_eq!((made, taken), (1, 5), "{results:?}");
+        let sessions = sessions_table::table
+            .count()
+            .get_result::<i64>(&mut **conn(&db))
+            .unwrap();
+        assert_eq!(sessions, 1, "only the stored account got a session");
+    }
+
+    /// Waits (at most 10 s) until `done` holds.
+    async fn until(done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out");
+            rocket::tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Occupies `hasher`'s thread until the returned sender is used; returns once it does.
+    async fn hold(hasher: &Hasher) -> std::sync::mpsc::Sender<()> {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (started, running) = rocket::tokio::sync::oneshot::channel();
+        let hasher = hasher.clone();
+        rocket::tokio::spawn(async move {
+            let work = move || {
+                started.send(()).unwrap();
+                released.recv().unwrap();
+            };
+            hasher.run(work).await
+        });
+        running.await.unwrap();
+        release
+    }
+
+    /// Resets the password of `to` through `auth`, to `new`.
+    async fn reset(auth: &Auth, to: &str, new: &str) {
+        let ResetRequest::Issued(token) = auth
+            .links()
+            .request_reset(&caller(), &email(to), true)
+            .await
+            .unwrap()
+        else {
+            panic!("a known account gets a token")
+        };
+        auth.links()
+            .spend_reset_token(&caller(), &token, None, password(new))
+            .await
+            .unwrap();
+    }
+
+    fn session_count(db: &crate::db::Db) -> i64 {
+        sessions_table::table
+            .count()
+            .get_result(&mut **conn(db))
+            .unwrap()
+    }
+
+    #[rocket::async_test]
+    async fn a_login_checked_while_the_password_is_reset_fails_and_starts_no_session() {
+        let (auth, db, _dir) = auth().await;
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("old"))
+            .await
+            .unwrap();
+        let slow = Auth {
+            hasher: Hasher::new(4, 1, 16, 0).unwrap(),
+            ..auth.clone()
+        };
+        let hasher = slow.hasher.clone();
+        let release = hold(&hasher).await;
+        let login = rocket::tokio::spawn(async move {
+            log_in(&slow, &caller(), &email("a@b.com"), "old").await
+        });
+        until(|| hasher.queued() == 1).await; // it read the old hash and waits to check it
+        reset(&auth, "a@b.com", "new").await;
+        release.send(()).unwrap();
+        let result = login.await.unwrap();
+        assert!(
+            matches!(result, Err(AuthError::InvalidCredentials)),
+            "{result:?}"
+        );
+        assert_eq!(session_count(&db), 0);
+        assert!(
+            log_in(&auth, &caller(), &email("a@b.com"), "new")
+                .await
+                .is_ok()
+        );
+    }
+
+    #[rocket::async_test]
+    async fn a_rehash_computed_while_the_password_is_reset_never_writes_the_old_one_back() {
+        let (auth, db, _dir) = auth().await;
+        auth.accounts()
+            .register(&caller(), &email("a@b.com"), password("old"))
+            .await
+            .unwrap();
+        let slow = Auth {
+            hasher: Hasher::new(5, 1, 16, 0).unwrap(),
+            ..auth.clone()
+        };
+        let hasher = slow.hasher.clone();
+        let first = hold(&hasher).await;
+        let login = rocket::tokio::spawn(async move {
+            log_in(&slow, &caller(), &email("a@b.com"), "old").await
+        });
+        until(|| hasher.queued() == 1).await; // the verification waits
+        let second = {
+            let hasher = hasher.clone();
+            rocket::tokio::spawn(async move { hold(&hasher).await })
+        };
+        until(|| hasher.queued() == 2).await; // and a second holder behind it
+        first.send(()).unwrap();
+        let second = second.await.unwrap(); // the verification ran; the second holds the thread
+        until(|| hasher.queued() == 1).await; // the rehash waits behind it
+        reset(&auth, "a@b.com", "new").await;
+        second.send(()).unwrap();
+        let result = login.await.unwrap();
+        assert!(
+            matches!(result, Err(AuthError::InvalidCredentials)),
+            "{result:?}"
+        );
+        assert_eq!(session_count(&db), 0);
+        assert!(
+            log_in(&auth, &caller(), &email("a@b.com"), "new")
+                .await
+                .is_ok()
+        );
+        assert!(
+            log_in(&auth, &caller(), &email("a@b.com"), "old")
+                .await
+                .is_err()
+        );
+    }
+}

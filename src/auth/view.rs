@@ -1,0 +1,43 @@
+//! What the layers above see of an account: who it is and where its email stands, never its
+//! password hash nor its tokens (those stay in the data layer's `User`).
+
+use crate::db::User;
+
+/// An account as the web layer and the operator's tools know it. Only the auth layer makes
+/// one, from the row it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: i32,
+    pub email: String,
+    /// When the account's email was shown to reach its owner (a verification link opened).
+    pub email_verified_at: Option<i64>,
+    pub created_at: i64,
+    /// The credential version read with the account: a link issued for it works only while
+    /// its credentials stay unchanged.
+    credential_version: i32,
+}
+
+impl Account {
+    /// Whether the account's email is verified.
+    pub fn is_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
+
+    /// The credential version read with the account (the version a mailed link is issued
+    /// under).
+    pub(super) fn credential_version(&self) -> i32 {
+        self.credential_version
+    }
+}
+
+impl From<User> for Account {
+    fn from(user: User) -> Account {
+        Account {
+            id: user.id,
+            email: user.email,
+            email_verified_at: user.email_verified_at,
+            created_at: user.created_at,
+            credential_version: user.credential_version,
+        }
+    }
+}
