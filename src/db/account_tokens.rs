@@ -84,6 +84,16 @@ pub fn issue(tx: &mut Tx<'_>, new: &NewToken<'_>) -> Result<(), DbError> {
     Ok(())
 }
 
+/// The SQL condition "this is the token `token_digest` for `purpose`, unexpired at `now`"
+/// (whether its credential version is still the account's is the caller's to add).
+#[diesel::dsl::auto_type]
+fn unexpired<'a>(token_digest: &'a [u8], purpose: &'a str, now: i64) -> _ {
+    account_tokens::token_hash
+        .eq(token_digest)
+        .and(account_tokens::purpose.eq(purpose))
+        .and(account_tokens::expires_at.gt(now))
+}
+
 /// The live token `token_digest` for `purpose` and its account, without spending it; a token
 /// issued under another credential version than the account's is not live.
 pub fn find(
@@ -94,9 +104,7 @@ pub fn find(
 ) -> Result<Option<(AccountToken, User)>, DbError> {
     Ok(account_tokens::table
         .inner_join(users::table)
-        .filter(account_tokens::token_hash.eq(token_digest))
-        .filter(account_tokens::purpose.eq(purpose.name()))
-        .filter(account_tokens::expires_at.gt(now))
+        .filter(unexpired(token_digest, purpose.name(), now))
         .filter(account_tokens::credential_version.eq(users::credential_version))
         .select((AccountToken::as_select(), User::as_select()))
         .get_result(conn)
@@ -117,12 +125,7 @@ pub fn spend(
     purpose: Purpose,
     now: i64,
 ) -> Result<Option<AccountToken>, DbError> {
-    let live = || {
-        account_tokens::table
-            .filter(account_tokens::token_hash.eq(token_digest))
-            .filter(account_tokens::purpose.eq(purpose.name()))
-            .filter(account_tokens::expires_at.gt(now))
-    };
+    let live = || account_tokens::table.filter(unexpired(token_digest, purpose.name(), now));
     let owner: Option<i32> = live()
         .select(account_tokens::user_id)
         .get_result(&mut **tx)
@@ -166,8 +169,9 @@ pub fn delete_expired(tx: &mut Tx<'_>, now: i64, purposes: &[Purpose]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{conn, temp_db, write};
-    use crate::db::users::{add_user, advance_credential_version};
+    use crate::db::Db;
+    use crate::db::testing::{conn, db_with_user, write};
+    use crate::db::users::advance_credential_version;
 
     const ALL: [Purpose; 3] = [Purpose::Reset, Purpose::Verify, Purpose::Email];
 
@@ -183,63 +187,62 @@ mod tests {
         }
     }
 
+    /// Issues `token(user_id, purpose, [digest; 32])`.
+    fn issued(db: &Db, user_id: i32, purpose: Purpose, digest: u8) {
+        write(db, |c| issue(c, &token(user_id, purpose, &[digest; 32])));
+    }
+
+    /// [`find`] of the token `[digest; 32]`.
+    fn found(
+        c: &mut AnyConnection,
+        digest: u8,
+        purpose: Purpose,
+        now: i64,
+    ) -> Option<(AccountToken, User)> {
+        find(c, &[digest; 32], purpose, now).unwrap()
+    }
+
+    /// [`spend`] of the token `[digest; 32]`, committed.
+    fn spent(db: &Db, digest: u8, purpose: Purpose, now: i64) -> Option<AccountToken> {
+        write(db, |c| spend(c, &[digest; 32], purpose, now))
+    }
+
     #[test]
     fn a_token_works_once_for_its_purpose_until_it_expires() {
-        let (db, _dir) = temp_db();
-        let user = write(&db, |c| add_user(c, "a@b.com", "h"));
-        write(&db, |c| {
-            issue(c, &token(user.id, Purpose::Email, &[1u8; 32]))
-        });
+        let (db, _dir, user) = db_with_user();
+        issued(&db, user.id, Purpose::Email, 1);
         let mut held = conn(&db);
         let c = &mut **held;
-        assert_eq!(
-            find(c, &[1u8; 32], Purpose::Verify, 50).unwrap(),
-            None,
-            "another purpose"
-        );
-        assert_eq!(
-            find(c, &[1u8; 32], Purpose::Email, 100).unwrap(),
-            None,
-            "expired"
-        );
-        let (token, owner) = find(c, &[1u8; 32], Purpose::Email, 50).unwrap().unwrap();
+        assert_eq!(found(c, 1, Purpose::Verify, 50), None, "another purpose");
+        assert_eq!(found(c, 1, Purpose::Email, 100), None, "expired");
+        let (token, owner) = found(c, 1, Purpose::Email, 50).unwrap();
         assert_eq!(
             (token.new_email.as_deref(), owner.id),
             (Some("n@b.com"), user.id)
         );
-        let spent = write(&db, |c| spend(c, &[1u8; 32], Purpose::Email, 50));
-        assert_eq!(spent.map(|t| t.user_id), Some(user.id));
-        assert_eq!(
-            write(&db, |c| spend(c, &[1u8; 32], Purpose::Email, 50)),
-            None,
-            "once"
-        );
+        let spent_once = spent(&db, 1, Purpose::Email, 50);
+        assert_eq!(spent_once.map(|t| t.user_id), Some(user.id));
+        assert_eq!(spent(&db, 1, Purpose::Email, 50), None, "once");
     }
 
     #[test]
     fn a_new_token_replaces_the_last_of_its_purpose_only() {
-        let (db, _dir) = temp_db();
-        let user = write(&db, |c| add_user(c, "a@b.com", "h"));
-        write(&db, |c| {
-            issue(c, &token(user.id, Purpose::Verify, &[1u8; 32]))?;
-            issue(c, &token(user.id, Purpose::Email, &[2u8; 32]))?;
-            issue(c, &token(user.id, Purpose::Verify, &[3u8; 32]))
-        });
+        let (db, _dir, user) = db_with_user();
+        issued(&db, user.id, Purpose::Verify, 1);
+        issued(&db, user.id, Purpose::Email, 2);
+        issued(&db, user.id, Purpose::Verify, 3);
         let mut held = conn(&db);
         let c = &mut **held;
-        assert_eq!(find(c, &[1u8; 32], Purpose::Verify, 50).unwrap(), None);
-        assert!(find(c, &[2u8; 32], Purpose::Email, 50).unwrap().is_some());
-        assert!(find(c, &[3u8; 32], Purpose::Verify, 50).unwrap().is_some());
+        assert_eq!(found(c, 1, Purpose::Verify, 50), None);
+        assert!(found(c, 2, Purpose::Email, 50).is_some());
+        assert!(found(c, 3, Purpose::Verify, 50).is_some());
         assert_eq!(write(&db, |c| delete_expired(c, 100, &ALL)), 2);
     }
 
     #[test]
     fn the_index_holds_one_token_per_account_and_purpose() {
-        let (db, _dir) = temp_db();
-        let user = write(&db, |c| add_user(c, "a@b.com", "h"));
-        write(&db, |c| {
-            issue(c, &token(user.id, Purpose::Verify, &[1u8; 32]))
-        });
+        let (db, _dir, user) = db_with_user();
+        issued(&db, user.id, Purpose::Verify, 1);
         let duplicate = db.write_blocking(|tx| {
             let row = (
                 account_tokens::token_hash.eq(&[2u8; 32][..]),
@@ -256,14 +259,11 @@ mod tests {
 
     #[test]
     fn concurrent_issues_of_one_purpose_leave_one_live_token_and_no_error() {
-        let (db, _dir) = temp_db();
-        let user = write(&db, |c| add_user(c, "a@b.com", "h"));
+        let (db, _dir, user) = db_with_user();
         std::thread::scope(|scope| {
             for i in 1..=8u8 {
                 let db = &db;
-                scope.spawn(move || {
-                    write(db, |c| issue(c, &token(user.id, Purpose::Email, &[i; 32])))
-                });
+                scope.spawn(move || issued(db, user.id, Purpose::Email, i));
             }
         });
         let live: i64 = account_tokens::table
@@ -276,13 +276,10 @@ mod tests {
 
     #[test]
     fn a_token_from_before_a_credential_change_is_void() {
-        let (db, _dir) = temp_db();
-        let user = write(&db, |c| add_user(c, "a@b.com", "h"));
-        write(&db, |c| {
-            issue(c, &token(user.id, Purpose::Email, &[1u8; 32]))?;
-            issue(c, &token(user.id, Purpose::Verify, &[2u8; 32]))?;
-            advance_credential_version(c, user.id)
-        });
+        let (db, _dir, user) = db_with_user();
+        issued(&db, user.id, Purpose::Email, 1);
+        issued(&db, user.id, Purpose::Verify, 2);
+        write(&db, |c| advance_credential_version(c, user.id));
         let stale = NewToken {
             credential_version: 0,
             ..token(user.id, Purpose::Email, &[3u8; 32])
@@ -291,81 +288,54 @@ mod tests {
         let mut held = conn(&db);
         let c = &mut **held;
         for (digest, purpose) in [(1u8, Purpose::Email), (2, Purpose::Verify)] {
-            assert_eq!(find(c, &[digest; 32], purpose, 50).unwrap(), None, "voided");
+            assert_eq!(found(c, digest, purpose, 50), None, "voided");
         }
         assert_eq!(
-            find(c, &[3u8; 32], Purpose::Email, 50).unwrap(),
+            found(c, 3, Purpose::Email, 50),
             None,
             "issued under the old version, after the change"
         );
-        assert_eq!(
-            write(&db, |c| spend(c, &[3u8; 32], Purpose::Email, 50)),
-            None
-        );
+        assert_eq!(spent(&db, 3, Purpose::Email, 50), None);
         let current = NewToken {
             credential_version: 1,
             ..token(user.id, Purpose::Email, &[4u8; 32])
         };
         write(&db, |c| issue(c, &current));
-        assert!(write(&db, |c| spend(c, &[4u8; 32], Purpose::Email, 50)).is_some());
+        assert!(spent(&db, 4, Purpose::Email, 50).is_some());
     }
 
     #[test]
     fn a_reset_token_works_once_and_an_expired_one_neither_finds_nor_spends_and_is_purged() {
-        let (db, _dir) = temp_db();
-        let user = write(&db, |c| add_user(c, "a@b.com", "h"));
-        write(&db, |c| {
-            issue(c, &token(user.id, Purpose::Reset, &[1u8; 32]))?;
-            issue(c, &token(user.id, Purpose::Reset, &[2u8; 32]))
-        });
+        let (db, _dir, user) = db_with_user();
+        issued(&db, user.id, Purpose::Reset, 1);
+        issued(&db, user.id, Purpose::Reset, 2);
         let mut held = conn(&db);
         let c = &mut **held;
-        assert_eq!(
-            find(c, &[1u8; 32], Purpose::Reset, 50).unwrap(),
-            None,
-            "replaced"
-        );
-        let (_, owner) = find(c, &[2u8; 32], Purpose::Reset, 50).unwrap().unwrap();
+        assert_eq!(found(c, 1, Purpose::Reset, 50), None, "replaced");
+        let (_, owner) = found(c, 2, Purpose::Reset, 50).unwrap();
         assert_eq!(owner.id, user.id);
-        assert_eq!(find(c, &[2u8; 32], Purpose::Reset, 100).unwrap(), None);
-        assert_eq!(
-            write(&db, |c| spend(c, &[2u8; 32], Purpose::Reset, 100)),
-            None,
-            "expired"
-        );
-        let spent = write(&db, |c| spend(c, &[2u8; 32], Purpose::Reset, 50));
-        assert_eq!(spent.map(|t| t.user_id), Some(user.id));
-        assert_eq!(
-            write(&db, |c| spend(c, &[2u8; 32], Purpose::Reset, 50)),
-            None,
-            "once"
-        );
-        write(&db, |c| {
-            issue(c, &token(user.id, Purpose::Reset, &[3u8; 32]))
-        });
+        assert_eq!(found(c, 2, Purpose::Reset, 100), None);
+        assert_eq!(spent(&db, 2, Purpose::Reset, 100), None, "expired");
+        let spent_once = spent(&db, 2, Purpose::Reset, 50);
+        assert_eq!(spent_once.map(|t| t.user_id), Some(user.id));
+        assert_eq!(spent(&db, 2, Purpose::Reset, 50), None, "once");
+        issued(&db, user.id, Purpose::Reset, 3);
         assert_eq!(write(&db, |c| delete_expired(c, 99, &ALL)), 0);
         assert_eq!(write(&db, |c| delete_expired(c, 100, &ALL)), 1);
-        assert_eq!(
-            find(c, &[3u8; 32], Purpose::Reset, 50).unwrap(),
-            None,
-            "purged"
-        );
+        assert_eq!(found(c, 3, Purpose::Reset, 50), None, "purged");
     }
 
     #[test]
     fn racing_spends_of_one_token_succeed_once() {
-        let (db, _dir) = temp_db();
-        let user = write(&db, |c| add_user(c, "a@b.com", "h"));
-        write(&db, |c| {
-            issue(c, &token(user.id, Purpose::Reset, &[5u8; 32]))
-        });
+        let (db, _dir, user) = db_with_user();
+        issued(&db, user.id, Purpose::Reset, 5);
         let barrier = std::sync::Barrier::new(6);
         let wins = std::thread::scope(|scope| {
             let spends: Vec<_> = (0..6)
                 .map(|_| {
                     scope.spawn(|| {
                         barrier.wait();
-                        write(&db, |c| spend(c, &[5u8; 32], Purpose::Reset, 50))
+                        spent(&db, 5, Purpose::Reset, 50)
                     })
                 })
                 .collect();

@@ -103,67 +103,38 @@ pub fn delete_stale_devices(tx: &mut Tx<'_>, before: i64) -> Result<usize, DbErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{temp_db, write};
-    use crate::db::users::add_user;
+    use crate::db::testing::{ann_and_bob, in_temp_db};
 
     /// The trust period the tests count with.
     const TRUST_SECS: i64 = 180 * 24 * 60 * 60;
 
+    /// Whether the device `[digest; 32]` is trusted for `email` at `now`.
+    fn trusted_at(c: &mut Tx<'_>, digest: u8, email: &str, now: i64) -> Result<bool, DbError> {
+        is_trusted_for(c, &[digest; 32], email, now - TRUST_SECS)
+    }
+
     #[test]
     fn a_device_is_trusted_for_its_own_account_until_it_goes_stale() {
-        let (db, _dir) = temp_db();
-        write(&db, |c| {
-            let ann = add_user(c, "ann@b.com", "h")?;
-            add_user(c, "bob@b.com", "h")?;
+        in_temp_db(|c| {
+            let (ann, _) = ann_and_bob(c)?;
             add_device(c, ann.id, &[1u8; 32], 1000, 20)?;
-            assert!(is_trusted_for(
-                c,
-                &[1u8; 32],
-                "ann@b.com",
-                2000 - TRUST_SECS
-            )?);
-            assert!(!is_trusted_for(
-                c,
-                &[1u8; 32],
-                "bob@b.com",
-                2000 - TRUST_SECS
-            )?);
-            assert!(!is_trusted_for(
-                c,
-                &[2u8; 32],
-                "ann@b.com",
-                2000 - TRUST_SECS
-            )?);
+            assert!(trusted_at(c, 1, "ann@b.com", 2000)?, "Ann's, for Ann");
+            assert!(!trusted_at(c, 1, "bob@b.com", 2000)?, "Ann's, for Bob");
+            assert!(!trusted_at(c, 2, "ann@b.com", 2000)?, "unknown");
             let later = 1000 + TRUST_SECS;
-            assert!(!is_trusted_for(
-                c,
-                &[1u8; 32],
-                "ann@b.com",
-                later - TRUST_SECS
-            )?);
+            assert!(!trusted_at(c, 1, "ann@b.com", later)?, "stale");
             touch_device(c, &[1u8; 32], later - 1)?;
-            assert!(is_trusted_for(
-                c,
-                &[1u8; 32],
-                "ann@b.com",
-                later - TRUST_SECS
-            )?);
+            assert!(trusted_at(c, 1, "ann@b.com", later)?, "touched");
             assert_eq!(delete_stale_devices(c, later - 1)?, 1);
-            assert!(!is_trusted_for(
-                c,
-                &[1u8; 32],
-                "ann@b.com",
-                later - TRUST_SECS
-            )?);
+            assert!(!trusted_at(c, 1, "ann@b.com", later)?, "purged");
             Ok(())
         });
     }
 
     #[test]
     fn deleting_a_user_forgets_their_devices() {
-        let (db, _dir) = temp_db();
-        write(&db, |c| {
-            let ann = add_user(c, "ann@b.com", "h")?;
+        in_temp_db(|c| {
+            let ann = crate::db::users::add_user(c, "ann@b.com", "h")?;
             add_device(c, ann.id, &[1u8; 32], 1000, 20)?;
             assert_eq!(digests_of(c, ann.id)?, [vec![1u8; 32]]);
             assert!(crate::db::users::delete_user(c, ann.id)?);
@@ -175,10 +146,8 @@ mod tests {
 
     #[test]
     fn an_account_keeps_its_most_recently_used_devices_up_to_the_cap() {
-        let (db, _dir) = temp_db();
-        write(&db, |c| {
-            let ann = add_user(c, "ann@b.com", "h")?;
-            let bob = add_user(c, "bob@b.com", "h")?;
+        in_temp_db(|c| {
+            let (ann, bob) = ann_and_bob(c)?;
             add_device(c, bob.id, &[9u8; 32], 1000, 3)?;
             for i in 1..=3u8 {
                 add_device(c, ann.id, &[i; 32], 1000 + i64::from(i), 3)?;
@@ -199,10 +168,8 @@ mod tests {
 
     #[test]
     fn revoking_an_accounts_devices_can_keep_one() {
-        let (db, _dir) = temp_db();
-        write(&db, |c| {
-            let ann = add_user(c, "ann@b.com", "h")?;
-            let bob = add_user(c, "bob@b.com", "h")?;
+        in_temp_db(|c| {
+            let (ann, bob) = ann_and_bob(c)?;
             for i in 1..=3u8 {
                 add_device(c, ann.id, &[i; 32], 1000, 20)?;
             }

@@ -88,45 +88,42 @@ mod tests {
             .join("; ")
     }
 
-    /// A SQLite file at `path` migrated up to, not including, the migration named `…{name}`,
-    /// holding what `rows` inserts.
-    fn migrated_before(path: &std::path::Path, name: &str, rows: &str) {
-        use diesel::connection::SimpleConnection;
-        use diesel::migration::MigrationSource;
-        use diesel::sqlite::Sqlite;
-        use diesel_migrations::MigrationHarness;
+    /// Lifetimes under which the sessions the migration tests store are live at 300.
+    const LIFETIMES: crate::db::sessions::Lifetimes = crate::db::sessions::Lifetimes {
+        idle: 1000,
+        absolute: 1000,
+    };
 
-        let mut old = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-        let migrations = MigrationSource::<Sqlite>::migrations(&super::SQLITE_MIGRATIONS).unwrap();
-        let before = migrations
+    /// A SQLite database that held account 7 (`a@b.c`, created at `created_at`) and its
+    /// sessions `digests` (SQL literals; created at 100, last seen at 200) under the migrations
+    /// before the one named `…{name}`, then opened by the service (so migrated to the last).
+    fn opened_after(
+        name: &str,
+        created_at: i64,
+        digests: &[&str],
+    ) -> (crate::db::Db, tempfile::TempDir) {
+        let sessions: Vec<String> = digests
             .iter()
-            .position(|m| m.name().to_string().ends_with(name))
-            .unwrap();
-        for _ in 0..before {
-            old.run_next_migration(super::SQLITE_MIGRATIONS).unwrap();
-        }
-        old.batch_execute(rows).unwrap();
+            .map(|digest| format!("({digest}, 7, 100, 200)"))
+            .collect();
+        let rows = format!(
+            "INSERT INTO users (id, email, hashed_password, created_at)
+                 VALUES (7, 'a@b.c', 'h', {created_at});
+             INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at) VALUES {};",
+            sessions.join(", ")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let path = path.to_str().unwrap();
+        sqlite_migrated_before(path, name, &rows);
+        (crate::db::Db::open(path, &options(1)).unwrap(), dir)
     }
 
     #[test]
     fn sessions_made_before_the_digest_key_migration_survive_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        migrated_before(
-            &path,
-            "sessions_keyed_by_digest",
-            "INSERT INTO users (id, email, hashed_password, created_at) VALUES (7, 'a@b.c', 'h', 1);
-             INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at)
-                 VALUES (x'0101', 7, 100, 200);",
-        );
-
-        let db = crate::db::Db::open(path.to_str().unwrap(), &options(1)).unwrap();
-        let lifetimes = crate::db::sessions::Lifetimes {
-            idle: 1000,
-            absolute: 1000,
-        };
+        let (db, _dir) = opened_after("sessions_keyed_by_digest", 1, &["x'0101'"]);
         let (session, user) =
-            crate::db::sessions::find_session(&mut conn(&db), &[1, 1], 300, lifetimes)
+            crate::db::sessions::find_session(&mut conn(&db), &[1, 1], 300, LIFETIMES)
                 .unwrap()
                 .unwrap();
         assert_eq!(
@@ -138,22 +135,8 @@ mod tests {
 
     #[test]
     fn rows_from_before_account_self_service_get_public_ids_and_count_as_verified() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        migrated_before(
-            &path,
-            "account_self_service",
-            "INSERT INTO users (id, email, hashed_password, created_at) VALUES (7, 'a@b.c', 'h', 5);
-             INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at)
-                 VALUES (x'0101', 7, 100, 200), (x'0202', 7, 100, 200);",
-        );
-
-        let db = crate::db::Db::open(path.to_str().unwrap(), &options(1)).unwrap();
-        let lifetimes = crate::db::sessions::Lifetimes {
-            idle: 1000,
-            absolute: 1000,
-        };
-        let listed = crate::db::sessions::live_sessions(&mut conn(&db), 7, 300, lifetimes).unwrap();
+        let (db, _dir) = opened_after("account_self_service", 5, &["x'0101'", "x'0202'"]);
+        let listed = crate::db::sessions::live_sessions(&mut conn(&db), 7, 300, LIFETIMES).unwrap();
         assert_eq!(listed.len(), 2);
         assert_ne!(listed[0].public_id, listed[1].public_id);
         assert!(

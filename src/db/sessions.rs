@@ -210,8 +210,9 @@ pub fn delete_session(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{new_session, session, temp_db, write};
-    use crate::db::users::add_user;
+    use crate::db::testing::{
+        ann_and_bob, in_db_with_user, in_temp_db, new_session, session, temp_db,
+    };
 
     const LIFETIMES: Lifetimes = Lifetimes {
         idle: 100,
@@ -229,19 +230,19 @@ mod tests {
             .unwrap();
     }
 
+    /// [`find_session`] of the session `[digest; 32]` at `at`.
+    fn found(c: &mut Tx<'_>, digest: u8, at: i64) -> Option<(Session, User)> {
+        find_session(c, &[digest; 32], at, LIFETIMES).unwrap()
+    }
+
     #[test]
     fn a_session_is_found_with_its_user_until_deleted() {
-        let (db, _dir) = temp_db();
-        write(&db, |c| {
-            let user = add_user(c, "a@b.com", "h").unwrap();
+        in_db_with_user(|c, user| {
             let session = session(c, user.id, &[1u8; 32]);
             assert_eq!(session.created_at, session.last_seen_at);
 
-            let (found, owner) = find_session(c, &[1u8; 32], now(), LIFETIMES)
-                .unwrap()
-                .unwrap();
-            assert_eq!((found, owner), (session, user.clone()));
-            assert_eq!(find_session(c, &[2u8; 32], now(), LIFETIMES).unwrap(), None);
+            assert_eq!(found(c, 1, now()), Some((session, user.clone())));
+            assert_eq!(found(c, 2, now()), None);
 
             let deleted = delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap();
             assert_eq!(deleted, Some(user.id));
@@ -249,24 +250,18 @@ mod tests {
                 delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap(),
                 None
             );
-            assert_eq!(find_session(c, &[1u8; 32], now(), LIFETIMES).unwrap(), None);
+            assert_eq!(found(c, 1, now()), None);
             Ok(())
         });
     }
 
     #[test]
     fn deleting_one_session_keeps_the_others() {
-        let (db, _dir) = temp_db();
-        write(&db, |c| {
-            let user = add_user(c, "a@b.com", "h").unwrap();
+        in_db_with_user(|c, user| {
             session(c, user.id, &[1u8; 32]);
             session(c, user.id, &[2u8; 32]);
             delete_session(c, &[1u8; 32], now(), LIFETIMES).unwrap();
-            assert!(
-                find_session(c, &[2u8; 32], now(), LIFETIMES)
-                    .unwrap()
-                    .is_some()
-            );
+            assert!(found(c, 2, now()).is_some());
             Ok(())
         });
     }
@@ -282,9 +277,7 @@ mod tests {
 
     #[test]
     fn a_session_idle_or_old_too_long_is_absent_and_purged() {
-        let (db, _dir) = temp_db();
-        write(&db, |c| {
-            let user = add_user(c, "a@b.com", "h").unwrap();
+        in_db_with_user(|c, user| {
             let t = now();
             let fresh = session(c, user.id, &[1u8; 32]);
             let idle = session(c, user.id, &[2u8; 32]);
@@ -293,22 +286,20 @@ mod tests {
             age(c, &idle.token_hash, t - 200, t - 100);
             age(c, &old.token_hash, t - 1000, t);
 
-            assert!(find_session(c, &[1u8; 32], t, LIFETIMES).unwrap().is_some());
-            assert_eq!(find_session(c, &[2u8; 32], t, LIFETIMES).unwrap(), None);
-            assert_eq!(find_session(c, &[3u8; 32], t, LIFETIMES).unwrap(), None);
+            assert!(found(c, 1, t).is_some(), "fresh");
+            assert_eq!(found(c, 2, t), None, "idle");
+            assert_eq!(found(c, 3, t), None, "old");
 
             assert_eq!(delete_expired_sessions(c, t, LIFETIMES).unwrap(), 2);
-            assert!(find_session(c, &[1u8; 32], t, LIFETIMES).unwrap().is_some());
+            assert!(found(c, 1, t).is_some(), "fresh, after the purge");
             Ok(())
         });
     }
 
     #[test]
     fn an_accounts_sessions_are_listed_and_ended_by_their_public_id_only_for_it() {
-        let (db, _dir) = temp_db();
-        write(&db, |c| {
-            let ann = add_user(c, "ann@b.com", "h")?;
-            let bob = add_user(c, "bob@b.com", "h")?;
+        in_temp_db(|c| {
+            let (ann, bob) = ann_and_bob(c)?;
             let t = now();
             session(c, ann.id, &[1u8; 32]);
             session(c, ann.id, &[2u8; 32]);
@@ -345,17 +336,13 @@ mod tests {
 
     #[test]
     fn touching_a_session_extends_its_idle_life() {
-        let (db, _dir) = temp_db();
-        write(&db, |c| {
-            let user = add_user(c, "a@b.com", "h").unwrap();
+        in_db_with_user(|c, user| {
             let t = now();
             let session = session(c, user.id, &[1u8; 32]);
             age(c, &session.token_hash, t - 150, t - 90);
             touch_session(c, &session.token_hash, t).unwrap();
-            let (found, _) = find_session(c, &[1u8; 32], t + 50, LIFETIMES)
-                .unwrap()
-                .unwrap();
-            assert_eq!(found.last_seen_at, t);
+            let (touched, _) = found(c, 1, t + 50).unwrap();
+            assert_eq!(touched.last_seen_at, t);
             Ok(())
         });
     }

@@ -7,7 +7,8 @@ use diesel::r2d2::PooledConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
 use super::migrate::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
-use super::{Db, DbError, Manager, Options, Tx};
+use super::users::add_user;
+use super::{Db, DbError, Manager, Options, Tx, User};
 use crate::db::scratch::Scratch;
 
 /// A freshly migrated database on the test run's backend (`TEST_DATABASE_URL`), with a
@@ -33,6 +34,34 @@ pub fn options(pool_size: u32) -> Options {
         pool_size,
         ..Options::default()
     }
+}
+
+/// A fresh [`temp_db`] holding one account, `a@b.com`.
+pub fn db_with_user() -> (Db, Scratch, User) {
+    let (db, scratch) = temp_db();
+    let user = write(&db, |tx| add_user(tx, "a@b.com", "h"));
+    (db, scratch, user)
+}
+
+/// Runs `f` in a committed write transaction on a fresh [`temp_db`], for a test that needs
+/// nothing else of the database.
+pub fn in_temp_db(f: impl FnOnce(&mut Tx<'_>) -> Result<(), DbError>) {
+    let (db, _dir) = temp_db();
+    write(&db, f)
+}
+
+/// Runs `f` in a committed write transaction on a fresh [`db_with_user`], with its account.
+pub fn in_db_with_user(f: impl FnOnce(&mut Tx<'_>, User) -> Result<(), DbError>) {
+    let (db, _dir, user) = db_with_user();
+    write(&db, |tx| f(tx, user))
+}
+
+/// Two accounts, Ann's and Bob's: for what one account's owner may not do to the other's.
+pub fn ann_and_bob(tx: &mut Tx<'_>) -> Result<(User, User), DbError> {
+    Ok((
+        add_user(tx, "ann@b.com", "h")?,
+        add_user(tx, "bob@b.com", "h")?,
+    ))
 }
 
 /// A read-only pooled connection.
@@ -72,10 +101,16 @@ pub fn migrated_before(scratch: &Scratch, name: &str, rows: &str) {
         run_before::<diesel::pg::Pg>(&mut old, || POSTGRES_MIGRATIONS, name);
         old.batch_execute(rows).unwrap();
     } else {
-        let mut old = diesel::SqliteConnection::establish(scratch.url()).unwrap();
-        run_before::<diesel::sqlite::Sqlite>(&mut old, || SQLITE_MIGRATIONS, name);
-        old.batch_execute(rows).unwrap();
+        sqlite_migrated_before(scratch.url(), name, rows);
     }
+}
+
+/// The SQLite file at `path` migrated up to, not including, the migration named `…{name}`,
+/// holding what `rows` inserts, whatever the test run's backend: for SQLite's own history.
+pub fn sqlite_migrated_before(path: &str, name: &str, rows: &str) {
+    let mut old = diesel::SqliteConnection::establish(path).unwrap();
+    run_before::<diesel::sqlite::Sqlite>(&mut old, || SQLITE_MIGRATIONS, name);
+    old.batch_execute(rows).unwrap();
 }
 
 /// Reverts the migrations applied to `scratch`'s database down to, and including, the one named
@@ -95,15 +130,8 @@ fn revert<B: diesel::backend::Backend>(
     source: fn() -> EmbeddedMigrations,
     name: &str,
 ) {
-    let migrations = MigrationSource::<B>::migrations(&source()).unwrap();
-    let target = migrations
-        .iter()
-        .find(|m| m.name().to_string().ends_with(name))
-        .unwrap_or_else(|| panic!("no migration named …{name}"))
-        .name()
-        .version()
-        .to_string();
-    while conn.revert_last_migration(source()).unwrap().to_string() != target {}
+    let (versions, named) = versions_and_position::<B>(&source(), name);
+    while conn.revert_last_migration(source()).unwrap().to_string() != versions[named] {}
 }
 
 /// Runs the migrations of `source` that come before the one named `…{name}`.
@@ -112,14 +140,24 @@ fn run_before<B: diesel::backend::Backend>(
     source: fn() -> EmbeddedMigrations,
     name: &str,
 ) {
-    let migrations = MigrationSource::<B>::migrations(&source()).unwrap();
-    let before = migrations
-        .iter()
-        .position(|m| m.name().to_string().ends_with(name))
-        .unwrap_or_else(|| panic!("no migration named …{name}"));
+    let (_, before) = versions_and_position::<B>(&source(), name);
     for _ in 0..before {
         conn.run_next_migration(source()).unwrap();
     }
+}
+
+/// The versions of the migrations in `source`, in order, and where the one named `…{name}` is.
+fn versions_and_position<B: diesel::backend::Backend>(
+    source: &EmbeddedMigrations,
+    name: &str,
+) -> (Vec<String>, usize) {
+    let migrations = MigrationSource::<B>::migrations(source).unwrap();
+    let position = migrations
+        .iter()
+        .position(|m| m.name().to_string().ends_with(name))
+        .unwrap_or_else(|| panic!("no migration named …{name}"));
+    let versions = migrations.iter().map(|m| m.name().version().to_string());
+    (versions.collect(), position)
 }
 
 /// `bytes` as a literal of the test run's backend (`scratch`'s).

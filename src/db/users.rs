@@ -1,6 +1,9 @@
 //! The `users` table: the original service's `DB` class (add, find, update a user).
 
+use diesel::dsl;
 use diesel::prelude::*;
+use diesel::query_builder::AsChangeset;
+use diesel::query_dsl::LoadQuery;
 
 use super::schema::users;
 use super::{AnyConnection, DbError, Tx, now};
@@ -61,12 +64,7 @@ pub fn find_user_by_email(conn: &mut AnyConnection, email: &str) -> Result<Optio
 
 /// Sets user `id`'s password hash; a missing user is [`DbError::NotFound`].
 pub fn set_password_hash(tx: &mut Tx<'_>, id: i32, hashed_password: &str) -> Result<User, DbError> {
-    diesel::update(users::table.find(id))
-        .set(users::hashed_password.eq(hashed_password))
-        .returning(users::all_columns)
-        .get_result(&mut **tx)
-        .optional()?
-        .ok_or(DbError::NotFound)
+    update_account(tx, id, users::hashed_password.eq(hashed_password))?.ok_or(DbError::NotFound)
 }
 
 /// Replaces user `id`'s password hash `old` with `new`, provided `old` is still the stored one;
@@ -86,25 +84,37 @@ pub fn replace_password_hash(
 
 /// Marks the account's email verified at `at`.
 pub fn mark_email_verified(tx: &mut Tx<'_>, id: i32, at: i64) -> Result<User, DbError> {
-    diesel::update(users::table.find(id))
-        .set(users::email_verified_at.eq(at))
-        .returning(users::all_columns)
-        .get_result(&mut **tx)
-        .optional()?
-        .ok_or(DbError::NotFound)
+    update_account(tx, id, users::email_verified_at.eq(at))?.ok_or(DbError::NotFound)
 }
 
 /// Moves account `id` to `new_email` (verified at `at`: the change was confirmed from it), in
 /// one update: the unique index decides between two changes to one address
 /// ([`DbError::EmailTaken`]).
 pub fn change_email(tx: &mut Tx<'_>, id: i32, new_email: &str, at: i64) -> Result<User, DbError> {
+    let changes = (users::email.eq(new_email), users::email_verified_at.eq(at));
+    update_account(tx, id, changes)
+        .map_err(|e| DbError::unique_as(e, DbError::EmailTaken))?
+        .ok_or(DbError::NotFound)
+}
+
+/// An update of one account by `C`, returning the account's row.
+type UpdateAccount<C> = dsl::Returning<
+    dsl::Update<dsl::Find<users::table, i32>, C>,
+    <users::table as Table>::AllColumns,
+>;
+
+/// Applies `changes` to account `id` and returns the account as changed (`None`: no such
+/// account): what the updates that answer with the account share.
+fn update_account<'q, C>(tx: &mut Tx<'_>, id: i32, changes: C) -> QueryResult<Option<User>>
+where
+    C: AsChangeset<Target = users::table>,
+    UpdateAccount<C>: LoadQuery<'q, AnyConnection, User>,
+{
     diesel::update(users::table.find(id))
-        .set((users::email.eq(new_email), users::email_verified_at.eq(at)))
+        .set(changes)
         .returning(users::all_columns)
         .get_result(&mut **tx)
         .optional()
-        .map_err(|e| DbError::unique_as(e, DbError::EmailTaken))?
-        .ok_or(DbError::NotFound)
 }
 
 /// Locks account `id`'s row until the transaction ends (a write that changes nothing) and
@@ -150,7 +160,9 @@ pub fn delete_user(tx: &mut Tx<'_>, id: i32) -> Result<bool, DbError> {
 mod tests {
     use super::*;
     use crate::db::sessions::{Lifetimes, find_session};
-    use crate::db::testing::{conn, session, temp_db, write};
+    use crate::db::testing::{
+        conn, db_with_user, in_db_with_user, in_temp_db, session, temp_db, write,
+    };
 
     const LIFETIMES: Lifetimes = Lifetimes {
         idle: 3600,
@@ -159,8 +171,7 @@ mod tests {
 
     #[test]
     fn an_added_user_is_found_by_id_and_email() {
-        let (db, _dir) = temp_db();
-        let user = write(&db, |tx| add_user(tx, "a@b.com", "hash"));
+        let (db, _dir, user) = db_with_user();
         assert_eq!(user.email, "a@b.com");
         let mut c = conn(&db);
         let c = &mut **c;
@@ -212,8 +223,7 @@ mod tests {
 
     #[test]
     fn a_password_hash_is_replaced_only_while_it_is_the_stored_one() {
-        let (db, _dir) = temp_db();
-        write(&db, |c| {
+        in_temp_db(|c| {
             let user = add_user(c, "a@b.com", "old")?;
             assert!(!replace_password_hash(c, user.id, "other", "new")?);
             assert!(replace_password_hash(c, user.id, "old", "new")?);
@@ -225,9 +235,7 @@ mod tests {
 
     #[test]
     fn deleting_a_user_deletes_their_sessions() {
-        let (db, _dir) = temp_db();
-        write(&db, |c| {
-            let user = add_user(c, "a@b.com", "h").unwrap();
+        in_db_with_user(|c, user| {
             session(c, user.id, &[3u8; 32]);
             diesel::delete(users::table.find(user.id))
                 .execute(&mut **c)
@@ -266,8 +274,7 @@ mod tests {
 
     #[test]
     fn advancing_the_credential_version_changes_nothing_else() {
-        let (db, _dir) = temp_db();
-        let user = write(&db, |tx| add_user(tx, "a@b.com", "h"));
+        let (db, _dir, user) = db_with_user();
         write(&db, |tx| advance_credential_version(tx, user.id));
         let stored = find_user_by_id(&mut conn(&db), user.id).unwrap().unwrap();
         assert_eq!(
