@@ -370,8 +370,10 @@ impl Accounts<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::ResetRequest;
-    use crate::auth::testing::{auth, auth_with, caller, email, log_in, password, stored_hash};
+    use crate::auth::testing::{
+        assert_invalid_reset_token, assert_no_session, auth, auth_with, caller, email, log_in,
+        password, register, reset_token, signed_in, stored_hash,
+    };
     use crate::db::schema::{
         account_tokens as tokens_table, throttle_events as events_table, users as users_table,
     };
@@ -381,11 +383,7 @@ mod tests {
     #[rocket::async_test]
     async fn register_stores_a_bcrypt_hash_not_the_password() {
         let (auth, db, _dir) = auth().await;
-        let user = auth
-            .accounts()
-            .register(&caller(), &email("a@b.com"), password("pw12345"))
-            .await
-            .unwrap();
+        let user = register(&auth, "a@b.com", "pw12345").await;
         let hash = stored_hash(&db, user.id);
         assert!(hash.starts_with("$2b$04$"));
         assert!(bcrypt::verify("pw12345", &hash).unwrap());
@@ -394,10 +392,7 @@ mod tests {
     #[rocket::async_test]
     async fn registering_a_taken_email_fails() {
         let (auth, _db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("x"))
-            .await
-            .unwrap();
+        register(&auth, "a@b.com", "x").await;
         let again = auth
             .accounts()
             .register(&caller(), &email("a@b.com"), password("y"))
@@ -407,14 +402,8 @@ mod tests {
 
     /// Ann's account and a caller holding a fresh session of it.
     async fn ann(auth: &Auth) -> (Account, Caller) {
-        let user = auth
-            .accounts()
-            .register(&caller(), &email("ann@b.com"), password("pw"))
-            .await
-            .unwrap();
-        let login = log_in(auth, &caller(), &email("ann@b.com"), "pw")
-            .await
-            .unwrap();
+        let user = register(auth, "ann@b.com", "pw").await;
+        let login = signed_in(auth, "ann@b.com", "pw").await;
         let caller = Caller {
             session_id: Some(login.session_id),
             ..caller()
@@ -426,14 +415,8 @@ mod tests {
     async fn another_accounts_session_cannot_be_ended_by_its_public_id() {
         let (auth, _db, _dir) = auth().await;
         let (ann, ann_caller) = ann(&auth).await;
-        let bob = auth
-            .accounts()
-            .register(&caller(), &email("bob@b.com"), password("pw"))
-            .await
-            .unwrap();
-        log_in(&auth, &caller(), &email("bob@b.com"), "pw")
-            .await
-            .unwrap();
+        let bob = register(&auth, "bob@b.com", "pw").await;
+        signed_in(&auth, "bob@b.com", "pw").await;
         let bobs = auth.accounts().sessions_of(&caller(), &bob).await.unwrap();
         let id = &bobs[0].session.public_id;
         assert!(matches!(
@@ -466,16 +449,8 @@ mod tests {
     async fn a_password_change_needs_the_current_one_and_ends_every_other_session() {
         let (auth, db, _dir) = auth().await;
         let (ann, me) = ann(&auth).await;
-        let other = log_in(&auth, &caller(), &email("ann@b.com"), "pw")
-            .await
-            .unwrap();
-        let requested = auth
-            .links()
-            .request_reset(&caller(), &email("ann@b.com"), true)
-            .await;
-        let ResetRequest::Issued(reset_token) = requested.unwrap() else {
-            panic!("a known account gets a token");
-        };
+        let other = signed_in(&auth, "ann@b.com", "pw").await;
+        let reset_token = reset_token(&auth, "ann@b.com").await;
         let wrong = auth
             .accounts()
             .change_password(&me, &ann, "nope", password("new"));
@@ -488,10 +463,7 @@ mod tests {
             .unwrap();
         assert!(bcrypt::verify("new", &stored_hash(&db, login.account.id)).unwrap());
         for ended in [me.session_id.unwrap(), other.session_id] {
-            assert!(matches!(
-                auth.sessions().account_of(&ended).await,
-                Err(AuthError::NoSession)
-            ));
+            assert_no_session(&auth, &ended).await;
         }
         assert_eq!(
             auth.sessions()
@@ -501,12 +473,7 @@ mod tests {
                 .id,
             ann.id
         );
-        assert!(matches!(
-            auth.links()
-                .reset_token_holder(&caller(), &reset_token)
-                .await,
-            Err(AuthError::InvalidResetToken)
-        ));
+        assert_invalid_reset_token(&auth, &reset_token).await;
     }
 
     /// The token of a link that moves Ann's account to new@b.com.
@@ -549,10 +516,7 @@ mod tests {
             left, 0,
             "the signup's verification link went with the old address"
         );
-        auth.accounts()
-            .register(&caller(), &email("ann@b.com"), password("pw"))
-            .await
-            .unwrap();
+        register(&auth, "ann@b.com", "pw").await;
     }
 
     #[rocket::async_test]
@@ -630,12 +594,8 @@ mod tests {
         let (auth, _db, _dir) = auth().await;
         let (ann, _) = ann(&auth).await;
         for _ in 0..12 {
-            let mine = log_in(&auth, &caller(), &email("ann@b.com"), "pw")
-                .await
-                .unwrap();
-            let phone = log_in(&auth, &caller(), &email("ann@b.com"), "pw")
-                .await
-                .unwrap();
+            let mine = signed_in(&auth, "ann@b.com", "pw").await;
+            let phone = signed_in(&auth, "ann@b.com", "pw").await;
             let me = Caller {
                 session_id: Some(mine.session_id),
                 device_token: mine.device_token,
@@ -664,10 +624,7 @@ mod tests {
     async fn a_change_to_a_taken_address_issues_no_link_and_answers_alike() {
         let (auth, db, _dir) = auth().await;
         let (ann, me) = ann(&auth).await;
-        auth.accounts()
-            .register(&caller(), &email("bob@b.com"), password("pw"))
-            .await
-            .unwrap();
+        register(&auth, "bob@b.com", "pw").await;
         let taken = email("bob@b.com");
         let requested = auth
             .accounts()

@@ -490,20 +490,10 @@ impl Links<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::testing::{auth, auth_with, caller, email, log_in, password, stored_hash};
-
-    /// Issues a token for an account that exists.
-    async fn issued(auth: &Auth, to: &str) -> String {
-        match auth
-            .links()
-            .request_reset(&caller(), &email(to), true)
-            .await
-            .unwrap()
-        {
-            ResetRequest::Issued(token) => token,
-            other => panic!("{other:?}"),
-        }
-    }
+    use crate::auth::testing::{
+        assert_invalid_reset_token, assert_no_session, auth, auth_with, caller, email, log_in,
+        password, register, reset_token, signed_in, stored_hash,
+    };
 
     /// How many reset links the outbox holds (signups mail verification links too).
     fn mail_count(dir: &crate::db::scratch::Scratch) -> usize {
@@ -531,12 +521,9 @@ mod tests {
     #[rocket::async_test]
     async fn beyond_its_cap_an_email_gets_no_new_token_from_any_address() {
         let (auth, _db, dir) = auth_with(|s| s.throttle_mail_per_account = 2).await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("pw"))
-            .await
-            .unwrap();
-        issued(&auth, "a@b.com").await;
-        let last = issued(&auth, "a@b.com").await;
+        register(&auth, "a@b.com", "pw").await;
+        reset_token(&auth, "a@b.com").await;
+        let last = reset_token(&auth, "a@b.com").await;
         let elsewhere = Caller {
             address: Some("192.0.2.9".parse().unwrap()),
             ..caller()
@@ -570,10 +557,7 @@ mod tests {
     #[rocket::async_test]
     async fn a_deferred_request_issues_and_mails_the_token_after_the_answer() {
         let (auth, db, dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("pw"))
-            .await
-            .unwrap();
+        register(&auth, "a@b.com", "pw").await;
         let answer = auth
             .links()
             .request_reset(&caller(), &email("a@b.com"), false)
@@ -602,15 +586,9 @@ mod tests {
     #[rocket::async_test]
     async fn a_reset_token_works_once_and_ends_every_session() {
         let (auth, _db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("old"))
-            .await
-            .unwrap();
-        let session_id = log_in(&auth, &caller(), &email("a@b.com"), "old")
-            .await
-            .unwrap()
-            .session_id;
-        let reset_token = issued(&auth, "a@b.com").await;
+        register(&auth, "a@b.com", "old").await;
+        let session_id = signed_in(&auth, "a@b.com", "old").await.session_id;
+        let reset_token = reset_token(&auth, "a@b.com").await;
 
         let owner = email("a@b.com");
         auth.links()
@@ -619,7 +597,7 @@ mod tests {
             .unwrap();
         assert!(log_in(&auth, &caller(), &owner, "new").await.is_ok());
         assert!(log_in(&auth, &caller(), &owner, "old").await.is_err());
-        assert!(auth.sessions().account_of(&session_id).await.is_err());
+        assert_no_session(&auth, &session_id).await;
 
         let again = auth
             .links()
@@ -632,15 +610,9 @@ mod tests {
     #[rocket::async_test]
     async fn a_reset_token_is_valid_only_for_its_own_email() {
         let (auth, _db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("a"))
-            .await
-            .unwrap();
-        auth.accounts()
-            .register(&caller(), &email("c@d.com"), password("c"))
-            .await
-            .unwrap();
-        let reset_token = issued(&auth, "a@b.com").await;
+        register(&auth, "a@b.com", "a").await;
+        register(&auth, "c@d.com", "c").await;
+        let reset_token = reset_token(&auth, "a@b.com").await;
         let other = email("c@d.com");
         let result = auth
             .links()
@@ -653,11 +625,8 @@ mod tests {
     #[rocket::async_test]
     async fn a_reset_by_token_alone_changes_the_holders_password() {
         let (auth, _db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("old"))
-            .await
-            .unwrap();
-        let reset_token = issued(&auth, "a@b.com").await;
+        register(&auth, "a@b.com", "old").await;
+        let reset_token = reset_token(&auth, "a@b.com").await;
         let holder = auth
             .links()
             .reset_token_holder(&caller(), &reset_token)
@@ -675,23 +644,15 @@ mod tests {
                 .await
                 .is_ok()
         );
-        assert!(matches!(
-            auth.links()
-                .reset_token_holder(&caller(), &reset_token)
-                .await,
-            Err(AuthError::InvalidResetToken)
-        ));
+        assert_invalid_reset_token(&auth, &reset_token).await;
     }
 
     #[rocket::async_test]
     async fn a_new_reset_token_replaces_the_old_one() {
         let (auth, _db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("a"))
-            .await
-            .unwrap();
-        let old = issued(&auth, "a@b.com").await;
-        let new = issued(&auth, "a@b.com").await;
+        register(&auth, "a@b.com", "a").await;
+        let old = reset_token(&auth, "a@b.com").await;
+        let new = reset_token(&auth, "a@b.com").await;
         let owner = email("a@b.com");
         let result = auth
             .links()
@@ -708,11 +669,8 @@ mod tests {
     #[rocket::async_test]
     async fn racing_resets_with_one_token_succeed_once() {
         let (auth, _db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("a"))
-            .await
-            .unwrap();
-        let reset_token = issued(&auth, "a@b.com").await;
+        register(&auth, "a@b.com", "a").await;
+        let reset_token = reset_token(&auth, "a@b.com").await;
         let (e, t) = (email("a@b.com"), reset_token.as_str());
         let c = caller();
         let (one, two, three) = rocket::tokio::join!(
@@ -769,20 +727,12 @@ mod tests {
             .unwrap();
         assert_eq!(user.id, 7);
         assert!(bcrypt::verify("new", &stored_hash(&db, user.id)).unwrap());
-        assert!(matches!(
-            auth.sessions().account_of(session_id).await,
-            Err(AuthError::NoSession)
-        ));
+        assert_no_session(&auth, session_id).await;
         assert!(log_in(&auth, &caller(), &owner, "new").await.is_ok());
         assert!(matches!(
             log_in(&auth, &caller(), &owner, "old").await,
             Err(AuthError::InvalidCredentials)
         ));
-        assert!(matches!(
-            auth.links()
-                .reset_token_holder(&caller(), reset_token)
-                .await,
-            Err(AuthError::InvalidResetToken)
-        ));
+        assert_invalid_reset_token(&auth, reset_token).await;
     }
 }
