@@ -371,8 +371,9 @@ impl Accounts<'_> {
 mod tests {
     use super::*;
     use crate::auth::testing::{
-        assert_invalid_reset_token, assert_no_session, auth, auth_with, caller, email, log_in,
-        password, register, reset_token, signed_in, stored_hash,
+        assert_invalid_reset_token, assert_no_session, assert_session_of, auth, auth_with, caller,
+        email, log_in, password, register, reset_token, signed_in, stored_hash, stored_links,
+        with_session,
     };
     use crate::db::schema::{
         account_tokens as tokens_table, throttle_events as events_table, users as users_table,
@@ -402,8 +403,7 @@ mod tests {
 
     /// Ann's account and a caller holding a fresh session of it.
     async fn ann(auth: &Auth) -> (Account, Caller) {
-        let user = register(auth, "ann@b.com", "pw").await;
-        let login = signed_in(auth, "ann@b.com", "pw").await;
+        let (user, login) = with_session(auth, "ann@b.com", "pw").await;
         let caller = Caller {
             session_id: Some(login.session_id),
             ..caller()
@@ -415,8 +415,7 @@ mod tests {
     async fn another_accounts_session_cannot_be_ended_by_its_public_id() {
         let (auth, _db, _dir) = auth().await;
         let (ann, ann_caller) = ann(&auth).await;
-        let bob = register(&auth, "bob@b.com", "pw").await;
-        signed_in(&auth, "bob@b.com", "pw").await;
+        let (bob, _) = with_session(&auth, "bob@b.com", "pw").await;
         let bobs = auth.accounts().sessions_of(&caller(), &bob).await.unwrap();
         let id = &bobs[0].session.public_id;
         assert!(matches!(
@@ -465,14 +464,7 @@ mod tests {
         for ended in [me.session_id.unwrap(), other.session_id] {
             assert_no_session(&auth, &ended).await;
         }
-        assert_eq!(
-            auth.sessions()
-                .account_of(&login.session_id)
-                .await
-                .unwrap()
-                .id,
-            ann.id
-        );
+        assert_session_of(&auth, &login.session_id, ann.id).await;
         assert_invalid_reset_token(&auth, &reset_token).await;
     }
 
@@ -630,12 +622,7 @@ mod tests {
             .accounts()
             .request_email_change(&me, &ann, "pw", &taken);
         assert_eq!(requested.await.unwrap(), None);
-        let links: i64 = tokens_table::table
-            .filter(tokens_table::purpose.eq("email"))
-            .count()
-            .get_result(&mut **conn(&db))
-            .unwrap();
-        assert_eq!(links, 0);
+        assert_eq!(stored_links(&db, "email"), 0);
     }
 
     #[rocket::async_test]

@@ -491,8 +491,8 @@ impl Links<'_> {
 mod tests {
     use super::*;
     use crate::auth::testing::{
-        assert_invalid_reset_token, assert_no_session, auth, auth_with, caller, email, log_in,
-        password, register, reset_token, signed_in, stored_hash,
+        assert_invalid_reset_token, assert_no_session, assert_session_of, auth, auth_with, caller,
+        email, log_in, register, reset_token, spend_reset, stored_hash, stored_links, with_session,
     };
 
     /// How many reset links the outbox holds (signups mail verification links too).
@@ -573,36 +573,24 @@ mod tests {
             rocket::tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         assert_eq!(mail_count(&dir), 1, "one link, to the known account");
-        use crate::db::schema::account_tokens as tokens;
-        use diesel::prelude::*;
-        let reset_links: i64 = tokens::table
-            .filter(tokens::purpose.eq("reset"))
-            .count()
-            .get_result(&mut **crate::db::testing::conn(&db))
-            .unwrap();
-        assert_eq!(reset_links, 1);
+        assert_eq!(stored_links(&db, "reset"), 1);
     }
 
     #[rocket::async_test]
     async fn a_reset_token_works_once_and_ends_every_session() {
         let (auth, _db, _dir) = auth().await;
-        register(&auth, "a@b.com", "old").await;
-        let session_id = signed_in(&auth, "a@b.com", "old").await.session_id;
+        let session_id = with_session(&auth, "a@b.com", "old").await.1.session_id;
         let reset_token = reset_token(&auth, "a@b.com").await;
 
         let owner = email("a@b.com");
-        auth.links()
-            .spend_reset_token(&caller(), &reset_token, Some(&owner), password("new"))
+        spend_reset(&auth, &reset_token, Some("a@b.com"), "new")
             .await
             .unwrap();
         assert!(log_in(&auth, &caller(), &owner, "new").await.is_ok());
         assert!(log_in(&auth, &caller(), &owner, "old").await.is_err());
         assert_no_session(&auth, &session_id).await;
 
-        let again = auth
-            .links()
-            .spend_reset_token(&caller(), &reset_token, Some(&owner), password("newer"))
-            .await;
+        let again = spend_reset(&auth, &reset_token, Some("a@b.com"), "newer").await;
         assert!(matches!(again, Err(AuthError::InvalidResetToken)));
         assert!(log_in(&auth, &caller(), &owner, "new").await.is_ok());
     }
@@ -613,13 +601,13 @@ mod tests {
         register(&auth, "a@b.com", "a").await;
         register(&auth, "c@d.com", "c").await;
         let reset_token = reset_token(&auth, "a@b.com").await;
-        let other = email("c@d.com");
-        let result = auth
-            .links()
-            .spend_reset_token(&caller(), &reset_token, Some(&other), password("x"))
-            .await;
+        let result = spend_reset(&auth, &reset_token, Some("c@d.com"), "x").await;
         assert!(matches!(result, Err(AuthError::InvalidResetToken)));
-        assert!(log_in(&auth, &caller(), &other, "c").await.is_ok());
+        assert!(
+            log_in(&auth, &caller(), &email("c@d.com"), "c")
+                .await
+                .is_ok()
+        );
     }
 
     #[rocket::async_test]
@@ -633,11 +621,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(holder.email, "a@b.com");
-        let user = auth
-            .links()
-            .spend_reset_token(&caller(), &reset_token, None, password("new"))
-            .await
-            .unwrap();
+        let user = spend_reset(&auth, &reset_token, None, "new").await.unwrap();
         assert_eq!(user.id, holder.id);
         assert!(
             log_in(&auth, &caller(), &email("a@b.com"), "new")
@@ -653,16 +637,9 @@ mod tests {
         register(&auth, "a@b.com", "a").await;
         let old = reset_token(&auth, "a@b.com").await;
         let new = reset_token(&auth, "a@b.com").await;
-        let owner = email("a@b.com");
-        let result = auth
-            .links()
-            .spend_reset_token(&caller(), &old, Some(&owner), password("x"))
-            .await;
+        let result = spend_reset(&auth, &old, Some("a@b.com"), "x").await;
         assert!(matches!(result, Err(AuthError::InvalidResetToken)));
-        let spent = auth
-            .links()
-            .spend_reset_token(&caller(), &new, Some(&owner), password("x"))
-            .await;
+        let spent = spend_reset(&auth, &new, Some("a@b.com"), "x").await;
         assert!(spent.is_ok());
     }
 
@@ -671,16 +648,8 @@ mod tests {
         let (auth, _db, _dir) = auth().await;
         register(&auth, "a@b.com", "a").await;
         let reset_token = reset_token(&auth, "a@b.com").await;
-        let (e, t) = (email("a@b.com"), reset_token.as_str());
-        let c = caller();
-        let (one, two, three) = rocket::tokio::join!(
-            auth.links()
-                .spend_reset_token(&c, t, Some(&e), password("one")),
-            auth.links()
-                .spend_reset_token(&c, t, Some(&e), password("two")),
-            auth.links()
-                .spend_reset_token(&c, t, Some(&e), password("three")),
-        );
+        let spend = |new| spend_reset(&auth, &reset_token, Some("a@b.com"), new);
+        let (one, two, three) = rocket::tokio::join!(spend("one"), spend("two"), spend("three"));
         let wins = [one.is_ok(), two.is_ok(), three.is_ok()];
         assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
     }
@@ -709,7 +678,7 @@ mod tests {
         );
         let db = crate::db::Db::open(dir.url(), &crate::db::Options::default()).unwrap();
         let auth = crate::auth::testing::auth_on(&db, &dir, |_| {}).await;
-        assert_eq!(auth.sessions().account_of(session_id).await.unwrap().id, 7);
+        assert_session_of(&auth, session_id, 7).await;
         assert_eq!(
             auth.links()
                 .reset_token_holder(&caller(), reset_token)
@@ -720,9 +689,7 @@ mod tests {
         );
 
         let owner = email("a@b.com");
-        let user = auth
-            .links()
-            .spend_reset_token(&caller(), reset_token, Some(&owner), password("new"))
+        let user = spend_reset(&auth, reset_token, Some("a@b.com"), "new")
             .await
             .unwrap();
         assert_eq!(user.id, 7);

@@ -187,7 +187,10 @@ impl Sessions<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::testing::{assert_no_session, auth, caller, register, reset_token, signed_in};
+    use crate::auth::testing::{
+        assert_no_session, assert_session_of, auth, caller, register, reset_token, signed_in,
+        with_session,
+    };
     use crate::db::schema::{account_tokens as tokens_table, sessions as sessions_table};
     use crate::db::testing::conn;
     use diesel::prelude::*;
@@ -195,8 +198,7 @@ mod tests {
     #[rocket::async_test]
     async fn the_database_holds_only_digests_of_session_ids_and_reset_tokens() {
         let (auth, db, dir) = auth().await;
-        register(&auth, "a@b.com", "pw").await;
-        let session_id = signed_in(&auth, "a@b.com", "pw").await.session_id;
+        let session_id = with_session(&auth, "a@b.com", "pw").await.1.session_id;
         let reset_token = reset_token(&auth, "a@b.com").await;
 
         let mut c = conn(&db);
@@ -236,10 +238,7 @@ mod tests {
         let first = signed_in(&auth, "a@b.com", "pw").await.session_id;
         let second = signed_in(&auth, "a@b.com", "pw").await.session_id;
         assert_ne!(first, second);
-        assert_eq!(
-            auth.sessions().account_of(&first).await.unwrap().id,
-            user.id
-        );
+        assert_session_of(&auth, &first, user.id).await;
 
         auth.sessions().end(&caller(), &first).await.unwrap();
         assert_no_session(&auth, &first).await;
@@ -247,9 +246,6 @@ mod tests {
             auth.sessions().end(&caller(), &first).await,
             Err(AuthError::NoSession)
         ));
-        assert_eq!(
-            auth.sessions().account_of(&second).await.unwrap().id,
-            user.id
-        );
+        assert_session_of(&auth, &second, user.id).await;
     }
 }

@@ -145,7 +145,10 @@ impl SignIn<'_> {
 mod tests {
     use super::*;
     use crate::auth::password::Hasher;
-    use crate::auth::testing::{auth, caller, email, log_in, password, register, reset_token};
+    use crate::auth::testing::{
+        assert_session_of, auth, caller, email, log_in, password, register, reset_token,
+        spend_reset,
+    };
     use crate::db::Db;
     use crate::db::schema::sessions as sessions_table;
     use crate::db::testing::{conn, write};
@@ -163,14 +166,7 @@ mod tests {
             .await
             .unwrap();
         assert!(login.device_token.is_some(), "the browser becomes trusted");
-        assert_eq!(
-            auth.sessions()
-                .account_of(&login.session_id)
-                .await
-                .unwrap()
-                .id,
-            login.account.id
-        );
+        assert_session_of(&auth, &login.session_id, login.account.id).await;
 
         // The storage refuses the session's row after taking the account's (on either backend).
         write(&db, |tx| {
@@ -235,10 +231,7 @@ mod tests {
     /// Resets the password of `to` through `auth`, to `new`.
     async fn reset(auth: &Auth, to: &str, new: &str) {
         let token = reset_token(auth, to).await;
-        auth.links()
-            .spend_reset_token(&caller(), &token, None, password(new))
-            .await
-            .unwrap();
+        spend_reset(auth, &token, None, new).await.unwrap();
     }
 
     fn session_count(db: &Db) -> i64 {
