@@ -495,6 +495,21 @@ mod tests {
         email, log_in, register, reset_token, spend_reset, stored_hash, stored_links, with_session,
     };
 
+    /// The answer to a request from `caller` for a reset link to `address`.
+    async fn requested(auth: &Auth, caller: &Caller, address: &str, show: bool) -> ResetRequest {
+        let answer = auth
+            .links()
+            .request_reset(caller, &email(address), show)
+            .await;
+        answer.expect("the request is answered")
+    }
+
+    /// The account the live reset token `token` would reset.
+    async fn holder(auth: &Auth, token: &str) -> Account {
+        let holder = auth.links().reset_token_holder(&caller(), token).await;
+        holder.expect("the reset token is valid")
+    }
+
     /// How many reset links the outbox holds (signups mail verification links too).
     fn mail_count(dir: &crate::db::scratch::Scratch) -> usize {
         std::fs::read_dir(dir.path().join("mail"))
@@ -510,11 +525,8 @@ mod tests {
     #[rocket::async_test]
     async fn no_reset_token_is_issued_for_an_unknown_email() {
         let (auth, _db, dir) = auth().await;
-        let result = auth
-            .links()
-            .request_reset(&caller(), &email("nobody@b.com"), true)
-            .await;
-        assert_eq!(result.unwrap(), ResetRequest::NoAccount);
+        let result = requested(&auth, &caller(), "nobody@b.com", true).await;
+        assert_eq!(result, ResetRequest::NoAccount);
         assert_eq!(mail_count(&dir), 0, "nothing is sent");
     }
 
@@ -528,28 +540,15 @@ mod tests {
             address: Some("192.0.2.9".parse().unwrap()),
             ..caller()
         };
-        let capped = auth
-            .links()
-            .request_reset(&elsewhere, &email("a@b.com"), true)
-            .await;
-        assert_eq!(capped.unwrap(), ResetRequest::Capped);
-        let hidden = auth
-            .links()
-            .request_reset(&elsewhere, &email("a@b.com"), false)
-            .await;
+        let capped = requested(&auth, &elsewhere, "a@b.com", true).await;
+        assert_eq!(capped, ResetRequest::Capped);
+        let hidden = requested(&auth, &elsewhere, "a@b.com", false).await;
         assert_eq!(
-            hidden.unwrap(),
+            hidden,
             ResetRequest::Deferred,
             "the same answer as any other"
         );
-        assert_eq!(
-            auth.links()
-                .reset_token_holder(&caller(), &last)
-                .await
-                .unwrap()
-                .email,
-            "a@b.com"
-        );
+        assert_eq!(holder(&auth, &last).await.email, "a@b.com");
         rocket::tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         assert_eq!(mail_count(&dir), 2, "nothing sent beyond the cap");
     }
@@ -558,16 +557,10 @@ mod tests {
     async fn a_deferred_request_issues_and_mails_the_token_after_the_answer() {
         let (auth, db, dir) = auth().await;
         register(&auth, "a@b.com", "pw").await;
-        let answer = auth
-            .links()
-            .request_reset(&caller(), &email("a@b.com"), false)
-            .await;
-        assert_eq!(answer.unwrap(), ResetRequest::Deferred);
-        let unknown = auth
-            .links()
-            .request_reset(&caller(), &email("x@b.com"), false)
-            .await;
-        assert_eq!(unknown.unwrap(), ResetRequest::Deferred);
+        let answer = requested(&auth, &caller(), "a@b.com", false).await;
+        assert_eq!(answer, ResetRequest::Deferred);
+        let unknown = requested(&auth, &caller(), "x@b.com", false).await;
+        assert_eq!(unknown, ResetRequest::Deferred);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while mail_count(&dir) < 1 && std::time::Instant::now() < deadline {
             rocket::tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -615,11 +608,7 @@ mod tests {
         let (auth, _db, _dir) = auth().await;
         register(&auth, "a@b.com", "old").await;
         let reset_token = reset_token(&auth, "a@b.com").await;
-        let holder = auth
-            .links()
-            .reset_token_holder(&caller(), &reset_token)
-            .await
-            .unwrap();
+        let holder = holder(&auth, &reset_token).await;
         assert_eq!(holder.email, "a@b.com");
         let user = spend_reset(&auth, &reset_token, None, "new").await.unwrap();
         assert_eq!(user.id, holder.id);
@@ -679,14 +668,7 @@ mod tests {
         let db = crate::db::Db::open(dir.url(), &crate::db::Options::default()).unwrap();
         let auth = crate::auth::testing::auth_on(&db, &dir, |_| {}).await;
         assert_session_of(&auth, session_id, 7).await;
-        assert_eq!(
-            auth.links()
-                .reset_token_holder(&caller(), reset_token)
-                .await
-                .unwrap()
-                .id,
-            7
-        );
+        assert_eq!(holder(&auth, reset_token).await.id, 7);
 
         let owner = email("a@b.com");
         let user = spend_reset(&auth, reset_token, Some("a@b.com"), "new")
