@@ -548,8 +548,8 @@ mod tests {
         for round in 0..12 {
             let id = ann.id;
             let stored = auth.db.run(move |c| users::find_user_by_id(c, id)).await;
-            let address = email(&stored.unwrap().unwrap().email);
-            let login = log_in(&auth, &caller(), &address, &current).await.unwrap();
+            let address = stored.unwrap().unwrap().email;
+            let login = signed_in(&auth, &address, &current).await;
             let me = Caller {
                 session_id: Some(login.session_id),
                 ..caller()
