@@ -370,8 +370,11 @@ impl Accounts<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::ResetRequest;
-    use crate::auth::testing::{auth, auth_with, caller, email, log_in, password, stored_hash};
+    use crate::auth::testing::{
+        assert_invalid_reset_token, assert_no_session, assert_session_of, auth, auth_with, caller,
+        email, log_in, password, register, reset_token, signed_in, stored_hash, stored_links,
+        with_session,
+    };
     use crate::db::schema::{
         account_tokens as tokens_table, throttle_events as events_table, users as users_table,
     };
@@ -381,11 +384,7 @@ mod tests {
     #[rocket::async_test]
     async fn register_stores_a_bcrypt_hash_not_the_password() {
         let (auth, db, _dir) = auth().await;
-        let user = auth
-            .accounts()
-            .register(&caller(), &email("a@b.com"), password("pw12345"))
-            .await
-            .unwrap();
+        let user = register(&auth, "a@b.com", "pw12345").await;
         let hash = stored_hash(&db, user.id);
         assert!(hash.starts_with("$2b$04$"));
         assert!(bcrypt::verify("pw12345", &hash).unwrap());
@@ -394,10 +393,7 @@ mod tests {
     #[rocket::async_test]
     async fn registering_a_taken_email_fails() {
         let (auth, _db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("x"))
-            .await
-            .unwrap();
+        register(&auth, "a@b.com", "x").await;
         let again = auth
             .accounts()
             .register(&caller(), &email("a@b.com"), password("y"))
@@ -407,14 +403,7 @@ mod tests {
 
     /// Ann's account and a caller holding a fresh session of it.
     async fn ann(auth: &Auth) -> (Account, Caller) {
-        let user = auth
-            .accounts()
-            .register(&caller(), &email("ann@b.com"), password("pw"))
-            .await
-            .unwrap();
-        let login = log_in(auth, &caller(), &email("ann@b.com"), "pw")
-            .await
-            .unwrap();
+        let (user, login) = with_session(auth, "ann@b.com", "pw").await;
         let caller = Caller {
             session_id: Some(login.session_id),
             ..caller()
@@ -426,14 +415,7 @@ mod tests {
     async fn another_accounts_session_cannot_be_ended_by_its_public_id() {
         let (auth, _db, _dir) = auth().await;
         let (ann, ann_caller) = ann(&auth).await;
-        let bob = auth
-            .accounts()
-            .register(&caller(), &email("bob@b.com"), password("pw"))
-            .await
-            .unwrap();
-        log_in(&auth, &caller(), &email("bob@b.com"), "pw")
-            .await
-            .unwrap();
+        let (bob, _) = with_session(&auth, "bob@b.com", "pw").await;
         let bobs = auth.accounts().sessions_of(&caller(), &bob).await.unwrap();
         let id = &bobs[0].session.public_id;
         assert!(matches!(
@@ -466,16 +448,8 @@ mod tests {
     async fn a_password_change_needs_the_current_one_and_ends_every_other_session() {
         let (auth, db, _dir) = auth().await;
         let (ann, me) = ann(&auth).await;
-        let other = log_in(&auth, &caller(), &email("ann@b.com"), "pw")
-            .await
-            .unwrap();
-        let requested = auth
-            .links()
-            .request_reset(&caller(), &email("ann@b.com"), true)
-            .await;
-        let ResetRequest::Issued(reset_token) = requested.unwrap() else {
-            panic!("a known account gets a token");
-        };
+        let other = signed_in(&auth, "ann@b.com", "pw").await;
+        let reset_token = reset_token(&auth, "ann@b.com").await;
         let wrong = auth
             .accounts()
             .change_password(&me, &ann, "nope", password("new"));
@@ -488,25 +462,10 @@ mod tests {
             .unwrap();
         assert!(bcrypt::verify("new", &stored_hash(&db, login.account.id)).unwrap());
         for ended in [me.session_id.unwrap(), other.session_id] {
-            assert!(matches!(
-                auth.sessions().account_of(&ended).await,
-                Err(AuthError::NoSession)
-            ));
+            assert_no_session(&auth, &ended).await;
         }
-        assert_eq!(
-            auth.sessions()
-                .account_of(&login.session_id)
-                .await
-                .unwrap()
-                .id,
-            ann.id
-        );
-        assert!(matches!(
-            auth.links()
-                .reset_token_holder(&caller(), &reset_token)
-                .await,
-            Err(AuthError::InvalidResetToken)
-        ));
+        assert_session_of(&auth, &login.session_id, ann.id).await;
+        assert_invalid_reset_token(&auth, &reset_token).await;
     }
 
     /// The token of a link that moves Ann's account to new@b.com.
@@ -549,10 +508,7 @@ mod tests {
             left, 0,
             "the signup's verification link went with the old address"
         );
-        auth.accounts()
-            .register(&caller(), &email("ann@b.com"), password("pw"))
-            .await
-            .unwrap();
+        register(&auth, "ann@b.com", "pw").await;
     }
 
     #[rocket::async_test]
@@ -592,8 +548,8 @@ mod tests {
         for round in 0..12 {
             let id = ann.id;
             let stored = auth.db.run(move |c| users::find_user_by_id(c, id)).await;
-            let address = email(&stored.unwrap().unwrap().email);
-            let login = log_in(&auth, &caller(), &address, &current).await.unwrap();
+            let address = stored.unwrap().unwrap().email;
+            let login = signed_in(&auth, &address, &current).await;
             let me = Caller {
                 session_id: Some(login.session_id),
                 ..caller()
@@ -630,12 +586,8 @@ mod tests {
         let (auth, _db, _dir) = auth().await;
         let (ann, _) = ann(&auth).await;
         for _ in 0..12 {
-            let mine = log_in(&auth, &caller(), &email("ann@b.com"), "pw")
-                .await
-                .unwrap();
-            let phone = log_in(&auth, &caller(), &email("ann@b.com"), "pw")
-                .await
-                .unwrap();
+            let mine = signed_in(&auth, "ann@b.com", "pw").await;
+            let phone = signed_in(&auth, "ann@b.com", "pw").await;
             let me = Caller {
                 session_id: Some(mine.session_id),
                 device_token: mine.device_token,
@@ -664,21 +616,13 @@ mod tests {
     async fn a_change_to_a_taken_address_issues_no_link_and_answers_alike() {
         let (auth, db, _dir) = auth().await;
         let (ann, me) = ann(&auth).await;
-        auth.accounts()
-            .register(&caller(), &email("bob@b.com"), password("pw"))
-            .await
-            .unwrap();
+        register(&auth, "bob@b.com", "pw").await;
         let taken = email("bob@b.com");
         let requested = auth
             .accounts()
             .request_email_change(&me, &ann, "pw", &taken);
         assert_eq!(requested.await.unwrap(), None);
-        let links: i64 = tokens_table::table
-            .filter(tokens_table::purpose.eq("email"))
-            .count()
-            .get_result(&mut **conn(&db))
-            .unwrap();
-        assert_eq!(links, 0);
+        assert_eq!(stored_links(&db, "email"), 0);
     }
 
     #[rocket::async_test]

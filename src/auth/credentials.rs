@@ -199,7 +199,9 @@ pub(super) fn hex(digest: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::testing::{auth, auth_with, caller, email, log_in, password, stored_hash};
+    use crate::auth::testing::{
+        auth, auth_with, caller, email, log_in, register, signed_in, stored_hash,
+    };
     use crate::db::testing::write;
 
     /// Checks `pw` for `who` as a sign-in does, without signing in.
@@ -214,10 +216,7 @@ mod tests {
     #[rocket::async_test]
     async fn a_password_check_needs_the_right_password_and_a_known_email() {
         let (auth, _db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("right"))
-            .await
-            .unwrap();
+        register(&auth, "a@b.com", "right").await;
         assert!(check(&auth, "a@b.com", "right").await.is_ok());
         for (who, pw) in [
             ("a@b.com", "wrong"),
@@ -239,15 +238,12 @@ mod tests {
     async fn a_proof_names_the_budget_it_was_counted_against() {
         let (auth, _db, _dir) = auth().await;
         let ann = email("ann@b.com");
-        auth.accounts()
-            .register(&caller(), &ann, password("pw"))
-            .await
-            .unwrap();
+        register(&auth, "ann@b.com", "pw").await;
         let proof = check(&auth, "ann@b.com", "pw").await.unwrap();
         assert!(matches!(proof.budget.0, Scope::LoginAccount));
         assert_eq!((proof.budget.1.as_str(), proof.device), ("ann@b.com", None));
 
-        let signed_in = log_in(&auth, &caller(), &ann, "pw").await.unwrap();
+        let signed_in = signed_in(&auth, "ann@b.com", "pw").await;
         let device_token = signed_in.device_token.expect("the client became trusted");
         let trusted = Caller {
             device_token: Some(device_token.clone()),

@@ -483,20 +483,24 @@ impl Links<'_> {
 mod tests {
     use super::*;
     use crate::auth::testing::{
-        auth, auth_on, auth_with, caller, email, log_in, password, stored_hash,
+        assert_invalid_reset_token, assert_no_session, assert_session_of, auth, auth_on, auth_with,
+        caller, email, log_in, register, reset_token, spend_reset, stored_hash, stored_links,
+        with_session,
     };
 
-    /// Issues a token for an account that exists.
-    async fn issued(auth: &Auth, to: &str) -> String {
-        match auth
+    /// The answer to a request from `caller` for a reset link to `address`.
+    async fn requested(auth: &Auth, caller: &Caller, address: &str, show: bool) -> ResetRequest {
+        let answer = auth
             .links()
-            .request_reset(&caller(), &email(to), true)
-            .await
-            .unwrap()
-        {
-            ResetRequest::Issued(token) => token,
-            other => panic!("{other:?}"),
-        }
+            .request_reset(caller, &email(address), show)
+            .await;
+        answer.expect("the request is answered")
+    }
+
+    /// The account the live reset token `token` would reset.
+    async fn holder(auth: &Auth, token: &str) -> Account {
+        let holder = auth.links().reset_token_holder(&caller(), token).await;
+        holder.expect("the reset token is valid")
     }
 
     /// How many reset links the outbox holds (signups mail verification links too).
@@ -514,49 +518,30 @@ mod tests {
     #[rocket::async_test]
     async fn no_reset_token_is_issued_for_an_unknown_email() {
         let (auth, _db, dir) = auth().await;
-        let result = auth
-            .links()
-            .request_reset(&caller(), &email("nobody@b.com"), true)
-            .await;
-        assert_eq!(result.unwrap(), ResetRequest::NoAccount);
+        let result = requested(&auth, &caller(), "nobody@b.com", true).await;
+        assert_eq!(result, ResetRequest::NoAccount);
         assert_eq!(mail_count(&dir), 0, "nothing is sent");
     }
 
     #[rocket::async_test]
     async fn beyond_its_cap_an_email_gets_no_new_token_from_any_address() {
         let (auth, _db, dir) = auth_with(|s| s.throttle_mail_per_account = 2).await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("pw"))
-            .await
-            .unwrap();
-        issued(&auth, "a@b.com").await;
-        let last = issued(&auth, "a@b.com").await;
+        register(&auth, "a@b.com", "pw").await;
+        reset_token(&auth, "a@b.com").await;
+        let last = reset_token(&auth, "a@b.com").await;
         let elsewhere = Caller {
             address: Some("192.0.2.9".parse().unwrap()),
             ..caller()
         };
-        let capped = auth
-            .links()
-            .request_reset(&elsewhere, &email("a@b.com"), true)
-            .await;
-        assert_eq!(capped.unwrap(), ResetRequest::Capped);
-        let hidden = auth
-            .links()
-            .request_reset(&elsewhere, &email("a@b.com"), false)
-            .await;
+        let capped = requested(&auth, &elsewhere, "a@b.com", true).await;
+        assert_eq!(capped, ResetRequest::Capped);
+        let hidden = requested(&auth, &elsewhere, "a@b.com", false).await;
         assert_eq!(
-            hidden.unwrap(),
+            hidden,
             ResetRequest::Deferred,
             "the same answer as any other"
         );
-        assert_eq!(
-            auth.links()
-                .reset_token_holder(&caller(), &last)
-                .await
-                .unwrap()
-                .email,
-            "a@b.com"
-        );
+        assert_eq!(holder(&auth, &last).await.email, "a@b.com");
         rocket::tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         assert_eq!(mail_count(&dir), 2, "nothing sent beyond the cap");
     }
@@ -564,61 +549,34 @@ mod tests {
     #[rocket::async_test]
     async fn a_deferred_request_issues_and_mails_the_token_after_the_answer() {
         let (auth, db, dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("pw"))
-            .await
-            .unwrap();
-        let answer = auth
-            .links()
-            .request_reset(&caller(), &email("a@b.com"), false)
-            .await;
-        assert_eq!(answer.unwrap(), ResetRequest::Deferred);
-        let unknown = auth
-            .links()
-            .request_reset(&caller(), &email("x@b.com"), false)
-            .await;
-        assert_eq!(unknown.unwrap(), ResetRequest::Deferred);
+        register(&auth, "a@b.com", "pw").await;
+        let answer = requested(&auth, &caller(), "a@b.com", false).await;
+        assert_eq!(answer, ResetRequest::Deferred);
+        let unknown = requested(&auth, &caller(), "x@b.com", false).await;
+        assert_eq!(unknown, ResetRequest::Deferred);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while mail_count(&dir) < 1 && std::time::Instant::now() < deadline {
             rocket::tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         assert_eq!(mail_count(&dir), 1, "one link, to the known account");
-        use crate::db::schema::account_tokens as tokens;
-        use diesel::prelude::*;
-        let reset_links: i64 = tokens::table
-            .filter(tokens::purpose.eq("reset"))
-            .count()
-            .get_result(&mut **crate::db::testing::conn(&db))
-            .unwrap();
-        assert_eq!(reset_links, 1);
+        assert_eq!(stored_links(&db, "reset"), 1);
     }
 
     #[rocket::async_test]
     async fn a_reset_token_works_once_and_ends_every_session() {
         let (auth, _db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("old"))
-            .await
-            .unwrap();
-        let session_id = log_in(&auth, &caller(), &email("a@b.com"), "old")
-            .await
-            .unwrap()
-            .session_id;
-        let reset_token = issued(&auth, "a@b.com").await;
+        let session_id = with_session(&auth, "a@b.com", "old").await.1.session_id;
+        let reset_token = reset_token(&auth, "a@b.com").await;
 
         let owner = email("a@b.com");
-        auth.links()
-            .spend_reset_token(&caller(), &reset_token, Some(&owner), password("new"))
+        spend_reset(&auth, &reset_token, Some("a@b.com"), "new")
             .await
             .unwrap();
         assert!(log_in(&auth, &caller(), &owner, "new").await.is_ok());
         assert!(log_in(&auth, &caller(), &owner, "old").await.is_err());
-        assert!(auth.sessions().account_of(&session_id).await.is_err());
+        assert_no_session(&auth, &session_id).await;
 
-        let again = auth
-            .links()
-            .spend_reset_token(&caller(), &reset_token, Some(&owner), password("newer"))
-            .await;
+        let again = spend_reset(&auth, &reset_token, Some("a@b.com"), "newer").await;
         assert!(matches!(again, Err(AuthError::InvalidResetToken)));
         assert!(log_in(&auth, &caller(), &owner, "new").await.is_ok());
     }
@@ -626,97 +584,54 @@ mod tests {
     #[rocket::async_test]
     async fn a_reset_token_is_valid_only_for_its_own_email() {
         let (auth, _db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("a"))
-            .await
-            .unwrap();
-        auth.accounts()
-            .register(&caller(), &email("c@d.com"), password("c"))
-            .await
-            .unwrap();
-        let reset_token = issued(&auth, "a@b.com").await;
-        let other = email("c@d.com");
-        let result = auth
-            .links()
-            .spend_reset_token(&caller(), &reset_token, Some(&other), password("x"))
-            .await;
+        register(&auth, "a@b.com", "a").await;
+        register(&auth, "c@d.com", "c").await;
+        let reset_token = reset_token(&auth, "a@b.com").await;
+        let result = spend_reset(&auth, &reset_token, Some("c@d.com"), "x").await;
         assert!(matches!(result, Err(AuthError::InvalidResetToken)));
-        assert!(log_in(&auth, &caller(), &other, "c").await.is_ok());
+        assert!(
+            log_in(&auth, &caller(), &email("c@d.com"), "c")
+                .await
+                .is_ok()
+        );
     }
 
     #[rocket::async_test]
     async fn a_reset_by_token_alone_changes_the_holders_password() {
         let (auth, _db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("old"))
-            .await
-            .unwrap();
-        let reset_token = issued(&auth, "a@b.com").await;
-        let holder = auth
-            .links()
-            .reset_token_holder(&caller(), &reset_token)
-            .await
-            .unwrap();
+        register(&auth, "a@b.com", "old").await;
+        let reset_token = reset_token(&auth, "a@b.com").await;
+        let holder = holder(&auth, &reset_token).await;
         assert_eq!(holder.email, "a@b.com");
-        let user = auth
-            .links()
-            .spend_reset_token(&caller(), &reset_token, None, password("new"))
-            .await
-            .unwrap();
+        let user = spend_reset(&auth, &reset_token, None, "new").await.unwrap();
         assert_eq!(user.id, holder.id);
         assert!(
             log_in(&auth, &caller(), &email("a@b.com"), "new")
                 .await
                 .is_ok()
         );
-        assert!(matches!(
-            auth.links()
-                .reset_token_holder(&caller(), &reset_token)
-                .await,
-            Err(AuthError::InvalidResetToken)
-        ));
+        assert_invalid_reset_token(&auth, &reset_token).await;
     }
 
     #[rocket::async_test]
     async fn a_new_reset_token_replaces_the_old_one() {
         let (auth, _db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("a"))
-            .await
-            .unwrap();
-        let old = issued(&auth, "a@b.com").await;
-        let new = issued(&auth, "a@b.com").await;
-        let owner = email("a@b.com");
-        let result = auth
-            .links()
-            .spend_reset_token(&caller(), &old, Some(&owner), password("x"))
-            .await;
+        register(&auth, "a@b.com", "a").await;
+        let old = reset_token(&auth, "a@b.com").await;
+        let new = reset_token(&auth, "a@b.com").await;
+        let result = spend_reset(&auth, &old, Some("a@b.com"), "x").await;
         assert!(matches!(result, Err(AuthError::InvalidResetToken)));
-        let spent = auth
-            .links()
-            .spend_reset_token(&caller(), &new, Some(&owner), password("x"))
-            .await;
+        let spent = spend_reset(&auth, &new, Some("a@b.com"), "x").await;
         assert!(spent.is_ok());
     }
 
     #[rocket::async_test]
     async fn racing_resets_with_one_token_succeed_once() {
         let (auth, _db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("a"))
-            .await
-            .unwrap();
-        let reset_token = issued(&auth, "a@b.com").await;
-        let (e, t) = (email("a@b.com"), reset_token.as_str());
-        let c = caller();
-        let (one, two, three) = rocket::tokio::join!(
-            auth.links()
-                .spend_reset_token(&c, t, Some(&e), password("one")),
-            auth.links()
-                .spend_reset_token(&c, t, Some(&e), password("two")),
-            auth.links()
-                .spend_reset_token(&c, t, Some(&e), password("three")),
-        );
+        register(&auth, "a@b.com", "a").await;
+        let reset_token = reset_token(&auth, "a@b.com").await;
+        let spend = |new| spend_reset(&auth, &reset_token, Some("a@b.com"), new);
+        let (one, two, three) = rocket::tokio::join!(spend("one"), spend("two"), spend("three"));
         let wins = [one.is_ok(), two.is_ok(), three.is_ok()];
         assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
     }
@@ -745,39 +660,22 @@ mod tests {
         );
         let db = crate::db::Db::open(dir.url(), &crate::db::Options::default()).unwrap();
         let auth = crate::auth::testing::auth_on(&db, &dir, |_| {}).await;
-        assert_eq!(auth.sessions().account_of(session_id).await.unwrap().id, 7);
-        assert_eq!(
-            auth.links()
-                .reset_token_holder(&caller(), reset_token)
-                .await
-                .unwrap()
-                .id,
-            7
-        );
+        assert_session_of(&auth, session_id, 7).await;
+        assert_eq!(holder(&auth, reset_token).await.id, 7);
 
         let owner = email("a@b.com");
-        let user = auth
-            .links()
-            .spend_reset_token(&caller(), reset_token, Some(&owner), password("new"))
+        let user = spend_reset(&auth, reset_token, Some("a@b.com"), "new")
             .await
             .unwrap();
         assert_eq!(user.id, 7);
         assert!(bcrypt::verify("new", &stored_hash(&db, user.id)).unwrap());
-        assert!(matches!(
-            auth.sessions().account_of(session_id).await,
-            Err(AuthError::NoSession)
-        ));
+        assert_no_session(&auth, session_id).await;
         assert!(log_in(&auth, &caller(), &owner, "new").await.is_ok());
         assert!(matches!(
             log_in(&auth, &caller(), &owner, "old").await,
             Err(AuthError::InvalidCredentials)
         ));
-        assert!(matches!(
-            auth.links()
-                .reset_token_holder(&caller(), reset_token)
-                .await,
-            Err(AuthError::InvalidResetToken)
-        ));
+        assert_invalid_reset_token(&auth, reset_token).await;
     }
 
     /// A reset asked for the address an account is leaving (its change of email commits
@@ -787,9 +685,7 @@ mod tests {
     #[rocket::async_test]
     async fn a_reset_for_the_address_an_account_is_leaving_issues_nothing() {
         let (auth, db, dir) = auth().await;
-        let (who, address) = (caller(), email("a@b.com"));
-        let registered = auth.accounts().register(&who, &address, password("pw"));
-        let id = registered.await.unwrap().id;
+        let id = register(&auth, "a@b.com", "pw").await.id;
         let (moved, moving) = tokio::sync::oneshot::channel();
         let mover = db.clone();
         let move_away = tokio::spawn(async move {
@@ -802,9 +698,9 @@ mod tests {
             write.await
         });
         moving.await.unwrap();
-        let asked = auth.links().request_reset(&who, &address, true).await;
+        let asked = requested(&auth, &caller(), "a@b.com", true).await;
         move_away.await.unwrap().unwrap();
-        assert_eq!(asked.unwrap(), ResetRequest::NoAccount);
+        assert_eq!(asked, ResetRequest::NoAccount);
         assert_eq!(mail_count(&dir), 0, "nothing is mailed to the old address");
     }
 
@@ -813,23 +709,17 @@ mod tests {
     #[rocket::async_test]
     async fn a_reset_leaves_no_session_that_longer_lifetimes_would_revive() {
         let (auth, db, dir) = auth().await;
-        let (who, address) = (caller(), email("a@b.com"));
-        let registered = auth.accounts().register(&who, &address, password("pw"));
-        registered.await.unwrap();
-        let signed_in = log_in(&auth, &who, &address, "pw").await.unwrap();
+        let (_, signed_in) = with_session(&auth, "a@b.com", "pw").await;
         let idle_since = now() - 2 * auth.lifetimes.idle;
         let digest = token::digest(&signed_in.session_id);
         crate::db::testing::write(&db, |tx| sessions::touch_session(tx, &digest, idle_since));
-        let reset_token = issued(&auth, "a@b.com").await;
+        let reset_token = reset_token(&auth, "a@b.com").await;
 
-        let links = auth.links();
-        let spent = links.spend_reset_token(&who, &reset_token, None, password("new"));
-        spent.await.unwrap();
+        spend_reset(&auth, &reset_token, None, "new").await.unwrap();
         let patient = auth_on(&db, &dir, |s| {
             s.session_idle_secs = 10 * auth.lifetimes.idle
         })
         .await;
-        let revived = patient.sessions().account_of(&signed_in.session_id).await;
-        assert!(matches!(revived, Err(AuthError::NoSession)), "{revived:?}");
+        assert_no_session(&patient, &signed_in.session_id).await;
     }
 }

@@ -187,8 +187,10 @@ impl Sessions<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::ResetRequest;
-    use crate::auth::testing::{auth, caller, email, log_in, password};
+    use crate::auth::testing::{
+        assert_no_session, assert_session_of, auth, caller, register, reset_token, signed_in,
+        with_session,
+    };
     use crate::db::schema::{account_tokens as tokens_table, sessions as sessions_table};
     use crate::db::testing::conn;
     use diesel::prelude::*;
@@ -196,21 +198,8 @@ mod tests {
     #[rocket::async_test]
     async fn the_database_holds_only_digests_of_session_ids_and_reset_tokens() {
         let (auth, db, dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("pw"))
-            .await
-            .unwrap();
-        let session_id = log_in(&auth, &caller(), &email("a@b.com"), "pw")
-            .await
-            .unwrap()
-            .session_id;
-        let requested = auth
-            .links()
-            .request_reset(&caller(), &email("a@b.com"), true)
-            .await;
-        let ResetRequest::Issued(reset_token) = requested.unwrap() else {
-            panic!("a known account gets a token");
-        };
+        let session_id = with_session(&auth, "a@b.com", "pw").await.1.session_id;
+        let reset_token = reset_token(&auth, "a@b.com").await;
 
         let mut c = conn(&db);
 
@@ -245,37 +234,18 @@ mod tests {
     #[rocket::async_test]
     async fn sessions_resolve_to_their_user_until_destroyed() {
         let (auth, _db, _dir) = auth().await;
-        let user = auth
-            .accounts()
-            .register(&caller(), &email("a@b.com"), password("pw"))
-            .await
-            .unwrap();
-        let first = log_in(&auth, &caller(), &email("a@b.com"), "pw")
-            .await
-            .unwrap()
-            .session_id;
-        let second = log_in(&auth, &caller(), &email("a@b.com"), "pw")
-            .await
-            .unwrap()
-            .session_id;
+        let user = register(&auth, "a@b.com", "pw").await;
+        let first = signed_in(&auth, "a@b.com", "pw").await.session_id;
+        let second = signed_in(&auth, "a@b.com", "pw").await.session_id;
         assert_ne!(first, second);
-        assert_eq!(
-            auth.sessions().account_of(&first).await.unwrap().id,
-            user.id
-        );
+        assert_session_of(&auth, &first, user.id).await;
 
         auth.sessions().end(&caller(), &first).await.unwrap();
-        assert!(matches!(
-            auth.sessions().account_of(&first).await,
-            Err(AuthError::NoSession)
-        ));
+        assert_no_session(&auth, &first).await;
         assert!(matches!(
             auth.sessions().end(&caller(), &first).await,
             Err(AuthError::NoSession)
         ));
-        assert_eq!(
-            auth.sessions().account_of(&second).await.unwrap().id,
-            user.id
-        );
+        assert_session_of(&auth, &second, user.id).await;
     }
 }

@@ -144,12 +144,17 @@ impl SignIn<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::ResetRequest;
     use crate::auth::password::Hasher;
-    use crate::auth::testing::{auth, caller, email, log_in, password};
+    use crate::auth::testing::{
+        assert_session_of, auth, caller, email, log_in, password, register, reset_token,
+        spend_reset,
+    };
+    use crate::db::Db;
     use crate::db::schema::sessions as sessions_table;
     use crate::db::testing::{conn, write};
     use diesel::prelude::*;
+    use rocket::tokio::task::JoinHandle;
+    use std::sync::mpsc::Sender;
     use std::time::{Duration, Instant};
 
     #[rocket::async_test]
@@ -161,14 +166,7 @@ mod tests {
             .await
             .unwrap();
         assert!(login.device_token.is_some(), "the browser becomes trusted");
-        assert_eq!(
-            auth.sessions()
-                .account_of(&login.session_id)
-                .await
-                .unwrap()
-                .id,
-            login.account.id
-        );
+        assert_session_of(&auth, &login.session_id, login.account.id).await;
 
         // The storage refuses the session's row after taking the account's (on either backend).
         write(&db, |tx| {
@@ -215,7 +213,7 @@ mod tests {
     }
 
     /// Occupies `hasher`'s thread until the returned sender is used; returns once it does.
-    async fn hold(hasher: &Hasher) -> std::sync::mpsc::Sender<()> {
+    async fn hold(hasher: &Hasher) -> Sender<()> {
         let (release, released) = std::sync::mpsc::channel::<()>();
         let (started, running) = rocket::tokio::sync::oneshot::channel();
         let hasher = hasher.clone();
@@ -232,36 +230,27 @@ mod tests {
 
     /// Resets the password of `to` through `auth`, to `new`.
     async fn reset(auth: &Auth, to: &str, new: &str) {
-        let ResetRequest::Issued(token) = auth
-            .links()
-            .request_reset(&caller(), &email(to), true)
-            .await
-            .unwrap()
-        else {
-            panic!("a known account gets a token")
-        };
-        auth.links()
-            .spend_reset_token(&caller(), &token, None, password(new))
-            .await
-            .unwrap();
+        let token = reset_token(auth, to).await;
+        spend_reset(auth, &token, None, new).await.unwrap();
     }
 
-    fn session_count(db: &crate::db::Db) -> i64 {
+    fn session_count(db: &Db) -> i64 {
         sessions_table::table
             .count()
             .get_result(&mut **conn(db))
             .unwrap()
     }
 
-    #[rocket::async_test]
-    async fn a_login_checked_while_the_password_is_reset_fails_and_starts_no_session() {
-        let (auth, db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("old"))
-            .await
-            .unwrap();
+    /// Registers a@b.com with the password "old", then starts a login with it on a copy of
+    /// `auth` whose one hashing thread (bcrypt `cost`) is held first: that hasher, the sender
+    /// that releases the hold, and the login.
+    async fn login_behind_a_held_hasher(
+        auth: &Auth,
+        cost: u32,
+    ) -> (Hasher, Sender<()>, JoinHandle<Result<SignedIn, AuthError>>) {
+        register(auth, "a@b.com", "old").await;
         let slow = Auth {
-            hasher: Hasher::new(4, 1, 16, 0).unwrap(),
+            hasher: Hasher::new(cost, 1, 16, 0).unwrap(),
             ..auth.clone()
         };
         let hasher = slow.hasher.clone();
@@ -269,38 +258,44 @@ mod tests {
         let login = rocket::tokio::spawn(async move {
             log_in(&slow, &caller(), &email("a@b.com"), "old").await
         });
-        until(|| hasher.queued() == 1).await; // it read the old hash and waits to check it
-        reset(&auth, "a@b.com", "new").await;
-        release.send(()).unwrap();
+        (hasher, release, login)
+    }
+
+    /// Asserts that a reset of a@b.com to "new" won over `login`, with the old password: the
+    /// login failed, no session was started, and the new password signs in.
+    async fn assert_the_reset_won(
+        auth: &Auth,
+        db: &Db,
+        login: JoinHandle<Result<SignedIn, AuthError>>,
+    ) {
         let result = login.await.unwrap();
         assert!(
             matches!(result, Err(AuthError::InvalidCredentials)),
             "{result:?}"
         );
-        assert_eq!(session_count(&db), 0);
+        assert_eq!(session_count(db), 0);
         assert!(
-            log_in(&auth, &caller(), &email("a@b.com"), "new")
+            log_in(auth, &caller(), &email("a@b.com"), "new")
                 .await
                 .is_ok()
         );
     }
 
     #[rocket::async_test]
+    async fn a_login_checked_while_the_password_is_reset_fails_and_starts_no_session() {
+        let (auth, db, _dir) = auth().await;
+        let (hasher, release, login) = login_behind_a_held_hasher(&auth, 4).await;
+        until(|| hasher.queued() == 1).await; // it read the old hash and waits to check it
+        reset(&auth, "a@b.com", "new").await;
+        release.send(()).unwrap();
+        assert_the_reset_won(&auth, &db, login).await;
+    }
+
+    #[rocket::async_test]
     async fn a_rehash_computed_while_the_password_is_reset_never_writes_the_old_one_back() {
         let (auth, db, _dir) = auth().await;
-        auth.accounts()
-            .register(&caller(), &email("a@b.com"), password("old"))
-            .await
-            .unwrap();
-        let slow = Auth {
-            hasher: Hasher::new(5, 1, 16, 0).unwrap(),
-            ..auth.clone()
-        };
-        let hasher = slow.hasher.clone();
-        let first = hold(&hasher).await;
-        let login = rocket::tokio::spawn(async move {
-            log_in(&slow, &caller(), &email("a@b.com"), "old").await
-        });
+        // Cost 5, not the stored hash's 4: a right password is rehashed.
+        let (hasher, first, login) = login_behind_a_held_hasher(&auth, 5).await;
         until(|| hasher.queued() == 1).await; // the verification waits
         let second = {
             let hasher = hasher.clone();
@@ -312,17 +307,7 @@ mod tests {
         until(|| hasher.queued() == 1).await; // the rehash waits behind it
         reset(&auth, "a@b.com", "new").await;
         second.send(()).unwrap();
-        let result = login.await.unwrap();
-        assert!(
-            matches!(result, Err(AuthError::InvalidCredentials)),
-            "{result:?}"
-        );
-        assert_eq!(session_count(&db), 0);
-        assert!(
-            log_in(&auth, &caller(), &email("a@b.com"), "new")
-                .await
-                .is_ok()
-        );
+        assert_the_reset_won(&auth, &db, login).await;
         assert!(
             log_in(&auth, &caller(), &email("a@b.com"), "old")
                 .await

@@ -1,7 +1,9 @@
 //! The auth layer's test fixture: an `Auth` on a fresh temporary database, cost 4, mail to an
 //! outbox in the same temporary directory.
 
-use super::{AuditLog, Auth, AuthError, Caller, Email, Password, SignedIn, Step};
+use super::{
+    Account, AuditLog, Auth, AuthError, Caller, Email, Password, ResetRequest, SignedIn, Step,
+};
 use crate::config::{LinkPaths, LogFormat, Settings};
 use crate::db::Db;
 use crate::db::scratch::Scratch;
@@ -71,4 +73,91 @@ pub async fn log_in(
 ) -> Result<SignedIn, AuthError> {
     let Step::Session(signed_in) = auth.sign_in().password(caller, email, password).await?;
     Ok(signed_in)
+}
+
+/// The account `address` with password `pw`, registered as a client would.
+pub async fn register(auth: &Auth, address: &str, pw: &str) -> Account {
+    auth.accounts()
+        .register(&caller(), &email(address), password(pw))
+        .await
+        .expect("the account is registered")
+}
+
+/// The account `address` with password `pw`, registered, and a live session of it.
+pub async fn with_session(auth: &Auth, address: &str, pw: &str) -> (Account, SignedIn) {
+    let account = register(auth, address, pw).await;
+    (account, signed_in(auth, address, pw).await)
+}
+
+/// A session of the account `address`, signed in with its right password `pw`.
+pub async fn signed_in(auth: &Auth, address: &str, pw: &str) -> SignedIn {
+    log_in(auth, &caller(), &email(address), pw)
+        .await
+        .expect("the right password signs in")
+}
+
+/// A reset token for `address`, an account that exists (issued at once, as with
+/// `expose_reset_token`).
+pub async fn reset_token(auth: &Auth, address: &str) -> String {
+    let requested = auth
+        .links()
+        .request_reset(&caller(), &email(address), true)
+        .await;
+    match requested.unwrap() {
+        ResetRequest::Issued(token) => token,
+        other => panic!("a known account gets a token, not {other:?}"),
+    }
+}
+
+/// Spends the reset token `token` for the new password `new`, as the reset form does: checked
+/// against the email `owner` when the form names one.
+pub async fn spend_reset(
+    auth: &Auth,
+    token: &str,
+    owner: Option<&str>,
+    new: &str,
+) -> Result<Account, AuthError> {
+    let owner = owner.map(email);
+    auth.links()
+        .spend_reset_token(&caller(), token, owner.as_ref(), password(new))
+        .await
+}
+
+/// Asserts that `session_id` names a live session of the account `account_id`.
+pub async fn assert_session_of(auth: &Auth, session_id: &str, account_id: i32) {
+    let found = auth.sessions().account_of(session_id).await;
+    assert_eq!(
+        found.expect("the session is live").id,
+        account_id,
+        "the session's account"
+    );
+}
+
+/// Asserts that `session_id` names no live session.
+pub async fn assert_no_session(auth: &Auth, session_id: &str) {
+    let found = auth.sessions().account_of(session_id).await;
+    assert!(
+        matches!(found, Err(AuthError::NoSession)),
+        "the session is live: {found:?}"
+    );
+}
+
+/// Asserts that `token` is no (longer a) valid reset token.
+pub async fn assert_invalid_reset_token(auth: &Auth, token: &str) {
+    let holder = auth.links().reset_token_holder(&caller(), token).await;
+    assert!(
+        matches!(holder, Err(AuthError::InvalidResetToken)),
+        "the reset token still works: {holder:?}"
+    );
+}
+
+/// How many mailed links of `purpose` (`"reset"`, `"verify"`, `"email"`) are stored.
+pub fn stored_links(db: &Db, purpose: &str) -> i64 {
+    use crate::db::schema::account_tokens as tokens;
+    use diesel::prelude::*;
+    tokens::table
+        .filter(tokens::purpose.eq(purpose))
+        .count()
+        .get_result(&mut **crate::db::testing::conn(db))
+        .unwrap()
 }
