@@ -372,13 +372,13 @@ mod tests {
     use super::*;
     use crate::auth::testing::{
         assert_invalid_reset_token, assert_no_session, assert_session_of, auth, auth_with, caller,
-        email, log_in, password, register, reset_token, signed_in, stored_hash, stored_links,
-        with_session,
+        email, log_in, password, register, reset_token, signed_in, stored_hash, with_session,
     };
     use crate::db::schema::{
         account_tokens as tokens_table, throttle_events as events_table, users as users_table,
     };
     use crate::db::testing::conn;
+    use crate::db::testing::stored_links;
     use diesel::prelude::*;
 
     #[rocket::async_test]

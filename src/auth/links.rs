@@ -484,9 +484,9 @@ mod tests {
     use super::*;
     use crate::auth::testing::{
         assert_invalid_reset_token, assert_no_session, assert_session_of, auth, auth_on, auth_with,
-        caller, email, log_in, register, reset_token, spend_reset, stored_hash, stored_links,
-        with_session,
+        caller, email, log_in, register, reset_token, spend_reset, stored_hash, with_session,
     };
+    use crate::db::testing::stored_links;
 
     /// The answer to a request from `caller` for a reset link to `address`.
     async fn requested(auth: &Auth, caller: &Caller, address: &str, show: bool) -> ResetRequest {

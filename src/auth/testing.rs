@@ -150,14 +150,3 @@ pub async fn assert_invalid_reset_token(auth: &Auth, token: &str) {
         "the reset token still works: {holder:?}"
     );
 }
-
-/// How many mailed links of `purpose` (`"reset"`, `"verify"`, `"email"`) are stored.
-pub fn stored_links(db: &Db, purpose: &str) -> i64 {
-    use crate::db::schema::account_tokens as tokens;
-    use diesel::prelude::*;
-    tokens::table
-        .filter(tokens::purpose.eq(purpose))
-        .count()
-        .get_result(&mut **crate::db::testing::conn(db))
-        .unwrap()
-}

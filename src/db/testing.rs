@@ -88,6 +88,17 @@ pub fn session(tx: &mut Tx<'_>, user_id: i32, digest: &[u8]) -> crate::db::Sessi
     crate::db::sessions::add_session(tx, &new_session(user_id, digest)).unwrap()
 }
 
+/// How many mailed links of `purpose` (`"reset"`, `"verify"`, `"email"`) are stored.
+pub fn stored_links(db: &Db, purpose: &str) -> i64 {
+    use crate::db::schema::account_tokens as tokens;
+    use diesel::prelude::*;
+    tokens::table
+        .filter(tokens::purpose.eq(purpose))
+        .count()
+        .get_result(&mut **conn(db))
+        .unwrap()
+}
+
 /// Runs `f` in a committed write transaction.
 pub fn write<T>(db: &Db, f: impl FnOnce(&mut Tx<'_>) -> Result<T, DbError>) -> T {
     db.write_blocking(f).unwrap()
