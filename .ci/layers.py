@@ -8,6 +8,8 @@
 - web/ knows accounts only through auth: no `db::User`, no `hashed_password`, no `mail::`, no
   link-path constant (`*_PATH` from mail).
 - The operator's side (admin.rs, cli.rs) does not import the web layer.
+- No arrow points up: db/ names neither auth nor web nor the operator's side, auth/ and mail.rs
+  do not name web, mail.rs does not name auth, and nothing outside db/ names Diesel.
 - db/mod.rs only declares and re-exports: under 150 lines.
 
 Prints every broken rule and exits 1, or prints a one-line summary.
@@ -134,6 +136,20 @@ def main():
     for name in ("admin.rs", "cli.rs"):
         if re.search(r"\bweb::", code_of(SRC / name)):
             problems.append(f"src/{name}: imports the web layer")
+    upward = {
+        "db": ("auth", "web", "admin", "cli", "mail"),
+        "auth": ("web", "admin", "cli"),
+        "mail.rs": ("web", "auth", "admin", "cli"),
+    }
+    for part, above in upward.items():
+        paths = [SRC / part] if part.endswith(".rs") else sorted((SRC / part).rglob("*.rs"))
+        for path in paths:
+            for name in re.findall(r"\bcrate::(\w+)", code_of(path)):
+                if name in above:
+                    problems.append(f"{path.relative_to(SRC.parent)}: imports `crate::{name}` (an arrow up)")
+    for path in sorted(SRC.rglob("*.rs")):
+        if "db" not in path.relative_to(SRC).parts[:1] and re.search(r"\bdiesel::", code_of(path)):
+            problems.append(f"{path.relative_to(SRC.parent)}: names Diesel (SQL lives in db/)")
     lines = len((SRC / "db" / "mod.rs").read_text().splitlines())
     if lines >= 150:
         problems.append(f"src/db/mod.rs: {lines} lines (it only declares and re-exports: under 150)")
@@ -141,7 +157,7 @@ def main():
         print(problem)
     if problems:
         sys.exit(1)
-    print(f"layers: {checked} folders without an import circle; web, admin and db/mod.rs keep their rules")
+    print(f"layers: {checked} folders without an import circle, no arrow up; web, admin and db/mod.rs keep their rules")
 
 
 if __name__ == "__main__":

@@ -240,21 +240,13 @@ impl Links<'_> {
         show_token: bool,
     ) -> Result<ResetRequest, AuthError> {
         let auth = self.0;
-        auth.gate(vec![(Scope::Reset, caller.address_key())])
+        let by_address = vec![(Scope::Reset, caller.address_key())];
+        let cap = (Scope::ResetEmail, email.to_string());
+        let (counted, within_cap) = auth
+            .gate_within(by_address, Some(cap))
             .await
-            .map_err(|e| auth.throttled(caller, "reset.throttled", e, Some(email.as_str())))?
-            .keep();
-        let within_cap = match auth
-            .gate(vec![(Scope::ResetEmail, email.to_string())])
-            .await
-        {
-            Ok(counted) => {
-                counted.keep();
-                true
-            }
-            Err(AuthError::Throttled { .. }) => false,
-            Err(error) => return Err(error),
-        };
+            .map_err(|e| auth.throttled(caller, "reset.throttled", e, Some(email.as_str())))?;
+        counted.keep();
         if !within_cap {
             let fields = [Field::Email(email.as_str())];
             auth.audit.record(caller, "reset.capped", &fields);
@@ -287,7 +279,7 @@ impl Links<'_> {
         let issued = auth
             .db
             .write(move |tx| {
-                let Some(user) = users::find_user_by_email(tx, &address)? else {
+                let Some(user) = users::lock_account_by_email(tx, &address)? else {
                     return Ok(None);
                 };
                 row.store(tx, user.id, user.credential_version, None)?;
@@ -339,7 +331,7 @@ impl Links<'_> {
             return Err(AuthError::InvalidResetToken);
         }
         let hashed = auth.hasher.hash(password).await?;
-        let (digest, lifetimes) = (token::digest(reset_token), auth.lifetimes);
+        let digest = token::digest(reset_token);
         let user = auth
             .db
             .write(move |tx| {
@@ -348,7 +340,7 @@ impl Links<'_> {
                     return Ok(None);
                 };
                 let mut user = users::set_password_hash(tx, spent.user_id, &hashed)?;
-                sessions::delete_sessions_of(tx, user.id, None, at, lifetimes)?;
+                sessions::delete_all_sessions_of(tx, user.id)?;
                 if user.email_verified_at.is_none() {
                     user = users::mark_email_verified(tx, user.id, at)?;
                 }
@@ -490,7 +482,9 @@ impl Links<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::testing::{auth, auth_with, caller, email, log_in, password, stored_hash};
+    use crate::auth::testing::{
+        auth, auth_on, auth_with, caller, email, log_in, password, stored_hash,
+    };
 
     /// Issues a token for an account that exists.
     async fn issued(auth: &Auth, to: &str) -> String {
@@ -784,5 +778,58 @@ mod tests {
                 .await,
             Err(AuthError::InvalidResetToken)
         ));
+    }
+
+    /// A reset asked for the address an account is leaving (its change of email commits
+    /// meanwhile) issues nothing: no live link is left for the old mailbox. On PostgreSQL the
+    /// issuing transaction waits for the move's row lock, then finds no account at the old
+    /// address; on SQLite the move holds the one write lock.
+    #[rocket::async_test]
+    async fn a_reset_for_the_address_an_account_is_leaving_issues_nothing() {
+        let (auth, db, dir) = auth().await;
+        let (who, address) = (caller(), email("a@b.com"));
+        let registered = auth.accounts().register(&who, &address, password("pw"));
+        let id = registered.await.unwrap().id;
+        let (moved, moving) = tokio::sync::oneshot::channel();
+        let mover = db.clone();
+        let move_away = tokio::spawn(async move {
+            let write = mover.write(move |tx| {
+                users::change_email(tx, id, "new@b.com", now())?;
+                moved.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                Ok(())
+            });
+            write.await
+        });
+        moving.await.unwrap();
+        let asked = auth.links().request_reset(&who, &address, true).await;
+        move_away.await.unwrap().unwrap();
+        assert_eq!(asked.unwrap(), ResetRequest::NoAccount);
+        assert_eq!(mail_count(&dir), 0, "nothing is mailed to the old address");
+    }
+
+    /// A reset deletes every session of the account, also those past this instance's limits:
+    /// under longer lifetimes (another instance, a raised setting) none comes back.
+    #[rocket::async_test]
+    async fn a_reset_leaves_no_session_that_longer_lifetimes_would_revive() {
+        let (auth, db, dir) = auth().await;
+        let (who, address) = (caller(), email("a@b.com"));
+        let registered = auth.accounts().register(&who, &address, password("pw"));
+        registered.await.unwrap();
+        let signed_in = log_in(&auth, &who, &address, "pw").await.unwrap();
+        let idle_since = now() - 2 * auth.lifetimes.idle;
+        let digest = token::digest(&signed_in.session_id);
+        crate::db::testing::write(&db, |tx| sessions::touch_session(tx, &digest, idle_since));
+        let reset_token = issued(&auth, "a@b.com").await;
+
+        let links = auth.links();
+        let spent = links.spend_reset_token(&who, &reset_token, None, password("new"));
+        spent.await.unwrap();
+        let patient = auth_on(&db, &dir, |s| {
+            s.session_idle_secs = 10 * auth.lifetimes.idle
+        })
+        .await;
+        let revived = patient.sessions().account_of(&signed_in.session_id).await;
+        assert!(matches!(revived, Err(AuthError::NoSession)), "{revived:?}");
     }
 }

@@ -140,8 +140,20 @@ impl Auth {
     /// and count are one immediate transaction, so a burst of concurrent attempts is counted
     /// one by one and never more than the limit get through.
     pub(super) async fn gate(&self, counted: Counted) -> Result<Reservation, AuthError> {
+        let (reservation, _) = self.gate_within(counted, None).await?;
+        Ok(reservation)
+    }
+
+    /// [`Auth::gate`] with a cap beside the limits, checked in the same transaction: an attempt
+    /// within the limits passes even when `cap` reached its own limit, and is counted against
+    /// `cap` only while under it. The flag says whether it was (`false`: capped).
+    pub(super) async fn gate_within(
+        &self,
+        counted: Counted,
+        cap: Option<(Scope, String)>,
+    ) -> Result<(Reservation, bool), AuthError> {
         if !self.limits.enabled {
-            return Ok(Reservation::default());
+            return Ok((Reservation::default(), true));
         }
         let limits = self.limits;
         let reserved = self
@@ -149,15 +161,22 @@ impl Auth {
             .write(move |tx| {
                 let at = now();
                 let checked: Vec<_> = counted.iter().map(|(s, k)| limits.of(*s, k)).collect();
-                throttle_events::lock(tx, &checked)?;
+                let cap = cap.as_ref().map(|(scope, key)| limits.of(*scope, key));
+                throttle_events::lock(tx, &[&checked[..], cap.as_slice()].concat())?;
                 if let Some(retry_after) = throttle_events::retry_after(tx, &checked, at)? {
                     return Ok(Err(retry_after));
                 }
-                let ids = checked
+                let mut counting = checked;
+                let within_cap = match cap {
+                    Some(cap) => throttle_events::retry_after(tx, &[cap], at)?.is_none(),
+                    None => true,
+                };
+                counting.extend(cap.filter(|_| within_cap));
+                let ids = counting
                     .iter()
                     .map(|limit| throttle_events::record_event(tx, limit.scope, limit.key, at))
                     .collect::<Result<_, _>>()?;
-                Ok(Ok(Reservation(ids)))
+                Ok(Ok((Reservation(ids), within_cap)))
             })
             .await?;
         reserved.map_err(|retry_after| AuthError::Throttled { retry_after })

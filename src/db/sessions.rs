@@ -163,6 +163,13 @@ pub fn delete_sessions_of(
     Ok(diesel::delete(own).execute(&mut **tx)?)
 }
 
+/// Deletes every session of account `user_id`, live or past its limits: after a reset,
+/// nothing the old password opened may come back, even under longer lifetimes.
+pub fn delete_all_sessions_of(tx: &mut Tx<'_>, user_id: i32) -> Result<usize, DbError> {
+    let own = sessions::table.filter(sessions::user_id.eq(user_id));
+    Ok(diesel::delete(own).execute(&mut **tx)?)
+}
+
 /// Records that the session with this token digest was used at `now`.
 pub fn touch_session(tx: &mut Tx<'_>, token_digest: &[u8], now: i64) -> Result<(), DbError> {
     diesel::update(sessions::table.find(token_digest))

@@ -119,6 +119,18 @@ pub fn lock_account(tx: &mut Tx<'_>, id: i32) -> Result<Option<i32>, DbError> {
         .optional()?)
 }
 
+/// Locks the account with the (normalized) `email` until the transaction ends, and returns it
+/// as read under the lock; `None` when no account has that email, or when its owner moved it to
+/// another before the lock was granted. A link mailed to an address is issued under this lock,
+/// so a change of email that commits meanwhile leaves no live link for the old address.
+pub fn lock_account_by_email(tx: &mut Tx<'_>, email: &str) -> Result<Option<User>, DbError> {
+    Ok(diesel::update(users::table.filter(users::email.eq(email)))
+        .set(users::credential_version.eq(users::credential_version))
+        .returning(users::all_columns)
+        .get_result(&mut **tx)
+        .optional()?)
+}
+
 /// Moves account `id`'s credential version on: every mailed link issued under the old one stops
 /// working, including one issued in a transaction that raced this one.
 pub fn advance_credential_version(tx: &mut Tx<'_>, id: i32) -> Result<(), DbError> {
