@@ -15,7 +15,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// The `Content-Type` of a scrape.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -110,78 +110,85 @@ fn short_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
+/// Registers `metric` under `name` and hands it back: the registry keeps a clone that shares
+/// its value, and encodes the metrics in the order they were added.
+fn add<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Metrics {
     /// Counting metrics, when `enabled`; otherwise the empty handle.
     pub fn new(enabled: bool) -> Metrics {
         if !enabled {
             return Metrics(None);
         }
-        let inner = Inner {
-            requests: Family::default(),
-            latency: Family::new_with_constructor(short_buckets as fn() -> Histogram),
-            logins: Family::default(),
-            signups: Counter::default(),
-            resets: Family::default(),
-            hash_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 12)),
-            bcrypt_admitted: Gauge::default(),
-            pool_wait_seconds: short_buckets(),
-            pool_size: Gauge::default(),
-            pool_in_use: Gauge::default(),
-            purged: Family::default(),
-            registry: Registry::default(),
-        };
         let mut registry = Registry::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests answered, by method, route and status class",
-            inner.requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "Time from a request's arrival to its response, by route",
-            inner.latency.clone(),
-        );
-        registry.register(
-            "logins",
-            "Logins by outcome (ok, failed, throttled, busy, unverified)",
-            inner.logins.clone(),
-        );
-        registry.register("signups", "Accounts created", inner.signups.clone());
-        registry.register(
-            "password_resets",
-            "Reset links requested and resets completed",
-            inner.resets.clone(),
-        );
-        registry.register(
-            "bcrypt_hash_duration_seconds",
-            "Time of one bcrypt hash or verification, waiting excluded",
-            inner.hash_seconds.clone(),
-        );
-        registry.register(
-            "bcrypt_admitted",
-            "Hashes admitted: running or waiting for a hashing thread (at most bcrypt_queue)",
-            inner.bcrypt_admitted.clone(),
-        );
-        registry.register(
-            "db_pool_wait_duration_seconds",
-            "Time spent waiting for a pooled database connection",
-            inner.pool_wait_seconds.clone(),
-        );
-        registry.register(
-            "db_pool_connections",
-            "Connections the pool holds",
-            inner.pool_size.clone(),
-        );
-        registry.register(
-            "db_pool_connections_in_use",
-            "Pooled connections in use",
-            inner.pool_in_use.clone(),
-        );
-        registry.register(
-            "cleanup_purged",
-            "Rows the periodic cleanup deleted, by kind",
-            inner.purged.clone(),
-        );
+        let r = &mut registry;
+        let inner = Inner {
+            requests: add(
+                r,
+                "http_requests",
+                "HTTP requests answered, by method, route and status class",
+                Family::default(),
+            ),
+            latency: add(
+                r,
+                "http_request_duration_seconds",
+                "Time from a request's arrival to its response, by route",
+                Family::new_with_constructor(short_buckets as fn() -> Histogram),
+            ),
+            logins: add(
+                r,
+                "logins",
+                "Logins by outcome (ok, failed, throttled, busy, unverified)",
+                Family::default(),
+            ),
+            signups: add(r, "signups", "Accounts created", Counter::default()),
+            resets: add(
+                r,
+                "password_resets",
+                "Reset links requested and resets completed",
+                Family::default(),
+            ),
+            hash_seconds: add(
+                r,
+                "bcrypt_hash_duration_seconds",
+                "Time of one bcrypt hash or verification, waiting excluded",
+                Histogram::new(exponential_buckets(0.01, 2.0, 12)),
+            ),
+            bcrypt_admitted: add(
+                r,
+                "bcrypt_admitted",
+                "Hashes admitted: running or waiting for a hashing thread (at most bcrypt_queue)",
+                Gauge::default(),
+            ),
+            pool_wait_seconds: add(
+                r,
+                "db_pool_wait_duration_seconds",
+                "Time spent waiting for a pooled database connection",
+                short_buckets(),
+            ),
+            pool_size: add(
+                r,
+                "db_pool_connections",
+                "Connections the pool holds",
+                Gauge::default(),
+            ),
+            pool_in_use: add(
+                r,
+                "db_pool_connections_in_use",
+                "Pooled connections in use",
+                Gauge::default(),
+            ),
+            purged: add(
+                r,
+                "cleanup_purged",
+                "Rows the periodic cleanup deleted, by kind",
+                Family::default(),
+            ),
+            registry,
+        };
         // Every series exists from the start, at zero: a rate over a series that appears
         // only with its first event misses that event.
         for outcome in [
@@ -199,7 +206,7 @@ impl Metrics {
         for kind in PURGED_KINDS {
             inner.purged.get_or_create_owned(&KindLabels { kind });
         }
-        Metrics(Some(Arc::new(Inner { registry, ..inner })))
+        Metrics(Some(Arc::new(inner)))
     }
 
     /// Counts an answered request: `route` is the matched route's path template

@@ -1,7 +1,8 @@
 //! The request bodies of the account flows, typed: the API's handlers take them as
 //! [`Body`](super::input::Body), the pages' as [`CheckedForm`](super::csrf::CheckedForm), and
 //! the OpenAPI document describes them from these very types. Each is read field by field in
-//! the order declared ([`FromFields`]), so the first fault named is the first field's.
+//! the order declared ([`FromFields`], written by [`bodies!`]), so the first fault named is the first
+//! field's.
 
 use rocket::http::Status;
 use utoipa::openapi::RefOr;
@@ -40,9 +41,45 @@ impl PartialSchema for Password {
 
 impl ToSchema for Password {}
 
+/// Declares bodies and their [`FromFields`]: each field is read from the submitted field of the
+/// same name by the reader after its `=`, in the order declared, and the first fault is the
+/// answer.
+macro_rules! bodies {
+    ($($(#[$attr:meta])* pub struct $name:ident {
+        $($(#[$field_attr:meta])* pub $field:ident: $type:ty = $read:ident,)*
+    })*) => {$(
+        $(#[$attr])*
+        pub struct $name {
+            $($(#[$field_attr])* pub $field: $type,)*
+        }
+
+        impl FromFields for $name {
+            fn from_fields(fields: &Fields, policy: &PasswordPolicy) -> Result<Self, Problem> {
+                $(let $field = $read(fields, stringify!($field), policy)?;)*
+                Ok($name { $($field),* })
+            }
+        }
+    )*};
+}
+
+/// An email, parsed and checked.
+fn email(fields: &Fields, name: &str, _: &PasswordPolicy) -> Result<Email, Problem> {
+    fields.email(name)
+}
+
+/// A new password, which must meet the policy.
+fn new_password(fields: &Fields, name: &str, policy: &PasswordPolicy) -> Result<Password, Problem> {
+    fields.new_password(name, policy)
+}
+
+/// Any non-empty text.
+fn text(fields: &Fields, name: &str, _: &PasswordPolicy) -> Result<String, Problem> {
+    Ok(fields.text(name)?.to_owned())
+}
+
 /// The `current_password` an account action asks for: missing is 401, as a wrong one is.
-fn current_password(fields: &Fields) -> Result<String, Problem> {
-    match fields.text("current_password") {
+fn current_password(fields: &Fields, name: &str, _: &PasswordPolicy) -> Result<String, Problem> {
+    match fields.text(name) {
         Ok(text) => Ok(text.to_owned()),
         Err(_) => Err(Problem::new(
             Status::Unauthorized,
@@ -51,150 +88,70 @@ fn current_password(fields: &Fields) -> Result<String, Problem> {
     }
 }
 
-/// Signing up: a new account's email and password (which must meet the policy).
-#[derive(ToSchema)]
-pub struct NewAccount {
-    pub email: Email,
-    pub password: Password,
-}
-
-impl FromFields for NewAccount {
-    fn from_fields(fields: &Fields, policy: &PasswordPolicy) -> Result<Self, Problem> {
-        let email = fields.email("email")?;
-        let password = fields.new_password("password", policy)?;
-        Ok(NewAccount { email, password })
+bodies! {
+    /// Signing up: a new account's email and password (which must meet the policy).
+    #[derive(ToSchema)]
+    pub struct NewAccount {
+        pub email: Email = email,
+        pub password: Password = new_password,
     }
-}
 
-/// Logging in.
-#[derive(ToSchema)]
-pub struct Credentials {
-    pub email: Email,
-    pub password: String,
-}
-
-impl FromFields for Credentials {
-    fn from_fields(fields: &Fields, _: &PasswordPolicy) -> Result<Self, Problem> {
-        let email = fields.email("email")?;
-        let password = fields.text("password")?.to_owned();
-        Ok(Credentials { email, password })
+    /// Logging in.
+    #[derive(ToSchema)]
+    pub struct Credentials {
+        pub email: Email = email,
+        pub password: String = text,
     }
-}
 
-/// Asking for a reset link.
-#[derive(ToSchema)]
-pub struct EmailInput {
-    pub email: Email,
-}
-
-impl FromFields for EmailInput {
-    fn from_fields(fields: &Fields, _: &PasswordPolicy) -> Result<Self, Problem> {
-        let email = fields.email("email")?;
-        Ok(EmailInput { email })
+    /// Asking for a reset link.
+    #[derive(ToSchema)]
+    pub struct EmailInput {
+        pub email: Email = email,
     }
-}
 
-/// Spending a reset token through the API: the account's email, the token and the new password.
-#[derive(ToSchema)]
-pub struct ResetInput {
-    pub email: Email,
-    pub reset_token: String,
-    pub new_password: Password,
-}
-
-impl FromFields for ResetInput {
-    fn from_fields(fields: &Fields, policy: &PasswordPolicy) -> Result<Self, Problem> {
-        let email = fields.email("email")?;
-        let reset_token = fields.text("reset_token")?.to_owned();
-        let new_password = fields.new_password("new_password", policy)?;
-        Ok(ResetInput {
-            email,
-            reset_token,
-            new_password,
-        })
+    /// Spending a reset token through the API: the account's email, the token and the new
+    /// password.
+    #[derive(ToSchema)]
+    pub struct ResetInput {
+        pub email: Email = email,
+        pub reset_token: String = text,
+        pub new_password: Password = new_password,
     }
-}
 
-/// The reset page's form: the token is the one the browser holds for the link.
-pub struct NewPassword {
-    pub new_password: Password,
-}
-
-impl FromFields for NewPassword {
-    fn from_fields(fields: &Fields, policy: &PasswordPolicy) -> Result<Self, Problem> {
-        let new_password = fields.new_password("new_password", policy)?;
-        Ok(NewPassword { new_password })
+    /// The reset page's form: the token is the one the browser holds for the link.
+    pub struct NewPassword {
+        pub new_password: Password = new_password,
     }
-}
 
-/// Changing the password.
-#[derive(ToSchema)]
-pub struct PasswordChange {
-    pub current_password: String,
-    pub new_password: Password,
-}
-
-impl FromFields for PasswordChange {
-    fn from_fields(fields: &Fields, policy: &PasswordPolicy) -> Result<Self, Problem> {
-        let current_password = current_password(fields)?;
-        let new_password = fields.new_password("new_password", policy)?;
-        Ok(PasswordChange {
-            current_password,
-            new_password,
-        })
+    /// Changing the password.
+    #[derive(ToSchema)]
+    pub struct PasswordChange {
+        pub current_password: String = current_password,
+        pub new_password: Password = new_password,
     }
-}
 
-/// Moving the account to a new email.
-#[derive(ToSchema)]
-pub struct EmailChange {
-    pub current_password: String,
-    pub new_email: Email,
-}
-
-impl FromFields for EmailChange {
-    fn from_fields(fields: &Fields, _: &PasswordPolicy) -> Result<Self, Problem> {
-        let current_password = current_password(fields)?;
-        let new_email = fields.email("new_email")?;
-        Ok(EmailChange {
-            current_password,
-            new_email,
-        })
+    /// Moving the account to a new email.
+    #[derive(ToSchema)]
+    pub struct EmailChange {
+        pub current_password: String = current_password,
+        pub new_email: Email = email,
     }
-}
 
-/// Deleting the account.
-#[derive(ToSchema)]
-pub struct CurrentPassword {
-    pub current_password: String,
-}
-
-impl FromFields for CurrentPassword {
-    fn from_fields(fields: &Fields, _: &PasswordPolicy) -> Result<Self, Problem> {
-        let current_password = current_password(fields)?;
-        Ok(CurrentPassword { current_password })
+    /// Deleting the account.
+    #[derive(ToSchema)]
+    pub struct CurrentPassword {
+        pub current_password: String = current_password,
     }
-}
 
-/// Spending a mailed link's token through the API.
-#[derive(ToSchema)]
-pub struct TokenInput {
-    /// The token of the mailed link.
-    pub token: String,
-}
-
-impl FromFields for TokenInput {
-    fn from_fields(fields: &Fields, _: &PasswordPolicy) -> Result<Self, Problem> {
-        let token = fields.text("token")?.to_owned();
-        Ok(TokenInput { token })
+    /// Spending a mailed link's token through the API.
+    #[derive(ToSchema)]
+    pub struct TokenInput {
+        /// The token of the mailed link.
+        pub token: String = text,
     }
-}
 
-/// The profile's button that logs out one device: the session's public id (field `id`).
-pub struct SessionChoice(pub String);
-
-impl FromFields for SessionChoice {
-    fn from_fields(fields: &Fields, _: &PasswordPolicy) -> Result<Self, Problem> {
-        Ok(SessionChoice(fields.text("id")?.to_owned()))
+    /// The profile's button that logs out one device: the session's public id.
+    pub struct SessionChoice {
+        pub id: String = text,
     }
 }

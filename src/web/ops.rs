@@ -34,8 +34,6 @@ impl Health {
 
 /// The process is up and answering.
 #[utoipa::path(
-    get,
-    path = "/health/alive",
     tag = "operations",
     responses((status = 200, description = "alive", body = Health))
 )]
@@ -48,8 +46,6 @@ fn alive() -> Json<Health> {
 /// takes a write. Otherwise 503; the reason goes to the log, not to whoever asks (it can name
 /// the database's host, user or files).
 #[utoipa::path(
-    get,
-    path = "/health/ready",
     tag = "operations",
     responses(
         (status = 200, description = "ready", body = Health),
@@ -87,8 +83,6 @@ impl<'r> FromRequest<'r> for Bearer {
 /// Every metric in the Prometheus text format; 404 unless `metrics_enabled`, and 401 without
 /// `Authorization: Bearer <metrics_token>` when a token is set.
 #[utoipa::path(
-    get,
-    path = "/metrics",
     tag = "operations",
     responses(
         (status = 200, description = "the metrics (text/plain; version=0.0.4)", body = String, content_type = "text/plain"),

@@ -96,7 +96,7 @@ pub struct EmailOnly {
     pub email: String,
 }
 
-#[utoipa::path(get, path = "/account/sessions", tag = "account", security(("session" = [])), responses(
+#[utoipa::path(tag = "account", security(("session" = [])), responses(
     (status = 200, description = "the live sessions, the most recently used first", body = Sessions),
 ))]
 #[get("/account/sessions")]
@@ -109,7 +109,7 @@ async fn list_sessions(request: ApiRequest<'_>) -> Answer<Sessions> {
 
 /// Ends one of the account's sessions; 404 for an id that is not one of them. Ending this
 /// very session also drops its cookie.
-#[utoipa::path(delete, path = "/account/sessions/{id}", tag = "account", params(("id" = String, Path, description = "The session's public id, from GET /account/sessions")), security(("session" = [])), responses(
+#[utoipa::path(tag = "account", params(("id" = String, Path, description = "The session's public id, from GET /account/sessions")), security(("session" = [])), responses(
     (status = 200, description = "session ended", body = Message),
     (status = 404, description = "no such session"),
 ))]
@@ -121,7 +121,7 @@ async fn end_session(id: &str, request: ApiRequest<'_>) -> Answer<Message> {
 }
 
 /// Ends every session of the account but this one.
-#[utoipa::path(delete, path = "/account/sessions", tag = "account", security(("session" = [])), responses(
+#[utoipa::path(tag = "account", security(("session" = [])), responses(
     (status = 200, description = "every other session ended", body = Ended),
 ))]
 #[delete("/account/sessions")]
@@ -132,7 +132,7 @@ async fn end_other_sessions(request: ApiRequest<'_>) -> Answer<Ended> {
 }
 
 /// Changes the password; every other session ends and this client gets a new session cookie.
-#[utoipa::path(put, path = "/account/password", tag = "account", request_body = PasswordChange, security(("session" = [])), responses(
+#[utoipa::path(tag = "account", request_body = PasswordChange, security(("session" = [])), responses(
     (status = 200, description = "password changed; a new session cookie is set", body = Message),
     (status = 400, description = "new_password fails the policy"),
     (status = 429, description = "too many attempts"),
@@ -144,7 +144,7 @@ async fn change_password(request: ApiRequest<'_>, body: Input<PasswordChange>) -
     Ok(Message::new("password changed"))
 }
 
-#[utoipa::path(post, path = "/account/verification", tag = "account", security(("session" = [])), responses(
+#[utoipa::path(tag = "account", security(("session" = [])), responses(
     (status = 200, description = "verification link sent", body = VerificationSent),
     (status = 409, description = "email is already verified"),
     (status = 429, description = "too many mails this hour"),
@@ -158,7 +158,7 @@ async fn send_verification(request: ApiRequest<'_>) -> Answer<VerificationSent> 
 }
 
 /// Spends a verification token; no session is needed (the link may be opened anywhere).
-#[utoipa::path(post, path = "/account/verification/confirm", tag = "account", request_body = TokenInput, responses(
+#[utoipa::path(tag = "account", request_body = TokenInput, responses(
     (status = 200, description = "the email is verified", body = Profile),
     (status = 400, description = "token is required"),
     (status = 403, description = "invalid, expired or used token"),
@@ -170,7 +170,7 @@ async fn confirm_verification(request: ApiRequest<'_>, body: Input<TokenInput>) 
 }
 
 /// Asks to move the account to `new_email`; it moves when the mailed link is confirmed.
-#[utoipa::path(post, path = "/account/email", tag = "account", request_body = EmailChange, security(("session" = [])), responses(
+#[utoipa::path(tag = "account", request_body = EmailChange, security(("session" = [])), responses(
     (status = 200, description = "confirmation link sent to the new address (an address that has an account gets a mail saying so instead, and the same answer)", body = EmailChangeSent),
     (status = 400, description = "new_email is invalid or already this account's"),
     (status = 429, description = "too many attempts or mails"),
@@ -186,7 +186,7 @@ async fn change_email(
     Ok(Json(EmailChangeSent { message, token }))
 }
 
-#[utoipa::path(post, path = "/account/email/confirm", tag = "account", request_body = TokenInput, responses(
+#[utoipa::path(tag = "account", request_body = TokenInput, responses(
     (status = 200, description = "the account moved to the new email", body = EmailOnly),
     (status = 400, description = "the address was taken meanwhile"),
     (status = 403, description = "invalid, expired or used token"),
@@ -201,7 +201,7 @@ async fn confirm_email_change(
 }
 
 /// Deletes the account and drops the session cookie.
-#[utoipa::path(delete, path = "/account", tag = "account", request_body = CurrentPassword, security(("session" = [])), responses(
+#[utoipa::path(tag = "account", request_body = CurrentPassword, security(("session" = [])), responses(
     (status = 200, description = "account deleted; the cookie is removed", body = Message),
     (status = 429, description = "too many attempts"),
 ))]

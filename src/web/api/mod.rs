@@ -119,14 +119,14 @@ pub enum ResetRequested {
     Sent(EmailMessage),
 }
 
-#[utoipa::path(get, path = "/", tag = "original", responses((status = 200, description = "Bienvenue", body = Message)))]
+#[utoipa::path(tag = "original", responses((status = 200, description = "Bienvenue", body = Message)))]
 #[get("/")]
 pub fn index() -> Json<Message> {
     Message::new("Bienvenue")
 }
 
 /// Creates an account; a session the client presented ends with it.
-#[utoipa::path(post, path = "/users", tag = "original", request_body = NewAccount, responses(
+#[utoipa::path(tag = "original", request_body = NewAccount, responses(
     (status = 200, description = "user created", body = EmailMessage),
     (status = 400, description = "a field is missing or invalid, the password fails the policy, or the email is registered"),
     (status = 429, description = "too many signups from this address"),
@@ -142,7 +142,7 @@ async fn create_user(request: ApiRequest<'_>, body: Input<NewAccount>) -> Answer
     Ok(EmailMessage::new(account.email, "user created"))
 }
 
-#[utoipa::path(post, path = "/sessions", tag = "original", request_body = Credentials, responses(
+#[utoipa::path(tag = "original", request_body = Credentials, responses(
     (status = 200, description = "logged in; the session cookie is set", body = EmailMessage),
     (status = 401, description = "invalid email or password"),
     (status = 403, description = "email not verified (require_verified_email)"),
@@ -155,7 +155,7 @@ async fn create_session(request: ApiRequest<'_>, body: Input<Credentials>) -> An
 }
 
 /// Logs out this device only, then redirects (303) to `GET /` as the original did.
-#[utoipa::path(delete, path = "/sessions", tag = "original", security(("session" = [])), responses(
+#[utoipa::path(tag = "original", security(("session" = [])), responses(
     (status = 303, description = "logged out; to GET /"),
 ))]
 #[delete("/sessions")]
@@ -171,7 +171,7 @@ async fn destroy_session(request: ApiRequest<'_>) -> Result<Redirect, Problem> {
 }
 
 /// The original's `{"email"}`, and whether that email is verified.
-#[utoipa::path(get, path = "/profile", tag = "original", security(("session" = [])), responses(
+#[utoipa::path(tag = "original", security(("session" = [])), responses(
     (status = 200, description = "the account", body = Profile),
 ))]
 #[get("/profile")]
@@ -184,7 +184,7 @@ async fn profile(request: ApiRequest<'_>) -> Answer<Profile> {
 /// Asks for a reset link. With `expose_reset_token` (debug) the body carries the token, as in
 /// the original, an unknown email is 403 and an email over its hourly cap 429; otherwise every
 /// valid email gets the same answer.
-#[utoipa::path(post, path = "/reset_password", tag = "original", request_body = EmailInput, responses(
+#[utoipa::path(tag = "original", request_body = EmailInput, responses(
     (status = 200, description = "a reset link was sent (debug: the token)", body = ResetRequested),
     (status = 400, description = "the email is missing or invalid"),
     (status = 403, description = "no account has that email (debug)"),
@@ -213,7 +213,7 @@ async fn reset_token(request: ApiRequest<'_>, body: Input<EmailInput>) -> Answer
     }
 }
 
-#[utoipa::path(put, path = "/reset_password", tag = "original", request_body = ResetInput, responses(
+#[utoipa::path(tag = "original", request_body = ResetInput, responses(
     (status = 200, description = "Password updated", body = EmailMessage),
     (status = 400, description = "a field is missing or the password fails the policy"),
     (status = 403, description = "the token is not valid for that email"),

@@ -84,7 +84,8 @@ pub async fn end_session_submit(
     form: CheckedForm<SessionChoice>,
     page: Page<'_>,
 ) -> Result<Either<LoggedOut, Flash<Redirect>>, PageFailure> {
-    let end = async |user: &Account, choice: SessionChoice| page.end_session(user, &choice.0).await;
+    let end =
+        async |user: &Account, choice: SessionChoice| page.end_session(user, &choice.id).await;
     if profile_button(form, &page, end).await?.current {
         return Ok(Either::Left(LoggedOut::home("You have been logged out.")));
     }
