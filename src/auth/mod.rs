@@ -47,8 +47,8 @@ pub use view::Account;
 
 /// How long a device stays trusted without a login from it (its cookie lives as long).
 pub const DEVICE_TRUST_SECS: i64 = 180 * 24 * 60 * 60;
-pub use email::Email;
-pub use password::{Hasher, Password, PasswordPolicy};
+pub use email::{Email, EmailFault};
+pub use password::{Hasher, Password, PasswordFault, PasswordPolicy};
 
 use throttle::Limits;
 

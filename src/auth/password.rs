@@ -14,6 +14,21 @@ use crate::metrics::Metrics;
 /// bcrypt reads only this many bytes; a longer password would be silently truncated.
 pub const MAX_BYTES: usize = 72;
 
+/// Why a text is not a password, or not a new one the policy accepts. Its text completes a
+/// sentence that starts with the field name (the API's wording); pages word each case for
+/// people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordFault {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {MAX_BYTES} bytes (bcrypt ignores the rest)")]
+    TooLong,
+    #[error("must be at least {0} characters")]
+    TooShort(usize),
+    #[error("is one of the most common passwords: choose another")]
+    Common,
+}
+
 /// A password bcrypt can hash without truncation, in Unicode NFKC form (NIST SP 800-63B): the
 /// same characters typed on two keyboards, composed or not, full-width or not, are one
 /// password. Non-empty, at most 72 bytes of UTF-8 once normalized, never trimmed or case-folded.
@@ -27,17 +42,14 @@ pub struct Password {
 }
 
 impl Password {
-    /// A new password, or why not. The error completes a sentence that starts with the field
-    /// name.
-    pub fn parse(raw: &str) -> Result<Password, String> {
+    /// A password bcrypt can hash, or why not.
+    pub fn parse(raw: &str) -> Result<Password, PasswordFault> {
         if raw.is_empty() {
-            return Err("must not be empty".into());
+            return Err(PasswordFault::Empty);
         }
         let normalized: String = raw.nfkc().collect();
         if normalized.len() > MAX_BYTES {
-            return Err(format!(
-                "must be at most {MAX_BYTES} bytes (bcrypt ignores the rest)"
-            ));
+            return Err(PasswordFault::TooLong);
         }
         let typed = (normalized != raw).then(|| raw.to_owned());
         Ok(Password { normalized, typed })
@@ -71,14 +83,14 @@ pub struct PasswordPolicy {
 }
 
 impl PasswordPolicy {
-    pub fn new_password(&self, raw: &str) -> Result<Password, String> {
+    pub fn new_password(&self, raw: &str) -> Result<Password, PasswordFault> {
         let password = Password::parse(raw)?;
         let normalized = password.normalized();
         if normalized.chars().count() < self.min_length {
-            return Err(format!("must be at least {} characters", self.min_length));
+            return Err(PasswordFault::TooShort(self.min_length));
         }
         if self.check_common && COMMON.contains(normalized.to_lowercase().as_str()) {
-            return Err("is one of the most common passwords: choose another".into());
+            return Err(PasswordFault::Common);
         }
         Ok(password)
     }
@@ -307,7 +319,8 @@ mod tests {
     fn seventy_two_bytes_are_accepted_and_seventy_three_refused() {
         assert!(Password::parse(&"a".repeat(72)).is_ok());
         let err = Password::parse(&"a".repeat(73)).unwrap_err();
-        assert!(err.contains("72 bytes"), "{err}");
+        assert_eq!(err, PasswordFault::TooLong);
+        assert!(err.to_string().contains("72 bytes"), "{err}");
     }
 
     #[test]
@@ -336,7 +349,7 @@ mod tests {
         };
         for common in ["password", "Password1", "QWERTYUIOP", "iloveyou"] {
             let err = policy.new_password(common).unwrap_err();
-            assert!(err.contains("most common"), "{common}: {err}");
+            assert_eq!(err, PasswordFault::Common, "{common}");
         }
         assert!(policy.new_password("correct horse battery staple").is_ok());
         assert!(
@@ -361,10 +374,9 @@ mod tests {
             min_length: 8,
             check_common: false,
         };
-        assert_eq!(
-            policy.new_password("short").unwrap_err(),
-            "must be at least 8 characters"
-        );
+        let err = policy.new_password("short").unwrap_err();
+        assert_eq!(err, PasswordFault::TooShort(8));
+        assert_eq!(err.to_string(), "must be at least 8 characters");
         assert!(policy.new_password("ééééééé").is_err());
         assert!(policy.new_password("éééééééé").is_ok());
     }

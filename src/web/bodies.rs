@@ -1,16 +1,14 @@
 //! The request bodies of the account flows, typed: the API's handlers take them as
 //! [`Body`](super::input::Body), the pages' as [`CheckedForm`](super::csrf::CheckedForm), and
 //! the OpenAPI document describes them from these very types. Each is read field by field in
-//! the order declared ([`FromFields`], written by [`bodies!`]), so the first fault named is the first
-//! field's.
+//! the order declared ([`FromFields`], written by [`bodies!`]): the API names the first
+//! field's fault, pages show each.
 
-use rocket::http::Status;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{PartialSchema, ToSchema};
 
-use super::error::Problem;
-use super::input::{Fields, FromFields};
+use super::input::{FaultKind, Faults, Fields, FromFields};
 use crate::auth::{Email, Password, PasswordPolicy};
 
 /// A string field in the document; `format` says more (an email).
@@ -42,8 +40,7 @@ impl PartialSchema for Password {
 impl ToSchema for Password {}
 
 /// Declares bodies and their [`FromFields`]: each field is read from the submitted field of the
-/// same name by the reader after its `=`, in the order declared, and the first fault is the
-/// answer.
+/// same name by the reader after its `=`, in the order declared; every fault is kept.
 macro_rules! bodies {
     ($($(#[$attr:meta])* pub struct $name:ident {
         $($(#[$field_attr:meta])* pub $field:ident: $type:ty = $read:ident,)*
@@ -54,37 +51,43 @@ macro_rules! bodies {
         }
 
         impl FromFields for $name {
-            fn from_fields(fields: &Fields, policy: &PasswordPolicy) -> Result<Self, Problem> {
-                $(let $field = $read(fields, stringify!($field), policy)?;)*
-                Ok($name { $($field),* })
+            fn from_fields(fields: &Fields, policy: &PasswordPolicy) -> Result<Self, Faults> {
+                let mut faults = Faults::default();
+                $(let $field = faults.check(stringify!($field), $read(fields, stringify!($field), policy));)*
+                match ($($field,)*) {
+                    ($(Some($field),)*) => Ok($name { $($field),* }),
+                    _ => Err(faults),
+                }
             }
         }
     )*};
 }
 
 /// An email, parsed and checked.
-fn email(fields: &Fields, name: &str, _: &PasswordPolicy) -> Result<Email, Problem> {
-    fields.email(name)
+fn email(fields: &Fields, name: &str, _: &PasswordPolicy) -> Result<Email, FaultKind> {
+    Email::parse(fields.text(name)?).map_err(FaultKind::Email)
 }
 
 /// A new password, which must meet the policy.
-fn new_password(fields: &Fields, name: &str, policy: &PasswordPolicy) -> Result<Password, Problem> {
-    fields.new_password(name, policy)
+fn new_password(
+    fields: &Fields,
+    name: &str,
+    policy: &PasswordPolicy,
+) -> Result<Password, FaultKind> {
+    let text = fields.text(name)?;
+    policy.new_password(text).map_err(FaultKind::Password)
 }
 
 /// Any non-empty text.
-fn text(fields: &Fields, name: &str, _: &PasswordPolicy) -> Result<String, Problem> {
+fn text(fields: &Fields, name: &str, _: &PasswordPolicy) -> Result<String, FaultKind> {
     Ok(fields.text(name)?.to_owned())
 }
 
 /// The `current_password` an account action asks for: missing is 401, as a wrong one is.
-fn current_password(fields: &Fields, name: &str, _: &PasswordPolicy) -> Result<String, Problem> {
+fn current_password(fields: &Fields, name: &str, _: &PasswordPolicy) -> Result<String, FaultKind> {
     match fields.text(name) {
         Ok(text) => Ok(text.to_owned()),
-        Err(_) => Err(Problem::new(
-            Status::Unauthorized,
-            "current_password is required",
-        )),
+        Err(_) => Err(FaultKind::NoCurrentPassword),
     }
 }
 

@@ -8,8 +8,8 @@ use rocket::http::Status;
 use rocket::request::Request;
 
 use super::cookies::Cookies;
-use super::error::{Problem, note};
-use super::input::{Fields, FromFields};
+use super::error::note;
+use super::input::{Faults, Fields, FromFields};
 use crate::auth::Auth;
 
 /// Name of the hidden form field that carries the token.
@@ -17,10 +17,10 @@ pub const FIELD: &str = "csrf_token";
 
 /// A page's form, admitted only with this visitor's CSRF token: anything else is refused with
 /// 403 before the handler runs, so a forged POST changes nothing. `body` is the form read as
-/// `T`, or the problem to show on the form again; `fields` keeps what was typed, for that.
+/// `T`, or the faults to show on the form again; `fields` keeps what was typed, for that.
 pub struct CheckedForm<T = ()> {
     pub fields: Fields,
-    pub body: Result<T, Problem>,
+    pub body: Result<T, Faults>,
 }
 
 #[rocket::async_trait]
@@ -36,6 +36,7 @@ impl<'r, T: FromFields> FromData<'r> for CheckedForm<T> {
         if !cookies.csrf_matches(fields.text(FIELD).ok()) {
             note(
                 req,
+                "This form has expired",
                 "This form has expired or did not come from this site. \
                  Go back, reload the page and try again.",
             );

@@ -9,17 +9,22 @@
 //! `ApiRequest`, and `CheckedForm`: 403; `CheckedForm` with a body it cannot read: 400 or 413;
 //! the page `Layout`: the session lookup's 503 or 500) and leaves the message in the request's
 //! cache with [`note`]; [`default_catcher`] answers with that note, in JSON or as the error
-//! page as the client prefers. (The API's typed `Body` leaves its problem to the handler.)
+//! page as the client prefers. (The API's typed `Body` leaves its problem to the handler.) An
+//! [`ErrorPage`] a handler returns goes the same way, so that the catcher draws every error
+//! page, with the layout (the visitor's header) of every other page.
 
 use std::borrow::Cow;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rocket::http::{Header, Status};
+use rocket::request::Outcome;
 use rocket::response::{self, Flash, Redirect, Responder};
 use rocket::serde::Serialize;
-use rocket::serde::json::{Json, json};
+use rocket::serde::json::{Json, Value, json};
 use rocket::{Request, catch, catchers};
 use rocket_dyn_templates::Template;
 
+use super::layout::{Visitor, unknown_visitor};
 use super::negotiate::prefers_html;
 use super::request_id::RequestId;
 use crate::auth::AuthError;
@@ -158,41 +163,122 @@ impl<'r> Responder<'r, 'static> for Problem {
     }
 }
 
-/// A browser's answer: the error page with the problem's status and message.
+/// A browser's answer: the error page, with a heading that says what happened in people's
+/// words and the one thing to do next. The catcher draws it, so that it has the layout of
+/// every page (the visitor's header): this responder leaves it in the request's cache.
 #[derive(Debug)]
-pub struct ErrorPage(pub Problem);
+pub struct ErrorPage {
+    problem: Problem,
+    heading: Option<&'static str>,
+    /// What the page says in place of the problem's message (the API's words).
+    words: Option<&'static str>,
+    next: Option<&'static Next>,
+}
+
+/// The primary action of an error page: a link.
+#[derive(Debug, Clone, Copy)]
+pub struct Next {
+    pub href: &'static str,
+    pub label: &'static str,
+}
+
+impl ErrorPage {
+    pub fn new(problem: Problem) -> ErrorPage {
+        ErrorPage {
+            problem,
+            heading: None,
+            words: None,
+            next: None,
+        }
+    }
+
+    /// The page says `heading` and offers `next` rather than its status's defaults.
+    pub fn explained(problem: Problem, heading: &'static str, next: &'static Next) -> ErrorPage {
+        ErrorPage {
+            heading: Some(heading),
+            next: Some(next),
+            ..ErrorPage::new(problem)
+        }
+    }
+
+    /// The page as its template shows it; `signed_in` picks the default next step.
+    fn context(&self, signed_in: bool) -> Value {
+        let status = self.problem.status;
+        let next = self.next.unwrap_or(match (status.code, signed_in) {
+            (401 | 403, false) => &Next {
+                href: "/login",
+                label: "Log in",
+            },
+            (_, true) => &Next {
+                href: "/profile",
+                label: "Go to your profile",
+            },
+            _ => &Next {
+                href: "/",
+                label: "Go to the home page",
+            },
+        });
+        json!({
+            "title": self.heading.unwrap_or_else(|| heading(status)),
+            "status": status.code,
+            "message": self.words.map_or_else(|| capitalized(&self.problem.message), String::from),
+            "next": { "href": next.href, "label": next.label },
+        })
+    }
+}
+
+/// `text` with its first letter upper-case: the API's messages start lower-case.
+pub fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// What an error page says first, by status, in people's words.
+fn heading(status: Status) -> &'static str {
+    match status.code {
+        400 => "That request could not be read",
+        401 => "You need to log in",
+        403 => "You cannot do that here",
+        404 => "Page not found",
+        413 => "That was too large to send",
+        429 => "Too many attempts",
+        503 => "Temporarily unavailable",
+        500..=599 => "Something went wrong on our side",
+        _ => "That did not work",
+    }
+}
 
 impl From<AuthError> for ErrorPage {
     fn from(error: AuthError) -> ErrorPage {
-        ErrorPage(error.into())
+        ErrorPage::new(error.into())
     }
 }
 
+/// Left for the catcher, which draws the page.
 impl<'r> Responder<'r, 'static> for ErrorPage {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let ErrorPage(problem) = self;
-        let context = json!({
-            "title": problem.status.reason_lossy(),
-            "status": problem.status.code,
-            "message": problem.message,
-        });
-        let mut response = (problem.status, Template::render("error", context)).respond_to(req)?;
-        problem.report(req, &mut response);
-        Ok(response)
+        let status = self.problem.status;
+        leave(req, Left::Page(self));
+        Err(status)
     }
 }
 
-/// A form re-rendered around its problem's message, at the problem's status.
+/// A page drawn for a problem, at the problem's status: a refused form again, or (drawn by the
+/// catcher) the error page.
 pub struct FormError {
     problem: Problem,
     page: Box<Template>,
 }
 
 impl FormError {
-    /// `render` draws the form around the problem's message.
-    pub fn new(problem: Problem, render: impl FnOnce(&str) -> Template) -> FormError {
-        let page = Box::new(render(problem.message()));
-        FormError { problem, page }
+    pub fn new(problem: Problem, page: Template) -> FormError {
+        FormError {
+            problem,
+            page: Box::new(page),
+        }
     }
 }
 
@@ -225,41 +311,105 @@ impl From<ErrorPage> for PageFailure {
     }
 }
 
-/// A message for the catcher from a guard that failed: Rocket hands catchers only the status.
-struct ErrorNote(&'static str);
+/// What a guard or a handler left for the catcher that will answer the request: Rocket hands
+/// catchers only the status.
+enum Left {
+    /// A guard's refusal: the error page's heading and the message, answered as the client
+    /// prefers (JSON or the error page).
+    Note(&'static str, &'static str),
+    /// A page handler's error page.
+    Page(ErrorPage),
+}
 
-/// Leaves `message` for the catcher that will answer this request.
-pub fn note(req: &Request<'_>, message: &'static str) {
-    req.local_cache(|| ErrorNote(message));
+/// The request's slot for what is left to the catcher; the first thing left wins.
+struct Slot(Mutex<Option<Left>>);
+
+fn slot<'a>(req: &'a Request<'_>) -> MutexGuard<'a, Option<Left>> {
+    let Slot(slot) = req.local_cache(|| Slot(Mutex::new(None)));
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn leave(req: &Request<'_>, left: Left) {
+    slot(req).get_or_insert(left);
+}
+
+/// Leaves `message`, and the error page's `heading`, for the catcher that will answer this
+/// request.
+pub fn note(req: &Request<'_>, heading: &'static str, message: &'static str) {
+    leave(req, Left::Note(heading, message));
 }
 
 /// What a catcher answers: the page to browsers, JSON to everyone else.
 #[derive(rocket::Responder)]
 enum Caught {
-    Page(ErrorPage),
+    Page(FormError),
     Api(Problem),
 }
 
 /// Failures Rocket itself produces (no route, failed guards, oversized input, a panic) get the
-/// same shapes as the handlers' errors: JSON for API clients, the error page for browsers.
+/// same shapes as the handlers' errors: JSON for API clients, the error page for browsers. The
+/// error page has every page's layout, so the header shows a logged-in visitor as logged in.
 #[catch(default)]
-fn default_catcher(status: Status, req: &Request<'_>) -> Caught {
-    let ErrorNote(noted) = req.local_cache(|| ErrorNote(""));
-    let message = match (status.code, *noted) {
-        (_, noted) if !noted.is_empty() => noted,
-        (404, _) => "not found",
-        (413, _) => "request body is too large",
-        (500, _) => "internal server error",
-        (503, _) => "temporarily unavailable: nothing was changed, try again shortly",
+async fn default_catcher(status: Status, req: &Request<'_>) -> Caught {
+    let left = slot(req).take();
+    let (page, html) = match left {
+        Some(Left::Page(page)) => (page, true),
+        Some(Left::Note(heading, message)) => {
+            let page = ErrorPage {
+                heading: Some(heading),
+                ..ErrorPage::new(Problem::new(status, message))
+            };
+            (page, prefers_html(req))
+        }
+        None => {
+            let problem = Problem {
+                retry_after: (status == Status::ServiceUnavailable)
+                    .then_some(RETRY_UNAVAILABLE_SECS),
+                ..Problem::new(status, default_message(status))
+            };
+            let page = ErrorPage {
+                words: page_words(status),
+                ..ErrorPage::new(problem)
+            };
+            (page, prefers_html(req))
+        }
+    };
+    if !html {
+        return Caught::Api(page.problem);
+    }
+    let (mut context, signed_in) = match req.guard::<Visitor>().await {
+        Outcome::Success(visitor) => (visitor.context(), visitor.account.is_some()),
+        _ => (unknown_visitor(req), false),
+    };
+    if let (Some(context), Value::Object(shown)) =
+        (context.as_object_mut(), page.context(signed_in))
+    {
+        context.extend(shown);
+    }
+    let template = Template::render("error", context);
+    Caught::Page(FormError::new(page.problem, template))
+}
+
+/// What the error page says of a failure no handler described, where the API's message is not
+/// enough for people.
+fn page_words(status: Status) -> Option<&'static str> {
+    match status.code {
+        404 => {
+            Some("There is nothing at this address. Check it, or start again from the home page.")
+        }
+        500 => Some("The server failed to answer. Try again in a moment."),
+        _ => None,
+    }
+}
+
+/// The API's message of a failure no handler described, by status.
+fn default_message(status: Status) -> &'static str {
+    match status.code {
+        404 => "not found",
+        413 => "request body is too large",
+        500 => "internal server error",
+        503 => "temporarily unavailable: nothing was changed, try again shortly",
         _ => status.reason_lossy(),
-    };
-    let problem = Problem {
-        retry_after: (status == Status::ServiceUnavailable).then_some(RETRY_UNAVAILABLE_SECS),
-        ..Problem::new(status, message)
-    };
-    match prefers_html(req) {
-        true => Caught::Page(ErrorPage(problem)),
-        false => Caught::Api(problem),
     }
 }
 

@@ -4,9 +4,10 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::Header;
 use rocket::{Request, Response};
 
-/// No inline script or style, no framing, forms post only here.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+/// No inline script or style (scripts and styles only from this site's files), no framing,
+/// forms post only here.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub struct SecurityHeaders {
     /// Send `Strict-Transport-Security` (release profile; meaningful only behind TLS).
@@ -41,7 +42,7 @@ impl Fairing for SecurityHeaders {
         };
         res.set_header(Header::new("Referrer-Policy", referrer));
         // Pages and API answers show account data or forms; only static assets may be cached.
-        if !path.starts_with("/static/") {
+        if !path.starts_with("/static/") && path != "/favicon.ico" {
             res.set_header(Header::new("Cache-Control", "no-store"));
         }
     }

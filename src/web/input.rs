@@ -3,6 +3,7 @@
 //! a typed body ([`FromFields`], the types of `web::bodies`) field by field.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use rocket::Request;
 use rocket::data::{Data, FromData, Outcome, ToByteUnit};
@@ -11,19 +12,81 @@ use rocket::http::{RawStr, Status};
 use serde_json::Value;
 
 use super::error::Problem;
-use crate::auth::{Auth, Email, Password, PasswordPolicy};
+use crate::auth::{Auth, EmailFault, PasswordFault, PasswordPolicy};
 
-/// A typed request body, read from its fields one after the other in the order the type
-/// declares them, so a body with several faults is answered with the first field's, as the
-/// original service did. `policy` judges the new passwords.
+/// A typed request body, read from its fields in the order the type declares them. Every
+/// field is read: the API answers the first fault, as the original service did, and pages show
+/// each beside its field. `policy` judges the new passwords.
 pub trait FromFields: Sized {
-    fn from_fields(fields: &Fields, policy: &PasswordPolicy) -> Result<Self, Problem>;
+    fn from_fields(fields: &Fields, policy: &PasswordPolicy) -> Result<Self, Faults>;
 }
 
 /// A form with no fields but the CSRF token (a button).
 impl FromFields for () {
-    fn from_fields(_: &Fields, _: &PasswordPolicy) -> Result<(), Problem> {
+    fn from_fields(_: &Fields, _: &PasswordPolicy) -> Result<(), Faults> {
         Ok(())
+    }
+}
+
+/// What is wrong with one field's text. Its text completes a sentence that starts with the
+/// field's name: the API's wording (pages have their own, `pages::wording`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    Missing,
+    Empty,
+    /// A JSON value that is not a string, or form text that is not UTF-8 once decoded.
+    Malformed,
+    Email(EmailFault),
+    Password(PasswordFault),
+    /// The current password an account action asks for is missing: 401, as a wrong one is.
+    NoCurrentPassword,
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultKind::Missing | FaultKind::NoCurrentPassword => f.write_str("is required"),
+            FaultKind::Empty => f.write_str("must not be empty"),
+            FaultKind::Malformed => f.write_str("must be a string of UTF-8 text"),
+            FaultKind::Email(why) => why.fmt(f),
+            FaultKind::Password(why) => why.fmt(f),
+        }
+    }
+}
+
+/// One field's fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    pub field: &'static str,
+    pub kind: FaultKind,
+}
+
+/// The faults of a body that does not read, in the order of its fields; never empty.
+#[derive(Debug, Default)]
+pub struct Faults(Vec<Fault>);
+
+impl Faults {
+    /// `read`'s value, or `None` with its fault noted against `field`.
+    pub fn check<T>(&mut self, field: &'static str, read: Result<T, FaultKind>) -> Option<T> {
+        read.map_err(|kind| self.0.push(Fault { field, kind })).ok()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Fault> {
+        self.0.iter()
+    }
+}
+
+/// The API's answer to a body that does not read: its first field's fault, by name.
+impl From<Faults> for Problem {
+    fn from(faults: Faults) -> Problem {
+        let Some(Fault { field, kind }) = faults.0.first() else {
+            return Problem::bad_request("request body could not be read");
+        };
+        let status = match kind {
+            FaultKind::NoCurrentPassword => Status::Unauthorized,
+            _ => Status::BadRequest,
+        };
+        Problem::new(status, format!("{field} {kind}"))
     }
 }
 
@@ -38,16 +101,18 @@ impl<'r, T: FromFields> FromData<'r> for Body<T> {
     async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> Outcome<'r, Self> {
         let auth = req.rocket().state::<Auth>().expect("auth is managed");
         let body = Fields::read(req, data).await;
-        match body.and_then(|fields| T::from_fields(&fields, auth.policy())) {
+        let read = |fields| T::from_fields(&fields, auth.policy()).map_err(Problem::from);
+        match body.and_then(read) {
             Ok(body) => Outcome::Success(Body(body)),
             Err(problem) => Outcome::Error((problem.status(), problem)),
         }
     }
 }
 
-/// The fields of a request body, by name.
+/// The fields of a request body, by name, each with its position in the body (a form sends its
+/// fields in the page's order).
 #[derive(Debug, Default)]
-pub struct Fields(HashMap<String, Field>);
+pub struct Fields(HashMap<String, (usize, Field)>);
 
 #[derive(Debug)]
 enum Field {
@@ -57,34 +122,29 @@ enum Field {
 }
 
 impl Fields {
-    /// The non-empty text of field `name`, or a 400 naming it.
-    pub fn text(&self, name: &str) -> Result<&str, Problem> {
-        match self.0.get(name) {
-            None => Err(Problem::bad_request(format!("{name} is required"))),
-            Some(Field::Malformed) => Err(Problem::bad_request(format!(
-                "{name} must be a string of UTF-8 text"
-            ))),
-            Some(Field::Text(text)) if text.is_empty() => {
-                Err(Problem::bad_request(format!("{name} must not be empty")))
-            }
+    /// The non-empty text of field `name`.
+    pub fn text(&self, name: &str) -> Result<&str, FaultKind> {
+        match self.0.get(name).map(|(_, field)| field) {
+            None => Err(FaultKind::Missing),
+            Some(Field::Malformed) => Err(FaultKind::Malformed),
+            Some(Field::Text(text)) if text.is_empty() => Err(FaultKind::Empty),
             Some(Field::Text(text)) => Ok(text),
         }
+    }
+
+    /// Whether the body has a field `name` at all.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// Where field `name` came in the body (after every field it has if it has none).
+    pub fn position(&self, name: &str) -> usize {
+        self.0.get(name).map_or(usize::MAX, |(at, _)| *at)
     }
 
     /// What was typed in field `name` (empty if nothing usable), to show a refused form again.
     pub fn typed(&self, name: &str) -> &str {
         self.text(name).unwrap_or_default()
-    }
-
-    pub fn email(&self, name: &str) -> Result<Email, Problem> {
-        Email::parse(self.text(name)?).map_err(|why| Problem::bad_request(format!("{name} {why}")))
-    }
-
-    /// A password that meets `policy`, for signup and reset.
-    pub fn new_password(&self, name: &str, policy: &PasswordPolicy) -> Result<Password, Problem> {
-        policy
-            .new_password(self.text(name)?)
-            .map_err(|why| Problem::bad_request(format!("{name} {why}")))
     }
 
     /// The fields of the request's body. A body with no or another content type reads as no
@@ -120,13 +180,13 @@ impl Fields {
 
     fn from_form(body: &str) -> Fields {
         let mut fields = HashMap::new();
-        for field in Form::values(body) {
+        for (at, field) in Form::values(body).enumerate() {
             let value = RawStr::new(field.value)
                 .url_decode()
                 .map_or(Field::Malformed, |v| Field::Text(v.into_owned()));
             // Like Flask's `request.form.get`, the first occurrence of a name wins.
             let name = RawStr::new(field.name.source().as_str()).url_decode_lossy();
-            fields.entry(name.into_owned()).or_insert(value);
+            fields.entry(name.into_owned()).or_insert((at, value));
         }
         Fields(fields)
     }
@@ -136,10 +196,11 @@ impl Fields {
             .map_err(|_| Problem::bad_request("request body must be a JSON object"))?;
         let fields = object
             .into_iter()
-            .filter_map(|(name, value)| match value {
+            .enumerate()
+            .filter_map(|(at, (name, value))| match value {
                 Value::Null => None,
-                Value::String(text) => Some((name, Field::Text(text))),
-                _ => Some((name, Field::Malformed)),
+                Value::String(text) => Some((name, (at, Field::Text(text)))),
+                _ => Some((name, (at, Field::Malformed))),
             })
             .collect();
         Ok(Fields(fields))
@@ -154,11 +215,26 @@ mod tests {
         result.unwrap_err().message().to_string()
     }
 
+    /// The API's message for field `name`'s fault.
+    fn fault(fields: &Fields, name: &'static str) -> String {
+        let mut faults = Faults::default();
+        faults.check(name, fields.text(name));
+        Problem::from(faults).message().to_string()
+    }
+
     #[test]
     fn form_fields_are_percent_decoded_and_plus_is_a_space() {
         let fields = Fields::from_form("email=a%40b.com&password=p+w%26d");
         assert_eq!(fields.text("email").unwrap(), "a@b.com");
         assert_eq!(fields.text("password").unwrap(), "p w&d");
+    }
+
+    #[test]
+    fn form_fields_keep_the_order_they_came_in() {
+        let fields = Fields::from_form("new_email=x&current_password=&csrf_token=t");
+        let order = ["new_email", "current_password", "csrf_token", "absent"];
+        let positions: Vec<_> = order.iter().map(|name| fields.position(name)).collect();
+        assert_eq!(positions, [0, 1, 2, usize::MAX]);
     }
 
     #[test]
@@ -168,14 +244,14 @@ mod tests {
     }
 
     /// The message of each field of `fields` named in `expected`, beside the one expected.
-    fn messages<'e>(fields: &Fields, expected: &[(&'e str, &'e str)]) -> Vec<(&'e str, String)> {
+    fn messages(fields: &Fields, expected: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
         let named = expected
             .iter()
-            .map(|(name, _)| (*name, message(fields.text(name))));
+            .map(|(name, _)| (*name, fault(fields, name)));
         named.collect()
     }
 
-    fn owned<'e>(expected: &[(&'e str, &str)]) -> Vec<(&'e str, String)> {
+    fn owned(expected: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
         expected
             .iter()
             .map(|(name, m)| (*name, m.to_string()))

@@ -10,6 +10,7 @@ pub mod error;
 pub mod flows;
 pub mod headers;
 pub mod input;
+pub mod layout;
 pub mod negotiate;
 pub mod ops;
 pub mod origin;
@@ -41,7 +42,9 @@ pub fn stage() -> AdHoc {
             .mount("/", ops::routes())
             .mount("/static", FileServer::from("static"))
             .register("/", error::catchers())
-            .attach(Template::fairing())
+            .attach(Template::custom(|engines| {
+                engines.tera.register_filter("breakable", layout::breakable);
+            }))
             .attach(headers::SecurityHeaders { hsts })
             .attach(request_log::RequestLog { json: json_log })
     })

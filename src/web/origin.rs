@@ -31,7 +31,7 @@ impl<'r> FromRequest<'r> for SameOrigin {
             !is_own_origin(origin, host, settings.public_base_url.as_deref())
         });
         if cross_site || foreign_origin {
-            note(req, "cross-site request refused");
+            note(req, "Request refused", "cross-site request refused");
             return Outcome::Error((Status::Forbidden, ()));
         }
         Outcome::Success(SameOrigin)

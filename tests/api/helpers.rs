@@ -428,3 +428,25 @@ pub fn link_in(message: &str) -> String {
     let end = message[start..].find(char::is_whitespace).unwrap() + start;
     message[start..end].to_owned()
 }
+
+/// The error a refused form shows beside field `name` (after its hidden "Error: " prefix).
+pub fn field_error(page: &str, name: &str) -> String {
+    let marker = format!("id=\"{name}-error\"><span class=\"visually-hidden\">Error: </span>");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no error beside {name}: {page}"))
+        + marker.len();
+    let end = start + page[start..].find("</p>").unwrap();
+    page[start..end].replace("&#x27;", "'")
+}
+
+/// The one form-level alert of a refused form or a page's button.
+pub fn alert(page: &str) -> String {
+    let marker = "<p class=\"alert\" role=\"alert\">";
+    let start = page
+        .find(marker)
+        .unwrap_or_else(|| panic!("no alert: {page}"))
+        + marker.len();
+    let end = start + page[start..].find("</p>").unwrap();
+    page[start..end].replace("&#x27;", "'")
+}

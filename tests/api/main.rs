@@ -11,6 +11,7 @@ mod mail;
 mod openapi;
 mod ops;
 mod pages_account;
+mod pages_finish;
 mod pages_password;
 mod pages_security;
 mod pages_settings;

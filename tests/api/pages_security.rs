@@ -153,7 +153,10 @@ fn pages_have_no_inline_styles_or_scripts() {
     app.sign_up("ann@example.com", "pw");
     for path in ["/", "/profile", "/password/forgot"] {
         let page = app.page(path).into_string().unwrap();
-        assert!(!page.contains("<script"), "{path}");
+        let scripts = page.matches("<script").count();
+        let own = page.matches("<script src=\"/static/js/").count();
+        assert_eq!(scripts, own, "{path}: only this site's script files");
+        assert!(!page.contains("<script>"), "{path}");
         assert!(!page.contains("style="), "{path}");
         assert!(!page.contains("<style"), "{path}");
     }

@@ -4,7 +4,9 @@
 
 use rocket::http::{Accept, ContentType, Header, Status};
 
-use crate::helpers::{TestApp, assert_form_page, form, hidden_value, html, location};
+use crate::helpers::{
+    TestApp, alert, assert_form_page, field_error, form, hidden_value, html, location,
+};
 
 /// A debug link shown on a "link sent" page, with the id `id`, as a path.
 fn shown_link(page: &str, id: &str) -> String {
@@ -187,7 +189,7 @@ fn the_profile_lists_the_devices_and_logs_out_one_or_all_others() {
 
     let unknown = app.submit("/account/sessions/end", &[("id", &ids[0])]);
     assert_eq!(unknown.status(), Status::NotFound);
-    assert!(html(unknown).contains("role=\"alert\">no such session"));
+    assert_eq!(alert(&html(unknown)), "No such session");
 
     let others = app.submit("/account/sessions/end-others", &[]);
     assert_eq!(location(&others), "/profile");
@@ -207,9 +209,9 @@ fn changing_the_password_on_the_page_keeps_this_browser_logged_in() {
     );
     assert_eq!(wrong.status(), Status::Unauthorized);
     let page = html(wrong);
-    assert!(
-        page.contains("role=\"alert\">current password is wrong"),
-        "{page}"
+    assert_eq!(
+        field_error(&page, "current_password"),
+        "This is not your current password"
     );
     assert!(!page.contains("value=\"nope\"") && !page.contains("value=\"new-pw\""));
 
@@ -377,7 +379,7 @@ fn a_bad_link_shows_the_error_page_and_spends_nothing() {
         assert_eq!(location(&app.page(&format!("{path}?token=forged"))), path);
         let page = app.page(path);
         assert_eq!(page.status(), Status::Forbidden, "{path}");
-        assert!(html(page).contains("invalid, has expired or has already been used"));
+        assert!(html(page).contains("This link has expired or was already used"));
     }
 }
 
@@ -386,7 +388,10 @@ fn deleting_the_account_on_its_page_goes_home_and_frees_the_email() {
     let (app, _) = ann_in_a_browser();
     let wrong = app.submit("/account/delete", &[("current_password", "nope")]);
     assert_eq!(wrong.status(), Status::Unauthorized);
-    assert!(html(wrong).contains("role=\"alert\">current password is wrong"));
+    assert_eq!(
+        field_error(&html(wrong), "current_password"),
+        "This is not your current password"
+    );
     assert_eq!(app.db.user_count(), 1);
 
     let done = app.submit("/account/delete", &[("current_password", "ann-pw")]);
@@ -415,5 +420,5 @@ fn with_required_verification_the_signup_page_asks_to_open_the_link_first() {
         &[("email", "ann@example.com"), ("password", "pw")],
     );
     assert_eq!(refused.status(), Status::Forbidden);
-    assert!(html(refused).contains("role=\"alert\">email not verified"));
+    assert!(alert(&html(refused)).starts_with("Email not verified"));
 }

@@ -7,7 +7,7 @@ use rocket::http::{ContentType, Cookie, Header, Status};
 use rocket::local::asynchronous::Client as AsyncClient;
 use rocket::local::blocking::{Client, LocalResponse};
 
-use crate::helpers::{TestApp, TestDb, assert_message, form, set_cookie};
+use crate::helpers::{TestApp, TestDb, alert, assert_message, form, set_cookie};
 
 const THROTTLED: &str = "too many attempts: try again later";
 
@@ -252,7 +252,7 @@ fn a_throttled_browser_sees_the_login_page_with_the_reason() {
     assert!(response.headers().get_one("Retry-After").is_some());
     assert_eq!(response.content_type(), Some(ContentType::HTML));
     let page = response.into_string().unwrap();
-    assert!(page.contains("role=\"alert\">too many attempts"), "{page}");
+    assert!(alert(&page).starts_with("Too many attempts"), "{page}");
     assert!(page.contains("value=\"ann@example.com\""));
 }
 

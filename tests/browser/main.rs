@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use thirtyfour::prelude::*;
+use thirtyfour::{ChromiumLikeCapabilities, LoggingPrefsLogLevel};
 
 /// The app on `127.0.0.1:<free port>`, stopped when dropped.
 struct Served {
@@ -108,6 +109,9 @@ impl Browser {
             caps.add_arg(arg).unwrap();
         }
         caps.add_arg(&format!("--user-data-dir={}", profile.path().display()))
+            .unwrap();
+        // Console errors, for the pages' checks (`browser_log`).
+        caps.set_logging_prefs("browser", LoggingPrefsLogLevel::Severe)
             .unwrap();
         let driver = WebDriver::new(format!("http://127.0.0.1:{port}"), caps)
             .await
@@ -240,7 +244,7 @@ async fn the_whole_account_journey_works_in_chromium() {
     snap(d, "03-profile").await;
 
     // Log out: home says so, once.
-    follow(d, By::Css(".card form button")).await;
+    follow(d, By::Css(".site-header form button")).await;
     assert_path(d, "/").await;
     assert_eq!(text_of(d, ".flash").await, "You have been logged out.");
     snap(d, "04-logged-out").await;
@@ -252,7 +256,7 @@ async fn the_whole_account_journey_works_in_chromium() {
     submit(d).await;
     assert_eq!(
         text_of(d, "[role='alert']").await,
-        "invalid email or password"
+        "Wrong email or password"
     );
     let email_kept = d
         .find(By::Id("email"))
@@ -445,9 +449,10 @@ async fn account_self_service_works_in_chromium() {
     fill(d, "current_password", "not it").await;
     fill(d, "new_password", "second password").await;
     submit(d).await;
+    assert_refused(d, &["current_password"]).await;
     assert_eq!(
-        text_of(d, "[role='alert']").await,
-        "current password is wrong"
+        field_error(d, "current_password").await,
+        "Error: This is not your current password"
     );
     snap(d, "15-change-password").await;
     fill(d, "current_password", "first password").await;
@@ -507,8 +512,400 @@ async fn account_self_service_works_in_chromium() {
     submit(d).await;
     assert_eq!(
         text_of(d, "[role='alert']").await,
-        "invalid email or password"
+        "Wrong email or password"
     );
 
     browser.quit().await;
+}
+
+/// axe-core, fetched from the npm registry by `.ci/run` (pinned there with its checksum).
+fn axe_source() -> String {
+    let path = std::env::var("AXE_CORE_JS").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/axe-core/axe.min.js").to_owned()
+    });
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e} (bash .ci/axe.sh fetches axe-core)"))
+}
+
+/// What a page state must show of itself: its name (for screenshots), the status it answers
+/// with (its own console error), the account the header shows, and whether its text may name
+/// fields as the JSON API does (the API's own page).
+struct State<'a> {
+    name: &'a str,
+    status: u16,
+    signed_in: Option<&'a str>,
+    api_words: bool,
+}
+
+impl<'a> State<'a> {
+    fn out(name: &'a str) -> State<'a> {
+        State {
+            name,
+            status: 200,
+            signed_in: None,
+            api_words: false,
+        }
+    }
+
+    fn signed_in(name: &'a str, email: &'a str) -> State<'a> {
+        State {
+            signed_in: Some(email),
+            ..State::out(name)
+        }
+    }
+
+    fn status(self, status: u16) -> State<'a> {
+        State { status, ..self }
+    }
+}
+
+/// The checks every page state passes, in the page's own styles:
+/// - no axe-core violation at WCAG 2.2 A and AA;
+/// - input borders and the focus indicator of every control at 3:1 or more against what is
+///   next to them;
+/// - no text naming a field by its API name (`new_password`);
+/// - a distinct accessible name for every button;
+/// - the header's account when signed in, "Log in" when not;
+/// - no console error but the page's own status;
+/// - no sideways scroll at 390 and 320 px wide;
+///
+/// and screenshots at 1280×900 and 390×844 under `target/screenshots/`.
+async fn check_state(d: &WebDriver, axe: &str, state: State<'_>) {
+    let name = state.name;
+    d.execute(&format!("{axe}\n;return true;"), vec![])
+        .await
+        .unwrap();
+    let violations: Vec<String> = d
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               axe.run(document, { runOnly: { type: "tag",
+                   values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"] } })
+                 .then(r => done(r.violations.map(v =>
+                     v.id + ": " + v.nodes.map(n => n.target.join(" ")).join(", "))));"#,
+            vec![],
+        )
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    assert!(violations.is_empty(), "{name}: axe: {violations:?}");
+
+    let contrast: Vec<String> = d
+        .execute(CONTRAST_JS, vec![])
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    assert!(contrast.is_empty(), "{name}: contrast: {contrast:?}");
+
+    let text = text_of(d, "body").await;
+    if !state.api_words {
+        let named = regex_like_field_name(&text);
+        assert!(
+            named.is_none(),
+            "{name}: names a field: {named:?} in {text}"
+        );
+    }
+
+    let buttons: Vec<String> = d
+        .execute(
+            r#"return [...document.querySelectorAll("button")]
+                 .filter(b => !b.hidden)
+                 .map(b => b.getAttribute("aria-label") || b.textContent.replace(/\s+/g, " ").trim());"#,
+            vec![],
+        )
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    let mut distinct = buttons.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), buttons.len(), "{name}: {buttons:?}");
+
+    let header = text_of(d, ".site-header").await;
+    match state.signed_in {
+        Some(email) => assert!(
+            header.contains(email) && header.contains("Log out"),
+            "{name}: {header}"
+        ),
+        None => assert!(header.contains("Log in"), "{name}: {header}"),
+    }
+
+    let errors: Vec<String> = d
+        .browser_log()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.level == "SEVERE")
+        .map(|entry| entry.message)
+        .filter(|message| {
+            let own = format!("the server responded with a status of {}", state.status);
+            state.status == 200 || !message.contains(&own)
+        })
+        .collect();
+    assert!(errors.is_empty(), "{name}: console: {errors:?}");
+
+    // The checks above focused every control, scrolling the page: the screenshots show its top.
+    d.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+    snap_at(d, name, "desktop").await;
+    d.set_window_rect(0, 0, 390, 844).await.unwrap();
+    assert_fits(d, name).await;
+    d.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+    snap_at(d, name, "phone").await;
+    d.set_window_rect(0, 0, 320, 700).await.unwrap();
+    assert_fits(d, name).await;
+    d.set_window_rect(0, 0, 1280, 900).await.unwrap();
+}
+
+/// The first word of `text` that reads like an API field name (`snake_case`).
+fn regex_like_field_name(text: &str) -> Option<&str> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .find(|word| word.contains('_') && word.chars().any(char::is_alphabetic))
+}
+
+/// Every visible input's border against what surrounds it, and every control's focus
+/// indicator (its outline when focused from the keyboard) against the background beside it:
+/// the failures, as text.
+const CONTRAST_JS: &str = r#"
+const rgba = c => { const v = c.match(/[\d.]+/g).map(Number); return v.length === 3 ? [...v, 1] : v; };
+const lum = ([r, g, b]) => {
+  const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+};
+const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+const behind = el => {
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgba(getComputedStyle(e).backgroundColor);
+    if (c[3] > 0) return c;
+  }
+  return [255, 255, 255, 1];
+};
+const failures = [];
+const visible = el => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+for (const input of document.querySelectorAll("input:not([type=hidden])")) {
+  if (!visible(input)) continue;
+  const r = ratio(rgba(getComputedStyle(input).borderTopColor), behind(input.parentElement));
+  if (r < 3) failures.push(`border of #${input.id}: ${r.toFixed(2)}`);
+}
+for (const el of document.querySelectorAll("a[href], button, input:not([type=hidden])")) {
+  if (!visible(el)) continue;
+  el.focus({ focusVisible: true });
+  const s = getComputedStyle(el);
+  const width = parseFloat(s.outlineWidth);
+  const r = ratio(rgba(s.outlineColor), behind(el.parentElement));
+  if (s.outlineStyle === "none" || width < 2 || r < 3) {
+    failures.push(`focus of ${el.tagName} ${el.id || el.textContent.trim()}: ${s.outlineStyle} ${width}px ${r.toFixed(2)}`);
+  }
+  el.blur();
+}
+return failures;
+"#;
+
+async fn snap_at(driver: &WebDriver, name: &str, size: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}-{size}.png"));
+    driver.screenshot(&path).await.unwrap();
+}
+
+/// After a refused submit: each of `fields` is marked invalid and described by its error, and
+/// focus is on the first.
+async fn assert_refused(d: &WebDriver, fields: &[&str]) {
+    for field in fields {
+        let input = d.find(By::Id(*field)).await.unwrap();
+        let invalid = input.attr("aria-invalid").await.unwrap();
+        assert_eq!(invalid.as_deref(), Some("true"), "{field}");
+        let described = input.attr("aria-describedby").await.unwrap().unwrap();
+        assert!(
+            described.contains(&format!("{field}-error")),
+            "{field}: {described}"
+        );
+        let error = field_error(d, field).await;
+        assert!(error.starts_with("Error: "), "{field}: {error}");
+    }
+    let focused: String = d
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    assert_eq!(focused, fields[0]);
+    let title = d.title().await.unwrap();
+    assert!(title.starts_with("Error: "), "{title}");
+}
+
+/// The error shown beside `field`, as a screen reader reads it (its hidden "Error: " included).
+async fn field_error(d: &WebDriver, field: &str) -> String {
+    let script = format!(
+        "return document.getElementById('{field}-error').textContent.replace(/\\s+/g, ' ').trim();"
+    );
+    d.execute(&script, vec![]).await.unwrap().convert().unwrap()
+}
+
+/// Sets the page's CSRF field to a forged value, as a stale or cross-site form would carry.
+async fn forge_csrf(d: &WebDriver) {
+    d.execute(
+        "for (const f of document.querySelectorAll('main input[name=csrf_token]')) f.value = 'forged';",
+        vec![],
+    )
+    .await
+    .unwrap();
+}
+
+#[rocket::async_test]
+#[ignore = "needs chromium; see README"]
+async fn every_page_state_is_accessible_and_finished() {
+    let axe = axe_source();
+    let app = serve().await;
+    let browser = Browser::start().await;
+    let d = browser.driver();
+    let url = |path: &str| format!("{}{path}", app.base);
+    let password = "first password";
+
+    // Signed out.
+    for (path, name) in [
+        ("/", "home"),
+        ("/signup", "signup"),
+        ("/login", "login"),
+        ("/password/forgot", "forgot"),
+    ] {
+        d.goto(&url(path)).await.unwrap();
+        check_state(d, &axe, State::out(name)).await;
+    }
+    d.goto(&url("/api")).await.unwrap();
+    let api = State {
+        api_words: true,
+        ..State::out("api")
+    };
+    check_state(d, &axe, api).await;
+    d.goto(&url("/no/such/page")).await.unwrap();
+    check_state(d, &axe, State::out("not-found").status(404)).await;
+
+    d.goto(&url("/signup")).await.unwrap();
+    submit(d).await;
+    assert_refused(d, &["email", "password"]).await;
+    check_state(d, &axe, State::out("signup-refused").status(400)).await;
+
+    // The show-password toggle: shown by its script, switching the field both ways.
+    let toggle = d
+        .find(By::Css("button[data-reveal='password']"))
+        .await
+        .unwrap();
+    assert!(toggle.is_displayed().await.unwrap());
+    toggle.click().await.unwrap();
+    let input = d.find(By::Id("password")).await.unwrap();
+    assert_eq!(input.attr("type").await.unwrap().as_deref(), Some("text"));
+    assert_eq!(
+        toggle.attr("aria-pressed").await.unwrap().as_deref(),
+        Some("true")
+    );
+    toggle.click().await.unwrap();
+    assert_eq!(
+        input.attr("type").await.unwrap().as_deref(),
+        Some("password")
+    );
+
+    log_in_elsewhere_after_signup(&app, EMAIL, password).await;
+    d.goto(&url("/login")).await.unwrap();
+    fill(d, "email", EMAIL).await;
+    fill(d, "password", "not my password").await;
+    submit(d).await;
+    check_state(d, &axe, State::out("login-refused").status(401)).await;
+
+    d.goto(&url("/password/forgot")).await.unwrap();
+    fill(d, "email", "not an email").await;
+    submit(d).await;
+    assert_refused(d, &["email"]).await;
+    check_state(d, &axe, State::out("forgot-refused").status(400)).await;
+    fill(d, "email", EMAIL).await;
+    submit(d).await;
+    check_state(d, &axe, State::out("link-sent")).await;
+    follow(d, By::Id("reset-link")).await;
+    assert_path(d, "/password/reset").await;
+    check_state(d, &axe, State::out("reset")).await;
+    submit(d).await;
+    assert_refused(d, &["new_password"]).await;
+    check_state(d, &axe, State::out("reset-refused").status(400)).await;
+
+    d.goto(&url("/password/reset?token=expired")).await.unwrap();
+    assert_eq!(
+        text_of(d, "h1").await,
+        "This link has expired or was already used"
+    );
+    check_state(d, &axe, State::out("reset-link-expired").status(403)).await;
+    d.goto(&url("/email/verify?token=expired")).await.unwrap();
+    check_state(d, &axe, State::out("verify-link-expired").status(403)).await;
+
+    // Signed in, with another device.
+    d.goto(&url("/login")).await.unwrap();
+    fill(d, "email", EMAIL).await;
+    fill(d, "password", password).await;
+    submit(d).await;
+    assert_path(d, "/profile").await;
+    check_state(d, &axe, State::signed_in("profile", EMAIL)).await;
+    let signed_in = |name| State::signed_in(name, EMAIL);
+
+    for (path, name) in [
+        ("/account/password", "account-password"),
+        ("/account/email", "account-email"),
+        ("/account/delete", "account-delete"),
+        ("/", "home-signed-in"),
+    ] {
+        d.goto(&url(path)).await.unwrap();
+        check_state(d, &axe, signed_in(name)).await;
+    }
+    d.goto(&url("/no/such/page")).await.unwrap();
+    check_state(d, &axe, signed_in("not-found-signed-in").status(404)).await;
+
+    d.goto(&url("/account/password")).await.unwrap();
+    fill(d, "current_password", "not it").await;
+    fill(d, "new_password", "second password").await;
+    submit(d).await;
+    assert_refused(d, &["current_password"]).await;
+    check_state(d, &axe, signed_in("account-password-refused").status(401)).await;
+
+    d.goto(&url("/account/email")).await.unwrap();
+    fill(d, "new_email", "not an email").await;
+    submit(d).await;
+    assert_refused(d, &["new_email", "current_password"]).await;
+    check_state(d, &axe, signed_in("account-email-refused").status(401)).await;
+
+    d.goto(&url("/account/delete")).await.unwrap();
+    submit(d).await;
+    assert_refused(d, &["current_password"]).await;
+    check_state(d, &axe, signed_in("account-delete-refused").status(401)).await;
+
+    d.goto(&url("/account/password")).await.unwrap();
+    forge_csrf(d).await;
+    submit(d).await;
+    assert_eq!(text_of(d, "h1").await, "This form has expired");
+    check_state(d, &axe, signed_in("form-expired").status(403)).await;
+
+    d.goto(&url("/profile")).await.unwrap();
+    click(d, "#send-verification").await;
+    check_state(d, &axe, signed_in("verification-sent")).await;
+    click(d, "#verify-link").await;
+    assert_path(d, "/email/verify").await;
+    check_state(d, &axe, signed_in("verify")).await;
+
+    browser.quit().await;
+}
+
+/// Signs `email` up through the API, then logs it in as another device (curl).
+async fn log_in_elsewhere_after_signup(app: &Served, email: &str, password: &str) {
+    let body = format!(
+        "email={}&password={}",
+        email.replace('@', "%40"),
+        password.replace(' ', "+")
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{}/users", app.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    log_in_elsewhere(app, email, password).await;
 }

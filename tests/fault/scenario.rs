@@ -167,7 +167,8 @@ async fn a_page_signup_is_refused_with_an_error_page(api: &Api, signups: &mut Si
                 .starts_with("text/html")
         );
         assert!(
-            page.body.contains("temporarily unavailable"),
+            page.body
+                .contains("Temporarily unavailable: nothing was changed"),
             "{}",
             page.body
         );

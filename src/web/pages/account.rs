@@ -12,7 +12,7 @@ use crate::auth::AuthError;
 use crate::time::readable;
 use crate::web::bodies::{Credentials, NewAccount};
 use crate::web::csrf::CheckedForm;
-use crate::web::error::{ErrorPage, FormError, Problem};
+use crate::web::error::{ErrorPage, FormError};
 use crate::web::flows::AccountRequest;
 
 const SIGNUP: FormPage = FormPage::new("signup", "Sign up")
@@ -44,7 +44,7 @@ pub async fn signup_submit(
     let created = async |NewAccount { email, password }| {
         if auth.requires_verified_email() {
             auth.accounts().register(caller, &email, password).await?;
-            return Ok::<_, Problem>(None);
+            return Ok(None);
         }
         Ok(Some(
             auth.sign_in().sign_up(caller, &email, password).await?,
@@ -75,7 +75,7 @@ pub async fn login_submit(
     form: CheckedForm<Credentials>,
     page: Page<'_>,
 ) -> Result<Redirect, FormError> {
-    let log_in = async |credentials| Ok::<_, Problem>(page.log_in(credentials).await?);
+    let log_in = async |credentials| page.log_in(credentials).await;
     submit(form, log_in, LOGIN.again(&page)).await?;
     Ok(Redirect::to(uri!(profile_page)))
 }
@@ -90,23 +90,30 @@ pub async fn profile_page(page: Page<'_>) -> Result<Either<Template, Redirect>, 
 }
 
 /// The profile: the account, whether its email is verified, its live sessions (this device
-/// first among equals) and what the owner can do; `error` is the message of a button of the
-/// page that failed.
+/// first) and what the owner can do; `error` is the message of a button of the page that
+/// failed. Each device's button is named for its device, so no two buttons share a name.
 pub(super) async fn profile_view(
     page: &Page<'_>,
     user: &Account,
     error: Option<&str>,
 ) -> Result<Template, ErrorPage> {
-    let sessions = page.sessions(user).await?;
+    let mut sessions = page.sessions(user).await?;
+    sessions.sort_by_key(|listed| !listed.current);
+    let mut labels: Vec<String> = Vec::new();
     let listed: Vec<_> = sessions
         .iter()
         .map(|listed| {
             let session = &listed.session;
+            let client = session.user_agent.as_deref().unwrap_or("Unknown client");
+            let created = readable(session.created_at);
+            let label = distinct(&labels, format!("{client}, logged in {created}"));
+            labels.push(label.clone());
             json!({
                 "id": session.public_id,
-                "client": session.user_agent.as_deref().unwrap_or("Unknown client"),
+                "client": client,
+                "label": label,
                 "address": session.address,
-                "created": readable(session.created_at),
+                "created": created,
                 "last_seen": readable(session.last_seen_at),
                 "current": listed.current,
             })
@@ -121,6 +128,16 @@ pub(super) async fn profile_view(
         "error": error,
     });
     Ok(page.layout.render("profile", profile))
+}
+
+/// `label`, or, if `taken` has it already, `label` with the first number that makes it new.
+fn distinct(taken: &[String], label: String) -> String {
+    let is_new = |candidate: &String| !taken.contains(candidate);
+    if is_new(&label) {
+        return label;
+    }
+    let mut numbered = (2..).map(|n| format!("{label} ({n})"));
+    numbered.find(is_new).unwrap_or(label)
 }
 
 /// The logout redirect home, telling the browser to drop cached pages of the account.

@@ -7,29 +7,31 @@ mod home;
 mod links;
 mod password;
 mod settings;
+mod wording;
 
+use std::borrow::Cow;
 use std::ops::Deref;
 
 use rocket::http::Status;
 use rocket::http::uri::Origin;
 use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
 use rocket::response::{Flash, Redirect};
-use rocket::serde::Serialize;
 use rocket::serde::json::{Value, json};
 use rocket::{routes, uri};
 use rocket_dyn_templates::Template;
 
 use super::cookies::{Cookies, Link};
 use super::csrf::CheckedForm;
-use super::error::{ErrorPage, FormError, PageFailure, Problem, log_failure};
+use super::error::{ErrorPage, FormError, Next, PageFailure, Problem, capitalized, log_failure};
 use super::flows::AccountRequest;
-use super::input::Fields;
-use super::session::CurrentUser;
+use super::input::{Faults, Fields};
+use super::layout::Visitor;
 use crate::auth::AuthError;
 
 pub fn routes() -> Vec<rocket::Route> {
     routes![
         home::home_page,
+        home::favicon,
         docs::api_page,
         account::signup_page,
         account::signup_submit,
@@ -60,19 +62,9 @@ pub fn routes() -> Vec<rocket::Route> {
     ]
 }
 
-/// What pages may show of the logged-in account: never the stored row with its password hash.
-#[derive(Debug, Clone, Serialize)]
-#[serde(crate = "rocket::serde")]
-pub struct Account {
-    pub id: i32,
-    pub email: String,
-}
-
-/// What every page's layout shows: the visitor (if logged in), their CSRF token for the forms
-/// (the log-out button included) and a one-time flash message.
+/// What every page's layout shows: the [`Visitor`] and a one-time flash message.
 pub struct Layout {
-    csrf_token: String,
-    account: Option<Account>,
+    visitor: Visitor,
     flash: Option<Value>,
 }
 
@@ -83,22 +75,17 @@ impl<'r> FromRequest<'r> for Layout {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let cookies = req.guard::<Cookies<'_>>().await.unwrap();
-        let account = match req.guard::<CurrentUser>().await {
-            Outcome::Success(CurrentUser(user)) => Some(Account {
-                id: user.id,
-                email: user.email,
-            }),
-            Outcome::Error((Status::Forbidden, _)) | Outcome::Forward(_) => None,
+        let visitor = match req.guard::<Visitor>().await {
+            Outcome::Success(visitor) => visitor,
             Outcome::Error((status, error)) => {
                 log_failure(req, status, &error.to_string());
                 return Outcome::Error((status, ()));
             }
+            Outcome::Forward(status) => return Outcome::Forward(status),
         };
         let flash = req.guard::<Option<FlashMessage<'_>>>().await.succeeded();
         Outcome::Success(Layout {
-            csrf_token: cookies.csrf_token(),
-            account,
+            visitor,
             flash: flash
                 .flatten()
                 .map(|f| json!({ "kind": f.kind(), "message": f.message() })),
@@ -134,17 +121,14 @@ impl<'r> Deref for Page<'r> {
 
 impl Layout {
     /// The logged-in account, if any.
-    pub fn account(&self) -> Option<&Account> {
-        self.account.as_ref()
+    pub fn account(&self) -> Option<&crate::auth::Account> {
+        self.visitor.account.as_ref()
     }
 
     /// Renders `template` with `page`'s keys on top of the layout's own.
     pub fn render(&self, template: &'static str, page: Value) -> Template {
-        let mut context = json!({
-            "csrf_token": self.csrf_token,
-            "user": self.account,
-            "flash": self.flash,
-        });
+        let mut context = self.visitor.context();
+        context["flash"] = self.flash.clone().unwrap_or_default();
         if let (Some(context), Value::Object(page)) = (context.as_object_mut(), page) {
             context.extend(page);
         }
@@ -152,19 +136,101 @@ impl Layout {
     }
 }
 
-/// Runs a form's flow on its body: the body's problem, or the flow's, is the form again, drawn
-/// by `render` around the message from what was typed.
+/// Runs a form's flow on its body. A body with faults, or a flow the auth layer refuses, is the
+/// form again, drawn by `render` from what was typed and the [`Refusal`], at the problem's
+/// status.
 async fn submit<T, R>(
     form: CheckedForm<T>,
-    flow: impl AsyncFnOnce(T) -> Result<R, Problem>,
-    render: impl FnOnce(&Fields, &str) -> Template,
+    flow: impl AsyncFnOnce(T) -> Result<R, AuthError>,
+    render: impl FnOnce(&Fields, &Refusal) -> Template,
 ) -> Result<R, FormError> {
     let CheckedForm { fields, body } = form;
-    let done = match body {
-        Ok(body) => flow(body).await,
-        Err(problem) => Err(problem),
+    let (problem, mut refusal) = match body {
+        Ok(body) => match flow(body).await {
+            Ok(done) => return Ok(done),
+            Err(error) => Refusal::of_auth(error, |name| fields.has(name)),
+        },
+        Err(faults) => Refusal::of_faults(faults),
     };
-    done.map_err(|problem| FormError::new(problem, |message| render(&fields, message)))
+    refusal
+        .fields
+        .sort_by_key(|(name, _)| fields.position(name));
+    Err(FormError::new(problem, render(&fields, &refusal)))
+}
+
+/// What a refused form shows: each faulty field's message beside it (in the page's order once
+/// [`submit`] sorts them: the first is focused), and the form's own message for a refusal about
+/// no one field.
+#[derive(Default)]
+struct Refusal {
+    fields: Vec<(&'static str, Cow<'static, str>)>,
+    alert: Option<Cow<'static, str>>,
+}
+
+impl Refusal {
+    fn of_faults(faults: Faults) -> (Problem, Refusal) {
+        let fields = faults.iter().map(|f| (f.field, wording::fault(f)));
+        let refusal = Refusal {
+            fields: fields.collect(),
+            alert: None,
+        };
+        (faults.into(), refusal)
+    }
+
+    /// `present` says which fields the form has.
+    fn of_auth(error: AuthError, present: impl Fn(&str) -> bool) -> (Problem, Refusal) {
+        let (field, words) = wording::refusal(&error, present);
+        let problem = Problem::from(error);
+        let message: Cow<'static, str> = match words {
+            Some(words) => words.into(),
+            None => capitalized(problem.message()).into(),
+        };
+        let refusal = match field {
+            Some(field) => Refusal {
+                fields: vec![(field, message)],
+                alert: None,
+            },
+            None => Refusal {
+                fields: Vec::new(),
+                alert: Some(message),
+            },
+        };
+        (problem, refusal)
+    }
+
+    /// The template's `form` keys: `errors` (by field), `first` (the field to focus) and
+    /// `alert`; `values` is what the form shows typed again.
+    fn context(&self, values: Value) -> Value {
+        let errors: serde_json::Map<_, _> = (self.fields.iter())
+            .map(|(field, message)| (field.to_string(), Value::from(message.as_ref())))
+            .collect();
+        json!({
+            "values": values,
+            "errors": errors,
+            "first": self.fields.first().map(|(field, _)| field),
+            "alert": self.alert,
+        })
+    }
+
+    /// Everything it says, as one message (for a page whose buttons have no fields to show it
+    /// beside).
+    fn said(&self) -> String {
+        let fields = self.fields.iter().map(|(_, message)| message.as_ref());
+        let all: Vec<&str> = fields.chain(self.alert.as_deref()).collect();
+        all.join(". ")
+    }
+
+    fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.alert.is_none()
+    }
+}
+
+/// The page's title, which starts with "Error: " when the page shows a refusal.
+fn titled(title: &str, refusal: &Refusal) -> String {
+    match refusal.is_empty() {
+        true => title.to_owned(),
+        false => format!("Error: {title}"),
+    }
 }
 
 /// A `303 See Other` to `to` carrying a one-time success message.
@@ -197,23 +263,36 @@ fn opened(cookies: &Cookies<'_>, link: Link, token: &str, page: Origin<'static>)
 }
 
 /// The error page of a mailed link that is invalid, expired or spent (or that the browser no
-/// longer holds), saying what to do instead.
+/// longer holds), offering what to do instead.
 fn invalid_link(link: Link) -> ErrorPage {
-    let message = match link {
-        Link::Reset => {
-            "This reset link is invalid, has expired or has already been used. Ask for a new \
-             one from the “Forgot your password?” page."
-        }
-        Link::Verify => {
-            "This verification link is invalid, has expired or has already been used. Log in \
-             to have a new one sent."
-        }
-        Link::EmailChange => {
-            "This confirmation link is invalid, has expired or has already been used. Ask for \
-             a new one from your profile."
-        }
+    let (message, next) = match link {
+        Link::Reset => (
+            "Reset links work once, for a short time. Ask for a new one and use the newest \
+             link we send.",
+            &Next {
+                href: "/password/forgot",
+                label: "Ask for a new reset link",
+            },
+        ),
+        Link::Verify => (
+            "Verification links work once, for a short time. Log in: your profile sends a new \
+             one.",
+            &Next {
+                href: "/login",
+                label: "Log in",
+            },
+        ),
+        Link::EmailChange => (
+            "Confirmation links work once, for a short time. Ask for a new one from your \
+             profile.",
+            &Next {
+                href: "/account/email",
+                label: "Change your email again",
+            },
+        ),
     };
-    ErrorPage(Problem::new(Status::Forbidden, message))
+    let problem = Problem::new(Status::Forbidden, message);
+    ErrorPage::explained(problem, "This link has expired or was already used", next)
 }
 
 /// The token the browser holds for the link's page, or the invalid link's page.
@@ -266,24 +345,28 @@ impl FormPage {
         }
     }
 
-    fn render(&self, page: &Page<'_>, fields: Option<&Fields>, error: Option<&str>) -> Template {
-        let mut context = json!({ "title": self.title, "error": error });
+    fn render(&self, page: &Page<'_>, fields: Option<&Fields>, refusal: &Refusal) -> Template {
+        let mut values = json!({});
         if let Some(name) = self.kept {
-            context[name] = fields.map_or("", |fields| fields.typed(name)).into();
+            values[name] = fields.map_or("", |fields| fields.typed(name)).into();
         }
+        let mut context = json!({
+            "title": titled(self.title, refusal),
+            "form": refusal.context(values),
+        });
         if self.policy {
-            context["min_length"] = page.auth.policy().min_length.into();
+            context["password_rule"] = wording::password_rule(page.auth.policy()).into();
         }
         page.layout.render(self.template, context)
     }
 
     /// The empty form.
     fn empty(&self, page: &Page<'_>) -> Template {
-        self.render(page, None, None)
+        self.render(page, None, &Refusal::default())
     }
 
     /// The form again, for [`submit`].
-    fn again<'a>(&'a self, page: &'a Page<'_>) -> impl FnOnce(&Fields, &str) -> Template {
-        move |fields, message| self.render(page, Some(fields), Some(message))
+    fn again<'a>(&'a self, page: &'a Page<'_>) -> impl FnOnce(&Fields, &Refusal) -> Template {
+        move |fields, refusal| self.render(page, Some(fields), refusal)
     }
 }

@@ -10,9 +10,12 @@ use rocket::serde::json::json;
 use rocket::{get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{FormPage, Layout, Page, link_failed, link_token, opened, redirect_with, submit};
+use super::{
+    FormPage, Layout, Page, Refusal, link_failed, link_token, opened, redirect_with, submit,
+    titled, wording,
+};
 use crate::auth::Account;
-use crate::auth::{Auth, ResetRequest};
+use crate::auth::{Auth, AuthError, ResetRequest};
 use crate::web::bodies::{EmailInput, NewPassword};
 use crate::web::cookies::{Cookies, Link};
 use crate::web::csrf::CheckedForm;
@@ -32,7 +35,12 @@ pub async fn forgot_submit(
     form: CheckedForm<EmailInput>,
     page: Page<'_>,
 ) -> Result<Template, PageFailure> {
-    let body = submit(form, async |body| Ok(body), FORGOT.again(&page)).await?;
+    let body = submit(
+        form,
+        async |body| Ok::<_, AuthError>(body),
+        FORGOT.again(&page),
+    )
+    .await?;
     let requested = page.request_reset(&body).await.map_err(ErrorPage::from)?;
     let link = match requested {
         ResetRequest::Issued(token) => Some(page.auth.links().url(Link::Reset.page(), &token)),
@@ -68,15 +76,20 @@ pub fn reset_link_opened(token: &str, cookies: Cookies<'_>) -> Redirect {
 #[get("/password/reset", rank = 2)]
 pub async fn reset_page(page: Page<'_>) -> Result<Template, ErrorPage> {
     let (_, holder) = link_holder(&page).await?;
-    Ok(reset_form(&page.layout, page.auth, &holder, None))
+    Ok(reset_form(
+        &page.layout,
+        page.auth,
+        &holder,
+        &Refusal::default(),
+    ))
 }
 
-fn reset_form(layout: &Layout, auth: &Auth, holder: &Account, error: Option<&str>) -> Template {
+fn reset_form(layout: &Layout, auth: &Auth, holder: &Account, refusal: &Refusal) -> Template {
     let page = json!({
-        "title": "Choose a new password",
+        "title": titled("Choose a new password", refusal),
         "email": holder.email,
-        "error": error,
-        "min_length": auth.policy().min_length,
+        "form": refusal.context(json!({})),
+        "password_rule": wording::password_rule(auth.policy()),
     });
     layout.render("reset", page)
 }
@@ -100,8 +113,9 @@ pub async fn reset_submit(
     page: Page<'_>,
 ) -> Result<Flash<Redirect>, PageFailure> {
     let (token, holder) = link_holder(&page).await?;
-    let again = |_: &_, message: &_| reset_form(&page.layout, page.auth, &holder, Some(message));
-    let NewPassword { new_password } = submit(form, async |body| Ok(body), again).await?;
+    let again = |_: &_, refusal: &_| reset_form(&page.layout, page.auth, &holder, refusal);
+    let NewPassword { new_password } =
+        submit(form, async |body| Ok::<_, AuthError>(body), again).await?;
     let spent = (page.auth.links()).spend_reset_token(&page.caller, &token, None, new_password);
     spent.await.map_err(|e| link_failed(Link::Reset, e))?;
     page.cookies.drop_link_token(Link::Reset);

@@ -12,13 +12,13 @@ use rocket_dyn_templates::Template;
 
 use super::account::{LoggedOut, profile_view};
 use super::password::link_sent;
-use super::{FormPage, Page, account_of, redirect_with, submit};
+use super::{FormPage, Page, Refusal, account_of, redirect_with, submit};
 use crate::auth::Account;
 use crate::auth::AuthError;
 use crate::web::bodies::{CurrentPassword, EmailChange, PasswordChange, SessionChoice};
 use crate::web::cookies::Link;
 use crate::web::csrf::CheckedForm;
-use crate::web::error::{FormError, PageFailure, Problem};
+use crate::web::error::{FormError, PageFailure};
 
 /// A settings form's page for a logged-in visitor; others are sent to log in.
 fn settings_form(page: &Page<'_>, form: &FormPage) -> Either<Template, Redirect> {
@@ -39,13 +39,13 @@ async fn settings_submit<T, R>(
     let user = account_of(page).await?;
     let done = submit(
         form,
-        async |body| Ok(flow(&user, body).await?),
+        async |body| flow(&user, body).await,
         shown.again(page),
     );
     Ok(done.await?)
 }
 
-/// A button of the profile: `flow` runs for the account of the browser's session; a problem
+/// A button of the profile: `flow` runs for the account of the browser's session; a refusal
 /// shows the profile again around its message, at its status.
 async fn profile_button<T, R>(
     form: CheckedForm<T>,
@@ -53,16 +53,16 @@ async fn profile_button<T, R>(
     flow: impl AsyncFnOnce(&Account, T) -> Result<R, AuthError>,
 ) -> Result<R, PageFailure> {
     let user = account_of(page).await?;
-    let done = match form.body {
-        Ok(body) => flow(&user, body).await.map_err(Problem::from),
-        Err(problem) => Err(problem),
+    let (problem, refusal) = match form.body {
+        Ok(body) => match flow(&user, body).await {
+            Ok(done) => return Ok(done),
+            Err(error) => Refusal::of_auth(error, |_| false),
+        },
+        Err(faults) => Refusal::of_faults(faults),
     };
-    let problem = match done {
-        Ok(done) => return Ok(done),
-        Err(problem) => problem,
-    };
-    match profile_view(page, &user, Some(problem.message())).await {
-        Ok(profile) => Err(FormError::new(problem, |_| profile).into()),
+    let alert = refusal.said();
+    match profile_view(page, &user, Some(&alert)).await {
+        Ok(profile) => Err(FormError::new(problem, profile).into()),
         Err(failed) => Err(failed.into()),
     }
 }
