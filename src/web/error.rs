@@ -6,12 +6,12 @@
 //!
 //! Request guards cannot hand a handler's error to a catcher: Rocket gives catchers only the
 //! status. A guard that refuses a request picks its status (`SameOrigin`, through the API's
-//! `ApiRequest`, and `CheckedForm`: 403; `CheckedForm` with a body it cannot read: 400 or 413;
-//! the page `Layout`: the session lookup's 503 or 500) and leaves the message in the request's
-//! cache with [`note`]; [`default_catcher`] answers with that note, in JSON or as the error
-//! page as the client prefers. (The API's typed `Body` leaves its problem to the handler.) An
-//! [`ErrorPage`] a handler returns goes the same way, so that the catcher draws every error
-//! page, with the layout (the visitor's header) of every other page.
+//! `ApiRequest`, and a `CheckedForm` without the CSRF token: 403, with a message left in the
+//! request's cache by [`note`]; a `CheckedForm` whose body cannot be read: 400 or 413; the page
+//! `Layout`: the session lookup's 503 or 500, logged there) and [`default_catcher`] answers, in
+//! JSON or as the error page as the client prefers. (The API's typed `Body` leaves its problem
+//! to the handler.) An [`ErrorPage`] a handler returns goes the same way, so that the catcher
+//! draws every error page, with the layout (the visitor's header) of every other page.
 
 use std::borrow::Cow;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -257,7 +257,9 @@ impl From<AuthError> for ErrorPage {
     }
 }
 
-/// Left for the catcher, which draws the page.
+/// Left for the catcher, which draws the page. Rocket drops the cookie changes of a response
+/// that fails over to a catcher: a handler that changed a cookie must not then answer with an
+/// `ErrorPage`.
 impl<'r> Responder<'r, 'static> for ErrorPage {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         let status = self.problem.status;
@@ -321,7 +323,8 @@ enum Left {
     Page(ErrorPage),
 }
 
-/// The request's slot for what is left to the catcher; the first thing left wins.
+/// The request's slot for what is left to the catcher: a guard's note, replaced by a handler's
+/// error page if one follows.
 struct Slot(Mutex<Option<Left>>);
 
 fn slot<'a>(req: &'a Request<'_>) -> MutexGuard<'a, Option<Left>> {
@@ -330,7 +333,7 @@ fn slot<'a>(req: &'a Request<'_>) -> MutexGuard<'a, Option<Left>> {
 }
 
 fn leave(req: &Request<'_>, left: Left) {
-    slot(req).get_or_insert(left);
+    slot(req).replace(left);
 }
 
 /// Leaves `message`, and the error page's `heading`, for the catcher that will answer this
@@ -348,7 +351,8 @@ enum Caught {
 
 /// Failures Rocket itself produces (no route, failed guards, oversized input, a panic) get the
 /// same shapes as the handlers' errors: JSON for API clients, the error page for browsers. The
-/// error page has every page's layout, so the header shows a logged-in visitor as logged in.
+/// error page has every page's layout, so the header shows a logged-in visitor as logged in:
+/// it looks the session up (and so counts as the session's use, as any page does).
 #[catch(default)]
 async fn default_catcher(status: Status, req: &Request<'_>) -> Caught {
     let left = slot(req).take();
@@ -357,19 +361,14 @@ async fn default_catcher(status: Status, req: &Request<'_>) -> Caught {
         Some(Left::Note(heading, message)) => {
             let page = ErrorPage {
                 heading: Some(heading),
-                ..ErrorPage::new(Problem::new(status, message))
+                ..ErrorPage::new(unanswered(status, message))
             };
             (page, prefers_html(req))
         }
         None => {
-            let problem = Problem {
-                retry_after: (status == Status::ServiceUnavailable)
-                    .then_some(RETRY_UNAVAILABLE_SECS),
-                ..Problem::new(status, default_message(status))
-            };
             let page = ErrorPage {
                 words: page_words(status),
-                ..ErrorPage::new(problem)
+                ..ErrorPage::new(unanswered(status, default_message(status)))
             };
             (page, prefers_html(req))
         }
@@ -388,6 +387,14 @@ async fn default_catcher(status: Status, req: &Request<'_>) -> Caught {
     }
     let template = Template::render("error", context);
     Caught::Page(FormError::new(page.problem, template))
+}
+
+/// The problem of a failure no handler answered: a 503 says when to retry.
+fn unanswered(status: Status, message: &'static str) -> Problem {
+    Problem {
+        retry_after: (status == Status::ServiceUnavailable).then_some(RETRY_UNAVAILABLE_SECS),
+        ..Problem::new(status, message)
+    }
 }
 
 /// What the error page says of a failure no handler described, where the API's message is not

@@ -41,8 +41,10 @@ impl Fairing for SecurityHeaders {
             false => "same-origin",
         };
         res.set_header(Header::new("Referrer-Policy", referrer));
-        // Pages and API answers show account data or forms; only static assets may be cached.
-        if !path.starts_with("/static/") && path != "/favicon.ico" {
+        // Pages and API answers show account data or forms; only static assets may be cached
+        // (not an error page under their path: it shows the visitor's header).
+        let asset = path.starts_with("/static/") || path == "/favicon.ico";
+        if !(asset && res.status().class().is_success()) {
             res.set_header(Header::new("Cache-Control", "no-store"));
         }
     }

@@ -109,8 +109,8 @@ impl<'r, T: FromFields> FromData<'r> for Body<T> {
     }
 }
 
-/// The fields of a request body, by name, each with its position in the body (a form sends its
-/// fields in the page's order).
+/// The fields of a request body, by name, each with its position in the body: a form sends its
+/// fields in the page's order (a JSON object's come alphabetically).
 #[derive(Debug, Default)]
 pub struct Fields(HashMap<String, (usize, Field)>);
 

@@ -327,7 +327,7 @@ fn the_profile_has_one_log_out_and_a_distinct_name_for_every_button() {
 fn credential_forms_name_the_account_for_password_managers() {
     let app = TestApp::browser();
     app.sign_up("ann@example.com", "pw");
-    for path in ["/account/password", "/account/delete"] {
+    for path in ["/account/password", "/account/email", "/account/delete"] {
         let page = html(app.page(path));
         let expected = "<input class=\"username\" type=\"email\" autocomplete=\"username\" \
                         value=\"ann@example.com\" readonly hidden>";
@@ -375,6 +375,17 @@ fn the_favicon_is_served_and_may_be_cached() {
     assert_eq!(response.headers().get_one("Cache-Control"), None);
     let icon = response.into_bytes().unwrap();
     assert_eq!(&icon[..4], &[0, 0, 1, 0], "an ICO file");
+}
+
+#[test]
+fn an_error_page_under_the_assets_path_is_never_cached() {
+    let app = TestApp::browser();
+    app.sign_up("ann@example.com", "pw");
+    let missing = app.page("/static/css/missing.css");
+    assert_eq!(missing.status(), Status::NotFound);
+    let cache = missing.headers().get_one("Cache-Control");
+    assert_eq!(cache, Some("no-store"), "it shows the visitor's header");
+    assert!(html(missing).contains("ann@example.com"));
 }
 
 #[test]

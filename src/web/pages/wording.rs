@@ -77,9 +77,12 @@ pub fn refusal(
 
 /// What the policy asks of a new password, for the hint under its field.
 pub fn password_rule(policy: &PasswordPolicy) -> String {
-    match policy.min_length {
-        0 | 1 => "Any password will do: this server runs with development settings.".into(),
-        least => format!("Use at least {least} characters."),
+    match (policy.min_length, policy.check_common) {
+        (0 | 1, false) => {
+            "Any password will do: this server runs with development settings.".into()
+        }
+        (0 | 1, true) => "Any password but the most common ones will do.".into(),
+        (least, _) => format!("Use at least {least} characters."),
     }
 }
 
@@ -122,6 +125,22 @@ mod tests {
             assert_eq!(said, expected);
             assert!(!said.contains('_'), "{said}");
         }
+    }
+
+    #[test]
+    fn the_hint_says_what_the_policy_asks() {
+        let rule = |min_length, check_common| {
+            password_rule(&PasswordPolicy {
+                min_length,
+                check_common,
+            })
+        };
+        assert!(rule(1, false).starts_with("Any password will do"));
+        assert_eq!(
+            rule(1, true),
+            "Any password but the most common ones will do."
+        );
+        assert_eq!(rule(8, true), "Use at least 8 characters.");
     }
 
     #[test]
