@@ -372,20 +372,25 @@ async fn assert_fits(driver: &WebDriver, page: &str) {
 
 /// Logs in to `email` as another device (curl's user agent), outside the browser.
 async fn log_in_elsewhere(app: &Served, email: &str, password: &str) {
+    api_call(app, "/sessions", email, password).await;
+}
+
+/// POSTs `email` and `password` to the API's `path` as curl would, and expects a 200.
+async fn api_call(app: &Served, path: &str, email: &str, password: &str) {
     let body = format!(
         "email={}&password={}",
         email.replace('@', "%40"),
         password.replace(' ', "+")
     );
     let response = reqwest::Client::new()
-        .post(format!("{}/sessions", app.base))
+        .post(format!("{}{path}", app.base))
         .header("Content-Type", "application/x-www-form-urlencoded")
         .header("User-Agent", "curl/8.5.0")
         .body(body)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert_eq!(response.status(), reqwest::StatusCode::OK, "{path}");
 }
 
 #[rocket::async_test]
@@ -894,18 +899,6 @@ async fn every_page_state_is_accessible_and_finished() {
 
 /// Signs `email` up through the API, then logs it in as another device (curl).
 async fn log_in_elsewhere_after_signup(app: &Served, email: &str, password: &str) {
-    let body = format!(
-        "email={}&password={}",
-        email.replace('@', "%40"),
-        password.replace(' ', "+")
-    );
-    let response = reqwest::Client::new()
-        .post(format!("{}/users", app.base))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    api_call(app, "/users", email, password).await;
     log_in_elsewhere(app, email, password).await;
 }
