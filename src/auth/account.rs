@@ -371,8 +371,9 @@ impl Accounts<'_> {
 mod tests {
     use super::*;
     use crate::auth::testing::{
-        assert_invalid_reset_token, assert_no_session, assert_session_of, auth, auth_with, caller,
-        email, log_in, password, register, reset_token, signed_in, stored_hash, with_session,
+        assert_invalid_reset_token, assert_no_session, assert_session_of, auth, auth_on, auth_with,
+        caller, email, log_in, password, register, reset_token, signed_in, stored_hash,
+        with_session,
     };
     use crate::db::schema::{
         account_tokens as tokens_table, throttle_events as events_table, users as users_table,
@@ -442,6 +443,40 @@ mod tests {
             .accounts()
             .end_session_by_id(&ann_caller, &ann, &own[0].session.public_id);
         assert_eq!(ended.await.unwrap(), Ended { current: true });
+    }
+
+    /// A session past its idle limit when the owner logs out the other devices, or changes the
+    /// password, is deleted too: under longer lifetimes (a raised setting, another instance)
+    /// it would come back. The owner is told only of the live ones.
+    #[rocket::async_test]
+    async fn credential_changes_leave_no_session_that_longer_lifetimes_would_revive() {
+        let (auth, db, dir) = auth().await;
+        let (ann, me) = ann(&auth).await;
+        let idle_since = now() - 2 * auth.lifetimes.idle;
+        let stale = || async {
+            let stale = signed_in(&auth, "ann@b.com", "pw").await;
+            let digest = crate::auth::token::digest(&stale.session_id);
+            crate::db::testing::write(&db, |tx| sessions::touch_session(tx, &digest, idle_since));
+            stale.session_id
+        };
+        let patient = auth_on(&db, &dir, |s| {
+            s.session_idle_secs = 10 * auth.lifetimes.idle
+        })
+        .await;
+
+        let (idle, live) = (stale().await, signed_in(&auth, "ann@b.com", "pw").await);
+        let ended = auth.accounts().end_other_sessions(&me, &ann).await.unwrap();
+        assert_eq!(ended, 1, "only the live one is counted");
+        assert_no_session(&patient, &idle).await;
+        assert_no_session(&patient, &live.session_id).await;
+        assert_session_of(&patient, me.session_id.as_deref().unwrap(), ann.id).await;
+
+        let idle = stale().await;
+        let change = auth
+            .accounts()
+            .change_password(&me, &ann, "pw", password("new"));
+        change.await.unwrap();
+        assert_no_session(&patient, &idle).await;
     }
 
     #[rocket::async_test]

@@ -331,7 +331,7 @@ impl Links<'_> {
             return Err(AuthError::InvalidResetToken);
         }
         let hashed = auth.hasher.hash(password).await?;
-        let digest = token::digest(reset_token);
+        let (digest, lifetimes) = (token::digest(reset_token), auth.lifetimes);
         let user = auth
             .db
             .write(move |tx| {
@@ -340,7 +340,7 @@ impl Links<'_> {
                     return Ok(None);
                 };
                 let mut user = users::set_password_hash(tx, spent.user_id, &hashed)?;
-                sessions::delete_all_sessions_of(tx, user.id)?;
+                sessions::delete_sessions_of(tx, user.id, None, at, lifetimes)?;
                 if user.email_verified_at.is_none() {
                     user = users::mark_email_verified(tx, user.id, at)?;
                 }

@@ -147,8 +147,10 @@ pub fn delete_session_by_public_id(
         .optional()?)
 }
 
-/// Ends every live session of account `user_id` but the one with the digest `keep` (none:
-/// every one); returns how many ended.
+/// Deletes every session of account `user_id` but the one with the digest `keep` (none: every
+/// one), live or past its limits: after a credential change nothing the old credential opened
+/// may come back, even under longer lifetimes. Returns how many of them were live at `now` (the
+/// devices the owner is told were logged out).
 pub fn delete_sessions_of(
     tx: &mut Tx<'_>,
     user_id: i32,
@@ -156,18 +158,17 @@ pub fn delete_sessions_of(
     now: i64,
     lifetimes: Lifetimes,
 ) -> Result<usize, DbError> {
-    let own = sessions::table
-        .filter(sessions::user_id.eq(user_id))
+    let others = || {
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::token_hash.ne(keep.unwrap_or_default()))
+    };
+    let live: i64 = others()
         .filter(lifetimes.live_at(now))
-        .filter(sessions::token_hash.ne(keep.unwrap_or_default()));
-    Ok(diesel::delete(own).execute(&mut **tx)?)
-}
-
-/// Deletes every session of account `user_id`, live or past its limits: after a reset,
-/// nothing the old password opened may come back, even under longer lifetimes.
-pub fn delete_all_sessions_of(tx: &mut Tx<'_>, user_id: i32) -> Result<usize, DbError> {
-    let own = sessions::table.filter(sessions::user_id.eq(user_id));
-    Ok(diesel::delete(own).execute(&mut **tx)?)
+        .count()
+        .get_result(&mut **tx)?;
+    diesel::delete(others()).execute(&mut **tx)?;
+    Ok(usize::try_from(live).unwrap_or_default())
 }
 
 /// Records that the session with this token digest was used at `now`.
