@@ -39,6 +39,9 @@ pub enum Command {
     UserShow {
         email: String,
     },
+    UserDisableMfa {
+        email: String,
+    },
     SessionsRevoke {
         email: String,
     },
@@ -127,6 +130,20 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
                 shown.trusted_devices,
                 when(shown.last_seen_at),
             ))
+        }
+        Command::UserDisableMfa { email: raw } => {
+            let address = email(&raw)?;
+            let had = operator
+                .disable_second_factors(&address)
+                .await
+                .map_err(failed)?;
+            Ok(match had {
+                true => format!(
+                    "second factors of {address} turned off; its sessions ended and a notice \
+                     was mailed"
+                ),
+                false => format!("{address} had no second factor; its sessions ended"),
+            })
         }
         Command::SessionsRevoke { email: raw } => {
             let ended = operator

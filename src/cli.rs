@@ -98,6 +98,15 @@ enum UserAction {
         /// The account's email.
         email: String,
     },
+    /// Turn off an account's second factors, for an owner who lost their phone.
+    ///
+    /// Its authenticator app and recovery codes go, every session ends, and the owner is
+    /// mailed a notice; the next sign-in needs only the password, and the owner should set a
+    /// second factor up again.
+    DisableMfa {
+        /// The account's email.
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +179,7 @@ fn command(action: Action) -> Result<Command, String> {
         },
         Action::User(UserAction::Delete { email }) => Command::UserDelete { email },
         Action::User(UserAction::Show { email }) => Command::UserShow { email },
+        Action::User(UserAction::DisableMfa { email }) => Command::UserDisableMfa { email },
         Action::Sessions(SessionsAction::Revoke { email }) => Command::SessionsRevoke { email },
         Action::Sessions(SessionsAction::Purge) => Command::SessionsPurge,
         Action::Backup { file, force } => Command::Backup {
@@ -251,7 +261,9 @@ pub fn config_check(figment: &Figment) -> Result<String, String> {
     for (key, value) in values.as_object().into_iter().flatten() {
         let value = match (key.as_str(), value) {
             (_, serde_json::Value::Null) => "(not set)".to_owned(),
-            ("smtp_password" | "metrics_token", _) => "(set, masked)".to_owned(),
+            ("smtp_password" | "metrics_token" | "mfa_key" | "mfa_previous_keys", _) => {
+                "(set, masked)".to_owned()
+            }
             ("database_url", serde_json::Value::String(url)) => crate::db::redacted(url),
             (_, serde_json::Value::String(text)) => text.clone(),
             (_, other) => other.to_string(),
@@ -320,8 +332,11 @@ mod tests {
 
         let ready = figment
             .merge(("public_base_url", "https://auth.example.com"))
-            .merge(("secret_key", "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk="));
+            .merge(("secret_key", "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk="))
+            .merge(("mfa_key", "1Sx8QvZ9+3N5yWq0b7kF2m4HcT6rLpE8jUoYdAiBnCs="));
         let text = config_check(&ready).unwrap();
+        assert!(text.contains("mfa_key = (set, masked)\n"), "{text}");
+        assert!(!text.contains("1Sx8QvZ9"), "{text}");
         assert!(text.contains("secret_key = (set, masked)\n"), "{text}");
         assert!(text.contains("release start: accepted\n"), "{text}");
         assert!(

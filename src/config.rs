@@ -33,6 +33,16 @@ pub enum SmtpTls {
     Tls,
 }
 
+/// Whether every account needs a second factor (`mfa_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaPolicy {
+    /// Each owner chooses.
+    Optional,
+    /// A password alone opens a session that can only set a second factor up.
+    Required,
+}
+
 /// The format of audit lines (`log_format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -194,6 +204,15 @@ pub struct Settings {
     /// The service's public origin (`https://auth.example.com`): reset links are built from it,
     /// never from the request's `Host`, and API calls from it are same-origin.
     pub public_base_url: Option<String>,
+    /// The key (32 bytes, base64 or hex) that seals the stored second-factor secrets. The
+    /// release profile refuses to start without it; elsewhere a missing one is made once and
+    /// kept in `mfa.key` beside the database (the working directory for PostgreSQL).
+    #[serde(deserialize_with = "empty_as_none")]
+    pub mfa_key: Option<String>,
+    /// Keys that sealed secrets before `mfa_key` was rotated: they open, never seal.
+    pub mfa_previous_keys: Vec<String>,
+    /// `optional` (each owner chooses) or `required` (every account needs a second factor).
+    pub mfa_policy: MfaPolicy,
     /// Apply the release profile's checks and hardening in this profile too (a `staging`
     /// profile, say); the `release` profile always has them.
     pub hardened: bool,
@@ -235,6 +254,9 @@ impl Default for Settings {
             backup_keep: 7,
             admin_socket: "admin/auth.sock".into(),
             public_base_url: None,
+            mfa_key: None,
+            mfa_previous_keys: Vec::new(),
+            mfa_policy: MfaPolicy::Optional,
             throttle_enabled: true,
             throttle_window_secs: 15 * 60,
             throttle_login_per_account: 10,
@@ -317,6 +339,18 @@ impl Settings {
         }
     }
 
+    /// Where the debug profile keeps the `mfa_key` it made: `mfa.key` beside the database (the
+    /// working directory for PostgreSQL).
+    pub fn mfa_key_file(&self) -> std::path::PathBuf {
+        let data = match crate::db::is_postgres_url(&self.database_url) {
+            true => std::path::Path::new(""),
+            false => std::path::Path::new(&self.database_url)
+                .parent()
+                .unwrap_or(std::path::Path::new("")),
+        };
+        data.join("mfa.key")
+    }
+
     /// The parsed `trusted_proxies` (checked at start, so none is dropped here).
     pub fn trusted_proxies(&self) -> Vec<IpNet> {
         self.trusted_proxies
@@ -386,6 +420,14 @@ impl Settings {
                     .into(),
             ));
         }
+        if self.mfa_key.is_none() {
+            problems.push((
+                "mfa_key",
+                "the release profile needs mfa_key, the key that seals second-factor secrets \
+                 (32 random bytes: openssl rand -base64 32); keep it apart from the database"
+                    .into(),
+            ));
+        }
         if self.expose_reset_token {
             problems.push((
                 "expose_reset_token",
@@ -408,6 +450,19 @@ impl Settings {
     /// Every value outside what its key takes, in any profile.
     fn problems(&self) -> Vec<KeyProblem> {
         let mut problems: Vec<KeyProblem> = Vec::new();
+        if let Some(key) = &self.mfa_key
+            && let Err(why) = crate::auth::SealingKeys::parse(key, &[])
+        {
+            problems.push(("mfa_key", format!("mfa_key {why}")));
+        }
+        for key in &self.mfa_previous_keys {
+            if let Err(why) = crate::auth::SealingKeys::parse(key, &[]) {
+                problems.push((
+                    "mfa_previous_keys",
+                    format!("each of mfa_previous_keys {why}"),
+                ));
+            }
+        }
         if !(4..=31).contains(&self.bcrypt_cost) {
             problems.push((
                 "bcrypt_cost",
@@ -598,11 +653,13 @@ fn extract_all<T: DeserializeOwned + Serialize + Default>(
 }
 
 /// Keys whose values are secrets (or may hold one, as a database URL's password).
-const SECRET_KEYS: [&str; 4] = [
+const SECRET_KEYS: [&str; 6] = [
     "secret_key",
     "smtp_password",
     "metrics_token",
     "database_url",
+    "mfa_key",
+    "mfa_previous_keys",
 ];
 
 /// One line for one of figment's errors: the key, what it takes and what it got, where it
@@ -1052,12 +1109,32 @@ mod tests {
         assert!(with("session_cookie_name", "sid_2").is_ok());
     }
 
+    /// A key in the form `mfa_key` takes.
+    const MFA_KEY: &str = "1Sx8QvZ9+3N5yWq0b7kF2m4HcT6rLpE8jUoYdAiBnCs=";
+
     fn release(key: &str, value: impl serde::Serialize) -> Result<Settings, String> {
         let figment = Figment::new()
             .merge(("public_base_url", "https://auth.example.com"))
+            .merge(("mfa_key", MFA_KEY))
             .merge((key, value))
             .select("release");
         Settings::from_figment(&figment)
+    }
+
+    #[test]
+    fn the_release_profile_needs_an_mfa_key_and_any_profile_a_well_formed_one() {
+        let figment = Figment::new()
+            .merge(("public_base_url", "https://auth.example.com"))
+            .select("release");
+        let err = Settings::from_figment(&figment).err().unwrap();
+        assert!(err.contains("the release profile needs mfa_key"), "{err}");
+        let err = with("mfa_key", "c2hvcnQ=").err().unwrap();
+        assert!(err.contains("mfa_key must be 32 bytes"), "{err}");
+        let err = with("mfa_previous_keys", ["nope"]).err().unwrap();
+        assert!(err.contains("each of mfa_previous_keys"), "{err}");
+        assert!(with("mfa_key", MFA_KEY).is_ok());
+        assert!(with("mfa_policy", "required").is_ok());
+        assert!(with("mfa_policy", "sometimes").is_err());
     }
 
     #[test]
@@ -1099,6 +1176,7 @@ mod tests {
     fn a_release_serves_metrics_only_with_a_token_unless_explicitly_public() {
         let open = Figment::new()
             .merge(("public_base_url", "https://auth.example.com"))
+            .merge(("mfa_key", MFA_KEY))
             .merge(("metrics_enabled", true))
             .merge(("metrics_token", ""))
             .select("release");
@@ -1125,7 +1203,9 @@ mod tests {
         let hardened = staging.merge(("hardened", true));
         let err = Settings::from_figment(&hardened).err().unwrap();
         assert!(err.contains("needs public_base_url"), "{err}");
-        let complete = hardened.merge(("public_base_url", "https://auth.example.com"));
+        let complete = hardened
+            .merge(("public_base_url", "https://auth.example.com"))
+            .merge(("mfa_key", MFA_KEY));
         assert!(Settings::from_figment(&complete).unwrap().release);
     }
 

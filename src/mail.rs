@@ -164,6 +164,18 @@ impl Mailer {
         self.send(to, "A change of your email was requested", body);
     }
 
+    /// Tells `to` of a change to their account's second factors (`what` happened), so an owner
+    /// who did not make it knows.
+    pub fn send_factor_notice(&self, to: &str, subject: &str, what: &str) {
+        let body = format!(
+            "Hello,\n\n\
+             {what}\n\n\
+             If this was not you, someone can sign in to your account: ask for a password reset\n\
+             at once, then check the second factors on your account's security page.\n"
+        );
+        self.send(to, subject, body);
+    }
+
     /// Confirms to `to` that their account was deleted.
     pub fn send_account_deleted(&self, to: &str) {
         let body = "Hello,\n\n\

@@ -18,6 +18,8 @@ pub enum Field<'a> {
     RetryAfter(i64),
     /// How many rows an action affected (sessions ended).
     Count(usize),
+    /// How a sign-in was made (`amr`), or the second factor an action concerns.
+    Method(&'a str),
 }
 
 impl Field<'_> {
@@ -27,6 +29,7 @@ impl Field<'_> {
             Field::Email(email) => ("email", email.into()),
             Field::RetryAfter(secs) => ("retry_after", secs.into()),
             Field::Count(count) => ("count", count.into()),
+            Field::Method(method) => ("method", method.into()),
         }
     }
 }

@@ -24,25 +24,31 @@ mod caller;
 mod cleanup;
 mod credentials;
 pub mod email;
+mod factors;
 mod links;
 mod operator;
 pub mod password;
+mod recovery;
+mod sealed;
 mod sessions;
 mod signin;
 #[cfg(test)]
 mod testing;
 pub mod throttle;
 pub mod token;
+pub mod totp;
 mod user_agent;
 mod view;
 
 pub use account::{Accounts, DeviceSession, Ended};
 pub use audit::AuditLog;
 pub use caller::Caller;
+pub use factors::{Factors, MfaStatus, TotpSetup};
 pub use links::{Links, ResetRequest, VERIFY_TTL_SECS};
 pub use operator::Operator;
+pub use sealed::SealingKeys;
 pub use sessions::{Sessions, SignedIn};
-pub use signin::{SignIn, Step};
+pub use signin::{Method, Pending, SecondFactor, SignIn, Step};
 pub use view::Account;
 
 /// How long a device stays trusted without a login from it (its cookie lives as long).
@@ -52,7 +58,7 @@ pub use password::{Hasher, Password, PasswordFault, PasswordPolicy};
 
 use throttle::Limits;
 
-use crate::config::Settings;
+use crate::config::{MfaPolicy, Settings};
 use crate::db::sessions::Lifetimes;
 use crate::db::{Db, DbError};
 use crate::mail::Mailer;
@@ -89,6 +95,27 @@ pub enum AuthError {
     AlreadyVerified,
     #[error("new_email is already this account's email")]
     SameEmail,
+    /// A second factor's code (an authenticator's, a recovery code) that is wrong or was used.
+    #[error("invalid code")]
+    WrongCode,
+    /// A sign-in step (`mfa_token`) that is unknown, spent, expired or out of attempts.
+    #[error("sign-in step unknown or expired: sign in again")]
+    StepExpired,
+    /// Under `mfa_policy = "required"`, a session without a second factor may only set one up.
+    #[error("second factor enrollment required")]
+    EnrollmentRequired,
+    /// Under `mfa_policy = "required"`, the account's last second factor stays.
+    #[error("the last second factor cannot be removed: every account needs one here")]
+    LastFactor,
+    /// Recovery codes back up a second factor; the account has none.
+    #[error("set up an authenticator app or a passkey first")]
+    NoSecondFactor,
+    /// An authenticator app's code was sent, but no setup is pending.
+    #[error("no authenticator setup is pending: start one first")]
+    NothingPending,
+    /// The second factor named is not one of the account's.
+    #[error("no such second factor")]
+    NoSuchFactor,
     /// Too many attempts; the password was not checked.
     #[error("too many attempts: try again later")]
     Throttled { retry_after: i64 },
@@ -148,6 +175,12 @@ pub struct Auth {
     metrics: Metrics,
     /// The last readiness check's end and outcome ([`Operator::ready`]): checks run one at a time.
     readiness: std::sync::Arc<tokio::sync::Mutex<Option<Readiness>>>,
+    /// The keys sealing second-factor secrets (`mfa_key`).
+    keys: SealingKeys,
+    /// `mfa_policy = "required"`: every account needs a second factor.
+    mfa_required: bool,
+    /// The name an authenticator app shows beside the account (public_base_url's host).
+    issuer: String,
     /// A hash at the configured cost that no password matches; logins for unknown emails verify
     /// against it so they take as long as logins for known ones.
     dummy_hash: String,
@@ -171,7 +204,11 @@ impl Auth {
         let hasher = Hasher::new(cost, concurrency, admitted, settings.bcrypt_nice)
             .map_err(|e| AuthError::Internal(e.into()))?
             .with_metrics(metrics.clone());
+        let keys = sealing_keys(settings).map_err(|e| AuthError::Internal(e.into()))?;
         Ok(Auth {
+            keys,
+            mfa_required: settings.mfa_policy == MfaPolicy::Required,
+            issuer: issuer(settings.public_base_url.as_deref()),
             db,
             dummy_hash: hasher.hash(dummy).await?,
             hasher,
@@ -229,8 +266,48 @@ impl Auth {
         Operator(self)
     }
 
+    /// Second factors: the owner's authenticator app, recovery codes.
+    pub fn factors(&self) -> Factors<'_> {
+        Factors(self)
+    }
+
     /// The credential checks of the flows that ask for one.
     fn credentials(&self) -> credentials::Credentials<'_> {
         credentials::Credentials(self)
     }
+}
+
+/// The sealing keys of `settings`: `mfa_key` (with `mfa_previous_keys`), or where none is set
+/// (never in release, which refuses to start without it) the key file beside the database,
+/// made at the first start.
+fn sealing_keys(settings: &Settings) -> Result<SealingKeys, String> {
+    if let Some(key) = &settings.mfa_key {
+        return SealingKeys::parse(key, &settings.mfa_previous_keys);
+    }
+    let path = settings.mfa_key_file();
+    let (keys, made) = SealingKeys::from_file(&path)?;
+    let shown = path.display();
+    match made {
+        true => log::info!(
+            target: "auth_service::config",
+            "no mfa_key set: made one in {shown}; second factors stay usable while it is kept \
+             (set mfa_key to deploy)"
+        ),
+        false => log::info!(
+            target: "auth_service::config",
+            "no mfa_key set: second-factor secrets are sealed with the key in {shown}"
+        ),
+    }
+    Ok(keys)
+}
+
+/// What authenticator apps show beside the account: `public_base_url`'s host, or the service's
+/// name where none is set.
+fn issuer(public_base_url: Option<&str>) -> String {
+    public_base_url
+        .and_then(|url| url.split("://").nth(1))
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .filter(|host| !host.is_empty())
+        .unwrap_or("Auth Service")
+        .to_owned()
 }

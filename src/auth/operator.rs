@@ -203,6 +203,13 @@ impl Operator<'_> {
         Ok(ended)
     }
 
+    /// Turns off every second factor of the account `email` (a lost phone), ends its sessions
+    /// and mails the owner; `false` when it had none (the sessions end all the same).
+    pub async fn disable_second_factors(self, email: &Email) -> Result<bool, AuthError> {
+        let user = self.account(email).await?;
+        self.0.factors().disable_all(&operator(), &user).await
+    }
+
     /// Writes a consistent copy of the database to `path` while the service runs, replacing an
     /// existing file only when `replace` is set; returns its size in bytes.
     pub async fn backup(self, path: &Path, replace: bool) -> Result<u64, AuthError> {

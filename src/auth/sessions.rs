@@ -8,7 +8,7 @@ use super::links::revoke_derived_trust;
 use super::view::Account;
 use super::{Auth, AuthError, Caller, token, user_agent};
 use crate::db::sessions::TOUCH_AFTER_SECS;
-use crate::db::{DbError, Tx, devices, now, sessions, throttle_events};
+use crate::db::{DbError, Tx, devices, factors, now, sessions, throttle_events};
 
 /// A started session, for the client: its account, the id to hand to the client (the only
 /// copy of the raw value) and, when signing in made the client a trusted device, the device
@@ -34,6 +34,8 @@ pub(super) struct NewSession {
     device_token: Option<String>,
     /// How many devices the account may trust (`trusted_devices_per_account`).
     max_devices: i64,
+    /// How the session is made (its `amr`): a password alone unless [`NewSession::made_by`].
+    amr: &'static str,
 }
 
 impl NewSession {
@@ -56,7 +58,13 @@ impl NewSession {
             device,
             device_token,
             max_devices,
+            amr: "pwd",
         }
+    }
+
+    /// The session, made with `amr` (`pwd otp`: a password and an authenticator code).
+    pub(super) fn made_by(self, amr: &'static str) -> NewSession {
+        NewSession { amr, ..self }
     }
 
     /// In the caller's transaction: the session's row, and its device (a trusted one's last
@@ -69,6 +77,7 @@ impl NewSession {
             user_agent: self.agent.as_deref(),
             address: self.address.as_deref(),
             device_digest: Some(&self.device),
+            amr: self.amr,
         };
         sessions::add_session(tx, &row)?;
         match self.device_token {
@@ -155,6 +164,12 @@ impl Sessions<'_> {
             .read(move |c| sessions::find_session(c, &digest, at, lifetimes))
             .await?;
         let (session, user) = found.ok_or(AuthError::NoSession)?;
+        let mut account = Account::from(user);
+        if auth.mfa_required && !with_second_factor(&session.amr) {
+            let user_id = account.id;
+            let enrolled = auth.db.run(move |c| factors::enrolled(c, user_id)).await?;
+            account.must_enroll = !enrolled.any();
+        }
         if at - session.last_seen_at >= TOUCH_AFTER_SECS {
             let touched = auth
                 .db
@@ -166,7 +181,7 @@ impl Sessions<'_> {
                 log::warn!(target: "auth_service::db", "a session's use was not recorded: {error}");
             }
         }
-        Ok(user.into())
+        Ok(account)
     }
 
     /// Ends the session `session_id` only; the account's other devices stay logged in.
@@ -182,6 +197,11 @@ impl Sessions<'_> {
             .record(caller, "logout", &[Field::UserId(user_id)]);
         Ok(())
     }
+}
+
+/// Whether a session's `amr` includes a second factor.
+fn with_second_factor(amr: &str) -> bool {
+    amr.split(' ').any(|method| method != "pwd")
 }
 
 #[cfg(test)]

@@ -4,24 +4,91 @@
 use super::audit::Field;
 use super::credentials::Proof;
 use super::sessions::{NewSession, SignedIn};
+use super::throttle::Scope;
 use super::view::Account;
-use super::{Auth, AuthError, Caller, Email, Password};
-use crate::db::Tx;
+use super::{Auth, AuthError, Caller, Email, Password, recovery, token, totp};
+use crate::db::factors::{self, Enrolled};
+use crate::db::sign_in_steps::{self, NewStep};
+use crate::db::{DbError, Tx, now, sessions, throttle_events, users};
 use crate::metrics::LoginOutcome;
 
 /// Where a sign-in stands after a step: what the client is handed.
-///
-/// Today a right password is all any account needs, so every sign-in ends in a session and
-/// `Session` is the only variant. A second factor adds `Pending(…)`, with the check that
-/// answers it: a short-lived, single-use record of the step done (stored, its id handed to
-/// the client in place of a session), which the factor's own step completes into a `Session`.
-/// It is added with the first account that needs it (chosen in `SignIn::next_step`), so no
-/// handler meets a step that cannot happen, and adding it makes every handler say what it
-/// does with one.
 #[derive(Debug)]
 pub enum Step {
     /// Signed in: the session to hand to the client.
     Session(SignedIn),
+    /// The password was right and the account has a second factor: the step to complete.
+    Pending(Pending),
+}
+
+/// A sign-in waiting for a second factor. Stored (its token's digest, the account, the methods
+/// that may complete it) for [`STEP_TTL_SECS`]; the token is handed to the client in place of a
+/// session, and [`SignIn::second_factor`] completes it once.
+#[derive(Debug)]
+pub struct Pending {
+    pub email: String,
+    /// The step's token: the only copy of the raw value.
+    pub token: String,
+    pub methods: Vec<Method>,
+}
+
+/// A second factor that completes a sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// A code of the authenticator app.
+    Totp,
+    /// One of the recovery codes.
+    RecoveryCode,
+}
+
+impl Method {
+    /// The method's name in the API (`methods`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Totp => "totp",
+            Method::RecoveryCode => "recovery_code",
+        }
+    }
+
+    /// What a session made with it records (OpenID's `amr`, with the password's `pwd`).
+    fn amr(self) -> &'static str {
+        match self {
+            Method::Totp => "pwd otp",
+            Method::RecoveryCode => "pwd rc",
+        }
+    }
+}
+
+/// What the client answers a pending step with.
+#[derive(Debug, Clone, Copy)]
+pub enum SecondFactor<'a> {
+    /// An authenticator app's code.
+    Code(&'a str),
+    RecoveryCode(&'a str),
+}
+
+impl SecondFactor<'_> {
+    fn method(self) -> Method {
+        match self {
+            SecondFactor::Code(_) => Method::Totp,
+            SecondFactor::RecoveryCode(_) => Method::RecoveryCode,
+        }
+    }
+}
+
+/// How long a pending step waits for its second factor.
+pub const STEP_TTL_SECS: i64 = 5 * 60;
+/// Wrong answers that end a pending step (each also counts as a failed login).
+const MAX_ANSWERS: i32 = 5;
+/// The purpose of a pending second-factor step.
+const MFA: &str = "mfa";
+
+/// How a right answer is spent, in the transaction that starts the session.
+enum Spend {
+    /// An authenticator code of this time step.
+    Step(i64),
+    /// The recovery code of this digest.
+    Code([u8; 32]),
 }
 
 /// Signing in and signing up.
@@ -73,9 +140,9 @@ impl SignIn<'_> {
         self.next_step(caller, email, proof).await
     }
 
-    /// Turns a proven credential into the sign-in's next step: the session, once the account
-    /// passes `require_verified_email`. An account with a second factor would get
-    /// `Step::Pending` here instead; the password check itself stays as it is.
+    /// Turns a proven credential into the sign-in's next step, once the account passes
+    /// `require_verified_email`: the session, or for an account with a second factor the
+    /// pending step that asks for it.
     async fn next_step(
         self,
         caller: &Caller,
@@ -84,6 +151,11 @@ impl SignIn<'_> {
     ) -> Result<Step, AuthError> {
         let auth = self.0;
         let proof = self.verified_email(caller, email, proof).await?;
+        let user_id = proof.user.id;
+        let enrolled = auth.db.run(move |c| factors::enrolled(c, user_id)).await?;
+        if enrolled.any() {
+            return self.pending(caller, proof, enrolled).await;
+        }
         let Some(signed_in) = auth.sessions().start(caller, proof, None).await? else {
             auth.audit
                 .record(caller, "login.failed", &[Field::Email(email.as_str())]);
@@ -93,6 +165,185 @@ impl SignIn<'_> {
         let fields = [Field::UserId(account.id), Field::Email(&account.email)];
         auth.audit.record(caller, "login", &fields);
         Ok(Step::Session(signed_in))
+    }
+
+    /// Stores the step that asks `proof`'s account for a second factor, provided its password
+    /// is still the account's (a stale hash's replacement is written): the password check's
+    /// count is released, but its budget's failures stay until the second factor is right.
+    async fn pending(
+        self,
+        caller: &Caller,
+        proof: Proof,
+        enrolled: Enrolled,
+    ) -> Result<Step, AuthError> {
+        let auth = self.0;
+        let methods: Vec<Method> = [
+            (enrolled.totp, Method::Totp),
+            (enrolled.recovery_codes > 0, Method::RecoveryCode),
+        ]
+        .into_iter()
+        .filter_map(|(has, method)| has.then_some(method))
+        .collect();
+        let names = methods
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let token = token::generate();
+        let digest = token::digest(&token);
+        let Proof {
+            user,
+            password,
+            reservation,
+            device,
+            ..
+        } = proof;
+        let user_id = user.id;
+        let stored = auth
+            .db
+            .write(move |tx| {
+                if !password.still_current(tx)? {
+                    return Ok(false);
+                }
+                reservation.release(tx)?;
+                let step = NewStep {
+                    token_digest: &digest,
+                    user_id,
+                    purpose: MFA,
+                    methods: &names,
+                    device_digest: device.as_ref().map(|d| &d[..]),
+                    expires_at: now() + STEP_TTL_SECS,
+                };
+                sign_in_steps::add_step(tx, &step)?;
+                Ok(true)
+            })
+            .await?;
+        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        if !stored {
+            auth.audit.record(caller, "login.failed", &fields);
+            return Err(AuthError::InvalidCredentials);
+        }
+        auth.audit
+            .record(caller, "login.second_factor_asked", &fields);
+        Ok(Step::Pending(Pending {
+            email: user.email,
+            token,
+            methods,
+        }))
+    }
+
+    /// Completes the pending step `token` with a second factor: the session. Each answer is
+    /// counted at the gate as a login is (per account and per address); a wrong one keeps the
+    /// count and counts against the step, which ends after five. A right one is spent (an
+    /// authenticator code's time step, a recovery code) in the transaction that spends the
+    /// step and starts the session, so of two concurrent uses of one code one signs in.
+    pub async fn second_factor(
+        self,
+        caller: &Caller,
+        token: &str,
+        answer: SecondFactor<'_>,
+    ) -> Result<SignedIn, AuthError> {
+        let result = self.with_second_factor(caller, token, answer).await;
+        let outcome = match &result {
+            Ok(_) => Some(LoginOutcome::ok),
+            Err(AuthError::WrongCode) => Some(LoginOutcome::failed),
+            Err(AuthError::Throttled { .. }) => Some(LoginOutcome::throttled),
+            Err(_) => None,
+        };
+        if let Some(outcome) = outcome {
+            self.0.metrics.login(outcome);
+        }
+        result
+    }
+
+    async fn with_second_factor(
+        self,
+        caller: &Caller,
+        token: &str,
+        answer: SecondFactor<'_>,
+    ) -> Result<SignedIn, AuthError> {
+        let auth = self.0;
+        let digest = token::digest(token);
+        let found = auth
+            .db
+            .run(move |c| sign_in_steps::find_step(c, &digest, MFA, now(), MAX_ANSWERS))
+            .await?;
+        let (step, user) = found.ok_or(AuthError::StepExpired)?;
+        let email = user.email.clone();
+        let counted = vec![
+            (Scope::LoginAccount, email.clone()),
+            (Scope::LoginAddress, caller.address_key()),
+        ];
+        let reservation = auth
+            .gate(counted)
+            .await
+            .map_err(|e| auth.throttled(caller, "login.throttled", e, Some(&email)))?;
+        let method = answer.method();
+        let offered = step.methods.split(' ').any(|m| m == method.name());
+        let spend = match answer {
+            _ if !offered => None,
+            SecondFactor::Code(code) => {
+                let secret = auth.factors().totp_secret(user.id, true).await?;
+                secret
+                    .and_then(|secret| totp::matching_step(&secret, code, now()))
+                    .map(Spend::Step)
+            }
+            SecondFactor::RecoveryCode(code) => Some(Spend::Code(recovery::digest(code))),
+        };
+        let device = step.device_hash.and_then(|d| <[u8; 32]>::try_from(d).ok());
+        let new = NewSession::new(caller, device, auth.devices_per_account).made_by(method.amr());
+        let (replaced, lifetimes, user_id) = (caller.session_digest(), auth.lifetimes, user.id);
+        let outcome = auth
+            .db
+            .write(move |tx| {
+                users::lock_account(tx, user_id)?;
+                let spent = match spend {
+                    None => false,
+                    Some(Spend::Step(step)) => factors::accept_step(tx, user_id, true, step)?,
+                    Some(Spend::Code(code)) => factors::spend_recovery_code(tx, user_id, &code)?,
+                };
+                if !spent {
+                    sign_in_steps::count_wrong_answer(tx, &digest)?;
+                    return Ok(None);
+                }
+                let at = now();
+                if sign_in_steps::spend_step(tx, &digest, MFA, at, MAX_ANSWERS)?.is_none() {
+                    // The step went meanwhile (spent, voided): roll the factor's use back.
+                    return Err(DbError::NotFound);
+                }
+                reservation.release(tx)?;
+                throttle_events::clear_events(tx, Scope::LoginAccount.name(), &email)?;
+                if let Some(replaced) = replaced {
+                    sessions::delete_session(tx, &replaced, at, lifetimes)?;
+                }
+                new.store(tx, user_id, at)?;
+                let left = factors::enrolled(tx, user_id)?.recovery_codes;
+                Ok(Some((new, left)))
+            })
+            .await;
+        let fields = [Field::UserId(user.id), Field::Method(method.name())];
+        let (new, left) = match outcome {
+            Ok(Some(stored)) => stored,
+            Ok(None) => {
+                auth.audit
+                    .record(caller, "login.second_factor_failed", &fields);
+                return Err(AuthError::WrongCode);
+            }
+            Err(DbError::NotFound) => return Err(AuthError::StepExpired),
+            Err(error) => return Err(error.into()),
+        };
+        auth.audit.record(caller, "login", &fields);
+        if method == Method::RecoveryCode && left <= recovery::LOW {
+            auth.mailer.send_factor_notice(
+                &user.email,
+                "Your account is running out of recovery codes",
+                &format!(
+                    "A recovery code was just used to sign in to this account; {left} are \
+                     left. Make a new set on your account's security page before they run out."
+                ),
+            );
+        }
+        Ok(new.signed_in(user.into()))
     }
 
     /// `proof`, unless `require_verified_email` refuses its account: then its count is

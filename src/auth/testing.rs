@@ -29,6 +29,7 @@ pub async fn auth_on(db: &Db, dir: &Scratch, configure: impl FnOnce(&mut Setting
         password_min_length: 1,
         require_verified_email: false,
         mail_outbox_dir: dir.path().join("mail").to_str().unwrap().to_owned(),
+        mfa_key: Some(super::SealingKeys::generate()),
         ..Settings::default()
     };
     configure(&mut settings);
@@ -64,15 +65,17 @@ pub fn stored_hash(db: &Db, user_id: i32) -> String {
     user.unwrap().expect("the account exists").hashed_password
 }
 
-/// Signs in with a password, to the session it ends in (no account needs a second step).
+/// Signs in with a password, to the session it ends in (the account has no second factor).
 pub async fn log_in(
     auth: &Auth,
     caller: &Caller,
     email: &Email,
     password: &str,
 ) -> Result<SignedIn, AuthError> {
-    let Step::Session(signed_in) = auth.sign_in().password(caller, email, password).await?;
-    Ok(signed_in)
+    match auth.sign_in().password(caller, email, password).await? {
+        Step::Session(signed_in) => Ok(signed_in),
+        Step::Pending(pending) => panic!("a second factor was asked for: {pending:?}"),
+    }
 }
 
 /// The account `address` with password `pw`, registered as a client would.

@@ -15,12 +15,21 @@ pub struct Account {
     /// The credential version read with the account: a link issued for it works only while
     /// its credentials stay unchanged.
     credential_version: i32,
+    /// Where `mfa_policy` requires a second factor: the session has none and the account has
+    /// none set up, so the session may only set one up ([`Account::must_enroll`]).
+    pub(super) must_enroll: bool,
 }
 
 impl Account {
     /// Whether the account's email is verified.
     pub fn is_verified(&self) -> bool {
         self.email_verified_at.is_some()
+    }
+
+    /// Whether the session this account was read for may only set up a second factor
+    /// (`mfa_policy = "required"`, and the account has none yet).
+    pub fn must_enroll(&self) -> bool {
+        self.must_enroll
     }
 
     /// The credential version read with the account (the version a mailed link is issued
@@ -38,6 +47,7 @@ impl From<User> for Account {
             email_verified_at: user.email_verified_at,
             created_at: user.created_at,
             credential_version: user.credential_version,
+            must_enroll: false,
         }
     }
 }

@@ -32,6 +32,7 @@ mod clock;
 mod connect;
 pub mod devices;
 mod error;
+pub mod factors;
 mod migrate;
 mod pool;
 pub mod schema;
@@ -40,6 +41,7 @@ pub mod scratch;
 #[cfg(feature = "testing")]
 pub mod seed;
 pub mod sessions;
+pub mod sign_in_steps;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod throttle_events;

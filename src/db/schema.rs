@@ -10,6 +10,7 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         address -> Nullable<Text>,
         device_hash -> Nullable<Binary>,
+        amr -> Text,
     }
 }
 
@@ -44,11 +45,54 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    totp_credentials (user_id, confirmed) {
+        user_id -> Integer,
+        confirmed -> Bool,
+        secret -> Binary,
+        key_id -> Text,
+        last_step -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_codes (code_hash) {
+        code_hash -> Binary,
+        user_id -> Integer,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sign_in_steps (token_hash) {
+        token_hash -> Binary,
+        user_id -> Integer,
+        purpose -> Text,
+        methods -> Text,
+        ceremony -> Nullable<Text>,
+        device_hash -> Nullable<Binary>,
+        attempts -> Integer,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(totp_credentials -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(sign_in_steps -> users (user_id));
 diesel::joinable!(devices -> users (user_id));
 diesel::joinable!(account_tokens -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(sessions, users, devices, account_tokens);
+diesel::allow_tables_to_appear_in_same_query!(
+    sessions,
+    users,
+    devices,
+    account_tokens,
+    totp_credentials,
+    recovery_codes,
+    sign_in_steps
+);
 
 diesel::table! {
     throttle_events (id) {

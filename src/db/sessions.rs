@@ -27,6 +27,9 @@ pub struct Session {
     /// The digest of the device cookie of the client it was opened on: ending the session
     /// from the account's list ends that device's trust too.
     pub device_hash: Option<Vec<u8>>,
+    /// How the session was made: OpenID's `amr` values, space-separated (`pwd`, `pwd otp`,
+    /// `pwd rc`, `passkey`).
+    pub amr: String,
 }
 
 /// A session to record: its owner, the digest of its id, what its owner will see of it, and
@@ -39,6 +42,7 @@ pub struct NewSession<'a> {
     pub user_agent: Option<&'a str>,
     pub address: Option<&'a str>,
     pub device_digest: Option<&'a [u8]>,
+    pub amr: &'a str,
 }
 
 /// How long sessions live. Both limits are checked inside the lookup query, so an expired
@@ -81,6 +85,7 @@ pub fn add_session(tx: &mut Tx<'_>, new: &NewSession<'_>) -> Result<Session, DbE
             sessions::user_agent.eq(new.user_agent),
             sessions::address.eq(new.address),
             sessions::device_hash.eq(new.device_digest),
+            sessions::amr.eq(new.amr),
         ))
         .returning(sessions::all_columns)
         .get_result(&mut **tx)

@@ -78,6 +78,7 @@ pub fn new_session(user_id: i32, digest: &[u8]) -> crate::db::sessions::NewSessi
         user_agent: Some("Test on Linux"),
         address: Some("192.0.2.1"),
         device_digest: None,
+        amr: "pwd",
     }
 }
 

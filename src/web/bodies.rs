@@ -9,7 +9,7 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, 
 use utoipa::{PartialSchema, ToSchema};
 
 use super::input::{FaultKind, Faults, Fields, FromFields};
-use crate::auth::{Email, Password, PasswordPolicy};
+use crate::auth::{Email, Password, PasswordPolicy, SecondFactor};
 
 /// A string field in the document; `format` says more (an email).
 fn string(format: Option<KnownFormat>) -> RefOr<Schema> {
@@ -91,6 +91,57 @@ fn current_password(fields: &Fields, name: &str, _: &PasswordPolicy) -> Result<S
     }
 }
 
+/// The answer to a pending sign-in step: `code` (an authenticator app's) or `recovery_code`,
+/// exactly one of them; read under `code`, whose fault names both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Code(String),
+    RecoveryCode(String),
+}
+
+impl Answer {
+    /// As the auth layer takes it.
+    pub fn second_factor(&self) -> SecondFactor<'_> {
+        match self {
+            Answer::Code(code) => SecondFactor::Code(code),
+            Answer::RecoveryCode(code) => SecondFactor::RecoveryCode(code),
+        }
+    }
+}
+
+/// `code` or `recovery_code`, whichever was sent (non-empty): one of them.
+fn answer(fields: &Fields, _: &str, _: &PasswordPolicy) -> Result<Answer, FaultKind> {
+    let read = |name| match fields.has(name) {
+        true => fields.text(name).map(|text| Some(text.to_owned())),
+        false => Ok(None),
+    };
+    match (read("code")?, read("recovery_code")?) {
+        (Some(code), None) => Ok(Answer::Code(code)),
+        (None, Some(code)) => Ok(Answer::RecoveryCode(code)),
+        (None, None) => Err(FaultKind::NoAnswer),
+        (Some(_), Some(_)) => Err(FaultKind::TwoAnswers),
+    }
+}
+
+/// In the OpenAPI document: the token, and the two answers of which one is sent.
+impl PartialSchema for MfaAnswer {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .property("mfa_token", string(None))
+            .required("mfa_token")
+            .property("code", string(None))
+            .property("recovery_code", string(None))
+            .description(Some(
+                "The mfa_token of POST /sessions and one answer: code (the authenticator \
+                 app's 6 digits) or recovery_code.",
+            ))
+            .build()
+            .into()
+    }
+}
+
+impl ToSchema for MfaAnswer {}
+
 bodies! {
     /// Signing up: a new account's email and password (which must meet the policy).
     #[derive(ToSchema)]
@@ -156,5 +207,23 @@ bodies! {
     /// The profile's button that logs out one device: the session's public id.
     pub struct SessionChoice {
         pub id: String = text,
+    }
+
+    /// The second step of a sign-in: the `mfa_token` of the first, and one answer.
+    pub struct MfaAnswer {
+        pub mfa_token: String = text,
+        pub code: Answer = answer,
+    }
+
+    /// A pending sign-in step's answer on the page (its token is the browser's cookie).
+    pub struct PageAnswer {
+        pub code: Answer = answer,
+    }
+
+    /// An authenticator app's code.
+    #[derive(ToSchema)]
+    pub struct TotpCode {
+        /// The 6-digit code the app shows now.
+        pub code: String = text,
     }
 }

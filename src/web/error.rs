@@ -141,7 +141,15 @@ impl From<AuthError> for Problem {
                 };
             }
             AuthError::EmailTaken | AuthError::SameEmail => Status::BadRequest,
-            AuthError::InvalidCredentials | AuthError::WrongPassword => Status::Unauthorized,
+            AuthError::InvalidCredentials
+            | AuthError::WrongPassword
+            | AuthError::WrongCode
+            | AuthError::StepExpired => Status::Unauthorized,
+            AuthError::EnrollmentRequired => Status::Forbidden,
+            AuthError::LastFactor | AuthError::NoSecondFactor | AuthError::NothingPending => {
+                Status::Conflict
+            }
+            AuthError::NoSuchFactor => Status::NotFound,
             AuthError::NoSession
             | AuthError::InvalidResetToken
             | AuthError::InvalidLinkToken

@@ -5,10 +5,14 @@
 
 use rocket::request::{FromRequest, Outcome, Request};
 
-use super::bodies::{Credentials, CurrentPassword, EmailChange, EmailInput, PasswordChange};
+use super::bodies::{
+    Answer, Credentials, CurrentPassword, EmailChange, EmailInput, PasswordChange,
+};
 use super::cookies::Cookies;
 use super::session::CurrentUser;
-use crate::auth::{Account, Auth, AuthError, Caller, DeviceSession, Ended, ResetRequest, Step};
+use crate::auth::{
+    Account, Auth, AuthError, Caller, DeviceSession, Ended, Pending, ResetRequest, Step,
+};
 use crate::config::Settings;
 
 /// What an account handler works with: who is calling (address, request id, the session and
@@ -38,11 +42,30 @@ impl<'r> FromRequest<'r> for AccountRequest<'r> {
     }
 }
 
+/// Where a login stands for the client.
+pub enum LogIn {
+    /// Signed in (the session cookie is set): the account's email.
+    Done(String),
+    /// The password was right; a second factor completes the sign-in.
+    SecondFactor(Pending),
+}
+
 impl AccountRequest<'_> {
     /// The account of the caller's live session: [`AuthError::NoSession`] without one, the
-    /// lookup's error when it could not be done. Looked up once per request, however many
-    /// guards and flows ask.
+    /// lookup's error when it could not be done, and [`AuthError::EnrollmentRequired`] for a
+    /// session that may only set up a second factor (`mfa_policy = "required"`). Looked up
+    /// once per request, however many guards and flows ask.
     pub async fn account(&self) -> Result<Account, AuthError> {
+        let account = self.enrolling_account().await?;
+        match account.must_enroll() {
+            true => Err(AuthError::EnrollmentRequired),
+            false => Ok(account),
+        }
+    }
+
+    /// The account of the caller's live session, also when the session may only set up a
+    /// second factor: for the handlers that set one up (and show what is set up).
+    pub async fn enrolling_account(&self) -> Result<Account, AuthError> {
         match self.req.guard::<CurrentUser>().await {
             Outcome::Success(CurrentUser(account)) => Ok(account),
             Outcome::Error((_, error)) => Err(error),
@@ -55,11 +78,28 @@ impl AccountRequest<'_> {
         token.filter(|_| self.settings.expose_reset_token)
     }
 
-    /// Signs in with a password and hands the client the new session; the account's email.
-    pub async fn log_in(&self, credentials: Credentials) -> Result<String, AuthError> {
+    /// Signs in with a password and hands the client the new session, or the step that asks
+    /// for a second factor.
+    pub async fn log_in(&self, credentials: Credentials) -> Result<LogIn, AuthError> {
         let Credentials { email, password } = credentials;
         let sign_in = self.auth.sign_in();
-        let Step::Session(signed_in) = sign_in.password(&self.caller, &email, &password).await?;
+        match sign_in.password(&self.caller, &email, &password).await? {
+            Step::Session(signed_in) => {
+                let email = signed_in.account.email.clone();
+                self.cookies.start_session(signed_in);
+                Ok(LogIn::Done(email))
+            }
+            Step::Pending(pending) => Ok(LogIn::SecondFactor(pending)),
+        }
+    }
+
+    /// Completes the pending sign-in step `token` with a second factor and hands the client
+    /// the new session; the account's email.
+    pub async fn second_factor(&self, token: &str, answer: &Answer) -> Result<String, AuthError> {
+        let sign_in = self.auth.sign_in();
+        let signed_in = sign_in
+            .second_factor(&self.caller, token, answer.second_factor())
+            .await?;
         let email = signed_in.account.email.clone();
         self.cookies.start_session(signed_in);
         Ok(email)

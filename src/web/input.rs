@@ -40,6 +40,10 @@ pub enum FaultKind {
     Password(PasswordFault),
     /// The current password an account action asks for is missing: 401, as a wrong one is.
     NoCurrentPassword,
+    /// Neither of a second factor's answers (`code`, `recovery_code`) was sent.
+    NoAnswer,
+    /// Both of them were.
+    TwoAnswers,
 }
 
 impl fmt::Display for FaultKind {
@@ -50,6 +54,8 @@ impl fmt::Display for FaultKind {
             FaultKind::Malformed => f.write_str("must be a string of UTF-8 text"),
             FaultKind::Email(why) => why.fmt(f),
             FaultKind::Password(why) => why.fmt(f),
+            FaultKind::NoAnswer => f.write_str("or recovery_code is required"),
+            FaultKind::TwoAnswers => f.write_str("and recovery_code: send one of them"),
         }
     }
 }

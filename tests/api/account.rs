@@ -123,6 +123,7 @@ fn the_sessions_list_shows_each_device_by_an_opaque_id_and_marks_this_one() {
             keys,
             [
                 "address",
+                "amr",
                 "created_at",
                 "current",
                 "id",

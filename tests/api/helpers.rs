@@ -32,6 +32,12 @@ impl TestDb {
             .merge(("bcrypt_cost", 4))
             .merge(("log_level", "critical"))
             .merge(("admin_socket", ""));
+        // On SQLite the debug profile keeps its mfa_key beside the database (the scratch
+        // directory); PostgreSQL's would go to the working directory.
+        let figment = match scratch.is_postgres() {
+            true => figment.merge(("mfa_key", auth_service::auth::SealingKeys::generate())),
+            false => figment,
+        };
         let figment = configure(figment);
         TestDb {
             figment,

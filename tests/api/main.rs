@@ -8,6 +8,7 @@ mod database;
 mod expiry;
 mod journey;
 mod mail;
+mod mfa;
 mod openapi;
 mod ops;
 mod pages_account;

@@ -7,9 +7,15 @@ use rocket::local::blocking::Client;
 use crate::helpers::{TestDb, assert_message, link_in, set_cookie};
 
 const SECRET_KEY: &str = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
+const MFA_KEY: &str = "1Sx8QvZ9+3N5yWq0b7kF2m4HcT6rLpE8jUoYdAiBnCs=";
 
 fn release(configure: impl FnOnce(rocket::figment::Figment) -> rocket::figment::Figment) -> TestDb {
-    TestDb::new(|f| configure(f.merge(("secret_key", SECRET_KEY)).select("release")))
+    TestDb::new(|f| {
+        let keys = f
+            .merge(("secret_key", SECRET_KEY))
+            .merge(("mfa_key", MFA_KEY));
+        configure(keys.select("release"))
+    })
 }
 
 /// Why the app refused to start, or `None` if it started.
@@ -33,6 +39,7 @@ fn the_release_profile_refuses_to_start_without_a_public_base_url_or_with_a_chea
     let no_secret = TestDb::new(|f| {
         f.merge(("bcrypt_cost", 10))
             .merge(("public_base_url", "https://auth.example.com"))
+            .merge(("mfa_key", MFA_KEY))
             .select("release")
     });
     let failure = start_failure(&no_secret).expect("the app refuses to start");
@@ -252,6 +259,7 @@ fn a_hardened_debug_profile_is_refused_without_a_secret_key_like_a_release() {
             .merge(("bcrypt_cost", 10))
             .merge(("expose_reset_token", false))
             .merge(("public_base_url", "https://auth.example.com"))
+            .merge(("mfa_key", MFA_KEY))
     };
     assert_eq!(
         start_failure(&TestDb::new(hardened)).as_deref(),

@@ -1,9 +1,10 @@
 //! A property-based sweep of bad input: arbitrary methods, bodies, content types, field values
 //! and cookies at every endpoint and page. No answer may be a 5xx, and a rejected request must
-//! leave users, sessions and reset tokens exactly as they were (throttling rows excepted).
+//! leave users, sessions, reset tokens and second factors exactly as they were (throttling rows
+//! and a pending step's count of wrong answers excepted).
 //! `PROPTEST_CASES` sets the number of requests (256 by default).
 
-use auth_service::db::schema::{account_tokens, sessions, users};
+use auth_service::db::schema::{account_tokens, recovery_codes, sessions, totp_credentials, users};
 use diesel::prelude::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -34,6 +35,11 @@ const PATHS: &[&str] = &[
     "/account/email",
     "/account/email/confirm",
     "/account/delete",
+    "/sessions/mfa",
+    "/account/mfa",
+    "/account/totp",
+    "/account/totp/confirm",
+    "/account/recovery-codes",
     "/email/verify",
     "/email/confirm",
     "/static/css/style.css",
@@ -94,6 +100,9 @@ fn field_name() -> impl Strategy<Value = String> {
         Just("new_email".to_owned()),
         Just("token".to_owned()),
         Just("id".to_owned()),
+        Just("mfa_token".to_owned()),
+        Just("code".to_owned()),
+        Just("recovery_code".to_owned()),
         "[a-z_\\[\\].%]{0,10}",
     ]
 }
@@ -170,6 +179,8 @@ type Snapshot = (
     Vec<(i32, String, String)>,
     Vec<(Vec<u8>, i32, i64)>,
     Vec<(Vec<u8>, i32, i64, i64)>,
+    Vec<(i32, bool, Vec<u8>, i64)>,
+    Vec<Vec<u8>>,
 );
 
 /// Everything a rejected request must not change.
@@ -200,7 +211,22 @@ fn snapshot(app: &TestApp) -> Snapshot {
         .order(sessions::token_hash)
         .load(conn)
         .unwrap();
-    (accounts, reset_tokens, live)
+    let totp = totp_credentials::table
+        .select((
+            totp_credentials::user_id,
+            totp_credentials::confirmed,
+            totp_credentials::secret,
+            totp_credentials::last_step,
+        ))
+        .order((totp_credentials::user_id, totp_credentials::confirmed))
+        .load(conn)
+        .unwrap();
+    let codes = recovery_codes::table
+        .select(recovery_codes::code_hash)
+        .order(recovery_codes::code_hash)
+        .load(conn)
+        .unwrap();
+    (accounts, reset_tokens, live, totp, codes)
 }
 
 #[test]
@@ -209,6 +235,18 @@ fn arbitrary_requests_never_get_a_5xx_and_rejected_ones_change_nothing() {
     app.register("ann@example.com", "pw");
     let live_session = app.session_for("ann@example.com", "pw");
     app.reset_token_for("ann@example.com");
+    let setup = app
+        .client
+        .post("/account/totp")
+        .header(ContentType::Form)
+        .cookie(Cookie::new("session_id", live_session.clone()))
+        .body("current_password=pw")
+        .dispatch();
+    assert_eq!(
+        setup.status(),
+        rocket::http::Status::Ok,
+        "a pending authenticator"
+    );
 
     let config = Config {
         failure_persistence: None,

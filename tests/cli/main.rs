@@ -96,6 +96,8 @@ fn a_refused_start_prints_one_line_and_exits_with_status_1() {
                 // Were the socket served anyway, the start would fail here instead.
                 ("ROCKET_PORT", port.as_str()),
                 ("ROCKET_SECRET_KEY", secret_key.as_str()),
+                // Set, so that no line tells of a key file made before the refusal.
+                ("ROCKET_MFA_KEY", secret_key.as_str()),
             ],
             open_socket_refused.as_str(),
         ),
@@ -105,6 +107,7 @@ fn a_refused_start_prints_one_line_and_exits_with_status_1() {
                 ("ROCKET_BCRYPT_COST", "10"),
                 ("ROCKET_PUBLIC_BASE_URL", "https://auth.example.com"),
                 ("ROCKET_SECRET_KEY", secret_key.as_str()),
+                ("ROCKET_MFA_KEY", secret_key.as_str()),
                 ("ROCKET_DATABASE_URL", open_db.to_str().unwrap()),
                 ("ROCKET_PORT", port.as_str()),
             ],
@@ -119,8 +122,18 @@ fn a_refused_start_prints_one_line_and_exits_with_status_1() {
                 ("ROCKET_PROFILE", "release"),
                 ("ROCKET_BCRYPT_COST", "10"),
                 ("ROCKET_PUBLIC_BASE_URL", "https://auth.example.com"),
+                ("ROCKET_MFA_KEY", secret_key.as_str()),
             ],
             "the release profile needs secret_key",
+        ),
+        (
+            vec![
+                ("ROCKET_PROFILE", "release"),
+                ("ROCKET_BCRYPT_COST", "10"),
+                ("ROCKET_PUBLIC_BASE_URL", "https://auth.example.com"),
+                ("ROCKET_SECRET_KEY", secret_key.as_str()),
+            ],
+            "the release profile needs mfa_key",
         ),
         (
             vec![
@@ -224,6 +237,11 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
     assert_eq!(revoked, "1 session ended\n");
     let again = stdout(&admin(&["sessions", "revoke", "ann@example.com"], ""));
     assert_eq!(again, "0 sessions ended\n");
+    let disabled = stdout(&admin(&["user", "disable-mfa", "ann@example.com"], ""));
+    assert_eq!(
+        disabled,
+        "ann@example.com had no second factor; its sessions ended\n"
+    );
     assert!(stdout(&admin(&["sessions", "purge"], "")).starts_with("purged "));
     assert_eq!(
         stdout(&admin(&["migrate"], "")),
@@ -259,6 +277,7 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
             "admin.password_set",
             "admin.sessions_revoked",
             "admin.sessions_revoked",
+            "admin.mfa_disabled",
             "admin.sessions_purged",
             "admin.migrate",
             "admin.backup",

@@ -37,6 +37,9 @@ pub struct Limits {
     pub umask: Option<libc::mode_t>,
 }
 
+/// The `mfa_key` of the test servers on PostgreSQL.
+const MFA_KEY: &str = "q6bR8Z0p3cX3JX1m9bJ8pWm2o1m9t8Y0VQwqR0k6x7Q=";
+
 impl Server {
     /// Starts the binary on `database_url` (a SQLite file or a PostgreSQL URL); its stderr goes
     /// to `<work>/server-<port>.log`, its audit log and mail outbox into `work` too.
@@ -63,6 +66,11 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .envs(limits.env.iter().map(|(k, v)| (k, v)));
+        if database_url.starts_with("postgres") {
+            // SQLite's key file lies beside the database; instances sharing a PostgreSQL
+            // database share a key, as a deployment's do.
+            command.env("ROCKET_MFA_KEY", MFA_KEY);
+        }
         if let Some(mask) = limits.umask {
             use std::os::unix::process::CommandExt;
             // SAFETY: umask is async-signal-safe and sets only the child's own mask.

@@ -43,6 +43,9 @@ pub struct Session {
     pub address: Option<String>,
     /// The session of the request that asked.
     pub current: bool,
+    /// How it was made (OpenID's `amr`): `pwd`, and `otp` (an authenticator app's code) or
+    /// `rc` (a recovery code).
+    pub amr: Vec<String>,
 }
 
 impl From<DeviceSession> for Session {
@@ -55,6 +58,7 @@ impl From<DeviceSession> for Session {
             user_agent: session.user_agent,
             address: session.address,
             current: listed.current,
+            amr: session.amr.split(' ').map(str::to_owned).collect(),
         }
     }
 }

@@ -19,7 +19,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     info(
         title = "auth_service",
         description = "User authentication: the original Flask service's seven endpoints, \
-                       account self-service, health and metrics. Bodies are form-encoded or \
+                       account self-service, second factors, health and metrics. Bodies are form-encoded or \
                        a JSON object; every failure is {\"message\": …}. The session travels \
                        in the session_id cookie (__Host-session_id in release)."
     ),
@@ -40,6 +40,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
         super::account::change_email,
         super::account::confirm_email_change,
         super::account::delete_account,
+        super::mfa::complete_sign_in,
+        super::mfa::status,
+        super::mfa::start_totp,
+        super::mfa::confirm_totp,
+        super::mfa::remove_totp,
+        super::mfa::new_recovery_codes,
         crate::web::ops::alive,
         crate::web::ops::ready,
         crate::web::ops::metrics,
@@ -48,6 +54,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     tags(
         (name = "original", description = "The original Flask service's contract, to the letter"),
         (name = "account", description = "Account self-service"),
+        (name = "second factors", description = "Authenticator app and recovery codes: the sign-in's second step, and setting them up"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -5,6 +5,7 @@
 
 mod account;
 pub mod doc;
+mod mfa;
 
 use std::ops::Deref;
 
@@ -18,7 +19,7 @@ use utoipa::ToSchema;
 
 use super::bodies::{Credentials, EmailInput, NewAccount, ResetInput};
 use super::error::{Message, Problem};
-use super::flows::AccountRequest;
+use super::flows::{AccountRequest, LogIn};
 use super::input::Body;
 use super::origin::SameOrigin;
 use crate::auth::{AuthError, ResetRequest};
@@ -68,7 +69,7 @@ pub fn routes() -> Vec<rocket::Route> {
         reset_token,
         update_password
     ];
-    [original, account::routes(), routes![openapi]].concat()
+    [original, account::routes(), mfa::routes(), routes![openapi]].concat()
 }
 
 /// The OpenAPI 3.1 description of this API.
@@ -142,16 +143,49 @@ async fn create_user(request: ApiRequest<'_>, body: Input<NewAccount>) -> Answer
     Ok(EmailMessage::new(account.email, "user created"))
 }
 
+/// The answer to a login: signed in, or a second factor asked for.
+#[derive(Serialize, ToSchema)]
+#[serde(crate = "rocket::serde", untagged)]
+pub enum LoginAnswer {
+    LoggedIn(EmailMessage),
+    SecondFactor(SecondFactorRequired),
+}
+
+/// The password was right and the account has a second factor: no session yet. Complete the
+/// sign-in with `POST /sessions/mfa` and the `mfa_token` (5 minutes, single use).
+#[derive(Serialize, ToSchema)]
+#[serde(crate = "rocket::serde")]
+pub struct SecondFactorRequired {
+    pub email: String,
+    /// "second factor required"
+    pub message: &'static str,
+    pub mfa_token: String,
+    /// What may complete the sign-in: `totp`, `recovery_code`.
+    pub methods: Vec<&'static str>,
+}
+
+/// Logs in with a password. An account with a second factor gets no session yet: the answer
+/// carries the `mfa_token` that `POST /sessions/mfa` completes with a code.
 #[utoipa::path(tag = "original", request_body = Credentials, responses(
-    (status = 200, description = "logged in; the session cookie is set", body = EmailMessage),
+    (status = 200, description = "logged in (the session cookie is set), or a second factor required (no cookie)", body = LoginAnswer),
     (status = 401, description = "invalid email or password"),
     (status = 403, description = "email not verified (require_verified_email)"),
     (status = 429, description = "too many attempts"),
 ))]
 #[post("/sessions", data = "<body>")]
-async fn create_session(request: ApiRequest<'_>, body: Input<Credentials>) -> Answer<EmailMessage> {
-    let email = request.log_in(body?.0).await?;
-    Ok(EmailMessage::new(email, "logged in"))
+async fn create_session(request: ApiRequest<'_>, body: Input<Credentials>) -> Answer<LoginAnswer> {
+    Ok(Json(match request.log_in(body?.0).await? {
+        LogIn::Done(email) => LoginAnswer::LoggedIn(EmailMessage {
+            email,
+            message: "logged in",
+        }),
+        LogIn::SecondFactor(pending) => LoginAnswer::SecondFactor(SecondFactorRequired {
+            email: pending.email,
+            message: "second factor required",
+            mfa_token: pending.token,
+            methods: pending.methods.iter().map(|m| m.name()).collect(),
+        }),
+    }))
 }
 
 /// Logs out this device only, then redirects (303) to `GET /` as the original did.

@@ -18,6 +18,8 @@ pub fn fault(fault: &Fault) -> Cow<'static, str> {
             None => incomplete(),
         },
         FaultKind::Malformed => "This could not be read: type it again".into(),
+        FaultKind::NoAnswer => "Enter the code".into(),
+        FaultKind::TwoAnswers => incomplete(),
         FaultKind::Email(EmailFault::TooLong) => {
             "Enter an email address of at most 254 characters".into()
         }
@@ -46,6 +48,8 @@ fn asked(field: &str) -> Option<&'static str> {
         "password" => "a password",
         "new_password" => "a new password",
         "current_password" => "your current password",
+        "code" => "the 6-digit code",
+        "recovery_code" => "a recovery code",
         _ => return None,
     })
 }
@@ -69,6 +73,10 @@ pub fn refusal(
         ),
         AuthError::SameEmail => (&["new_email"], "This is already your account's email"),
         AuthError::InvalidCredentials => (&[], "Wrong email or password"),
+        AuthError::WrongCode => (
+            &["code", "recovery_code"],
+            "This code is not right, or was used already",
+        ),
         _ => return (None, None),
     };
     let field = fields.iter().copied().find(|name| present(name));
