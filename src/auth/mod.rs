@@ -48,7 +48,7 @@ pub use links::{Links, ResetRequest, VERIFY_TTL_SECS};
 pub use operator::Operator;
 pub use sealed::SealingKeys;
 pub use sessions::{Sessions, SignedIn};
-pub use signin::{Method, Pending, SecondFactor, SignIn, Step};
+pub use signin::{Method, Pending, STEP_TTL_SECS, SecondFactor, SignIn, Step};
 pub use view::Account;
 
 /// How long a device stays trusted without a login from it (its cookie lives as long).

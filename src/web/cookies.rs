@@ -16,13 +16,15 @@ use rocket::time::Duration;
 use subtle::ConstantTimeEq;
 
 use super::paths;
-use crate::auth::{DEVICE_TRUST_SECS, SignedIn, VERIFY_TTL_SECS, token};
+use crate::auth::{DEVICE_TRUST_SECS, STEP_TTL_SECS, SignedIn, VERIFY_TTL_SECS, token};
 use crate::config::Settings;
 
 /// The CSRF cookie: the visitor's random token, private (encrypted and authenticated).
 const CSRF: &str = "csrf_token";
 /// The device cookie: a random token, private, whose digest the database trusts for an account.
 const DEVICE: &str = "device";
+/// The private cookie holding a pending sign-in step's token, sent only to its page.
+const SIGN_IN_STEP: &str = "sign_in_step";
 
 /// A mailed link whose token moves off the URL into a private cookie sent only to its page.
 #[derive(Debug, Clone, Copy)]
@@ -152,6 +154,27 @@ impl Cookies<'_> {
             }
             _ => false,
         }
+    }
+
+    /// Keeps a pending sign-in step's token for the second-factor page, as long as the step
+    /// lives: the token never appears in the page or a URL.
+    pub fn hold_sign_in_step(&self, raw: &str) {
+        let mut cookie = self.hardened(SIGN_IN_STEP, raw.to_owned());
+        cookie.set_path(paths::SECOND_FACTOR);
+        cookie.set_max_age(Duration::seconds(STEP_TTL_SECS));
+        self.jar.add_private(cookie);
+    }
+
+    /// The pending sign-in step's token, if the browser holds one.
+    pub fn sign_in_step(&self) -> Option<String> {
+        (self.jar.get_private(SIGN_IN_STEP)).map(|c| c.value().to_owned())
+    }
+
+    /// Forgets the pending sign-in step (done, or gone).
+    pub fn drop_sign_in_step(&self) {
+        let mut cookie = self.hardened(SIGN_IN_STEP, String::new());
+        cookie.set_path(paths::SECOND_FACTOR);
+        self.jar.remove_private(cookie);
     }
 
     /// Keeps a mailed link's token for its page, as long as such a token lives.

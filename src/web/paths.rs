@@ -12,6 +12,9 @@ pub const VERIFY: &str = "/email/verify";
 /// The page an email-change link opens.
 pub const EMAIL_CHANGE: &str = "/email/confirm";
 
+/// The page that asks for a second factor (its step's cookie is scoped to it).
+pub const SECOND_FACTOR: &str = "/login/second-factor";
+
 /// The link pages, as the mailer is given them.
 pub const LINKS: LinkPaths = LinkPaths {
     reset: RESET,
@@ -26,7 +29,12 @@ mod tests {
     #[test]
     fn every_link_path_is_a_page_that_shows_and_spends_the_link() {
         let routes = crate::web::pages::routes();
-        for path in [super::RESET, super::VERIFY, super::EMAIL_CHANGE] {
+        for path in [
+            super::RESET,
+            super::VERIFY,
+            super::EMAIL_CHANGE,
+            super::SECOND_FACTOR,
+        ] {
             for method in [Method::Get, Method::Post] {
                 let mounted = routes
                     .iter()

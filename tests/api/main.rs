@@ -13,6 +13,7 @@ mod openapi;
 mod ops;
 mod pages_account;
 mod pages_finish;
+mod pages_mfa;
 mod pages_password;
 mod pages_security;
 mod pages_settings;

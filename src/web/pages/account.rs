@@ -13,7 +13,7 @@ use crate::time::readable;
 use crate::web::bodies::{Credentials, NewAccount};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, FormError};
-use crate::web::flows::AccountRequest;
+use crate::web::flows::{AccountRequest, LogIn};
 
 const SIGNUP: FormPage = FormPage::new("signup", "Sign up")
     .keeps("email")
@@ -69,15 +69,21 @@ pub fn login_page(page: Page<'_>) -> Either<Template, Redirect> {
 }
 
 /// Wrong password and unknown email get the same 401 and message; the email stays typed, the
-/// password field is empty.
+/// password field is empty. An account with a second factor goes on to its page, the step
+/// held in a cookie sent only there.
 #[post("/login", data = "<form>")]
 pub async fn login_submit(
     form: CheckedForm<Credentials>,
     page: Page<'_>,
 ) -> Result<Redirect, FormError> {
     let log_in = async |credentials| page.log_in(credentials).await;
-    submit(form, log_in, LOGIN.again(&page)).await?;
-    Ok(Redirect::to(uri!(profile_page)))
+    match submit(form, log_in, LOGIN.again(&page)).await? {
+        LogIn::Done(_) => Ok(Redirect::to(uri!(profile_page))),
+        LogIn::SecondFactor(pending) => {
+            page.cookies.hold_sign_in_step(&pending.token);
+            Ok(Redirect::to(uri!(super::security::second_factor_page)))
+        }
+    }
 }
 
 /// `GET /profile` for browsers; API clients get the JSON profile (see `web::negotiate`).
@@ -85,6 +91,9 @@ pub async fn login_submit(
 pub async fn profile_page(page: Page<'_>) -> Result<Either<Template, Redirect>, ErrorPage> {
     match page.account().await {
         Ok(user) => Ok(Either::Left(profile_view(&page, &user, None).await?)),
+        Err(AuthError::EnrollmentRequired) => Ok(Either::Right(Redirect::to(uri!(
+            super::security::security_page
+        )))),
         Err(_) => Ok(Either::Right(Redirect::to(uri!(login_page)))),
     }
 }

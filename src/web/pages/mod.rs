@@ -6,6 +6,7 @@ mod docs;
 mod home;
 mod links;
 mod password;
+mod security;
 mod settings;
 mod wording;
 
@@ -59,6 +60,16 @@ pub fn routes() -> Vec<rocket::Route> {
         links::email_link_opened,
         links::email_page,
         links::email_submit,
+        security::second_factor_page,
+        security::second_factor_submit,
+        security::security_page,
+        security::totp_start_page,
+        security::totp_start_submit,
+        security::totp_confirm_submit,
+        security::totp_remove_page,
+        security::totp_remove_submit,
+        security::recovery_renew_page,
+        security::recovery_renew_submit,
     ]
 }
 
@@ -246,13 +257,35 @@ fn log_in_first() -> PageFailure {
     PageFailure::LogIn(Box::new(to_login))
 }
 
-/// The account a form acts for: the user of the request's live session, or the login page.
+/// The account a form acts for: the user of the request's live session, or the login page
+/// (the security page for a session that must set up a second factor first).
 async fn account_of(request: &AccountRequest<'_>) -> Result<crate::auth::Account, PageFailure> {
-    match request.account().await {
+    page_account(request.account().await)
+}
+
+/// [`account_of`], also for a session that may only set up a second factor.
+async fn enrolling_account_of(
+    request: &AccountRequest<'_>,
+) -> Result<crate::auth::Account, PageFailure> {
+    page_account(request.enrolling_account().await)
+}
+
+fn page_account(
+    found: Result<crate::auth::Account, AuthError>,
+) -> Result<crate::auth::Account, PageFailure> {
+    match found {
         Ok(user) => Ok(user),
         Err(AuthError::NoSession) => Err(log_in_first()),
+        Err(AuthError::EnrollmentRequired) => Err(enroll_first()),
         Err(error) => Err(ErrorPage::from(error).into()),
     }
+}
+
+/// A `303 See Other` to the security page for a session that may only set up a second factor.
+fn enroll_first() -> PageFailure {
+    let message = "Set up a second factor to use your account: it is required here.";
+    let to_security = Flash::error(Redirect::to(uri!(security::security_page)), message);
+    PageFailure::LogIn(Box::new(to_security))
 }
 
 /// A mailed link's first load: its token moves into a private cookie sent only to its page

@@ -20,9 +20,13 @@ use crate::web::cookies::Link;
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{FormError, PageFailure};
 
-/// A settings form's page for a logged-in visitor; others are sent to log in.
+/// A settings form's page for a logged-in visitor; others are sent to log in, and a session
+/// that must set up a second factor first to the security page.
 fn settings_form(page: &Page<'_>, form: &FormPage) -> Either<Template, Redirect> {
     match page.layout.account() {
+        Some(user) if user.must_enroll() => {
+            Either::Right(Redirect::to(uri!(super::security::security_page)))
+        }
         Some(_) => Either::Left(form.empty(page)),
         None => Either::Right(Redirect::to(uri!(super::account::login_page))),
     }
