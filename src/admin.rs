@@ -156,12 +156,17 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
             let purged = operator.purge_expired().await.map_err(failed)?;
             operator.audit_operator("admin.sessions_purged");
             Ok(format!(
-                "purged {}, {}, {}, {}, {}",
+                "purged {}, {}, {}, {}, {}, {}",
                 counted(purged.sessions, "expired session", "expired sessions"),
                 counted(purged.reset_tokens, "reset token", "reset tokens"),
                 counted(purged.account_tokens, "mailed token", "mailed tokens"),
                 counted(purged.attempts, "old attempt", "old attempts"),
                 counted(purged.devices, "stale device", "stale devices"),
+                counted(
+                    purged.sign_in_steps,
+                    "expired sign-in step",
+                    "expired sign-in steps"
+                ),
             ))
         }
         Command::Backup { file, replace } => {

@@ -451,12 +451,12 @@ impl Settings {
     fn problems(&self) -> Vec<KeyProblem> {
         let mut problems: Vec<KeyProblem> = Vec::new();
         if let Some(key) = &self.mfa_key
-            && let Err(why) = crate::auth::SealingKeys::parse(key, &[])
+            && let Err(why) = sealing_key(key)
         {
             problems.push(("mfa_key", format!("mfa_key {why}")));
         }
         for key in &self.mfa_previous_keys {
-            if let Err(why) = crate::auth::SealingKeys::parse(key, &[]) {
+            if let Err(why) = sealing_key(key) {
                 problems.push((
                     "mfa_previous_keys",
                     format!("each of mfa_previous_keys {why}"),
@@ -650,6 +650,28 @@ fn extract_all<T: DeserializeOwned + Serialize + Default>(
         }
     }
     None
+}
+
+/// A sealing key (`mfa_key`, each of `mfa_previous_keys`): 32 bytes in base64 or hex; `Err`
+/// completes a sentence that starts with the key's name.
+pub fn sealing_key(text: &str) -> Result<[u8; 32], String> {
+    use base64::Engine;
+    let text = text.trim();
+    let bytes = match text.len() {
+        64 if text.bytes().all(|b| b.is_ascii_hexdigit()) => (0..32)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|e| e.to_string())?,
+        _ => base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| "must be 32 random bytes in base64 (openssl rand -base64 32) or hex")?,
+    };
+    bytes.try_into().map_err(|bytes: Vec<u8>| {
+        format!(
+            "must be 32 bytes (openssl rand -base64 32), not {}",
+            bytes.len()
+        )
+    })
 }
 
 /// Keys whose values are secrets (or may hold one, as a database URL's password).

@@ -67,12 +67,13 @@ struct KindLabels {
 }
 
 /// What the cleanup purges, as [`Metrics::purged`] names it.
-pub const PURGED_KINDS: [&str; 5] = [
+pub const PURGED_KINDS: [&str; 6] = [
     "sessions",
     "reset_tokens",
     "attempts",
     "devices",
     "account_tokens",
+    "sign_in_steps",
 ];
 
 /// Load figures read at scrape time rather than counted as they change.

@@ -3,7 +3,7 @@
 use super::AuthError;
 use super::operator::Operator;
 use crate::db::account_tokens::{self, Purpose};
-use crate::db::{devices, now, sessions, throttle_events};
+use crate::db::{devices, now, sessions, sign_in_steps, throttle_events};
 use crate::metrics::PURGED_KINDS;
 
 /// How many rows one cleanup removed.
@@ -16,6 +16,8 @@ pub struct Purged {
     pub devices: usize,
     /// The other mailed links: verification and email change.
     pub account_tokens: usize,
+    /// Sign-in steps that waited for a second factor in vain.
+    pub sign_in_steps: usize,
 }
 
 impl std::fmt::Display for Purged {
@@ -27,6 +29,7 @@ impl std::fmt::Display for Purged {
             (self.account_tokens, "mailed token"),
             (self.attempts, "old attempt"),
             (self.devices, "stale device"),
+            (self.sign_in_steps, "expired sign-in step"),
         ]
         .into_iter()
         .filter(|(count, _)| *count > 0)
@@ -43,9 +46,9 @@ impl std::fmt::Display for Purged {
 }
 
 impl Operator<'_> {
-    /// Deletes expired sessions and mailed links (reset links counted apart from the others),
-    /// forgets attempts older than any throttling window and devices that have not logged in
-    /// for [`super::DEVICE_TRUST_SECS`].
+    /// Deletes expired sessions, mailed links (reset links counted apart from the others) and
+    /// sign-in steps, forgets attempts older than any throttling window and devices that have
+    /// not logged in for [`super::DEVICE_TRUST_SECS`].
     pub async fn purge_expired(self) -> Result<Purged, AuthError> {
         let auth = self.0;
         let (lifetimes, window) = (auth.lifetimes, auth.limits.longest_window());
@@ -63,6 +66,7 @@ impl Operator<'_> {
                         at,
                         &[Purpose::Verify, Purpose::Email],
                     )?,
+                    sign_in_steps: sign_in_steps::delete_expired_steps(tx, at)?,
                 })
             })
             .await?;
@@ -72,6 +76,7 @@ impl Operator<'_> {
             purged.attempts,
             purged.devices,
             purged.account_tokens,
+            purged.sign_in_steps,
         ];
         for (kind, count) in PURGED_KINDS.into_iter().zip(counts) {
             auth.metrics.purged(kind, count);
@@ -92,13 +97,16 @@ mod tests {
             attempts: 0,
             devices: 0,
             account_tokens: 0,
+            sign_in_steps: 0,
         };
         assert_eq!(none.to_string(), "nothing");
         let some = Purged {
             sessions: 3,
             attempts: 1,
+            sign_in_steps: 2,
             ..none
         };
-        assert_eq!(some.to_string(), "3 expired sessions, 1 old attempt");
+        let said = "3 expired sessions, 1 old attempt, 2 expired sign-in steps";
+        assert_eq!(some.to_string(), said);
     }
 }

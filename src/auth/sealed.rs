@@ -34,7 +34,7 @@ impl SealingKeys {
         let keys = std::iter::once(current)
             .chain(previous.iter().map(String::as_str))
             .map(|text| {
-                let key = key_bytes(text)?;
+                let key = crate::config::sealing_key(text)?;
                 Ok((key_id(&key), Aes256Gcm::new(&key.into())))
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -113,26 +113,6 @@ fn key_id(key: &[u8; 32]) -> String {
         .chain_update(key)
         .finalize();
     digest[..6].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// 32 bytes from base64 or hex.
-fn key_bytes(text: &str) -> Result<[u8; 32], String> {
-    let text = text.trim();
-    let bytes = match text.len() {
-        64 if text.bytes().all(|b| b.is_ascii_hexdigit()) => (0..32)
-            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|e| e.to_string())?,
-        _ => STANDARD
-            .decode(text)
-            .map_err(|_| "must be 32 random bytes in base64 (openssl rand -base64 32) or hex")?,
-    };
-    bytes.try_into().map_err(|bytes: Vec<u8>| {
-        format!(
-            "must be 32 bytes (openssl rand -base64 32), not {}",
-            bytes.len()
-        )
-    })
 }
 
 #[cfg(test)]

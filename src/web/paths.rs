@@ -15,6 +15,9 @@ pub const EMAIL_CHANGE: &str = "/email/confirm";
 /// The page that asks for a second factor (its step's cookie is scoped to it).
 pub const SECOND_FACTOR: &str = "/login/second-factor";
 
+/// The security page, where a session that must set up a second factor is sent.
+pub const SECURITY: &str = "/account/security";
+
 /// The link pages, as the mailer is given them.
 pub const LINKS: LinkPaths = LinkPaths {
     reset: RESET,

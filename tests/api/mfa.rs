@@ -594,7 +594,7 @@ fn confirming_an_app_ends_the_other_sessions() {
 #[test]
 fn a_reset_never_opens_a_session_for_an_account_with_a_second_factor() {
     let app = TestApp::new();
-    let (session, authenticator, _) = ann_enrolled(&app);
+    let (session, _, _) = ann_enrolled(&app);
     let token = app.reset_token_for(ANN);
     let response = app.update_password(ANN, &token, "new");
     assert_eq!(response.status(), Status::Ok);
@@ -608,7 +608,6 @@ fn a_reset_never_opens_a_session_for_an_account_with_a_second_factor() {
         .get_result(&mut **app.db.conn())
         .unwrap();
     assert_eq!(status, 1, "the reset kept the second factor");
-    let _ = authenticator;
 }
 
 #[test]
@@ -721,4 +720,32 @@ fn the_operator_turns_off_a_lost_phone_and_the_owner_is_told() {
         1
     );
     assert!(app.db.audit_log().contains("admin.mfa_disabled"));
+}
+
+#[test]
+fn the_cleanup_purges_expired_sign_in_steps() {
+    let app = TestApp::new();
+    ann_enrolled(&app);
+    mfa_token(&app);
+    mfa_token(&app);
+    app.db.write(|c| {
+        let first = sign_in_steps::table
+            .select(sign_in_steps::token_hash)
+            .first::<Vec<u8>>(c)?;
+        diesel::update(sign_in_steps::table.find(first))
+            .set(sign_in_steps::expires_at.eq(0))
+            .execute(c)
+    });
+    let auth = app
+        .client
+        .rocket()
+        .state::<auth_service::auth::Auth>()
+        .unwrap();
+    let purged = rocket::async_test(auth.operator().purge_expired()).unwrap();
+    assert_eq!(purged.sign_in_steps, 1);
+    let left: i64 = sign_in_steps::table
+        .count()
+        .get_result(&mut **app.db.conn())
+        .unwrap();
+    assert_eq!(left, 1);
 }

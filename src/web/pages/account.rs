@@ -14,6 +14,7 @@ use crate::web::bodies::{Credentials, NewAccount};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, FormError};
 use crate::web::flows::{AccountRequest, LogIn};
+use crate::web::paths;
 
 const SIGNUP: FormPage = FormPage::new("signup", "Sign up")
     .keeps("email")
@@ -81,7 +82,7 @@ pub async fn login_submit(
         LogIn::Done(_) => Ok(Redirect::to(uri!(profile_page))),
         LogIn::SecondFactor(pending) => {
             page.cookies.hold_sign_in_step(&pending.token);
-            Ok(Redirect::to(uri!(super::security::second_factor_page)))
+            Ok(Redirect::to(paths::SECOND_FACTOR))
         }
     }
 }
@@ -91,9 +92,7 @@ pub async fn login_submit(
 pub async fn profile_page(page: Page<'_>) -> Result<Either<Template, Redirect>, ErrorPage> {
     match page.account().await {
         Ok(user) => Ok(Either::Left(profile_view(&page, &user, None).await?)),
-        Err(AuthError::EnrollmentRequired) => Ok(Either::Right(Redirect::to(uri!(
-            super::security::security_page
-        )))),
+        Err(AuthError::EnrollmentRequired) => Ok(Either::Right(Redirect::to(paths::SECURITY))),
         Err(_) => Ok(Either::Right(Redirect::to(uri!(login_page)))),
     }
 }

@@ -284,7 +284,7 @@ fn page_account(
 /// A `303 See Other` to the security page for a session that may only set up a second factor.
 fn enroll_first() -> PageFailure {
     let message = "Set up a second factor to use your account: it is required here.";
-    let to_security = Flash::error(Redirect::to(uri!(security::security_page)), message);
+    let to_security = Flash::error(Redirect::to(super::paths::SECURITY), message);
     PageFailure::LogIn(Box::new(to_security))
 }
 

@@ -16,6 +16,7 @@ use crate::web::bodies::{CurrentPassword, PageAnswer, TotpCode};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, PageFailure};
 use crate::web::input::Fields;
+use crate::web::paths;
 
 const SECOND_FACTOR: FormPage = FormPage::new("second_factor", "Enter your code");
 const SETUP: FormPage = FormPage::new("totp_start", "Set up an authenticator app");
@@ -161,7 +162,7 @@ fn codes_page(page: &Page<'_>, codes: &[String], first: bool) -> Template {
 
 /// A `303 See Other` to the security page with `message`.
 fn security_with(message: &str) -> Flash<Redirect> {
-    redirect_with(uri!(security_page), message)
+    Flash::success(Redirect::to(paths::SECURITY), message.to_owned())
 }
 
 #[get("/account/security/totp/remove")]

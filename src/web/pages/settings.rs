@@ -25,7 +25,7 @@ use crate::web::error::{FormError, PageFailure};
 fn settings_form(page: &Page<'_>, form: &FormPage) -> Either<Template, Redirect> {
     match page.layout.account() {
         Some(user) if user.must_enroll() => {
-            Either::Right(Redirect::to(uri!(super::security::security_page)))
+            Either::Right(Redirect::to(crate::web::paths::SECURITY))
         }
         Some(_) => Either::Left(form.empty(page)),
         None => Either::Right(Redirect::to(uri!(super::account::login_page))),
