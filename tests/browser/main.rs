@@ -77,6 +77,15 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Browser {
+        Browser::start_with(&[]).await
+    }
+
+    /// Chromium with JavaScript turned off for pages (WebDriver's own scripts still run).
+    async fn start_without_scripts() -> Browser {
+        Browser::start_with(&["--blink-settings=scriptEnabled=false"]).await
+    }
+
+    async fn start_with(extra: &[&str]) -> Browser {
         let port = free_port();
         let chromedriver =
             Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
@@ -105,7 +114,10 @@ impl Browser {
             "--disable-quic",
             "--no-first-run",
             "--window-size=1280,900",
-        ] {
+        ]
+        .iter()
+        .chain(extra)
+        {
             caps.add_arg(arg).unwrap();
         }
         caps.add_arg(&format!("--user-data-dir={}", profile.path().display()))
@@ -687,7 +699,8 @@ const behind = el => {
   return [255, 255, 255, 1];
 };
 const failures = [];
-const visible = el => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+// checkVisibility: also false inside a closed <details>, whose content Chromium leaves laid out.
+const visible = el => el.checkVisibility({ visibilityProperty: true });
 for (const input of document.querySelectorAll("input:not([type=hidden])")) {
   if (!visible(input)) continue;
   const r = ratio(rgba(getComputedStyle(input).borderTopColor), behind(input.parentElement));
@@ -901,4 +914,138 @@ async fn every_page_state_is_accessible_and_finished() {
 async fn log_in_elsewhere_after_signup(app: &Served, email: &str, password: &str) {
     api_call(app, "/users", email, password).await;
     log_in_elsewhere(app, email, password).await;
+}
+
+/// The code of the key a setup page shows (base32, spaced) `offset` steps from now, as an
+/// authenticator app computes it.
+fn authenticator_code(key: &str, offset: i64) -> String {
+    use auth_service::auth::totp;
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(key.replace(' ', "").as_bytes())
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    totp::code(&secret, totp::step_at(now) + offset)
+}
+
+/// Sets up an authenticator app from the profile, reading the key from the setup page: the key
+/// and the first recovery code; each page state checked on the way when `axe` is given.
+async fn set_up_authenticator(
+    d: &WebDriver,
+    password: &str,
+    axe: Option<&str>,
+) -> (String, String) {
+    let check = async |name: &str, status: u16| {
+        if let Some(axe) = axe {
+            check_state(d, axe, State::signed_in(name, EMAIL).status(status)).await;
+        }
+    };
+    follow(d, By::LinkText("Security: second factors")).await;
+    assert_path(d, "/account/security").await;
+    check("security-off", 200).await;
+    follow(d, By::LinkText("Set up an authenticator app")).await;
+    check("totp-start", 200).await;
+    fill(d, "current_password", password).await;
+    submit(d).await;
+    assert_eq!(
+        text_of(d, "h1").await,
+        "Scan the code with your authenticator app"
+    );
+    let qr = d.find(By::Css("figure.qr svg")).await.unwrap();
+    assert!(
+        qr.rect().await.unwrap().width >= 150.0,
+        "the QR code is drawn"
+    );
+    check("totp-setup", 200).await;
+    let key = text_of(d, "#secret").await;
+    fill(d, "code", "000000").await;
+    submit(d).await;
+    assert_refused(d, &["code"]).await;
+    check("totp-setup-refused", 401).await;
+    fill(d, "code", &authenticator_code(&key, 0)).await;
+    submit(d).await;
+    assert_eq!(text_of(d, "h1").await, "Save your recovery codes");
+    check("recovery-codes", 200).await;
+    let codes = d.find_all(By::Css(".codes code")).await.unwrap();
+    assert_eq!(codes.len(), 10);
+    let recovery = codes[0].text().await.unwrap();
+    follow(d, By::LinkText("I saved them")).await;
+    assert_path(d, "/account/security").await;
+    check("security-on", 200).await;
+    (key, recovery)
+}
+
+/// Logs out through the header's button, and in with `password` up to the second step.
+async fn log_in_to_second_factor(d: &WebDriver, base: &str, password: &str) {
+    click(d, "header form button").await;
+    d.goto(&format!("{base}/login")).await.unwrap();
+    fill(d, "email", EMAIL).await;
+    fill(d, "password", password).await;
+    submit(d).await;
+    assert_path(d, "/login/second-factor").await;
+}
+
+#[rocket::async_test]
+#[ignore = "needs chromium; see README"]
+async fn an_authenticator_app_and_a_recovery_code_sign_in_in_chromium() {
+    let axe = axe_source();
+    let app = serve().await;
+    let browser = Browser::start().await;
+    let d = browser.driver();
+    let password = "first password";
+    d.goto(&format!("{}/signup", app.base)).await.unwrap();
+    fill(d, "email", EMAIL).await;
+    fill(d, "password", password).await;
+    submit(d).await;
+    assert_path(d, "/profile").await;
+    let (key, recovery) = set_up_authenticator(d, password, Some(&axe)).await;
+
+    log_in_to_second_factor(d, &app.base, password).await;
+    check_state(d, &axe, State::out("second-factor")).await;
+    fill(d, "code", "123456").await;
+    submit(d).await;
+    assert_refused(d, &["code"]).await;
+    check_state(d, &axe, State::out("second-factor-refused").status(401)).await;
+    fill(d, "code", &authenticator_code(&key, 1)).await;
+    submit(d).await;
+    assert_path(d, "/profile").await;
+
+    log_in_to_second_factor(d, &app.base, password).await;
+    d.find(By::Css("details.other-way summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(d, "recovery_code", &recovery).await;
+    follow(d, By::Css("details.other-way button[type='submit']")).await;
+    assert_path(d, "/profile").await;
+    browser.quit().await;
+}
+
+#[rocket::async_test]
+#[ignore = "needs chromium; see README"]
+async fn an_authenticator_app_works_with_scripts_off() {
+    let app = serve().await;
+    let browser = Browser::start_without_scripts().await;
+    let d = browser.driver();
+    let password = "first password";
+    d.goto(&format!("{}/signup", app.base)).await.unwrap();
+    let reveal = d
+        .find(By::Css("button[data-reveal='password']"))
+        .await
+        .unwrap();
+    assert!(!reveal.is_displayed().await.unwrap(), "scripts are off");
+    fill(d, "email", EMAIL).await;
+    fill(d, "password", password).await;
+    submit(d).await;
+    assert_path(d, "/profile").await;
+    let (key, _) = set_up_authenticator(d, password, None).await;
+    log_in_to_second_factor(d, &app.base, password).await;
+    fill(d, "code", &authenticator_code(&key, 1)).await;
+    submit(d).await;
+    assert_path(d, "/profile").await;
+    browser.quit().await;
 }
