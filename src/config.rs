@@ -213,6 +213,13 @@ pub struct Settings {
     pub mfa_previous_keys: Vec<String>,
     /// `optional` (each owner chooses) or `required` (every account needs a second factor).
     pub mfa_policy: MfaPolicy,
+    /// The WebAuthn relying party id passkeys are bound to: `public_base_url`'s host unless set
+    /// (a parent domain of it, to share passkeys with sibling sites).
+    #[serde(deserialize_with = "empty_as_none")]
+    pub webauthn_rp_id: Option<String>,
+    /// The origin browsers run passkey ceremonies on: `public_base_url` unless set.
+    #[serde(deserialize_with = "empty_as_none")]
+    pub webauthn_origin: Option<String>,
     /// Apply the release profile's checks and hardening in this profile too (a `staging`
     /// profile, say); the `release` profile always has them.
     pub hardened: bool,
@@ -257,6 +264,8 @@ impl Default for Settings {
             mfa_key: None,
             mfa_previous_keys: Vec::new(),
             mfa_policy: MfaPolicy::Optional,
+            webauthn_rp_id: None,
+            webauthn_origin: None,
             throttle_enabled: true,
             throttle_window_secs: 15 * 60,
             throttle_login_per_account: 10,

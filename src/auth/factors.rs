@@ -299,14 +299,14 @@ impl Factors<'_> {
 
 /// What a factor change keeps: the caller's own session and device.
 #[derive(Clone, Copy)]
-struct Kept {
+pub(super) struct Kept {
     session: Option<[u8; 32]>,
     device: Option<[u8; 32]>,
     lifetimes: Lifetimes,
 }
 
 impl Kept {
-    fn of(caller: &Caller, auth: &Auth) -> Kept {
+    pub(super) fn of(caller: &Caller, auth: &Auth) -> Kept {
         Kept {
             session: caller.session_digest(),
             device: caller.device_digest(),
@@ -316,7 +316,7 @@ impl Kept {
 
     /// In the change's transaction: every other session of the account ends, with what the
     /// old credentials vouched for (as "log out other devices" does).
-    fn end_the_rest(self, tx: &mut Tx<'_>, user_id: i32) -> Result<(), DbError> {
+    pub(super) fn end_the_rest(self, tx: &mut Tx<'_>, user_id: i32) -> Result<(), DbError> {
         let (keep, device) = (self.session, self.device);
         revoke_derived_trust(tx, user_id, device.as_ref().map(|d| &d[..]))?;
         let keep = keep.as_ref().map(|d| &d[..]);

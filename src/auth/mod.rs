@@ -27,6 +27,7 @@ pub mod email;
 mod factors;
 mod links;
 mod operator;
+mod passkeys;
 pub mod password;
 mod recovery;
 mod sealed;
@@ -46,10 +47,14 @@ pub use caller::Caller;
 pub use factors::{Factors, MfaStatus, TotpSetup};
 pub use links::{Links, ResetRequest, VERIFY_TTL_SECS};
 pub use operator::Operator;
+pub use passkeys::{Ceremony, PasskeyView, Passkeys};
 pub use sealed::SealingKeys;
 pub use sessions::{Sessions, SignedIn};
-pub use signin::{Method, Pending, STEP_TTL_SECS, SecondFactor, SignIn, Step};
+pub use signin::{Method, Pending, SecondFactor, SignIn, Step};
 pub use view::Account;
+
+/// How long a sign-in step (a pending second factor, a passkey ceremony) waits for its answer.
+pub const STEP_TTL_SECS: i64 = 5 * 60;
 
 /// How long a device stays trusted without a login from it (its cookie lives as long).
 pub const DEVICE_TRUST_SECS: i64 = 180 * 24 * 60 * 60;
@@ -116,6 +121,18 @@ pub enum AuthError {
     /// The second factor named is not one of the account's.
     #[error("no such second factor")]
     NoSuchFactor,
+    /// No relying party is configured (`public_base_url` or `webauthn_origin`).
+    #[error("passkeys are not available here")]
+    PasskeysOff,
+    /// A passkey's answer that does not verify: another origin or challenge, a credential that
+    /// is not the account's, no user verification, or not a credential at all.
+    #[error("the passkey could not be verified")]
+    PasskeyRefused,
+    /// A passkey registered already (to this account or another).
+    #[error("this passkey is registered already")]
+    CredentialTaken,
+    #[error("name must be 1 to 64 characters")]
+    BadPasskeyName,
     /// Too many attempts; the password was not checked.
     #[error("too many attempts: try again later")]
     Throttled { retry_after: i64 },
@@ -179,6 +196,8 @@ pub struct Auth {
     keys: SealingKeys,
     /// `mfa_policy = "required"`: every account needs a second factor.
     mfa_required: bool,
+    /// The WebAuthn relying party (`None`: passkeys are off).
+    webauthn: Option<std::sync::Arc<passkeys::RelyingParty>>,
     /// The name an authenticator app shows beside the account (public_base_url's host).
     issuer: String,
     /// A hash at the configured cost that no password matches; logins for unknown emails verify
@@ -205,7 +224,10 @@ impl Auth {
             .map_err(|e| AuthError::Internal(e.into()))?
             .with_metrics(metrics.clone());
         let keys = sealing_keys(settings).map_err(|e| AuthError::Internal(e.into()))?;
+        let webauthn =
+            passkeys::relying_party(settings).map_err(|e| AuthError::Internal(e.into()))?;
         Ok(Auth {
+            webauthn: webauthn.map(std::sync::Arc::new),
             keys,
             mfa_required: settings.mfa_policy == MfaPolicy::Required,
             issuer: issuer(settings.public_base_url.as_deref()),
@@ -269,6 +291,11 @@ impl Auth {
     /// Second factors: the owner's authenticator app, recovery codes.
     pub fn factors(&self) -> Factors<'_> {
         Factors(self)
+    }
+
+    /// Passkeys: registering, listing, removing.
+    pub fn passkeys(&self) -> Passkeys<'_> {
+        Passkeys(self)
     }
 
     /// The credential checks of the flows that ask for one.

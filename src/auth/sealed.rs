@@ -16,9 +16,10 @@ use sha2::{Digest, Sha256};
 /// The length of a nonce, stored before the ciphertext.
 const NONCE_LEN: usize = 12;
 
-/// The sealing keys: the current one seals, any of them opens what names it.
+/// The sealing keys: the current one seals, any of them opens what names it. The current one
+/// also derives the service's other stable secrets ([`SealingKeys::derive`]).
 #[derive(Clone)]
-pub struct SealingKeys(Arc<Vec<(String, Aes256Gcm)>>);
+pub struct SealingKeys(Arc<Vec<(String, Aes256Gcm)>>, Arc<[u8; 32]>);
 
 impl std::fmt::Debug for SealingKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -31,6 +32,7 @@ impl SealingKeys {
     /// The keys `current` (which seals) and `previous` (which only open), each 32 bytes in
     /// base64 or hex; `Err` says what is wrong with which.
     pub fn parse(current: &str, previous: &[String]) -> Result<SealingKeys, String> {
+        let root = crate::config::sealing_key(current)?;
         let keys = std::iter::once(current)
             .chain(previous.iter().map(String::as_str))
             .map(|text| {
@@ -38,7 +40,7 @@ impl SealingKeys {
                 Ok((key_id(&key), Aes256Gcm::new(&key.into())))
             })
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(SealingKeys(Arc::new(keys)))
+        Ok(SealingKeys(Arc::new(keys), Arc::new(root)))
     }
 
     /// A new random key, in the form `mfa_key` takes (base64 of 32 bytes).
@@ -69,6 +71,17 @@ impl SealingKeys {
         let keys = SealingKeys::parse(text.trim(), &[])
             .map_err(|e| format!("the mfa key file {shown}: {e}"))?;
         Ok((keys, made))
+    }
+
+    /// A secret for `purpose`, derived from the current key (HMAC-SHA-256): stable while the
+    /// key is, and telling nothing of it.
+    pub fn derive(&self, purpose: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.1[..]).expect("HMAC takes any key");
+        mac.update(b"auth_service derived secret\0");
+        mac.update(purpose);
+        mac.finalize().into_bytes().into()
     }
 
     /// `secret` sealed for account `account`: the current key's id, and nonce ‖ ciphertext.

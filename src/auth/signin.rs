@@ -3,14 +3,16 @@
 
 use super::audit::Field;
 use super::credentials::Proof;
+use super::passkeys::{ONE_ANSWER, SIGN_IN, Used};
 use super::sessions::{NewSession, SignedIn};
-use super::throttle::Scope;
+use super::throttle::{Reservation, Scope};
 use super::view::Account;
-use super::{Auth, AuthError, Caller, Email, Password, recovery, token, totp};
+use super::{Auth, AuthError, Caller, Email, Password, STEP_TTL_SECS, recovery, token, totp};
 use crate::db::factors::{self, Enrolled};
 use crate::db::sign_in_steps::{self, NewStep};
-use crate::db::{DbError, Tx, now, sessions, throttle_events, users};
+use crate::db::{DbError, Tx, User, now, sessions, throttle_events, users};
 use crate::metrics::LoginOutcome;
+use serde_json::Value;
 
 /// Where a sign-in stands after a step: what the client is handed.
 #[derive(Debug)]
@@ -39,6 +41,10 @@ pub enum Method {
     Totp,
     /// One of the recovery codes.
     RecoveryCode,
+    /// A passkey, after the password.
+    Passkey,
+    /// A passkey alone (user verification is its second factor); never a pending step's.
+    PasskeyAlone,
 }
 
 impl Method {
@@ -47,6 +53,7 @@ impl Method {
         match self {
             Method::Totp => "totp",
             Method::RecoveryCode => "recovery_code",
+            Method::Passkey | Method::PasskeyAlone => "passkey",
         }
     }
 
@@ -55,6 +62,8 @@ impl Method {
         match self {
             Method::Totp => "pwd otp",
             Method::RecoveryCode => "pwd rc",
+            Method::Passkey => "pwd passkey",
+            Method::PasskeyAlone => "passkey",
         }
     }
 }
@@ -65,6 +74,8 @@ pub enum SecondFactor<'a> {
     /// An authenticator app's code.
     Code(&'a str),
     RecoveryCode(&'a str),
+    /// A passkey's `PublicKeyCredential`, answering the step's last passkey options.
+    Passkey(&'a Value),
 }
 
 impl SecondFactor<'_> {
@@ -72,12 +83,11 @@ impl SecondFactor<'_> {
         match self {
             SecondFactor::Code(_) => Method::Totp,
             SecondFactor::RecoveryCode(_) => Method::RecoveryCode,
+            SecondFactor::Passkey(_) => Method::Passkey,
         }
     }
 }
 
-/// How long a pending step waits for its second factor.
-pub const STEP_TTL_SECS: i64 = 5 * 60;
 /// Wrong answers that end a pending step (each also counts as a failed login).
 const MAX_ANSWERS: i32 = 5;
 /// The purpose of a pending second-factor step.
@@ -89,6 +99,18 @@ enum Spend {
     Step(i64),
     /// The recovery code of this digest.
     Code([u8; 32]),
+    /// A passkey's verified use.
+    Passkey(Used),
+}
+
+/// A pending step as its answer completes it.
+struct Answered {
+    digest: [u8; 32],
+    purpose: &'static str,
+    max_answers: i32,
+    /// The trusted device the session opens on.
+    device: Option<[u8; 32]>,
+    method: Method,
 }
 
 /// Signing in and signing up.
@@ -180,6 +202,7 @@ impl SignIn<'_> {
         let methods: Vec<Method> = [
             (enrolled.totp, Method::Totp),
             (enrolled.recovery_codes > 0, Method::RecoveryCode),
+            (enrolled.passkeys > 0, Method::Passkey),
         ]
         .into_iter()
         .filter_map(|(has, method)| has.then_some(method))
@@ -212,6 +235,7 @@ impl SignIn<'_> {
                     purpose: MFA,
                     methods: &names,
                     device_digest: device.as_ref().map(|d| &d[..]),
+                    ceremony: None,
                     expires_at: now() + STEP_TTL_SECS,
                 };
                 sign_in_steps::add_step(tx, &step)?;
@@ -269,15 +293,7 @@ impl SignIn<'_> {
             .run(move |c| sign_in_steps::find_step(c, &digest, MFA, now(), MAX_ANSWERS))
             .await?;
         let (step, user) = found.ok_or(AuthError::StepExpired)?;
-        let email = user.email.clone();
-        let counted = vec![
-            (Scope::LoginAccount, email.clone()),
-            (Scope::LoginAddress, caller.address_key()),
-        ];
-        let reservation = auth
-            .gate(counted)
-            .await
-            .map_err(|e| auth.throttled(caller, "login.throttled", e, Some(&email)))?;
+        let reservation = self.gate(caller, &user.email).await?;
         let method = answer.method();
         let offered = step.methods.split(' ').any(|m| m == method.name());
         let spend = match answer {
@@ -289,25 +305,144 @@ impl SignIn<'_> {
                     .map(Spend::Step)
             }
             SecondFactor::RecoveryCode(code) => Some(Spend::Code(recovery::digest(code))),
+            SecondFactor::Passkey(credential) => match &step.ceremony {
+                Some(state) => {
+                    (auth.passkeys().verify(user.id, state, credential).await?).map(Spend::Passkey)
+                }
+                None => None,
+            },
         };
-        let device = step.device_hash.and_then(|d| <[u8; 32]>::try_from(d).ok());
+        let answered = Answered {
+            digest,
+            purpose: MFA,
+            max_answers: MAX_ANSWERS,
+            device: step.device_hash.and_then(|d| <[u8; 32]>::try_from(d).ok()),
+            method,
+        };
+        self.complete(caller, user, answered, spend, reservation)
+            .await
+    }
+
+    /// The options of a passkey as the second factor of the pending step `token` (a new
+    /// challenge replaces the step's last).
+    pub async fn passkey_options(self, token: &str) -> Result<Value, AuthError> {
+        let auth = self.0;
+        let digest = token::digest(token);
+        let found = auth
+            .db
+            .run(move |c| sign_in_steps::find_step(c, &digest, MFA, now(), MAX_ANSWERS))
+            .await?;
+        let (step, user) = found.ok_or(AuthError::StepExpired)?;
+        if !step.methods.split(' ').any(|m| m == Method::Passkey.name()) {
+            return Err(AuthError::NoSuchFactor);
+        }
+        let (options, state) =
+            (auth.passkeys().challenge(user.id).await?).ok_or(AuthError::NoSuchFactor)?;
+        let set = auth
+            .db
+            .write(move |tx| {
+                sign_in_steps::set_ceremony(tx, &digest, MFA, &state, now(), MAX_ANSWERS)
+            })
+            .await?;
+        match set {
+            true => Ok(options),
+            false => Err(AuthError::StepExpired),
+        }
+    }
+
+    /// Signs in with a passkey alone (its user verification is the second factor): the
+    /// ceremony `challenge_id` of [`super::Passkeys::sign_in_options`], answered once with
+    /// `credential`, counted at the gate as a login. An unknown ceremony (a decoy's, an
+    /// expired or answered one) is refused as a credential that does not verify.
+    pub async fn passkey(
+        self,
+        caller: &Caller,
+        challenge_id: &str,
+        credential: &Value,
+    ) -> Result<SignedIn, AuthError> {
+        let auth = self.0;
+        let digest = token::digest(challenge_id);
+        let found = auth
+            .db
+            .run(move |c| sign_in_steps::find_step(c, &digest, SIGN_IN, now(), ONE_ANSWER))
+            .await?;
+        let (step, user) = found.ok_or(AuthError::PasskeyRefused)?;
+        let reservation = self.gate(caller, &user.email).await?;
+        if auth.require_verified_email && user.email_verified_at.is_none() {
+            auth.release(reservation).await;
+            return Err(AuthError::EmailNotVerified);
+        }
+        let state = step.ceremony.unwrap_or_default();
+        let spend =
+            (auth.passkeys().verify(user.id, &state, credential).await?).map(Spend::Passkey);
+        let answered = Answered {
+            digest,
+            purpose: SIGN_IN,
+            max_answers: ONE_ANSWER,
+            device: None,
+            method: Method::PasskeyAlone,
+        };
+        let signed_in = self
+            .complete(caller, user, answered, spend, reservation)
+            .await;
+        match signed_in {
+            Err(AuthError::WrongCode | AuthError::StepExpired) => Err(AuthError::PasskeyRefused),
+            other => other,
+        }
+    }
+
+    /// Counts a second step's answer at the gate, as a login: per account and per address.
+    async fn gate(self, caller: &Caller, email: &str) -> Result<Reservation, AuthError> {
+        let auth = self.0;
+        let counted = vec![
+            (Scope::LoginAccount, email.to_owned()),
+            (Scope::LoginAddress, caller.address_key()),
+        ];
+        auth.gate(counted)
+            .await
+            .map_err(|e| auth.throttled(caller, "login.throttled", e, Some(email)))
+    }
+
+    /// Completes the step `answered` of `user` with `spend` (`None`: a wrong answer), in one
+    /// transaction: the factor's use recorded (a conditional write, so of two concurrent uses
+    /// one passes), the step spent, the count released and the account's failures forgiven,
+    /// the presented session ended and the new one stored. A wrong answer keeps the count and
+    /// counts against the step.
+    async fn complete(
+        self,
+        caller: &Caller,
+        user: User,
+        answered: Answered,
+        spend: Option<Spend>,
+        reservation: Reservation,
+    ) -> Result<SignedIn, AuthError> {
+        let auth = self.0;
+        let Answered {
+            digest,
+            purpose,
+            max_answers,
+            device,
+            method,
+        } = answered;
         let new = NewSession::new(caller, device, auth.devices_per_account).made_by(method.amr());
         let (replaced, lifetimes, user_id) = (caller.session_digest(), auth.lifetimes, user.id);
+        let email = user.email.clone();
         let outcome = auth
             .db
             .write(move |tx| {
                 users::lock_account(tx, user_id)?;
-                let spent = match spend {
+                let spent = match &spend {
                     None => false,
-                    Some(Spend::Step(step)) => factors::accept_step(tx, user_id, true, step)?,
-                    Some(Spend::Code(code)) => factors::spend_recovery_code(tx, user_id, &code)?,
+                    Some(Spend::Step(step)) => factors::accept_step(tx, user_id, true, *step)?,
+                    Some(Spend::Code(code)) => factors::spend_recovery_code(tx, user_id, code)?,
+                    Some(Spend::Passkey(used)) => used.record(tx, user_id)?,
                 };
                 if !spent {
                     sign_in_steps::count_wrong_answer(tx, &digest)?;
                     return Ok(None);
                 }
                 let at = now();
-                if sign_in_steps::spend_step(tx, &digest, MFA, at, MAX_ANSWERS)?.is_none() {
+                if sign_in_steps::spend_step(tx, &digest, purpose, at, max_answers)?.is_none() {
                     // The step went meanwhile (spent, voided): roll the factor's use back.
                     return Err(DbError::NotFound);
                 }

@@ -11,6 +11,9 @@ pub enum DbError {
     NotFound,
     #[error("email already registered")]
     EmailTaken,
+    /// A passkey's credential id is registered already (to this account or another).
+    #[error("credential already registered")]
+    CredentialTaken,
     /// The database refused the work for a reason that can pass: the disk is full, an I/O
     /// error, a read-only file, a lock still held after the timeout, the server gone or
     /// unreachable, no pooled connection free in time. Nothing was stored; the same request

@@ -5,7 +5,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{recovery_codes, totp_credentials};
+use super::schema::{passkeys, recovery_codes, totp_credentials};
 use super::{AnyConnection, DbError, Tx};
 
 /// An authenticator app's secret as stored: sealed, with the id of the key that sealed it.
@@ -28,12 +28,14 @@ pub struct Enrolled {
     pub totp: bool,
     /// Recovery codes not yet spent.
     pub recovery_codes: i64,
+    /// Registered passkeys.
+    pub passkeys: i64,
 }
 
 impl Enrolled {
     /// Whether the account has a second factor (recovery codes only back one up).
     pub fn any(self) -> bool {
-        self.totp
+        self.totp || self.passkeys > 0
     }
 
     /// What would be left without the authenticator app.
@@ -157,9 +159,14 @@ pub fn enrolled(conn: &mut AnyConnection, user_id: i32) -> Result<Enrolled, DbEr
         .filter(recovery_codes::user_id.eq(user_id))
         .count()
         .get_result(conn)?;
+    let passkeys = passkeys::table
+        .filter(passkeys::user_id.eq(user_id))
+        .count()
+        .get_result(conn)?;
     Ok(Enrolled {
         totp,
         recovery_codes,
+        passkeys,
     })
 }
 

@@ -77,7 +77,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        credential_id -> Binary,
+        user_id -> Integer,
+        name -> Text,
+        passkey -> Text,
+        sign_count -> BigInt,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(totp_credentials -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sign_in_steps -> users (user_id));
@@ -91,7 +105,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_tokens,
     totp_credentials,
     recovery_codes,
-    sign_in_steps
+    sign_in_steps,
+    passkeys
 );
 
 diesel::table! {

@@ -34,6 +34,8 @@ pub struct NewStep<'a> {
     pub purpose: &'a str,
     pub methods: &'a str,
     pub device_digest: Option<&'a [u8]>,
+    /// A passkey ceremony's server-side state, when the step is one.
+    pub ceremony: Option<&'a str>,
     pub expires_at: i64,
 }
 
@@ -46,6 +48,7 @@ pub fn add_step(tx: &mut Tx<'_>, new: &NewStep<'_>) -> Result<(), DbError> {
             sign_in_steps::purpose.eq(new.purpose),
             sign_in_steps::methods.eq(new.methods),
             sign_in_steps::device_hash.eq(new.device_digest),
+            sign_in_steps::ceremony.eq(new.ceremony),
             sign_in_steps::attempts.eq(0),
             sign_in_steps::expires_at.eq(new.expires_at),
         ))
@@ -97,6 +100,23 @@ pub fn spend_step(
     )
 }
 
+/// Sets the live step `token_digest`'s passkey ceremony (a new challenge replaces the last);
+/// `false` when the step is not live.
+pub fn set_ceremony(
+    tx: &mut Tx<'_>,
+    token_digest: &[u8],
+    purpose: &str,
+    ceremony: &str,
+    now: i64,
+    max_attempts: i32,
+) -> Result<bool, DbError> {
+    let step = live(token_digest, purpose, now, max_attempts);
+    let updated = diesel::update(step)
+        .set(sign_in_steps::ceremony.eq(ceremony))
+        .execute(&mut **tx)?;
+    Ok(updated == 1)
+}
+
 /// Counts a wrong answer to step `token_digest`; how many it has now.
 pub fn count_wrong_answer(tx: &mut Tx<'_>, token_digest: &[u8]) -> Result<i32, DbError> {
     let step = sign_in_steps::table.filter(sign_in_steps::token_hash.eq(token_digest));
@@ -141,6 +161,7 @@ mod tests {
             purpose: "mfa",
             methods: "totp recovery_code",
             device_digest: None,
+            ceremony: None,
             expires_at: 100,
         }
     }
@@ -156,6 +177,14 @@ mod tests {
             find_step(&mut conn(&db), &[7; 32], "other", 99, 5)
                 .unwrap()
                 .is_none()
+        );
+        assert!(write(&db, |tx| set_ceremony(
+            tx, &[7; 32], "mfa", "{}", 99, 5
+        )));
+        assert_eq!(find(99, 5).unwrap().0.ceremony.as_deref(), Some("{}"));
+        assert!(
+            !write(&db, |tx| set_ceremony(tx, &[7; 32], "mfa", "{}", 100, 5)),
+            "expired"
         );
         assert_eq!(write(&db, |tx| count_wrong_answer(tx, &[7; 32])), 1);
         assert!(find(99, 1).is_none(), "out of attempts");

@@ -123,6 +123,31 @@ fn answer(fields: &Fields, _: &str, _: &PasswordPolicy) -> Result<Answer, FaultK
     }
 }
 
+/// A passkey's `PublicKeyCredential`: a JSON object (nested in a JSON body, or as the text of
+/// a form field).
+fn credential(fields: &Fields, name: &str, _: &PasswordPolicy) -> Result<Credential, FaultKind> {
+    fields.object(name).map(Credential)
+}
+
+/// A passkey's answer to a ceremony, as the browser's `PublicKeyCredential` JSON.
+#[derive(Debug, Clone)]
+pub struct Credential(pub serde_json::Value);
+
+impl PartialSchema for Credential {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "The PublicKeyCredential of navigator.credentials (its JSON form, with \
+                 base64url fields): an object in a JSON body, its text in a form body.",
+            ))
+            .build()
+            .into()
+    }
+}
+
+impl ToSchema for Credential {}
+
 /// In the OpenAPI document: the token, and the two answers of which one is sent.
 impl PartialSchema for MfaAnswer {
     fn schema() -> RefOr<Schema> {
@@ -225,5 +250,35 @@ bodies! {
     pub struct TotpCode {
         /// The 6-digit code the app shows now.
         pub code: String = text,
+    }
+
+    /// A pending sign-in step's token, for its passkey options.
+    #[derive(ToSchema)]
+    pub struct MfaToken {
+        pub mfa_token: String = text,
+    }
+
+    /// A passkey as the second factor of a pending sign-in step.
+    #[derive(ToSchema)]
+    pub struct MfaPasskey {
+        pub mfa_token: String = text,
+        pub credential: Credential = credential,
+    }
+
+    /// A passkey's answer to a ceremony (a sign-in without a password).
+    #[derive(ToSchema)]
+    pub struct PasskeyAnswer {
+        /// The id the options came with.
+        pub challenge_id: String = text,
+        pub credential: Credential = credential,
+    }
+
+    /// A new passkey: the registration ceremony's answer, and its name.
+    #[derive(ToSchema)]
+    pub struct NewPasskey {
+        pub challenge_id: String = text,
+        pub credential: Credential = credential,
+        /// What the owner calls it ("Laptop"), 1 to 64 characters.
+        pub name: String = text,
     }
 }

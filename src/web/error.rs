@@ -149,7 +149,10 @@ impl From<AuthError> for Problem {
             AuthError::LastFactor | AuthError::NoSecondFactor | AuthError::NothingPending => {
                 Status::Conflict
             }
-            AuthError::NoSuchFactor => Status::NotFound,
+            AuthError::NoSuchFactor | AuthError::PasskeysOff => Status::NotFound,
+            AuthError::PasskeyRefused => Status::Unauthorized,
+            AuthError::CredentialTaken => Status::Conflict,
+            AuthError::BadPasskeyName => Status::BadRequest,
             AuthError::NoSession
             | AuthError::InvalidResetToken
             | AuthError::InvalidLinkToken

@@ -6,12 +6,13 @@
 use rocket::request::{FromRequest, Outcome, Request};
 
 use super::bodies::{
-    Answer, Credentials, CurrentPassword, EmailChange, EmailInput, PasswordChange,
+    Credential, Credentials, CurrentPassword, EmailChange, EmailInput, PasswordChange,
 };
 use super::cookies::Cookies;
 use super::session::CurrentUser;
 use crate::auth::{
-    Account, Auth, AuthError, Caller, DeviceSession, Ended, Pending, ResetRequest, Step,
+    Account, Auth, AuthError, Caller, DeviceSession, Ended, Pending, ResetRequest, SecondFactor,
+    SignedIn, Step,
 };
 use crate::config::Settings;
 
@@ -84,25 +85,42 @@ impl AccountRequest<'_> {
         let Credentials { email, password } = credentials;
         let sign_in = self.auth.sign_in();
         match sign_in.password(&self.caller, &email, &password).await? {
-            Step::Session(signed_in) => {
-                let email = signed_in.account.email.clone();
-                self.cookies.start_session(signed_in);
-                Ok(LogIn::Done(email))
-            }
+            Step::Session(signed_in) => Ok(LogIn::Done(self.signed_in(signed_in))),
             Step::Pending(pending) => Ok(LogIn::SecondFactor(pending)),
         }
     }
 
     /// Completes the pending sign-in step `token` with a second factor and hands the client
     /// the new session; the account's email.
-    pub async fn second_factor(&self, token: &str, answer: &Answer) -> Result<String, AuthError> {
+    pub async fn second_factor(
+        &self,
+        token: &str,
+        answer: SecondFactor<'_>,
+    ) -> Result<String, AuthError> {
+        let sign_in = self.auth.sign_in();
+        let signed_in = sign_in.second_factor(&self.caller, token, answer).await?;
+        Ok(self.signed_in(signed_in))
+    }
+
+    /// Signs in with a passkey alone (the ceremony `challenge_id`) and hands the client the
+    /// new session; the account's email.
+    pub async fn passkey_sign_in(
+        &self,
+        challenge_id: &str,
+        credential: &Credential,
+    ) -> Result<String, AuthError> {
         let sign_in = self.auth.sign_in();
         let signed_in = sign_in
-            .second_factor(&self.caller, token, answer.second_factor())
+            .passkey(&self.caller, challenge_id, &credential.0)
             .await?;
+        Ok(self.signed_in(signed_in))
+    }
+
+    /// Hands the client its new session; the account's email.
+    fn signed_in(&self, signed_in: SignedIn) -> String {
         let email = signed_in.account.email.clone();
         self.cookies.start_session(signed_in);
-        Ok(email)
+        email
     }
 
     /// Asks for a reset link for `body.email` (the token itself only when tokens are exposed).

@@ -123,6 +123,8 @@ pub struct Fields(HashMap<String, (usize, Field)>);
 #[derive(Debug)]
 enum Field {
     Text(String),
+    /// A JSON object (a passkey's credential).
+    Object(serde_json::Value),
     /// Present but unusable: a JSON number, or form text that is not UTF-8 once decoded.
     Malformed,
 }
@@ -132,9 +134,22 @@ impl Fields {
     pub fn text(&self, name: &str) -> Result<&str, FaultKind> {
         match self.0.get(name).map(|(_, field)| field) {
             None => Err(FaultKind::Missing),
-            Some(Field::Malformed) => Err(FaultKind::Malformed),
+            Some(Field::Malformed | Field::Object(_)) => Err(FaultKind::Malformed),
             Some(Field::Text(text)) if text.is_empty() => Err(FaultKind::Empty),
             Some(Field::Text(text)) => Ok(text),
+        }
+    }
+
+    /// The JSON object of field `name`: nested in a JSON body, or as the text of a form field.
+    pub fn object(&self, name: &str) -> Result<serde_json::Value, FaultKind> {
+        match self.0.get(name).map(|(_, field)| field) {
+            Some(Field::Object(value)) => Ok(value.clone()),
+            Some(Field::Text(text)) => match serde_json::from_str(text) {
+                Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+                _ => Err(FaultKind::Malformed),
+            },
+            Some(Field::Malformed) => Err(FaultKind::Malformed),
+            None => Err(FaultKind::Missing),
         }
     }
 
@@ -206,6 +221,7 @@ impl Fields {
             .filter_map(|(at, (name, value))| match value {
                 Value::Null => None,
                 Value::String(text) => Some((name, (at, Field::Text(text)))),
+                object @ Value::Object(_) => Some((name, (at, Field::Object(object)))),
                 _ => Some((name, (at, Field::Malformed))),
             })
             .collect();

@@ -1,5 +1,6 @@
 //! HTTP tests of the JSON API through Rocket's local client, each on its own temporary database.
 
+mod authenticator;
 mod helpers;
 
 mod account;
@@ -17,6 +18,7 @@ mod pages_mfa;
 mod pages_password;
 mod pages_security;
 mod pages_settings;
+mod passkeys;
 mod profile;
 mod release;
 mod reset_password;

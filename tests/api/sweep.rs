@@ -41,6 +41,13 @@ const PATHS: &[&str] = &[
     "/account/totp/confirm",
     "/account/recovery-codes",
     "/login/second-factor",
+    "/sessions/mfa/passkey/options",
+    "/sessions/mfa/passkey",
+    "/sessions/passkey/options",
+    "/sessions/passkey",
+    "/account/passkeys/options",
+    "/account/passkeys",
+    "/account/passkeys/abcdefghijklmnopqrstuv",
     "/account/security",
     "/account/security/totp",
     "/account/security/totp/confirm",
@@ -109,6 +116,9 @@ fn field_name() -> impl Strategy<Value = String> {
         Just("mfa_token".to_owned()),
         Just("code".to_owned()),
         Just("recovery_code".to_owned()),
+        Just("challenge_id".to_owned()),
+        Just("credential".to_owned()),
+        Just("name".to_owned()),
         "[a-z_\\[\\].%]{0,10}",
     ]
 }

@@ -46,6 +46,13 @@ pub fn document() -> utoipa::openapi::OpenApi {
         super::mfa::confirm_totp,
         super::mfa::remove_totp,
         super::mfa::new_recovery_codes,
+        super::mfa::mfa_passkey_options,
+        super::mfa::mfa_passkey,
+        super::mfa::passkey_sign_in_options,
+        super::mfa::passkey_sign_in,
+        super::mfa::passkey_registration_options,
+        super::mfa::register_passkey,
+        super::mfa::remove_passkey,
         crate::web::ops::alive,
         crate::web::ops::ready,
         crate::web::ops::metrics,
@@ -54,7 +61,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     tags(
         (name = "original", description = "The original Flask service's contract, to the letter"),
         (name = "account", description = "Account self-service"),
-        (name = "second factors", description = "Authenticator app and recovery codes: the sign-in's second step, and setting them up"),
+        (name = "second factors", description = "Authenticator app, recovery codes and passkeys: the sign-in's second step, a passkey sign-in, and setting them up"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

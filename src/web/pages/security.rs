@@ -43,7 +43,10 @@ pub async fn second_factor_submit(
     let Some(token) = page.cookies.sign_in_step() else {
         return Err(timed_out());
     };
-    let complete = async |body: PageAnswer| match page.second_factor(&token, &body.code).await {
+    let complete = async |body: PageAnswer| match page
+        .second_factor(&token, body.code.second_factor())
+        .await
+    {
         Ok(_) => Ok(true),
         Err(AuthError::StepExpired) => Ok(false),
         Err(error) => Err(error),
