@@ -9,7 +9,7 @@ use super::links::revoke_derived_trust;
 use super::view::Account;
 use super::{Auth, AuthError, Caller, recovery, totp};
 use crate::db::sessions::Lifetimes;
-use crate::db::{DbError, Tx, factors, now, sessions, users};
+use crate::db::{DbError, Tx, factors, now, passkeys, sessions, users};
 
 /// What an account has of second factors, as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,7 +228,7 @@ impl Factors<'_> {
     }
 
     /// The operator's "lost device": every second factor of the account goes (authenticator
-    /// app, recovery codes), with every session and what the factors vouched for; the owner
+    /// app, recovery codes, passkeys), with every session and what the factors vouched for; the owner
     /// is told by mail. `false` when the account had none.
     pub(super) async fn disable_all(
         self,
@@ -244,6 +244,7 @@ impl Factors<'_> {
                 let had = factors::enrolled(tx, user_id)?.any();
                 factors::delete_totp(tx, user_id)?;
                 factors::delete_recovery_codes(tx, user_id)?;
+                passkeys::delete_passkeys_of(tx, user_id)?;
                 revoke_derived_trust(tx, user_id, None)?;
                 sessions::delete_sessions_of(tx, user_id, None, now(), lifetimes)?;
                 Ok(had)
@@ -255,7 +256,7 @@ impl Factors<'_> {
             &account.email,
             "The second factors of your account were turned off",
             "An operator turned off every second factor of this account (its authenticator \
-             app and recovery codes), as asked after a lost device, and logged out every \
+             app, recovery codes and passkeys), as asked after a lost device, and logged out every \
              device. Sign in with your password and set up a second factor again.",
         );
         Ok(had)

@@ -347,3 +347,31 @@ fn removing_a_passkey_needs_the_password_and_only_the_owner_can() {
     );
     assert_eq!(app.db.mail("A passkey was removed", 1).len(), 1);
 }
+
+#[test]
+fn the_operator_disable_removes_passkeys_too() {
+    let app = TestApp::new();
+    let mut passkey = SoftPasskey::new(ORIGIN);
+    ann_with_passkey(&app, &mut passkey);
+    let auth = app
+        .client
+        .rocket()
+        .state::<auth_service::auth::Auth>()
+        .unwrap();
+    let ann = auth_service::auth::Email::parse(ANN).unwrap();
+    let had = rocket::async_test(auth.operator().disable_second_factors(&ann));
+    assert!(had.unwrap());
+    let count: i64 = passkeys::table
+        .count()
+        .get_result(&mut **app.db.conn())
+        .unwrap();
+    assert_eq!(count, 0);
+    let options = sign_in_options(&app, ANN);
+    let credential = passkey.sign_in(&options["publicKey"]);
+    let refused = sign_in(&app, &options, credential);
+    assert_message(
+        refused,
+        Status::Unauthorized,
+        "the passkey could not be verified",
+    );
+}
