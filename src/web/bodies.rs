@@ -281,4 +281,21 @@ bodies! {
         /// What the owner calls it ("Laptop"), 1 to 64 characters.
         pub name: String = text,
     }
+
+    /// The security page's start of a passkey: its name, and the current password.
+    pub struct PasskeyStart {
+        pub name: String = text,
+        pub current_password: String = current_password,
+    }
+
+    /// The removal of one passkey on the security page.
+    pub struct PasskeyRemoval {
+        pub id: String = text,
+        pub current_password: String = current_password,
+    }
+
+    /// A passkey's answer on a page whose step the browser holds (the second factor).
+    pub struct PageCredential {
+        pub credential: Credential = credential,
+    }
 }

@@ -303,13 +303,14 @@ impl<'r> Responder<'r, 'static> for FormError {
     }
 }
 
-/// A page handler's failure: its form again (the input was refused), the error page, or the
-/// login page for a visitor whose session ended while the form was open.
+/// A page handler's failure: its form again (the input was refused), the error page, or a
+/// redirect with a message elsewhere (the login page for a visitor whose session ended while
+/// the form was open, the security page for a session that must set up a second factor).
 #[derive(rocket::Responder)]
 pub enum PageFailure {
     Form(FormError),
     Page(ErrorPage),
-    LogIn(Box<Flash<Redirect>>),
+    Elsewhere(Box<Flash<Redirect>>),
 }
 
 impl From<FormError> for PageFailure {

@@ -15,6 +15,7 @@ mod ops;
 mod pages_account;
 mod pages_finish;
 mod pages_mfa;
+mod pages_passkeys;
 mod pages_password;
 mod pages_security;
 mod pages_settings;

@@ -5,6 +5,7 @@ mod account;
 mod docs;
 mod home;
 mod links;
+mod passkeys;
 mod password;
 mod security;
 mod settings;
@@ -70,6 +71,15 @@ pub fn routes() -> Vec<rocket::Route> {
         security::totp_remove_submit,
         security::recovery_renew_page,
         security::recovery_renew_submit,
+        passkeys::new_page,
+        passkeys::new_submit,
+        passkeys::create_submit,
+        passkeys::remove_page,
+        passkeys::remove_submit,
+        passkeys::login_page,
+        passkeys::login_submit,
+        passkeys::login_finish,
+        passkeys::second_factor_submit,
     ]
 }
 
@@ -254,7 +264,7 @@ fn redirect_with(to: rocket::http::uri::Origin<'static>, message: &str) -> Flash
 fn log_in_first() -> PageFailure {
     let message = "Your session has ended. Log in again.";
     let to_login = Flash::error(Redirect::to(uri!(account::login_page)), message);
-    PageFailure::LogIn(Box::new(to_login))
+    PageFailure::Elsewhere(Box::new(to_login))
 }
 
 /// The account a form acts for: the user of the request's live session, or the login page
@@ -285,7 +295,7 @@ fn page_account(
 fn enroll_first() -> PageFailure {
     let message = "Set up a second factor to use your account: it is required here.";
     let to_security = Flash::error(Redirect::to(super::paths::SECURITY), message);
-    PageFailure::LogIn(Box::new(to_security))
+    PageFailure::Elsewhere(Box::new(to_security))
 }
 
 /// A mailed link's first load: its token moves into a private cookie sent only to its page
@@ -396,6 +406,22 @@ impl FormPage {
     /// The empty form.
     fn empty(&self, page: &Page<'_>) -> Template {
         self.render(page, None, &Refusal::default())
+    }
+
+    /// The empty form, with `extra` keys in its context.
+    fn empty_with(&self, page: &Page<'_>, extra: Value) -> Template {
+        let mut values = json!({});
+        if let Some(name) = self.kept {
+            values[name] = "".into();
+        }
+        let mut context = json!({
+            "title": self.title,
+            "form": Refusal::default().context(values),
+        });
+        if let (Some(context), Value::Object(extra)) = (context.as_object_mut(), extra) {
+            context.extend(extra);
+        }
+        page.layout.render(self.template, context)
     }
 
     /// The form again, for [`submit`].

@@ -12,6 +12,7 @@ use rocket_dyn_templates::Template;
 
 use super::{FormPage, Page, Refusal, account_of, enrolling_account_of, redirect_with, submit};
 use crate::auth::{Account, AuthError, TotpSetup};
+use crate::time::readable;
 use crate::web::bodies::{CurrentPassword, PageAnswer, TotpCode};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, PageFailure};
@@ -25,12 +26,20 @@ const RENEW: FormPage = FormPage::new("recovery_renew", "New recovery codes");
 
 /// The second step of a login: the browser holds the step in a cookie; without one, the
 /// login page.
+/// With a passkey among the step's methods, the page also holds a passkey ceremony's options.
 #[get("/login/second-factor")]
-pub fn second_factor_page(page: Page<'_>) -> Either<Template, Redirect> {
-    match page.cookies.sign_in_step() {
-        Some(_) => Either::Left(SECOND_FACTOR.empty(&page)),
-        None => Either::Right(Redirect::to(uri!(super::account::login_page))),
-    }
+pub async fn second_factor_page(page: Page<'_>) -> Either<Template, Redirect> {
+    let Some(token) = page.cookies.sign_in_step() else {
+        return Either::Right(Redirect::to(uri!(super::account::login_page)));
+    };
+    let extra = match page.auth.sign_in().passkey_options(&token).await {
+        Ok(options) => json!({"passkey_options": super::passkeys::options_json(&options)}),
+        Err(AuthError::StepExpired) => {
+            return Either::Right(Redirect::to(uri!(super::account::login_page)));
+        }
+        Err(_) => json!({}),
+    };
+    Either::Left(SECOND_FACTOR.empty_with(&page, extra))
 }
 
 /// Completes the login with the authenticator's code or a recovery code. A wrong code shows
@@ -66,20 +75,33 @@ pub async fn second_factor_submit(
 fn timed_out() -> PageFailure {
     let message = "Your sign-in ended (it lasts 5 minutes and allows 5 tries). Log in again.";
     let to_login = Flash::error(Redirect::to(uri!(super::account::login_page)), message);
-    PageFailure::LogIn(Box::new(to_login))
+    PageFailure::Elsewhere(Box::new(to_login))
 }
 
 /// What the account has of second factors, and what the owner can do about them.
 #[get("/account/security")]
 pub async fn security_page(page: Page<'_>) -> Result<Template, PageFailure> {
     let user = enrolling_account_of(&page).await?;
-    let status = page
-        .auth
-        .factors()
-        .status(&user)
-        .await
-        .map_err(ErrorPage::from)?;
+    let status = page.auth.factors().status(&user).await;
+    let status = status.map_err(ErrorPage::from)?;
+    let passkeys = match page.auth.passkeys().list(&user).await {
+        Ok(passkeys) => passkeys,
+        Err(AuthError::PasskeysOff) => Vec::new(),
+        Err(error) => return Err(ErrorPage::from(error).into()),
+    };
+    let passkeys: Vec<_> = passkeys
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "name": p.name,
+                "created": readable(p.created_at),
+                "last_used": p.last_used_at.map(readable),
+            })
+        })
+        .collect();
     let context = json!({
+        "passkeys": passkeys,
         "title": "Security",
         "totp": status.totp,
         "recovery_codes_left": status.recovery_codes_left,
