@@ -42,9 +42,15 @@ fn wait_for_port(port: u16) {
 }
 
 async fn serve() -> Served {
+    serve_on("127.0.0.1").await
+}
+
+/// The app, reached by the browser as `host` (`localhost` for passkeys: WebAuthn refuses IP
+/// addresses), listening on 127.0.0.1.
+async fn serve_on(host: &str) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("http://{host}:{port}");
     let figment = auth_service::config::file_figment("debug")
         .merge(("address", "127.0.0.1"))
         .merge(("port", port))
@@ -1046,6 +1052,74 @@ async fn an_authenticator_app_works_with_scripts_off() {
     log_in_to_second_factor(d, &app.base, password).await;
     fill(d, "code", &authenticator_code(&key, 1)).await;
     submit(d).await;
+    assert_path(d, "/profile").await;
+    browser.quit().await;
+}
+
+/// A virtual authenticator in the browser (CDP's WebAuthn domain): a platform passkey store
+/// that verifies its user and answers at once.
+async fn add_virtual_authenticator(d: &WebDriver) {
+    let cdp = d.cdp();
+    cdp.send_raw("WebAuthn.enable", serde_json::json!({}))
+        .await
+        .unwrap();
+    let options = serde_json::json!({"options": {
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": true,
+        "hasUserVerification": true,
+        "isUserVerified": true,
+        "automaticPresenceSimulation": true,
+    }});
+    cdp.send_raw("WebAuthn.addVirtualAuthenticator", options)
+        .await
+        .unwrap();
+}
+
+#[rocket::async_test]
+#[ignore = "needs chromium; see README"]
+async fn a_passkey_signs_in_alone_and_as_a_second_factor_in_chromium() {
+    let axe = axe_source();
+    let app = serve_on("localhost").await;
+    let browser = Browser::start().await;
+    let d = browser.driver();
+    let password = "first password";
+    d.goto(&format!("{}/signup", app.base)).await.unwrap();
+    add_virtual_authenticator(d).await;
+    fill(d, "email", EMAIL).await;
+    fill(d, "password", password).await;
+    submit(d).await;
+    assert_path(d, "/profile").await;
+
+    d.goto(&format!("{}/account/security", app.base))
+        .await
+        .unwrap();
+    follow(d, By::LinkText("Add a passkey")).await;
+    check_state(d, &axe, State::signed_in("passkey-new", EMAIL)).await;
+    fill(d, "name", "Laptop").await;
+    fill(d, "current_password", password).await;
+    submit(d).await;
+    assert_eq!(text_of(d, "h1").await, "Create your passkey");
+    check_state(d, &axe, State::signed_in("passkey-create", EMAIL)).await;
+    click(d, "form[data-passkey] button[type='submit']").await;
+    assert_path(d, "/account/security").await;
+    assert!(text_of(d, ".flash").await.contains("\"Laptop\" was added"));
+    check_state(d, &axe, State::signed_in("security-passkey", EMAIL)).await;
+
+    click(d, "header form button").await;
+    d.goto(&format!("{}/login", app.base)).await.unwrap();
+    follow(d, By::LinkText("Log in with a passkey")).await;
+    check_state(d, &axe, State::out("passkey-login")).await;
+    fill(d, "email", EMAIL).await;
+    submit(d).await;
+    assert_eq!(text_of(d, "h1").await, "Use your passkey");
+    check_state(d, &axe, State::out("passkey-use")).await;
+    click(d, "form[data-passkey] button[type='submit']").await;
+    assert_path(d, "/profile").await;
+
+    log_in_to_second_factor(d, &app.base, password).await;
+    check_state(d, &axe, State::out("second-factor-passkey")).await;
+    click(d, "form[data-passkey] button[type='submit']").await;
     assert_path(d, "/profile").await;
     browser.quit().await;
 }
