@@ -6,10 +6,14 @@
 
 use super::audit::Field;
 use super::links::revoke_derived_trust;
+use super::throttle::Reservation;
 use super::view::Account;
 use super::{Auth, AuthError, Caller, recovery, totp};
 use crate::db::sessions::Lifetimes;
 use crate::db::{DbError, Tx, factors, now, passkeys, sessions, users};
+
+/// How recent a passkey sign-in stands in for the current password when factors change.
+pub const RECENT_PASSKEY_SECS: i64 = 5 * 60;
 
 /// What an account has of second factors, as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,17 +61,13 @@ impl Factors<'_> {
         self,
         caller: &Caller,
         account: &Account,
-        current: &str,
+        current: Option<&str>,
     ) -> Result<TotpSetup, AuthError> {
         let auth = self.0;
-        let _admission = auth.hasher.admit()?;
-        let proof = auth
-            .accounts()
-            .reauthenticate(caller, account, current)
-            .await?;
+        let reservation = auth.factors().confirm(caller, account, current).await?;
         let secret = totp::new_secret();
         let (key_id, sealed) = auth.keys.seal(account.id, &secret);
-        let (user_id, reservation) = (account.id, proof.reservation);
+        let user_id = account.id;
         auth.db
             .write(move |tx| {
                 reservation.release(tx)?;
@@ -138,17 +138,11 @@ impl Factors<'_> {
         self,
         caller: &Caller,
         account: &Account,
-        current: &str,
+        current: Option<&str>,
     ) -> Result<(), AuthError> {
         let auth = self.0;
-        let proof = {
-            let _admission = auth.hasher.admit()?;
-            auth.accounts()
-                .reauthenticate(caller, account, current)
-                .await?
-        };
+        let reservation = auth.factors().confirm(caller, account, current).await?;
         let (user_id, keep, required) = (account.id, Kept::of(caller, auth), auth.mfa_required);
-        let reservation = proof.reservation;
         let removed = auth
             .db
             .write(move |tx| {
@@ -187,17 +181,12 @@ impl Factors<'_> {
         self,
         caller: &Caller,
         account: &Account,
-        current: &str,
+        current: Option<&str>,
     ) -> Result<Vec<String>, AuthError> {
         let auth = self.0;
-        let proof = {
-            let _admission = auth.hasher.admit()?;
-            auth.accounts()
-                .reauthenticate(caller, account, current)
-                .await?
-        };
+        let reservation = auth.factors().confirm(caller, account, current).await?;
         let (codes, digests) = recovery::new_set();
-        let (user_id, reservation) = (account.id, proof.reservation);
+        let user_id = account.id;
         let made = auth
             .db
             .write(move |tx| {
@@ -260,6 +249,27 @@ impl Factors<'_> {
              device. Sign in with your password and set up a second factor again.",
         );
         Ok(had)
+    }
+
+    /// The owner's confirmation of a change to the account's factors: the current password,
+    /// checked (and counted) as a login; or none from a session made with a passkey in the
+    /// last [`RECENT_PASSKEY_SECS`] (its user verification is as good). The count to release.
+    pub(super) async fn confirm(
+        self,
+        caller: &Caller,
+        account: &Account,
+        current: Option<&str>,
+    ) -> Result<Reservation, AuthError> {
+        let auth = self.0;
+        match current.filter(|current| !current.is_empty()) {
+            None if account.recent_passkey => Ok(Reservation::default()),
+            None => Err(AuthError::CurrentPasswordRequired),
+            Some(current) => {
+                let _admission = auth.hasher.admit()?;
+                let proof = auth.accounts().reauthenticate(caller, account, current);
+                Ok(proof.await?.reservation)
+            }
+        }
     }
 
     /// The account's authenticator secret (confirmed or pending), opened.

@@ -87,6 +87,10 @@ pub enum AuthError {
     /// `require_verified_email` says it may not log in.
     #[error("email not verified: open the link we sent to it (a new one is on its way)")]
     EmailNotVerified,
+    /// A factor change without the current password, from a session not made with a passkey
+    /// in the last 5 minutes.
+    #[error("current_password is required")]
+    CurrentPasswordRequired,
     /// The current password an account action asked for is wrong.
     #[error("current password is wrong")]
     WrongPassword,

@@ -145,17 +145,12 @@ impl<'a> Passkeys<'a> {
         self,
         caller: &Caller,
         account: &Account,
-        current: &str,
+        current: Option<&str>,
     ) -> Result<Ceremony, AuthError> {
         let auth = self.0;
         let rp = self.rp()?;
-        let proof = {
-            let _admission = auth.hasher.admit()?;
-            auth.accounts()
-                .reauthenticate(caller, account, current)
-                .await?
-        };
-        auth.release(proof.reservation).await;
+        let reservation = auth.factors().confirm(caller, account, current).await?;
+        auth.release(reservation).await;
         let registered = self.stored(account.id).await?;
         let exclude = registered.iter().map(|p| p.credential_id.clone()).collect();
         let handle = self.user_handle(account.id);
@@ -251,17 +246,12 @@ impl<'a> Passkeys<'a> {
         caller: &Caller,
         account: &Account,
         id: &str,
-        current: &str,
+        current: Option<&str>,
     ) -> Result<(), AuthError> {
         let auth = self.0;
-        let proof = {
-            let _admission = auth.hasher.admit()?;
-            auth.accounts()
-                .reauthenticate(caller, account, current)
-                .await?
-        };
+        let reservation = auth.factors().confirm(caller, account, current).await?;
         let (user_id, keep, required) = (account.id, Kept::of(caller, auth), auth.mfa_required);
-        let (reservation, id_owned) = (proof.reservation, id.to_owned());
+        let id_owned = id.to_owned();
         let removed = auth
             .db
             .write(move |tx| {

@@ -4,6 +4,7 @@
 
 use super::audit::Field;
 use super::credentials::Proof;
+use super::factors::RECENT_PASSKEY_SECS;
 use super::links::revoke_derived_trust;
 use super::view::Account;
 use super::{Auth, AuthError, Caller, token, user_agent};
@@ -165,6 +166,8 @@ impl Sessions<'_> {
             .await?;
         let (session, user) = found.ok_or(AuthError::NoSession)?;
         let mut account = Account::from(user);
+        let by_passkey = session.amr.split(' ').any(|method| method == "passkey");
+        account.recent_passkey = by_passkey && at - session.created_at < RECENT_PASSKEY_SECS;
         if auth.mfa_required && !with_second_factor(&session.amr) {
             let user_id = account.id;
             let enrolled = auth.db.run(move |c| factors::enrolled(c, user_id)).await?;

@@ -18,6 +18,9 @@ pub struct Account {
     /// Where `mfa_policy` requires a second factor: the session has none and the account has
     /// none set up, so the session may only set one up ([`Account::must_enroll`]).
     pub(super) must_enroll: bool,
+    /// The session it was read for was made with a passkey in the last
+    /// [`super::factors::RECENT_PASSKEY_SECS`]: factor changes need no password.
+    pub(super) recent_passkey: bool,
 }
 
 impl Account {
@@ -48,6 +51,7 @@ impl From<User> for Account {
             created_at: user.created_at,
             credential_version: user.credential_version,
             must_enroll: false,
+            recent_passkey: false,
         }
     }
 }

@@ -167,6 +167,20 @@ impl PartialSchema for MfaAnswer {
 
 impl ToSchema for MfaAnswer {}
 
+/// The current password of a factor change: optional, as a session made with a passkey in the
+/// last 5 minutes needs none (the auth layer decides).
+fn optional_password(
+    fields: &Fields,
+    name: &str,
+    _: &PasswordPolicy,
+) -> Result<Option<String>, FaultKind> {
+    match fields.text(name) {
+        Ok(text) => Ok(Some(text.to_owned())),
+        Err(FaultKind::Missing | FaultKind::Empty) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
 bodies! {
     /// Signing up: a new account's email and password (which must meet the policy).
     #[derive(ToSchema)]
@@ -285,17 +299,24 @@ bodies! {
     /// The security page's start of a passkey: its name, and the current password.
     pub struct PasskeyStart {
         pub name: String = text,
-        pub current_password: String = current_password,
+        pub current_password: Option<String> = optional_password,
     }
 
     /// The removal of one passkey on the security page.
     pub struct PasskeyRemoval {
         pub id: String = text,
-        pub current_password: String = current_password,
+        pub current_password: Option<String> = optional_password,
     }
 
     /// A passkey's answer on a page whose step the browser holds (the second factor).
     pub struct PageCredential {
         pub credential: Credential = credential,
+    }
+
+    /// Confirming a change to the account's second factors.
+    #[derive(ToSchema)]
+    pub struct FactorChange {
+        /// Needed unless this session was made with a passkey in the last 5 minutes.
+        pub current_password: Option<String> = optional_password,
     }
 }

@@ -144,6 +144,7 @@ impl From<AuthError> for Problem {
             AuthError::InvalidCredentials
             | AuthError::WrongPassword
             | AuthError::WrongCode
+            | AuthError::CurrentPasswordRequired
             | AuthError::StepExpired => Status::Unauthorized,
             AuthError::EnrollmentRequired => Status::Forbidden,
             AuthError::LastFactor | AuthError::NoSecondFactor | AuthError::NothingPending => {

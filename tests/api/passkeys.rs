@@ -2,7 +2,7 @@
 //! it alone and as a second factor, and each refusal (another origin, a replayed or expired
 //! ceremony, another account's credential, no user verification, an unknown email).
 
-use auth_service::db::schema::{passkeys, sign_in_steps};
+use auth_service::db::schema::{passkeys, sessions, sign_in_steps};
 use diesel::prelude::*;
 use rocket::http::{ContentType, Cookie, Status};
 use rocket::local::blocking::LocalResponse;
@@ -373,5 +373,50 @@ fn the_operator_disable_removes_passkeys_too() {
         refused,
         Status::Unauthorized,
         "the passkey could not be verified",
+    );
+}
+
+#[test]
+fn a_passkey_sign_in_within_five_minutes_stands_in_for_the_password() {
+    let app = TestApp::new();
+    let mut passkey = SoftPasskey::new(ORIGIN);
+    let by_password = ann_with_passkey(&app, &mut passkey);
+    let renew =
+        |session: &str, body: Value| post(&app, "/account/recovery-codes", Some(session), body);
+    let required = "current_password is required";
+    assert_message(
+        renew(&by_password, json!({})),
+        Status::Unauthorized,
+        required,
+    );
+
+    let options = sign_in_options(&app, ANN);
+    let credential = passkey.sign_in(&options["publicKey"]);
+    let response = sign_in(&app, &options, credential);
+    let by_passkey = response
+        .cookies()
+        .get("session_id")
+        .unwrap()
+        .value()
+        .to_owned();
+    drop(response);
+    let renewed = renew(&by_passkey, json!({}));
+    assert_eq!(renewed.status(), Status::Ok);
+    assert_eq!(
+        json(renewed)["recovery_codes"].as_array().unwrap().len(),
+        10
+    );
+    let wrong = renew(&by_passkey, json!({"current_password": "nope"}));
+    assert_message(wrong, Status::Unauthorized, "current password is wrong");
+
+    app.db.write(|c| {
+        diesel::update(sessions::table)
+            .set(sessions::created_at.eq(sessions::created_at - 301))
+            .execute(c)
+    });
+    assert_message(
+        renew(&by_passkey, json!({})),
+        Status::Unauthorized,
+        required,
     );
 }

@@ -11,8 +11,7 @@ use super::{Answer, ApiRequest, EmailMessage, Input};
 use crate::auth::{Ceremony, PasskeyView, SecondFactor};
 use crate::time::rfc3339;
 use crate::web::bodies::{
-    CurrentPassword, EmailInput, MfaAnswer, MfaPasskey, MfaToken, NewPasskey, PasskeyAnswer,
-    TotpCode,
+    EmailInput, FactorChange, MfaAnswer, MfaPasskey, MfaToken, NewPasskey, PasskeyAnswer, TotpCode,
 };
 use crate::web::error::Message;
 use crate::web::input::Body;
@@ -172,17 +171,17 @@ async fn status(request: ApiRequest<'_>) -> Answer<MfaStatus> {
 
 /// Starts setting up an authenticator app: a new secret, pending until
 /// `POST /account/totp/confirm` (a new call replaces a pending one).
-#[utoipa::path(tag = "second factors", request_body = CurrentPassword, security(("session" = [])), responses(
+#[utoipa::path(tag = "second factors", request_body = FactorChange, security(("session" = [])), responses(
     (status = 200, description = "the secret to add to the app", body = TotpSetup),
-    (status = 401, description = "current_password is missing or wrong"),
+    (status = 401, description = "current_password is missing (and the session was not made with a passkey in the last 5 minutes) or wrong"),
 ))]
 #[post("/account/totp", data = "<body>")]
-async fn start_totp(request: ApiRequest<'_>, body: Input<CurrentPassword>) -> Answer<TotpSetup> {
+async fn start_totp(request: ApiRequest<'_>, body: Input<FactorChange>) -> Answer<TotpSetup> {
     let account = request.enrolling_account().await?;
     let Body(body) = body?;
     let factors = request.auth.factors();
     let setup = factors
-        .start_totp(&request.caller, &account, &body.current_password)
+        .start_totp(&request.caller, &account, body.current_password.as_deref())
         .await?;
     Ok(Json(TotpSetup {
         secret: setup.secret,
@@ -217,39 +216,39 @@ async fn confirm_totp(request: ApiRequest<'_>, body: Input<TotpCode>) -> Answer<
 
 /// Removes the authenticator app; every other session ends. Refused for the last second
 /// factor where `mfa_policy` requires one.
-#[utoipa::path(tag = "second factors", request_body = CurrentPassword, security(("session" = [])), responses(
+#[utoipa::path(tag = "second factors", request_body = FactorChange, security(("session" = [])), responses(
     (status = 200, description = "removed", body = Message),
-    (status = 401, description = "current_password is missing or wrong"),
+    (status = 401, description = "current_password is missing (and the session was not made with a passkey in the last 5 minutes) or wrong"),
     (status = 404, description = "no authenticator app is set up"),
     (status = 409, description = "the last second factor, which mfa_policy requires"),
 ))]
 #[delete("/account/totp", data = "<body>")]
-async fn remove_totp(request: ApiRequest<'_>, body: Input<CurrentPassword>) -> Answer<Message> {
+async fn remove_totp(request: ApiRequest<'_>, body: Input<FactorChange>) -> Answer<Message> {
     let account = request.account().await?;
     let Body(body) = body?;
     let factors = request.auth.factors();
     factors
-        .remove_totp(&request.caller, &account, &body.current_password)
+        .remove_totp(&request.caller, &account, body.current_password.as_deref())
         .await?;
     Ok(Message::new("authenticator app removed"))
 }
 
 /// A new set of 10 recovery codes, shown this once; the old set stops working.
-#[utoipa::path(tag = "second factors", request_body = CurrentPassword, security(("session" = [])), responses(
+#[utoipa::path(tag = "second factors", request_body = FactorChange, security(("session" = [])), responses(
     (status = 200, description = "the new codes", body = RecoveryCodes),
-    (status = 401, description = "current_password is missing or wrong"),
+    (status = 401, description = "current_password is missing (and the session was not made with a passkey in the last 5 minutes) or wrong"),
     (status = 409, description = "the account has no second factor to recover"),
 ))]
 #[post("/account/recovery-codes", data = "<body>")]
 async fn new_recovery_codes(
     request: ApiRequest<'_>,
-    body: Input<CurrentPassword>,
+    body: Input<FactorChange>,
 ) -> Answer<RecoveryCodes> {
     let account = request.account().await?;
     let Body(body) = body?;
     let factors = request.auth.factors();
     let recovery_codes = factors
-        .new_recovery_codes(&request.caller, &account, &body.current_password)
+        .new_recovery_codes(&request.caller, &account, body.current_password.as_deref())
         .await?;
     Ok(Json(RecoveryCodes { recovery_codes }))
 }
@@ -328,21 +327,21 @@ async fn passkey_sign_in(
 }
 
 /// Starts registering a passkey: the creation options (the account's passkeys excluded).
-#[utoipa::path(tag = "second factors", request_body = CurrentPassword, security(("session" = [])), responses(
+#[utoipa::path(tag = "second factors", request_body = FactorChange, security(("session" = [])), responses(
     (status = 200, description = "the ceremony", body = CeremonyOptions),
-    (status = 401, description = "current_password is missing or wrong"),
+    (status = 401, description = "current_password is missing (and the session was not made with a passkey in the last 5 minutes) or wrong"),
     (status = 404, description = "passkeys are off"),
 ))]
 #[post("/account/passkeys/options", data = "<body>")]
 async fn passkey_registration_options(
     request: ApiRequest<'_>,
-    body: Input<CurrentPassword>,
+    body: Input<FactorChange>,
 ) -> Answer<CeremonyOptions> {
     let account = request.enrolling_account().await?;
     let Body(body) = body?;
     let passkeys = request.auth.passkeys();
     let ceremony = passkeys
-        .start_registration(&request.caller, &account, &body.current_password)
+        .start_registration(&request.caller, &account, body.current_password.as_deref())
         .await?;
     Ok(Json(ceremony.into()))
 }
@@ -386,9 +385,9 @@ async fn register_passkey(
 
 /// Removes one of the account's passkeys; every other session ends. Refused for the last
 /// second factor where `mfa_policy` requires one.
-#[utoipa::path(tag = "second factors", params(("id" = String, Path, description = "The passkey's id, from GET /account/mfa")), request_body = CurrentPassword, security(("session" = [])), responses(
+#[utoipa::path(tag = "second factors", params(("id" = String, Path, description = "The passkey's id, from GET /account/mfa")), request_body = FactorChange, security(("session" = [])), responses(
     (status = 200, description = "removed", body = Message),
-    (status = 401, description = "current_password is missing or wrong"),
+    (status = 401, description = "current_password is missing (and the session was not made with a passkey in the last 5 minutes) or wrong"),
     (status = 404, description = "no such passkey of this account"),
     (status = 409, description = "the last second factor, which mfa_policy requires"),
 ))]
@@ -396,13 +395,18 @@ async fn register_passkey(
 async fn remove_passkey(
     id: &str,
     request: ApiRequest<'_>,
-    body: Input<CurrentPassword>,
+    body: Input<FactorChange>,
 ) -> Answer<Message> {
     let account = request.account().await?;
     let Body(body) = body?;
     let passkeys = request.auth.passkeys();
     passkeys
-        .remove(&request.caller, &account, id, &body.current_password)
+        .remove(
+            &request.caller,
+            &account,
+            id,
+            body.current_password.as_deref(),
+        )
         .await?;
     Ok(Message::new("passkey removed"))
 }

@@ -66,7 +66,7 @@ pub async fn new_submit(
     let passkeys = page.auth.passkeys();
     let start = async |body: PasskeyStart| {
         let ceremony = passkeys
-            .start_registration(&page.caller, &user, &body.current_password)
+            .start_registration(&page.caller, &user, body.current_password.as_deref())
             .await?;
         Ok((ceremony, body.name))
     };
@@ -150,7 +150,7 @@ pub async fn remove_submit(
         Ok(PasskeyRemoval {
             id,
             current_password,
-        }) => (passkeys.remove(&page.caller, &user, &id, &current_password)).await,
+        }) => (passkeys.remove(&page.caller, &user, &id, current_password.as_deref())).await,
         Err(_) => Err(AuthError::WrongPassword),
     };
     Ok(match removed {

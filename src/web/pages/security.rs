@@ -13,7 +13,7 @@ use rocket_dyn_templates::Template;
 use super::{FormPage, Page, Refusal, account_of, enrolling_account_of, redirect_with, submit};
 use crate::auth::{Account, AuthError, TotpSetup};
 use crate::time::readable;
-use crate::web::bodies::{CurrentPassword, PageAnswer, TotpCode};
+use crate::web::bodies::{FactorChange, PageAnswer, TotpCode};
 use crate::web::csrf::CheckedForm;
 use crate::web::error::{ErrorPage, PageFailure};
 use crate::web::input::Fields;
@@ -121,13 +121,13 @@ pub async fn totp_start_page(page: Page<'_>) -> Result<Template, PageFailure> {
 /// confirms it with a code.
 #[post("/account/security/totp", data = "<form>")]
 pub async fn totp_start_submit(
-    form: CheckedForm<CurrentPassword>,
+    form: CheckedForm<FactorChange>,
     page: Page<'_>,
 ) -> Result<Template, PageFailure> {
     let user = enrolling_account_of(&page).await?;
     let factors = page.auth.factors();
-    let start = async |body: CurrentPassword| {
-        (factors.start_totp(&page.caller, &user, &body.current_password)).await
+    let start = async |body: FactorChange| {
+        (factors.start_totp(&page.caller, &user, body.current_password.as_deref())).await
     };
     let setup = submit(form, start, SETUP.again(&page)).await?;
     Ok(setup_page(&page, &setup, &Refusal::default()))
@@ -199,11 +199,11 @@ pub async fn totp_remove_page(page: Page<'_>) -> Result<Template, PageFailure> {
 /// Removes the authenticator app, given the current password.
 #[post("/account/security/totp/remove", data = "<form>")]
 pub async fn totp_remove_submit(
-    form: CheckedForm<CurrentPassword>,
+    form: CheckedForm<FactorChange>,
     page: Page<'_>,
 ) -> Result<Flash<Redirect>, PageFailure> {
     let user = account_of(&page).await?;
-    let remove = async |body: CurrentPassword| remove_totp(&page, &user, &body).await;
+    let remove = async |body: FactorChange| remove_totp(&page, &user, &body).await;
     submit(form, remove, REMOVE.again(&page)).await?;
     Ok(security_with(
         "The authenticator app was removed. Every other device has been logged out.",
@@ -213,11 +213,11 @@ pub async fn totp_remove_submit(
 async fn remove_totp(
     page: &Page<'_>,
     user: &Account,
-    body: &CurrentPassword,
+    body: &FactorChange,
 ) -> Result<(), AuthError> {
     let factors = page.auth.factors();
     factors
-        .remove_totp(&page.caller, user, &body.current_password)
+        .remove_totp(&page.caller, user, body.current_password.as_deref())
         .await
 }
 
@@ -230,13 +230,13 @@ pub async fn recovery_renew_page(page: Page<'_>) -> Result<Template, PageFailure
 /// A new set of recovery codes, given the current password; the old set stops working.
 #[post("/account/security/recovery-codes", data = "<form>")]
 pub async fn recovery_renew_submit(
-    form: CheckedForm<CurrentPassword>,
+    form: CheckedForm<FactorChange>,
     page: Page<'_>,
 ) -> Result<Template, PageFailure> {
     let user = account_of(&page).await?;
     let factors = page.auth.factors();
-    let renew = async |body: CurrentPassword| {
-        (factors.new_recovery_codes(&page.caller, &user, &body.current_password)).await
+    let renew = async |body: FactorChange| {
+        (factors.new_recovery_codes(&page.caller, &user, body.current_password.as_deref())).await
     };
     let codes = submit(form, renew, RENEW.again(&page)).await?;
     Ok(codes_page(&page, &codes, false))

@@ -67,6 +67,9 @@ pub fn refusal(
 ) -> (Option<&'static str>, Option<&'static str>) {
     let (fields, words): (&[&'static str], &'static str) = match error {
         AuthError::WrongPassword => (&["current_password"], "This is not your current password"),
+        AuthError::CurrentPasswordRequired => {
+            (&["current_password"], "Enter your current password")
+        }
         AuthError::EmailTaken => (
             &["email", "new_email"],
             "An account already uses this email",
