@@ -749,3 +749,20 @@ fn the_cleanup_purges_expired_sign_in_steps() {
         .unwrap();
     assert_eq!(left, 1);
 }
+
+#[test]
+fn the_owner_is_warned_when_two_recovery_codes_are_left() {
+    let app = TestApp::new();
+    let (_, _, codes) = ann_enrolled(&app);
+    let warning = "Your account is running out of recovery codes";
+    for code in &codes[..7] {
+        let token = mfa_token(&app);
+        signed_in(answer(&app, &token, "recovery_code", code));
+    }
+    assert!(app.db.mail(warning, 0).is_empty(), "3 left: no warning yet");
+    let token = mfa_token(&app);
+    signed_in(answer(&app, &token, "recovery_code", &codes[7]));
+    let mails = app.db.mail(warning, 1);
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("2 are"), "{}", mails[0]);
+}
