@@ -40,6 +40,8 @@ pub enum FaultKind {
     Password(PasswordFault),
     /// The current password an account action asks for is missing: 401, as a wrong one is.
     NoCurrentPassword,
+    /// Not a JSON object (a passkey's credential), nor the text of one.
+    NotObject,
     /// Neither of a second factor's answers (`code`, `recovery_code`) was sent.
     NoAnswer,
     /// Both of them were.
@@ -54,6 +56,7 @@ impl fmt::Display for FaultKind {
             FaultKind::Malformed => f.write_str("must be a string of UTF-8 text"),
             FaultKind::Email(why) => why.fmt(f),
             FaultKind::Password(why) => why.fmt(f),
+            FaultKind::NotObject => f.write_str("must be a JSON object"),
             FaultKind::NoAnswer => f.write_str("or recovery_code is required"),
             FaultKind::TwoAnswers => f.write_str("and recovery_code: send one of them"),
         }
@@ -144,11 +147,12 @@ impl Fields {
     pub fn object(&self, name: &str) -> Result<serde_json::Value, FaultKind> {
         match self.0.get(name).map(|(_, field)| field) {
             Some(Field::Object(value)) => Ok(value.clone()),
+            Some(Field::Text(text)) if text.is_empty() => Err(FaultKind::Empty),
             Some(Field::Text(text)) => match serde_json::from_str(text) {
                 Ok(value @ serde_json::Value::Object(_)) => Ok(value),
-                _ => Err(FaultKind::Malformed),
+                _ => Err(FaultKind::NotObject),
             },
-            Some(Field::Malformed) => Err(FaultKind::Malformed),
+            Some(Field::Malformed) => Err(FaultKind::NotObject),
             None => Err(FaultKind::Missing),
         }
     }

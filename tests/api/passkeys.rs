@@ -171,7 +171,7 @@ fn a_form_body_carries_the_credential_as_text() {
     assert_message(
         bad,
         Status::BadRequest,
-        "credential must be a string of UTF-8 text",
+        "credential must be a JSON object",
     );
 }
 

@@ -19,6 +19,7 @@ pub fn fault(fault: &Fault) -> Cow<'static, str> {
         },
         FaultKind::Malformed => "This could not be read: type it again".into(),
         FaultKind::NoAnswer => "Enter the code".into(),
+        FaultKind::NotObject => "The passkey's answer could not be read: try again".into(),
         FaultKind::TwoAnswers => incomplete(),
         FaultKind::Email(EmailFault::TooLong) => {
             "Enter an email address of at most 254 characters".into()
