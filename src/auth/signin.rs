@@ -133,18 +133,23 @@ impl SignIn<'_> {
         password: &str,
     ) -> Result<Step, AuthError> {
         let step = self.with_password(caller, email, password).await;
-        let outcome = match &step {
-            Ok(_) => Some(LoginOutcome::ok),
-            Err(AuthError::InvalidCredentials) => Some(LoginOutcome::failed),
-            Err(AuthError::Throttled { .. }) => Some(LoginOutcome::throttled),
-            Err(AuthError::Busy) => Some(LoginOutcome::busy),
-            Err(AuthError::EmailNotVerified) => Some(LoginOutcome::unverified),
-            Err(_) => None,
-        };
-        if let Some(outcome) = outcome {
-            self.0.metrics.login(outcome);
-        }
+        self.count(&step);
         step
+    }
+
+    /// Counts a sign-in's outcome in the login metrics (a failure of the service is none).
+    fn count<T>(self, result: &Result<T, AuthError>) {
+        let outcome = match result {
+            Ok(_) => LoginOutcome::ok,
+            Err(
+                AuthError::InvalidCredentials | AuthError::WrongCode | AuthError::PasskeyRefused,
+            ) => LoginOutcome::failed,
+            Err(AuthError::Throttled { .. }) => LoginOutcome::throttled,
+            Err(AuthError::Busy) => LoginOutcome::busy,
+            Err(AuthError::EmailNotVerified) => LoginOutcome::unverified,
+            Err(_) => return,
+        };
+        self.0.metrics.login(outcome);
     }
 
     async fn with_password(
@@ -268,15 +273,7 @@ impl SignIn<'_> {
         answer: SecondFactor<'_>,
     ) -> Result<SignedIn, AuthError> {
         let result = self.with_second_factor(caller, token, answer).await;
-        let outcome = match &result {
-            Ok(_) => Some(LoginOutcome::ok),
-            Err(AuthError::WrongCode) => Some(LoginOutcome::failed),
-            Err(AuthError::Throttled { .. }) => Some(LoginOutcome::throttled),
-            Err(_) => None,
-        };
-        if let Some(outcome) = outcome {
-            self.0.metrics.login(outcome);
-        }
+        self.count(&result);
         result
     }
 
@@ -355,6 +352,17 @@ impl SignIn<'_> {
     /// `credential`, counted at the gate as a login. An unknown ceremony (a decoy's, an
     /// expired or answered one) is refused as a credential that does not verify.
     pub async fn passkey(
+        self,
+        caller: &Caller,
+        challenge_id: &str,
+        credential: &Value,
+    ) -> Result<SignedIn, AuthError> {
+        let result = self.with_passkey(caller, challenge_id, credential).await;
+        self.count(&result);
+        result
+    }
+
+    async fn with_passkey(
         self,
         caller: &Caller,
         challenge_id: &str,

@@ -328,6 +328,21 @@ fn with_session<'c>(
     }
 }
 
+/// The session cookie of a response that must have logged `email` in (`{"email", "message":
+/// "logged in"}`).
+pub fn logged_in(response: LocalResponse<'_>, email: &str) -> String {
+    assert_eq!(response.status(), Status::Ok);
+    let session = response
+        .cookies()
+        .get("session_id")
+        .unwrap()
+        .value()
+        .to_owned();
+    let expected = rocket::serde::json::json!({"email": email, "message": "logged in"});
+    assert_eq!(json(response), expected);
+    session
+}
+
 /// A form-encoded body, as Python `requests` sends `data=`.
 pub fn form(fields: &[(&str, &str)]) -> String {
     fields

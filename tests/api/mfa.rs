@@ -9,7 +9,7 @@ use rocket::local::asynchronous::Client as AsyncClient;
 use rocket::local::blocking::LocalResponse;
 use rocket::serde::json::json;
 
-use crate::helpers::{TestApp, assert_message, form, json};
+use crate::helpers::{TestApp, assert_message, form, json, logged_in};
 
 const ANN: &str = "ann@example.com";
 const PASSWORD: &str = "pw";
@@ -131,20 +131,9 @@ fn answer<'c>(app: &'c TestApp, token: &str, field: &str, value: &str) -> LocalR
     )
 }
 
-/// The session cookie of a response that must have signed in.
+/// The session cookie of a response that must have signed Ann in.
 fn signed_in(response: LocalResponse<'_>) -> String {
-    assert_eq!(response.status(), Status::Ok);
-    let session = response
-        .cookies()
-        .get("session_id")
-        .unwrap()
-        .value()
-        .to_owned();
-    assert_eq!(
-        json(response),
-        json!({"email": ANN, "message": "logged in"})
-    );
-    session
+    logged_in(response, ANN)
 }
 
 /// Lets every time step be used again (a test that signs in twice within one step).

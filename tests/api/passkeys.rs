@@ -9,7 +9,7 @@ use rocket::local::blocking::LocalResponse;
 use rocket::serde::json::{Value, json};
 
 use crate::authenticator::SoftPasskey;
-use crate::helpers::{TestApp, assert_message, json};
+use crate::helpers::{TestApp, assert_message, json, logged_in};
 
 const ANN: &str = "ann@example.com";
 const ORIGIN: &str = "http://localhost:5000";
@@ -57,6 +57,17 @@ fn ann_with_passkey(app: &TestApp, passkey: &mut SoftPasskey) -> String {
     session
 }
 
+/// Asserts that `passkey`'s answer to `options` signs no one in.
+fn assert_refused(app: &TestApp, passkey: &mut SoftPasskey, options: &Value) {
+    let credential = passkey.sign_in(&options["publicKey"]);
+    let refused = sign_in(app, options, credential);
+    assert_message(
+        refused,
+        Status::Unauthorized,
+        "the passkey could not be verified",
+    );
+}
+
 /// The options and ceremony id of a sign-in without a password for `email`.
 fn sign_in_options(app: &TestApp, email: &str) -> Value {
     let options = post(
@@ -92,18 +103,7 @@ fn a_registered_passkey_signs_in_alone_and_as_a_second_factor() {
     let options = sign_in_options(&app, ANN);
     assert_eq!(options["publicKey"]["userVerification"], "required");
     let credential = passkey.sign_in(&options["publicKey"]);
-    let response = sign_in(&app, &options, credential.clone());
-    assert_eq!(response.status(), Status::Ok);
-    let alone = response
-        .cookies()
-        .get("session_id")
-        .unwrap()
-        .value()
-        .to_owned();
-    assert_eq!(
-        json(response),
-        json!({"email": ANN, "message": "logged in"})
-    );
+    let alone = logged_in(sign_in(&app, &options, credential.clone()), ANN);
     let sessions = json(
         app.client
             .get("/account/sessions")
@@ -168,11 +168,7 @@ fn a_form_body_carries_the_credential_as_text() {
         "/sessions/passkey",
         &[("challenge_id", challenge), ("credential", "not json")],
     );
-    assert_message(
-        bad,
-        Status::BadRequest,
-        "credential must be a JSON object",
-    );
+    assert_message(bad, Status::BadRequest, "credential must be a JSON object");
 }
 
 #[test]
@@ -298,13 +294,7 @@ fn an_unknown_email_gets_options_of_the_same_shape_with_stable_decoys() {
         allowed(&sign_in_options(&app, "other@example.com"))
     );
     assert_eq!(decoy["publicKey"]["rpId"], real["publicKey"]["rpId"]);
-    let credential = passkey.sign_in(&decoy["publicKey"]);
-    let refused = sign_in(&app, &decoy, credential);
-    assert_message(
-        refused,
-        Status::Unauthorized,
-        "the passkey could not be verified",
-    );
+    assert_refused(&app, &mut passkey, &decoy);
 }
 
 #[test]
@@ -367,13 +357,7 @@ fn the_operator_disable_removes_passkeys_too() {
         .unwrap();
     assert_eq!(count, 0);
     let options = sign_in_options(&app, ANN);
-    let credential = passkey.sign_in(&options["publicKey"]);
-    let refused = sign_in(&app, &options, credential);
-    assert_message(
-        refused,
-        Status::Unauthorized,
-        "the passkey could not be verified",
-    );
+    assert_refused(&app, &mut passkey, &options);
 }
 
 #[test]
