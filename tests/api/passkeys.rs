@@ -404,3 +404,40 @@ fn a_passkey_sign_in_within_five_minutes_stands_in_for_the_password() {
         required,
     );
 }
+
+#[test]
+fn under_the_required_policy_a_passkey_enrolls_and_the_last_one_stays() {
+    let app = TestApp::with(|f| f.merge(("mfa_policy", "required")));
+    let mut passkey = SoftPasskey::new(ORIGIN);
+    assert_eq!(app.register(ANN, "pw").status(), Status::Ok);
+    let session = app.session_for(ANN, "pw");
+    let profile = |session: &str| {
+        let request = app.client.get("/profile");
+        request
+            .cookie(Cookie::new("session_id", session.to_owned()))
+            .dispatch()
+            .status()
+    };
+    assert_eq!(profile(&session), Status::Forbidden, "enrolling");
+    assert_eq!(
+        register(&app, &session, &mut passkey).status(),
+        Status::Created
+    );
+    assert_eq!(profile(&session), Status::Ok, "enrolled");
+    let status = json(
+        app.client
+            .get("/account/mfa")
+            .cookie(Cookie::new("session_id", session.clone()))
+            .dispatch(),
+    );
+    let id = status["passkeys"][0]["id"].as_str().unwrap().to_owned();
+    let removal = app
+        .client
+        .delete(format!("/account/passkeys/{id}"))
+        .header(ContentType::Form)
+        .cookie(Cookie::new("session_id", session))
+        .body("current_password=pw")
+        .dispatch();
+    let message = "the last second factor cannot be removed: every account needs one here";
+    assert_message(removal, Status::Conflict, message);
+}
