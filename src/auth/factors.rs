@@ -12,6 +12,9 @@ use super::{Auth, AuthError, Caller, recovery, totp};
 use crate::db::sessions::Lifetimes;
 use crate::db::{DbError, Tx, factors, now, passkeys, sessions, users};
 
+/// How long a started authenticator setup waits for its confirming code.
+pub const PENDING_TTL_SECS: i64 = 10 * 60;
+
 /// How recent a passkey sign-in stands in for the current password when factors change.
 pub const RECENT_PASSKEY_SECS: i64 = 5 * 60;
 
@@ -70,6 +73,7 @@ impl Factors<'_> {
         let user_id = account.id;
         auth.db
             .write(move |tx| {
+                users::lock_account(tx, user_id)?;
                 reservation.release(tx)?;
                 factors::put_pending_totp(tx, user_id, &sealed, &key_id, now())
             })
@@ -77,14 +81,6 @@ impl Factors<'_> {
         auth.audit
             .record(caller, "totp.setup_started", &[Field::UserId(account.id)]);
         Ok(self.setup(account, &secret))
-    }
-
-    /// The pending authenticator app's setup, shown again (a wrong code was typed).
-    pub async fn pending_totp(self, account: &Account) -> Result<Option<TotpSetup>, AuthError> {
-        let Some(secret) = self.totp_secret(account.id, false).await? else {
-            return Ok(None);
-        };
-        Ok(Some(self.setup(account, &secret)))
     }
 
     /// Confirms the pending authenticator app with a current `code` (whose time step is then
@@ -146,8 +142,8 @@ impl Factors<'_> {
         let removed = auth
             .db
             .write(move |tx| {
-                reservation.release(tx)?;
                 users::lock_account(tx, user_id)?;
+                reservation.release(tx)?;
                 let enrolled = factors::enrolled(tx, user_id)?;
                 if !enrolled.totp {
                     return Ok(Err(AuthError::NoSuchFactor));
@@ -190,8 +186,8 @@ impl Factors<'_> {
         let made = auth
             .db
             .write(move |tx| {
-                reservation.release(tx)?;
                 users::lock_account(tx, user_id)?;
+                reservation.release(tx)?;
                 if !factors::enrolled(tx, user_id)?.any() {
                     return Ok(false);
                 }
@@ -286,6 +282,9 @@ impl Factors<'_> {
         let Some(stored) = stored else {
             return Ok(None);
         };
+        if !confirmed && stored.created_at < now() - PENDING_TTL_SECS {
+            return Ok(None); // abandoned: set up again, with the password
+        }
         let secret = auth.keys.open(user_id, &stored.key_id, &stored.secret);
         let secret = secret.ok_or_else(|| {
             let why = format!(

@@ -19,7 +19,9 @@ use super::throttle::Scope;
 use super::view::Account;
 use super::{Auth, AuthError, Caller, Email, token};
 use crate::db::account_tokens::{self, AccountToken, NewToken, Purpose};
-use crate::db::{DbError, Tx, User, devices, now, sessions, sign_in_steps, throttle_events, users};
+use crate::db::{
+    DbError, Tx, User, devices, factors, now, sessions, sign_in_steps, throttle_events, users,
+};
 use crate::metrics::ResetStage;
 
 /// How long a verification link works: a day, as a signup's mail may be read the next morning.
@@ -79,8 +81,8 @@ impl LinkRow {
 
 /// Ends what was derived from account `user_id`'s credentials, in the transaction that changes
 /// them (a new password, a reset, an operator's, "log out other devices", a second factor
-/// added or removed): every mailed link, every half-done sign-in, and the trust of every device
-/// but `keep_device`. The credential version moves on, so a link
+/// added or removed): every mailed link, every half-done sign-in, a started authenticator setup,
+/// and the trust of every device but `keep_device`. The credential version moves on, so a link
 /// issued under the old one in a transaction that raced this one fails too. Sessions are the
 /// caller's to end (some keep the caller's).
 pub(super) fn revoke_derived_trust(
@@ -92,6 +94,7 @@ pub(super) fn revoke_derived_trust(
     account_tokens::delete_all_of_user(tx, user_id)?;
     devices::delete_devices_of(tx, user_id, keep_device)?;
     sign_in_steps::delete_steps_of(tx, user_id)?;
+    factors::delete_pending_totp(tx, user_id)?;
     Ok(())
 }
 

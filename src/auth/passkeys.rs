@@ -255,8 +255,8 @@ impl<'a> Passkeys<'a> {
         let removed = auth
             .db
             .write(move |tx| {
-                reservation.release(tx)?;
                 users::lock_account(tx, user_id)?;
+                reservation.release(tx)?;
                 let mut left = factors::enrolled(tx, user_id)?;
                 left.passkeys -= 1;
                 if required && !left.any() {

@@ -109,7 +109,8 @@ impl Sessions<'_> {
     /// password is replaced by it instead, every session of the account ends before the new
     /// one starts, and what the old password vouched for is void (mailed links, the trust of
     /// every device but this client's). `None` when the proven password is no longer the
-    /// account's (a reset completed meanwhile).
+    /// account's (a reset completed meanwhile), or, for a sign-in, when the account has a
+    /// second factor by now (set up while the password was checked).
     pub(super) async fn start(
         self,
         caller: &Caller,
@@ -136,6 +137,11 @@ impl Sessions<'_> {
             .db
             .write(move |tx| {
                 if !check.still_current(tx)? {
+                    return Ok(None);
+                }
+                // A second factor set up since the sign-in read the account (under the row's
+                // lock now): a password alone no longer opens a session.
+                if !password_changed && factors::enrolled(tx, user_id)?.any() {
                     return Ok(None);
                 }
                 let at = now();
@@ -270,5 +276,29 @@ mod tests {
             Err(AuthError::NoSession)
         ));
         assert_session_of(&auth, &second, user.id).await;
+    }
+
+    #[rocket::async_test]
+    async fn a_password_checked_before_a_second_factor_was_set_up_opens_no_session() {
+        let (auth, db, _dir) = auth().await;
+        let user = register(&auth, "a@b.com", "pw").await;
+        let address = crate::auth::testing::email("a@b.com");
+        let proof = auth
+            .credentials()
+            .password(&caller(), &address, "pw", "login.failed")
+            .await
+            .unwrap();
+        // The owner confirms an authenticator app while this sign-in's password is checked.
+        crate::db::testing::write(&db, |tx| {
+            factors::put_pending_totp(tx, user.id, b"sealed", "k", 0)?;
+            factors::confirm_totp(tx, user.id, 1).map(drop)
+        });
+        let started = auth.sessions().start(&caller(), proof, None).await.unwrap();
+        assert!(started.is_none(), "a password alone opens nothing now");
+        let sessions: i64 = sessions_table::table
+            .count()
+            .get_result(&mut **conn(&db))
+            .unwrap();
+        assert_eq!(sessions, 0);
     }
 }

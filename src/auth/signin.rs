@@ -93,6 +93,15 @@ const MAX_ANSWERS: i32 = 5;
 /// The purpose of a pending second-factor step.
 const MFA: &str = "mfa";
 
+/// What a sign-in from `device` (a trusted device's digest) is counted against: the device's
+/// own budget, or the account's.
+fn budget(email: &str, device: Option<[u8; 32]>) -> (Scope, String) {
+    match device {
+        Some(digest) => (Scope::LoginDevice, super::credentials::hex(&digest)),
+        None => (Scope::LoginAccount, email.to_owned()),
+    }
+}
+
 /// How a right answer is spent, in the transaction that starts the session.
 enum Spend {
     /// An authenticator code of this time step.
@@ -290,7 +299,11 @@ impl SignIn<'_> {
             .run(move |c| sign_in_steps::find_step(c, &digest, MFA, now(), MAX_ANSWERS))
             .await?;
         let (step, user) = found.ok_or(AuthError::StepExpired)?;
-        let reservation = self.gate(caller, &user.email).await?;
+        let device = step
+            .device_hash
+            .as_deref()
+            .and_then(|d| <[u8; 32]>::try_from(d).ok());
+        let reservation = self.gate(caller, &user.email, device).await?;
         let method = answer.method();
         let offered = step.methods.split(' ').any(|m| m == method.name());
         let spend = match answer {
@@ -313,7 +326,7 @@ impl SignIn<'_> {
             digest,
             purpose: MFA,
             max_answers: MAX_ANSWERS,
-            device: step.device_hash.and_then(|d| <[u8; 32]>::try_from(d).ok()),
+            device,
             method,
         };
         self.complete(caller, user, answered, spend, reservation)
@@ -375,7 +388,7 @@ impl SignIn<'_> {
             .run(move |c| sign_in_steps::find_step(c, &digest, SIGN_IN, now(), ONE_ANSWER))
             .await?;
         let (step, user) = found.ok_or(AuthError::PasskeyRefused)?;
-        let reservation = self.gate(caller, &user.email).await?;
+        let reservation = self.gate(caller, &user.email, None).await?;
         if auth.require_verified_email && user.email_verified_at.is_none() {
             auth.release(reservation).await;
             return Err(AuthError::EmailNotVerified);
@@ -399,13 +412,24 @@ impl SignIn<'_> {
         }
     }
 
-    /// Counts a second step's answer at the gate, as a login: per account and per address.
-    async fn gate(self, caller: &Caller, email: &str) -> Result<Reservation, AuthError> {
+    /// Counts a second step's answer at the gate as a login is counted: per address, and
+    /// against the budget of the trusted `device` the password came from (with the ceiling of
+    /// all the account's devices), or else the account's; so failures elsewhere cannot lock a
+    /// trusted device out of its second step.
+    async fn gate(
+        self,
+        caller: &Caller,
+        email: &str,
+        device: Option<[u8; 32]>,
+    ) -> Result<Reservation, AuthError> {
         let auth = self.0;
-        let counted = vec![
-            (Scope::LoginAccount, email.to_owned()),
+        let mut counted = vec![
+            budget(email, device),
             (Scope::LoginAddress, caller.address_key()),
         ];
+        if device.is_some() {
+            counted.push((Scope::LoginDevices, email.to_owned()));
+        }
         auth.gate(counted)
             .await
             .map_err(|e| auth.throttled(caller, "login.throttled", e, Some(email)))
@@ -455,7 +479,8 @@ impl SignIn<'_> {
                     return Err(DbError::NotFound);
                 }
                 reservation.release(tx)?;
-                throttle_events::clear_events(tx, Scope::LoginAccount.name(), &email)?;
+                let (scope, key) = budget(&email, device);
+                throttle_events::clear_events(tx, scope.name(), &key)?;
                 if let Some(replaced) = replaced {
                     sessions::delete_session(tx, &replaced, at, lifetimes)?;
                 }

@@ -109,6 +109,11 @@ pub fn confirm_totp(tx: &mut Tx<'_>, user_id: i32, step: i64) -> Result<bool, Db
     Ok(true)
 }
 
+/// Voids account `user_id`'s pending authenticator setup (a credential change).
+pub fn delete_pending_totp(tx: &mut Tx<'_>, user_id: i32) -> Result<usize, DbError> {
+    Ok(diesel::delete(of(user_id, false)).execute(&mut **tx)?)
+}
+
 /// Removes account `user_id`'s authenticators, pending and confirmed; whether one was confirmed.
 pub fn delete_totp(tx: &mut Tx<'_>, user_id: i32) -> Result<bool, DbError> {
     let confirmed = find_totp(tx, user_id, true)?.is_some();

@@ -755,3 +755,73 @@ fn the_owner_is_warned_when_two_recovery_codes_are_left() {
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("2 are"), "{}", mails[0]);
 }
+
+#[test]
+fn a_started_setup_is_void_after_a_reset_and_after_ten_minutes() {
+    let app = TestApp::with_account(ANN, PASSWORD);
+    let session = app.session_for(ANN, PASSWORD);
+    let pending = "no authenticator setup is pending: start one first";
+    let abandoned = start_setup(&app, &session);
+    app.db.write(|c| {
+        diesel::update(totp_credentials::table)
+            .set(totp_credentials::created_at.eq(totp_credentials::created_at - 601))
+            .execute(c)
+    });
+    let code = abandoned.code(0);
+    let late = post(
+        &app,
+        "/account/totp/confirm",
+        Some(&session),
+        &[("code", &code)],
+    );
+    assert_message(late, Status::Conflict, pending);
+
+    let started = start_setup(&app, &session);
+    let token = app.reset_token_for(ANN);
+    assert_eq!(
+        app.update_password(ANN, &token, PASSWORD).status(),
+        Status::Ok
+    );
+    let session = app.session_for(ANN, PASSWORD);
+    let code = started.code(0);
+    let voided = post(
+        &app,
+        "/account/totp/confirm",
+        Some(&session),
+        &[("code", &code)],
+    );
+    assert_message(voided, Status::Conflict, pending);
+}
+
+#[test]
+fn failures_from_elsewhere_do_not_lock_a_trusted_device_out_of_its_second_step() {
+    let app = TestApp::browser_with(|f| f.merge(("throttle_login_per_account", 3)));
+    app.sign_up(ANN, PASSWORD);
+    let setup = app.submit("/account/security/totp", &[("current_password", PASSWORD)]);
+    let page = crate::helpers::html(setup);
+    let start = page.find("<code id=\"secret\">").unwrap() + "<code id=\"secret\">".len();
+    let end = start + page[start..].find("</code>").unwrap();
+    let authenticator = App::from_base32(&page[start..end].replace(' ', ""));
+    let code = authenticator.code(0);
+    let confirmed = app.submit("/account/security/totp/confirm", &[("code", &code)]);
+    assert_eq!(confirmed.status(), Status::Ok);
+    drop(confirmed);
+    app.log_out();
+    // Someone elsewhere spends the account's budget.
+    let elsewhere = app.other_client(false);
+    for _ in 0..3 {
+        let wrong = elsewhere
+            .post("/sessions")
+            .header(ContentType::Form)
+            .body(form(&[("email", ANN), ("password", "wrong")]))
+            .dispatch();
+        assert_eq!(wrong.status(), Status::Unauthorized);
+    }
+    // The owner's browser, a trusted device, still gets through both steps.
+    let login = app.submit("/login", &[("email", ANN), ("password", PASSWORD)]);
+    assert_eq!(crate::helpers::location(&login), "/login/second-factor");
+    drop(login);
+    let code = authenticator.code(1);
+    let done = app.submit("/login/second-factor", &[("code", &code)]);
+    assert_eq!(crate::helpers::location(&done), "/profile");
+}

@@ -130,16 +130,18 @@ pub async fn totp_start_submit(
         (factors.start_totp(&page.caller, &user, body.current_password.as_deref())).await
     };
     let setup = submit(form, start, SETUP.again(&page)).await?;
-    Ok(setup_page(&page, &setup, &Refusal::default()))
+    Ok(setup_page(&page, Some(&setup), &Refusal::default()))
 }
 
 /// The setup: the QR code and the secret, and the form that confirms them with a code.
-fn setup_page(page: &Page<'_>, setup: &TotpSetup, refusal: &Refusal) -> Template {
+/// The setup: the QR code and the secret (only right after the password was confirmed, never
+/// again: a refused code shows the form alone), and the form that confirms them with a code.
+fn setup_page(page: &Page<'_>, setup: Option<&TotpSetup>, refusal: &Refusal) -> Template {
     let context = json!({
         "title": super::titled("Scan the code with your authenticator app", refusal),
         "form": refusal.context(json!({})),
-        "qr_svg": setup.qr_svg,
-        "secret": grouped(&setup.secret),
+        "qr_svg": setup.map(|s| s.qr_svg.clone()),
+        "secret": setup.map(|s| grouped(&s.secret)),
     });
     page.layout.render("totp_setup", context)
 }
@@ -160,13 +162,9 @@ pub async fn totp_confirm_submit(
 ) -> Result<Either<Template, Flash<Redirect>>, PageFailure> {
     let user = enrolling_account_of(&page).await?;
     let factors = page.auth.factors();
-    let Some(setup) = factors.pending_totp(&user).await.map_err(ErrorPage::from)? else {
-        let none = "Start the setup again: it was finished or replaced meanwhile.";
-        return Ok(Either::Right(security_with(none)));
-    };
     let confirm =
         async |body: TotpCode| factors.confirm_totp(&page.caller, &user, &body.code).await;
-    let again = |_: &Fields, refusal: &Refusal| setup_page(&page, &setup, refusal);
+    let again = |_: &Fields, refusal: &Refusal| setup_page(&page, None, refusal);
     match submit(form, confirm, again).await? {
         Some(codes) => Ok(Either::Left(codes_page(&page, &codes, true))),
         None => Ok(Either::Right(security_with(
