@@ -17,6 +17,7 @@ use rocket::Shutdown;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+use crate::auth::oidc::{ClientInfo, NewClient, Registered};
 use crate::auth::{Auth, Email, Password};
 use crate::config::Settings;
 
@@ -46,6 +47,18 @@ pub enum Command {
         email: String,
     },
     SessionsPurge,
+    OidcClientAdd(NewClient),
+    OidcClientList,
+    OidcClientShow {
+        client_id: String,
+    },
+    OidcClientRemove {
+        client_id: String,
+    },
+    OidcClientRotateSecret {
+        client_id: String,
+    },
+    OidcRotateKey,
     Backup {
         file: PathBuf,
         /// Replace an existing `file` (`backup --force`).
@@ -156,7 +169,7 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
             let purged = operator.purge_expired().await.map_err(failed)?;
             operator.audit_operator("admin.sessions_purged");
             Ok(format!(
-                "purged {}, {}, {}, {}, {}, {}",
+                "purged {}, {}, {}, {}, {}, {}, {}",
                 counted(purged.sessions, "expired session", "expired sessions"),
                 counted(purged.reset_tokens, "reset token", "reset tokens"),
                 counted(purged.account_tokens, "mailed token", "mailed tokens"),
@@ -167,6 +180,65 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
                     "expired sign-in step",
                     "expired sign-in steps"
                 ),
+                counted(
+                    purged.oidc,
+                    "expired application token or key",
+                    "expired application tokens or keys"
+                ),
+            ))
+        }
+        Command::OidcClientAdd(new) => {
+            let registered = auth.oidc().clients().add(new).await.map_err(failed)?;
+            operator.audit_operator("admin.oidc_client_added");
+            Ok(registered_text(&registered))
+        }
+        Command::OidcClientList => {
+            let clients = auth.oidc().clients().list().await.map_err(failed)?;
+            let lines: Vec<String> = clients
+                .iter()
+                .map(|c| {
+                    let kind = if c.public { "public" } else { "confidential" };
+                    format!("{}  {}  ({kind})", c.client_id, c.name)
+                })
+                .collect();
+            Ok(match lines.is_empty() {
+                true => "no client is registered".into(),
+                false => lines.join("\n"),
+            })
+        }
+        Command::OidcClientShow { client_id } => {
+            let client = auth
+                .oidc()
+                .clients()
+                .show(&client_id)
+                .await
+                .map_err(failed)?;
+            Ok(client_text(&client))
+        }
+        Command::OidcClientRemove { client_id } => {
+            auth.oidc()
+                .clients()
+                .remove(&client_id)
+                .await
+                .map_err(failed)?;
+            operator.audit_operator("admin.oidc_client_removed");
+            Ok(format!(
+                "removed client {client_id} with its grants and tokens"
+            ))
+        }
+        Command::OidcClientRotateSecret { client_id } => {
+            let clients = auth.oidc().clients();
+            let registered = clients.rotate_secret(&client_id).await.map_err(failed)?;
+            operator.audit_operator("admin.oidc_client_secret_rotated");
+            Ok(registered_text(&registered))
+        }
+        Command::OidcRotateKey => {
+            let kids = auth.oidc().rotate_key().await.map_err(failed)?;
+            operator.audit_operator("admin.oidc_key_rotated");
+            Ok(format!(
+                "new signing key(s): {}; the retired ones stay published until the ID tokens \
+                 they signed expire",
+                kids.join(", ")
             ))
         }
         Command::Backup { file, replace } => {
@@ -187,6 +259,43 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
                 counted(bytes as usize, "byte", "bytes")
             ))
         }
+    }
+}
+
+/// A client as `oidc clients show` prints it.
+fn client_text(client: &ClientInfo) -> String {
+    let list = |items: &[String]| match items.is_empty() {
+        true => "none".to_owned(),
+        false => items.join(" "),
+    };
+    format!(
+        "client_id: {}\nname: {}\ntype: {}\nredirect URIs: {}\npost-logout URIs: {}\n\
+         scopes: {}\nskip consent: {}\nPKCE optional: {}\nID token algorithm: {}\ncreated: {}",
+        client.client_id,
+        client.name,
+        if client.public {
+            "public"
+        } else {
+            "confidential"
+        },
+        list(&client.redirect_uris),
+        list(&client.post_logout_uris),
+        client.scopes.join(" "),
+        client.skip_consent,
+        client.pkce_optional,
+        client.id_token_alg,
+        crate::time::rfc3339(client.created_at),
+    )
+}
+
+/// A client just registered or given a new secret, with the secret shown this once.
+fn registered_text(registered: &Registered) -> String {
+    let shown = client_text(&registered.client);
+    match &registered.secret {
+        Some(secret) => format!(
+            "{shown}\nclient_secret: {secret}\n(the secret is shown this once: store it now)"
+        ),
+        None => shown,
     }
 }
 

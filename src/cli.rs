@@ -12,6 +12,7 @@ use rocket::figment::Figment;
 
 use crate::Services;
 use crate::admin::{self, Command};
+use crate::auth::oidc::NewClient;
 use crate::auth::{AuditLog, Caller};
 use crate::config::Settings;
 
@@ -52,6 +53,10 @@ enum Action {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigAction),
+    /// The OpenID Connect provider: the applications that sign their users in here, and the
+    /// keys ID tokens are signed with.
+    #[command(subcommand)]
+    Oidc(OidcAction),
     /// Write a consistent copy of the SQLite database to FILE, even while the service runs.
     ///
     /// A running service writes the copy itself (it is a snapshot of one moment; writes go on
@@ -124,6 +129,61 @@ enum SessionsAction {
 }
 
 #[derive(Debug, Subcommand)]
+enum OidcAction {
+    /// Register, inspect and remove applications (relying parties).
+    #[command(subcommand)]
+    Clients(ClientsAction),
+    /// Add a new current ID-token signing key.
+    ///
+    /// New ID tokens are signed with it at once; the old key stays in the JWK Set until every
+    /// ID token it signed has expired (`oidc_access_token_ttl_secs`), then it is deleted.
+    RotateKey,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsAction {
+    /// Register an application; prints its client_id and, for a confidential client, its
+    /// secret (once).
+    ///
+    /// Redirect URIs are compared as exact strings; only a loopback one (http://127.0.0.1,
+    /// http://[::1]) may change its port. Plain http is refused elsewhere.
+    Add {
+        /// What the consent page and the owner's list of applications call it.
+        #[arg(long)]
+        name: String,
+        /// Where the browser returns with a code (repeat for several).
+        #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+        redirect_uris: Vec<String>,
+        /// A browser or native app that cannot keep a secret: no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// Where RP-initiated logout may send the browser back (repeat for several).
+        #[arg(long = "post-logout-uri", value_name = "URI")]
+        post_logout_uris: Vec<String>,
+        /// A first-party confidential client: no consent page.
+        #[arg(long)]
+        skip_consent: bool,
+        /// The scopes it may ask for (openid always; default: openid email offline_access).
+        #[arg(long, num_args = 1.., value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// A confidential client that cannot send PKCE (not recommended).
+        #[arg(long)]
+        pkce_optional: bool,
+        /// Sign its ID tokens with RS256 (default) or EdDSA.
+        #[arg(long, value_name = "ALG")]
+        id_token_alg: Option<String>,
+    },
+    /// List the registered applications.
+    List,
+    /// Show an application's registration (never its secret).
+    Show { client_id: String },
+    /// Remove an application with every grant and token it holds.
+    Remove { client_id: String },
+    /// Give a confidential application a new secret (printed once); the old one stops working.
+    RotateSecret { client_id: String },
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigAction {
     /// Print the effective configuration and what a release start would say.
     ///
@@ -182,6 +242,34 @@ fn command(action: Action) -> Result<Command, String> {
         Action::User(UserAction::DisableMfa { email }) => Command::UserDisableMfa { email },
         Action::Sessions(SessionsAction::Revoke { email }) => Command::SessionsRevoke { email },
         Action::Sessions(SessionsAction::Purge) => Command::SessionsPurge,
+        Action::Oidc(OidcAction::RotateKey) => Command::OidcRotateKey,
+        Action::Oidc(OidcAction::Clients(clients)) => match clients {
+            ClientsAction::Add {
+                name,
+                redirect_uris,
+                public,
+                post_logout_uris,
+                skip_consent,
+                scopes,
+                pkce_optional,
+                id_token_alg,
+            } => Command::OidcClientAdd(NewClient {
+                name,
+                redirect_uris,
+                public,
+                post_logout_uris,
+                skip_consent,
+                scopes,
+                pkce_optional,
+                id_token_alg,
+            }),
+            ClientsAction::List => Command::OidcClientList,
+            ClientsAction::Show { client_id } => Command::OidcClientShow { client_id },
+            ClientsAction::Remove { client_id } => Command::OidcClientRemove { client_id },
+            ClientsAction::RotateSecret { client_id } => {
+                Command::OidcClientRotateSecret { client_id }
+            }
+        },
         Action::Backup { file, force } => Command::Backup {
             file: std::path::absolute(&file).map_err(|e| format!("{}: {e}", file.display()))?,
             replace: force,

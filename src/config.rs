@@ -135,6 +135,10 @@ pub struct Settings {
     pub session_absolute_secs: i64,
     /// A reset token this old no longer works (seconds).
     pub reset_token_ttl_secs: i64,
+    /// An OpenID Connect access token (and ID token) this old no longer works (seconds).
+    pub oidc_access_token_ttl_secs: i64,
+    /// An OpenID Connect refresh token unused this long no longer works (seconds).
+    pub oidc_refresh_token_ttl_secs: i64,
     /// How often expired sessions and reset tokens are purged (seconds).
     pub cleanup_interval_secs: u64,
     /// Send `Strict-Transport-Security` (only behind TLS).
@@ -249,6 +253,8 @@ impl Default for Settings {
             session_idle_secs: 60 * 60,
             session_absolute_secs: 24 * 60 * 60,
             reset_token_ttl_secs: 60 * 60,
+            oidc_access_token_ttl_secs: 10 * 60,
+            oidc_refresh_token_ttl_secs: 30 * 24 * 60 * 60,
             cleanup_interval_secs: 5 * 60,
             hsts: true,
             expose_reset_token: false,
@@ -519,6 +525,14 @@ impl Settings {
             ("session_idle_secs", self.session_idle_secs),
             ("session_absolute_secs", self.session_absolute_secs),
             ("reset_token_ttl_secs", self.reset_token_ttl_secs),
+            (
+                "oidc_access_token_ttl_secs",
+                self.oidc_access_token_ttl_secs,
+            ),
+            (
+                "oidc_refresh_token_ttl_secs",
+                self.oidc_refresh_token_ttl_secs,
+            ),
         ] {
             if value <= 0 {
                 problems.push((key, format!("{key} must be a positive number of seconds")));

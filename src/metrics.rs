@@ -67,13 +67,14 @@ struct KindLabels {
 }
 
 /// What the cleanup purges, as [`Metrics::purged`] names it.
-pub const PURGED_KINDS: [&str; 6] = [
+pub const PURGED_KINDS: [&str; 7] = [
     "sessions",
     "reset_tokens",
     "attempts",
     "devices",
     "account_tokens",
     "sign_in_steps",
+    "oidc",
 ];
 
 /// Load figures read at scrape time rather than counted as they change.

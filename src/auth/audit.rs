@@ -20,6 +20,8 @@ pub enum Field<'a> {
     Count(usize),
     /// How a sign-in was made (`amr`), or the second factor an action concerns.
     Method(&'a str),
+    /// An OpenID Connect client's id.
+    Client(&'a str),
 }
 
 impl Field<'_> {
@@ -30,6 +32,7 @@ impl Field<'_> {
             Field::RetryAfter(secs) => ("retry_after", secs.into()),
             Field::Count(count) => ("count", count.into()),
             Field::Method(method) => ("method", method.into()),
+            Field::Client(client) => ("client_id", client.into()),
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::AuthError;
 use super::operator::Operator;
 use crate::db::account_tokens::{self, Purpose};
-use crate::db::{devices, now, sessions, sign_in_steps, throttle_events};
+use crate::db::{devices, now, oidc, sessions, sign_in_steps, throttle_events};
 use crate::metrics::PURGED_KINDS;
 
 /// How many rows one cleanup removed.
@@ -18,6 +18,9 @@ pub struct Purged {
     pub account_tokens: usize,
     /// Sign-in steps that waited for a second factor in vain.
     pub sign_in_steps: usize,
+    /// OpenID Connect codes and tokens that expired, and signing keys retired for longer than
+    /// anything they signed lives.
+    pub oidc: usize,
 }
 
 impl std::fmt::Display for Purged {
@@ -30,6 +33,7 @@ impl std::fmt::Display for Purged {
             (self.attempts, "old attempt"),
             (self.devices, "stale device"),
             (self.sign_in_steps, "expired sign-in step"),
+            (self.oidc, "expired application token or key"),
         ]
         .into_iter()
         .filter(|(count, _)| *count > 0)
@@ -52,6 +56,7 @@ impl Operator<'_> {
     pub async fn purge_expired(self) -> Result<Purged, AuthError> {
         let auth = self.0;
         let (lifetimes, window) = (auth.lifetimes, auth.limits.longest_window());
+        let signed_lifetime = auth.oidc_signed_lifetime();
         let purged = auth
             .db
             .write(move |tx| {
@@ -67,6 +72,7 @@ impl Operator<'_> {
                         &[Purpose::Verify, Purpose::Email],
                     )?,
                     sign_in_steps: sign_in_steps::delete_expired_steps(tx, at)?,
+                    oidc: oidc::purge(tx, at, at - signed_lifetime)?,
                 })
             })
             .await?;
@@ -77,6 +83,7 @@ impl Operator<'_> {
             purged.devices,
             purged.account_tokens,
             purged.sign_in_steps,
+            purged.oidc,
         ];
         for (kind, count) in PURGED_KINDS.into_iter().zip(counts) {
             auth.metrics.purged(kind, count);
@@ -98,15 +105,18 @@ mod tests {
             devices: 0,
             account_tokens: 0,
             sign_in_steps: 0,
+            oidc: 0,
         };
         assert_eq!(none.to_string(), "nothing");
         let some = Purged {
             sessions: 3,
             attempts: 1,
             sign_in_steps: 2,
+            oidc: 1,
             ..none
         };
-        let said = "3 expired sessions, 1 old attempt, 2 expired sign-in steps";
+        let said = "3 expired sessions, 1 old attempt, 2 expired sign-in steps, \
+                    1 expired application token or key";
         assert_eq!(some.to_string(), said);
     }
 }

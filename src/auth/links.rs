@@ -82,6 +82,7 @@ impl LinkRow {
 /// Ends what was derived from account `user_id`'s credentials, in the transaction that changes
 /// them (a new password, a reset, an operator's, "log out other devices", a second factor
 /// added or removed): every mailed link, every half-done sign-in, a started authenticator setup,
+/// every OpenID Connect code and token given to an application,
 /// and the trust of every device but `keep_device`. The credential version moves on, so a link
 /// issued under the old one in a transaction that raced this one fails too. Sessions are the
 /// caller's to end (some keep the caller's).
@@ -95,6 +96,7 @@ pub(super) fn revoke_derived_trust(
     devices::delete_devices_of(tx, user_id, keep_device)?;
     sign_in_steps::delete_steps_of(tx, user_id)?;
     factors::delete_pending_totp(tx, user_id)?;
+    super::oidc::revoke_tokens_of(tx, user_id)?;
     Ok(())
 }
 

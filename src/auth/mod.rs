@@ -26,6 +26,7 @@ mod credentials;
 pub mod email;
 mod factors;
 mod links;
+pub mod oidc;
 mod operator;
 mod passkeys;
 pub mod password;
@@ -137,6 +138,21 @@ pub enum AuthError {
     CredentialTaken,
     #[error("name must be 1 to 64 characters")]
     BadPasskeyName,
+    /// An OpenID Connect request refused as OAuth names it (`error`).
+    #[error("{}", .0.description)]
+    OAuth(oidc::OAuthFault),
+    /// No `public_base_url`, so no issuer: the OpenID Connect provider is off.
+    #[error("the OpenID Connect provider is off here (public_base_url is not set)")]
+    OidcOff,
+    /// The application named is not one the account granted access.
+    #[error("no such application")]
+    NoSuchApplication,
+    /// An operator's client registration that cannot be stored as asked.
+    #[error("{0}")]
+    BadClient(String),
+    /// An operator named a client id no client has.
+    #[error("no client has that id")]
+    UnknownClient,
     /// Too many attempts; the password was not checked.
     #[error("too many attempts: try again later")]
     Throttled { retry_after: i64 },
@@ -202,6 +218,8 @@ pub struct Auth {
     mfa_required: bool,
     /// The WebAuthn relying party (`None`: passkeys are off).
     webauthn: Option<std::sync::Arc<passkeys::RelyingParty>>,
+    /// The OpenID Connect provider's settings and key cache.
+    oidc: oidc::Provider,
     /// The name an authenticator app shows beside the account (public_base_url's host).
     issuer: String,
     /// A hash at the configured cost that no password matches; logins for unknown emails verify
@@ -235,6 +253,7 @@ impl Auth {
             keys,
             mfa_required: settings.mfa_policy == MfaPolicy::Required,
             issuer: issuer(settings.public_base_url.as_deref()),
+            oidc: oidc::Provider::new(settings),
             db,
             dummy_hash: hasher.hash(dummy).await?,
             hasher,
@@ -300,6 +319,11 @@ impl Auth {
     /// Passkeys: registering, listing, removing.
     pub fn passkeys(&self) -> Passkeys<'_> {
         Passkeys(self)
+    }
+
+    /// The OpenID Connect provider.
+    pub fn oidc(&self) -> oidc::Oidc<'_> {
+        oidc::Oidc(self)
     }
 
     /// The credential checks of the flows that ask for one.

@@ -86,29 +86,35 @@ impl SealingKeys {
 
     /// `secret` sealed for account `account`: the current key's id, and nonce ‖ ciphertext.
     pub fn seal(&self, account: i32, secret: &[u8]) -> (String, Vec<u8>) {
+        self.seal_for(&associated(account), secret)
+    }
+
+    /// What `seal` sealed for `account` under key `key_id`; `None` when the key is unknown or
+    /// the value was altered or sealed for another account.
+    pub fn open(&self, account: i32, key_id: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        self.open_for(&associated(account), key_id, sealed)
+    }
+
+    /// `secret` sealed for the owner `aad` names (the associated data: the sealed value opens
+    /// only for the same owner).
+    pub fn seal_for(&self, aad: &[u8], secret: &[u8]) -> (String, Vec<u8>) {
         let (id, cipher) = &self.0[0];
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).expect("the system's random source");
-        let aad = associated(account);
-        let payload = Payload {
-            msg: secret,
-            aad: &aad,
-        };
+        let payload = Payload { msg: secret, aad };
         let sealed = cipher
             .encrypt(Nonce::from_slice(&nonce), payload)
             .expect("AES-GCM seals any length this service stores");
         (id.clone(), [&nonce[..], &sealed].concat())
     }
 
-    /// What `seal` sealed for `account` under key `key_id`; `None` when the key is unknown or
-    /// the value was altered or sealed for another account.
-    pub fn open(&self, account: i32, key_id: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+    /// What `seal_for` sealed for `aad` under key `key_id`.
+    pub fn open_for(&self, aad: &[u8], key_id: &str, sealed: &[u8]) -> Option<Vec<u8>> {
         let (_, cipher) = self.0.iter().find(|(id, _)| id == key_id)?;
         let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
-        let aad = associated(account);
         let payload = Payload {
             msg: ciphertext,
-            aad: &aad,
+            aad,
         };
         cipher.decrypt(Nonce::from_slice(nonce), payload).ok()
     }

@@ -6,7 +6,7 @@ use super::audit::Field;
 use super::credentials::Proof;
 use super::factors::RECENT_PASSKEY_SECS;
 use super::links::revoke_derived_trust;
-use super::view::Account;
+use super::view::{Account, SessionFacts};
 use super::{Auth, AuthError, Caller, token, user_agent};
 use crate::db::sessions::TOUCH_AFTER_SECS;
 use crate::db::{DbError, Tx, devices, factors, now, sessions, throttle_events};
@@ -174,6 +174,11 @@ impl Sessions<'_> {
         let mut account = Account::from(user);
         let by_passkey = session.amr.split(' ').any(|method| method == "passkey");
         account.recent_passkey = by_passkey && at - session.created_at < RECENT_PASSKEY_SECS;
+        account.session = Some(SessionFacts {
+            public_id: session.public_id.clone(),
+            created_at: session.created_at,
+            amr: session.amr.clone(),
+        });
         if auth.mfa_required && !with_second_factor(&session.amr) {
             let user_id = account.id;
             let enrolled = auth.db.run(move |c| factors::enrolled(c, user_id)).await?;

@@ -47,6 +47,9 @@ pub enum Scope {
     /// Mails an account's owner asks for (verification links, email-change links), per
     /// account, within the same hourly cap as reset links per email.
     AccountMail,
+    /// Failed authentications of an OpenID Connect client at the token, introspection and
+    /// revocation endpoints, per client (with [`Scope::LoginAddress`] per address).
+    ClientAuth,
 }
 
 impl Scope {
@@ -63,6 +66,7 @@ impl Scope {
             // attempts carry it.
             Scope::LinkGuess => "reset_guess",
             Scope::AccountMail => "account_mail",
+            Scope::ClientAuth => "oidc_client",
         }
     }
 }
@@ -100,7 +104,9 @@ impl Limits {
     /// The limit on `key` in `scope`, ready to check.
     pub fn of<'a>(&self, scope: Scope, key: &'a str) -> Limit<'a> {
         let (max, window) = match scope {
-            Scope::LoginAccount | Scope::LoginDevice => (self.login_per_account, self.window),
+            Scope::LoginAccount | Scope::LoginDevice | Scope::ClientAuth => {
+                (self.login_per_account, self.window)
+            }
             Scope::LoginDevices => (self.login_per_account * DEVICES_CEILING_FACTOR, self.window),
             Scope::LoginAddress => (self.login_per_address, self.window),
             Scope::Signup => (self.signup_per_address, self.window),

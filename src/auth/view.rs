@@ -21,6 +21,19 @@ pub struct Account {
     /// The session it was read for was made with a passkey in the last
     /// [`super::factors::RECENT_PASSKEY_SECS`]: factor changes need no password.
     pub(super) recent_passkey: bool,
+    /// The session it was read for, where it was read for one.
+    pub(super) session: Option<SessionFacts>,
+}
+
+/// What the OpenID Connect provider tells of the session an account was read for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct SessionFacts {
+    /// Its public id: the ID token's `sid`.
+    pub public_id: String,
+    /// When it was made: `auth_time`.
+    pub created_at: i64,
+    /// How: `amr`.
+    pub amr: String,
 }
 
 impl Account {
@@ -52,6 +65,7 @@ impl From<User> for Account {
             credential_version: user.credential_version,
             must_enroll: false,
             recent_passkey: false,
+            session: None,
         }
     }
 }

@@ -34,6 +34,7 @@ pub mod devices;
 mod error;
 pub mod factors;
 mod migrate;
+pub mod oidc;
 pub mod passkeys;
 mod pool;
 pub mod schema;

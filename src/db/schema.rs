@@ -90,6 +90,84 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    oidc_clients (client_id) {
+        client_id -> Text,
+        name -> Text,
+        secret_hash -> Nullable<Binary>,
+        redirect_uris -> Text,
+        post_logout_uris -> Text,
+        scopes -> Text,
+        skip_consent -> Bool,
+        pkce_optional -> Bool,
+        id_token_alg -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    oidc_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        public_jwk -> Text,
+        private_key -> Binary,
+        seal_key_id -> Text,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    oidc_subjects (user_id) {
+        user_id -> Integer,
+        subject -> Text,
+    }
+}
+
+diesel::table! {
+    oidc_grants (user_id, client_id) {
+        user_id -> Integer,
+        client_id -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    oidc_codes (code_hash) {
+        code_hash -> Binary,
+        client_id -> Text,
+        user_id -> Integer,
+        redirect_uri -> Text,
+        scopes -> Text,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        session_id -> Text,
+        auth_time -> BigInt,
+        amr -> Text,
+        family -> Text,
+        expires_at -> BigInt,
+        spent_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    oidc_tokens (token_hash) {
+        token_hash -> Binary,
+        kind -> Text,
+        family -> Text,
+        client_id -> Text,
+        user_id -> Integer,
+        scopes -> Text,
+        session_id -> Text,
+        auth_time -> BigInt,
+        amr -> Text,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+        spent_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(totp_credentials -> users (user_id));
@@ -97,6 +175,10 @@ diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sign_in_steps -> users (user_id));
 diesel::joinable!(devices -> users (user_id));
 diesel::joinable!(account_tokens -> users (user_id));
+diesel::joinable!(oidc_subjects -> users (user_id));
+diesel::joinable!(oidc_grants -> users (user_id));
+diesel::joinable!(oidc_grants -> oidc_clients (client_id));
+diesel::joinable!(oidc_tokens -> oidc_clients (client_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     sessions,
@@ -106,7 +188,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     totp_credentials,
     recovery_codes,
     sign_in_steps,
-    passkeys
+    passkeys,
+    oidc_clients,
+    oidc_subjects,
+    oidc_grants,
+    oidc_codes,
+    oidc_tokens
 );
 
 diesel::table! {

@@ -167,13 +167,9 @@ impl PartialSchema for MfaAnswer {
 
 impl ToSchema for MfaAnswer {}
 
-/// The current password of a factor change: optional, as a session made with a passkey in the
-/// last 5 minutes needs none (the auth layer decides).
-fn optional_password(
-    fields: &Fields,
-    name: &str,
-    _: &PasswordPolicy,
-) -> Result<Option<String>, FaultKind> {
+/// Text that may be left out (or empty): the current password of a factor change (a session
+/// made with a passkey in the last 5 minutes needs none), OAuth's optional parameters.
+fn optional(fields: &Fields, name: &str, _: &PasswordPolicy) -> Result<Option<String>, FaultKind> {
     match fields.text(name) {
         Ok(text) => Ok(Some(text.to_owned())),
         Err(FaultKind::Missing | FaultKind::Empty) => Ok(None),
@@ -299,13 +295,13 @@ bodies! {
     /// The security page's start of a passkey: its name, and the current password.
     pub struct PasskeyStart {
         pub name: String = text,
-        pub current_password: Option<String> = optional_password,
+        pub current_password: Option<String> = optional,
     }
 
     /// The removal of one passkey on the security page.
     pub struct PasskeyRemoval {
         pub id: String = text,
-        pub current_password: Option<String> = optional_password,
+        pub current_password: Option<String> = optional,
     }
 
     /// A passkey's answer on a page whose step the browser holds (the second factor).
@@ -317,6 +313,34 @@ bodies! {
     #[derive(ToSchema)]
     pub struct FactorChange {
         /// Needed unless this session was made with a passkey in the last 5 minutes.
-        pub current_password: Option<String> = optional_password,
+        pub current_password: Option<String> = optional,
+    }
+
+    /// A token request (RFC 6749 4.1.3 and 6), form-encoded as OAuth clients send it. A client
+    /// authenticates with HTTP Basic (`client_secret_basic`) or with `client_id` and
+    /// `client_secret` here (`client_secret_post`); a public client sends only `client_id`.
+    #[derive(ToSchema)]
+    pub struct TokenForm {
+        /// `authorization_code` or `refresh_token`.
+        pub grant_type: String = text,
+        pub code: Option<String> = optional,
+        pub redirect_uri: Option<String> = optional,
+        /// PKCE (RFC 7636): the verifier whose S256 challenge the authorization request sent.
+        pub code_verifier: Option<String> = optional,
+        pub refresh_token: Option<String> = optional,
+        /// A refresh may narrow the scopes granted, never widen them.
+        pub scope: Option<String> = optional,
+        pub client_id: Option<String> = optional,
+        pub client_secret: Option<String> = optional,
+    }
+
+    /// A token to introspect (RFC 7662) or revoke (RFC 7009), and the client's credentials.
+    #[derive(ToSchema)]
+    pub struct TokenLookup {
+        pub token: String = text,
+        /// `access_token` or `refresh_token`: a hint only, every kind is looked up.
+        pub token_type_hint: Option<String> = optional,
+        pub client_id: Option<String> = optional,
+        pub client_secret: Option<String> = optional,
     }
 }

@@ -16,6 +16,7 @@ use rocket::time::Duration;
 use subtle::ConstantTimeEq;
 
 use super::paths;
+use crate::auth::oidc::{Authorization, REQUEST_TTL_SECS};
 use crate::auth::{DEVICE_TRUST_SECS, STEP_TTL_SECS, SignedIn, VERIFY_TTL_SECS, token};
 use crate::config::Settings;
 
@@ -25,6 +26,10 @@ const CSRF: &str = "csrf_token";
 const DEVICE: &str = "device";
 /// The private cookie holding a pending sign-in step's token, sent only to its page.
 const SIGN_IN_STEP: &str = "sign_in_step";
+
+/// The private cookie holding an application's pending authorization request (OpenID
+/// Connect): the request is bound to the browser that started it.
+const AUTHORIZATION: &str = "oidc_authorization";
 
 /// A mailed link whose token moves off the URL into a private cookie sent only to its page.
 #[derive(Debug, Clone, Copy)]
@@ -202,5 +207,26 @@ impl Cookies<'_> {
         let mut cookie = self.hardened(name, String::new());
         cookie.set_path(path);
         self.jar.remove_private(cookie);
+    }
+
+    /// Keeps an application's checked authorization request while its visitor logs in and
+    /// consents (encrypted and authenticated: the browser can neither read nor alter it).
+    pub fn hold_authorization(&self, request: &Authorization) {
+        let value = serde_json::to_string(request).expect("a request serializes");
+        let mut cookie = self.hardened(AUTHORIZATION, value);
+        cookie.set_max_age(Duration::seconds(REQUEST_TTL_SECS));
+        self.jar.add_private(cookie);
+    }
+
+    /// The pending authorization request, if this browser holds one.
+    pub fn authorization(&self) -> Option<Authorization> {
+        let cookie = self.jar.get_private(AUTHORIZATION)?;
+        serde_json::from_str(cookie.value()).ok()
+    }
+
+    /// Forgets the pending authorization request (answered).
+    pub fn drop_authorization(&self) {
+        self.jar
+            .remove_private(self.hardened(AUTHORIZATION, String::new()));
     }
 }

@@ -58,7 +58,9 @@ pub struct Problem {
     status: Status,
     message: Cow<'static, str>,
     retry_after: Option<i64>,
-    cause: Option<String>,
+    cause: Option<Box<str>>,
+    /// OAuth's name of the error (RFC 6749 5.2), for the OpenID Connect endpoints' clients.
+    oauth: Option<&'static str>,
 }
 
 impl Problem {
@@ -68,6 +70,7 @@ impl Problem {
             message: message.into(),
             retry_after: None,
             cause: None,
+            oauth: None,
         }
     }
 
@@ -77,6 +80,18 @@ impl Problem {
 
     pub fn status(&self) -> Status {
         self.status
+    }
+
+    /// This problem as OAuth's error `code` too (a refusal of a client's request; server-side
+    /// failures stay as they are).
+    pub fn as_oauth(self, code: &'static str) -> Problem {
+        match self.status.code < 500 {
+            true => Problem {
+                oauth: Some(code),
+                ..self
+            },
+            false => self,
+        }
     }
 
     pub fn message(&self) -> &str {
@@ -127,7 +142,7 @@ impl From<AuthError> for Problem {
             AuthError::Unavailable(cause) => {
                 return Problem {
                     retry_after: Some(RETRY_UNAVAILABLE_SECS),
-                    cause: Some(cause.clone()),
+                    cause: Some(cause.as_str().into()),
                     ..Problem::new(
                         Status::ServiceUnavailable,
                         "temporarily unavailable: nothing was changed, try again shortly",
@@ -136,7 +151,7 @@ impl From<AuthError> for Problem {
             }
             AuthError::Internal(cause) => {
                 return Problem {
-                    cause: Some(cause.to_string()),
+                    cause: Some(cause.to_string().into()),
                     ..Problem::new(Status::InternalServerError, "internal server error")
                 };
             }
@@ -160,16 +175,50 @@ impl From<AuthError> for Problem {
             | AuthError::EmailNotVerified => Status::Forbidden,
             AuthError::NoSuchSession | AuthError::UnknownAccount => Status::NotFound,
             AuthError::AlreadyVerified => Status::Conflict,
+            AuthError::OAuth(fault) => {
+                let status = match fault.code {
+                    "invalid_client" | "invalid_token" => Status::Unauthorized,
+                    _ => Status::BadRequest,
+                };
+                return Problem {
+                    oauth: Some(fault.code),
+                    ..Problem::new(status, fault.description)
+                };
+            }
+            AuthError::OidcOff | AuthError::NoSuchApplication | AuthError::UnknownClient => {
+                Status::NotFound
+            }
+            AuthError::BadClient(_) => Status::BadRequest,
         };
         Problem::new(status, error.to_string())
     }
 }
 
-/// The API's answer: the status and `{"message": …}`.
+/// The API's answer: the status and `{"message": …}`; for an OAuth error, `error` and
+/// `error_description` too, never cached, and the authentication scheme the client failed.
 impl<'r> Responder<'r, 'static> for Problem {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let body = Message::new(self.message.clone());
-        let mut response = (self.status, body).respond_to(req)?;
+        let mut response = match self.oauth {
+            None => (self.status, Message::new(self.message.clone())).respond_to(req)?,
+            Some(code) => {
+                let body = json!({
+                    "error": code,
+                    "error_description": self.message,
+                    "message": self.message,
+                });
+                let mut response = (self.status, Json(body)).respond_to(req)?;
+                response.set_raw_header("Cache-Control", "no-store");
+                let challenge = match code {
+                    "invalid_client" => Some(r#"Basic realm="auth_service""#),
+                    "invalid_token" => Some(r#"Bearer error="invalid_token""#),
+                    _ => None,
+                };
+                if let Some(challenge) = challenge {
+                    response.set_raw_header("WWW-Authenticate", challenge);
+                }
+                response
+            }
+        };
         self.report(req, &mut response);
         Ok(response)
     }

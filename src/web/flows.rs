@@ -123,6 +123,20 @@ impl AccountRequest<'_> {
         email
     }
 
+    /// Ends this browser's session here (if it has one) and drops its cookie.
+    pub async fn log_out(&self) -> Result<(), AuthError> {
+        let Some(session_id) = self.cookies.session_id() else {
+            return Ok(());
+        };
+        match self.auth.sessions().end(&self.caller, &session_id).await {
+            Ok(()) | Err(AuthError::NoSession) => {
+                self.cookies.end_session();
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     /// Asks for a reset link for `body.email` (the token itself only when tokens are exposed).
     pub async fn request_reset(&self, body: &EmailInput) -> Result<ResetRequest, AuthError> {
         let expose = self.settings.expose_reset_token;

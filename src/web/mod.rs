@@ -69,11 +69,12 @@ mod tests {
         };
         assert_eq!(get("/"), 1);
         assert_eq!(get("/profile"), 1);
+        assert_eq!(get("/account/applications"), 1);
         let post_email = routes
             .iter()
             .filter(|r| r.method == Method::Post && r.uri.as_str() == "/account/email")
             .count();
         assert_eq!(post_email, 1);
-        assert_eq!(routes.len(), total - 3);
+        assert_eq!(routes.len(), total - 4);
     }
 }

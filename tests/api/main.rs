@@ -10,6 +10,7 @@ mod expiry;
 mod journey;
 mod mail;
 mod mfa;
+mod oidc;
 mod openapi;
 mod ops;
 mod pages_account;

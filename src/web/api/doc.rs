@@ -53,6 +53,15 @@ pub fn document() -> utoipa::openapi::OpenApi {
         super::mfa::passkey_registration_options,
         super::mfa::register_passkey,
         super::mfa::remove_passkey,
+        super::oidc::discovery,
+        super::oidc::jwks,
+        super::oidc::token,
+        super::oidc::userinfo_get,
+        super::oidc::userinfo_post,
+        super::oidc::introspect,
+        super::oidc::revoke,
+        super::oidc::list_applications,
+        super::oidc::revoke_application,
         crate::web::ops::alive,
         crate::web::ops::ready,
         crate::web::ops::metrics,
@@ -62,6 +71,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         (name = "original", description = "The original Flask service's contract, to the letter"),
         (name = "account", description = "Account self-service"),
         (name = "second factors", description = "Authenticator app, recovery codes and passkeys: the sign-in's second step, a passkey sign-in, and setting them up"),
+        (name = "openid connect", description = "The OpenID Connect provider's endpoints for applications: discovery, keys, tokens, userinfo, introspection, revocation (the authorization and logout endpoints are pages)"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
@@ -86,6 +96,9 @@ impl Modify for Conventions {
         let cookie = ApiKeyValue::with_description("session_id", "__Host-session_id in release");
         let scheme = SecurityScheme::ApiKey(ApiKey::Cookie(cookie));
         components.add_security_scheme("session", scheme);
+        let bearer =
+            utoipa::openapi::security::Http::new(utoipa::openapi::security::HttpAuthScheme::Bearer);
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
         let asks_password: Vec<String> = components
             .schemas
             .iter()

@@ -6,6 +6,7 @@
 mod account;
 pub mod doc;
 mod mfa;
+mod oidc;
 
 use std::ops::Deref;
 
@@ -69,7 +70,14 @@ pub fn routes() -> Vec<rocket::Route> {
         reset_token,
         update_password
     ];
-    [original, account::routes(), mfa::routes(), routes![openapi]].concat()
+    [
+        original,
+        account::routes(),
+        mfa::routes(),
+        oidc::routes(),
+        routes![openapi],
+    ]
+    .concat()
 }
 
 /// The OpenAPI 3.1 description of this API.

@@ -6,7 +6,7 @@ use rocket::serde::json::json;
 use rocket::{Either, Responder, get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{FormPage, Page, redirect_with, submit};
+use super::{FormPage, Page, redirect_with, signed_in_to, submit};
 use crate::auth::Account;
 use crate::auth::AuthError;
 use crate::time::readable;
@@ -55,7 +55,7 @@ pub async fn signup_submit(
         Some(login) => {
             page.cookies.start_session(login);
             let welcome = "Welcome! Your account is ready.";
-            Ok(redirect_with(uri!(profile_page), welcome))
+            Ok(Flash::success(Redirect::to(signed_in_to(&page)), welcome))
         }
         None => {
             let next = "Your account is ready. Open the link we sent to your email, then log in.";
@@ -64,9 +64,18 @@ pub async fn signup_submit(
     }
 }
 
+/// The login form; while an application's sign-in waits (OpenID Connect), with the email its
+/// `login_hint` gave.
 #[get("/login")]
 pub fn login_page(page: Page<'_>) -> Either<Template, Redirect> {
-    guest_form(&page, &LOGIN)
+    let hint = page
+        .cookies
+        .authorization()
+        .and_then(|pending| pending.login_hint);
+    match (hint, page.layout.account()) {
+        (Some(hint), None) => Either::Left(LOGIN.prefilled(&page, "email", &hint)),
+        _ => guest_form(&page, &LOGIN),
+    }
 }
 
 /// Wrong password and unknown email get the same 401 and message; the email stays typed, the
@@ -79,7 +88,7 @@ pub async fn login_submit(
 ) -> Result<Redirect, FormError> {
     let log_in = async |credentials| page.log_in(credentials).await;
     match submit(form, log_in, LOGIN.again(&page)).await? {
-        LogIn::Done(_) => Ok(Redirect::to(uri!(profile_page))),
+        LogIn::Done(_) => Ok(Redirect::to(signed_in_to(&page))),
         LogIn::SecondFactor(pending) => {
             page.cookies.hold_sign_in_step(&pending.token);
             Ok(Redirect::to(paths::SECOND_FACTOR))
@@ -173,12 +182,6 @@ pub async fn logout_submit(
     _form: CheckedForm,
     request: AccountRequest<'_>,
 ) -> Result<LoggedOut, ErrorPage> {
-    let (auth, cookies) = (request.auth, &request.cookies);
-    if let Some(session_id) = cookies.session_id() {
-        match auth.sessions().end(&request.caller, &session_id).await {
-            Ok(()) | Err(AuthError::NoSession) => cookies.end_session(),
-            Err(error) => return Err(error.into()),
-        }
-    }
+    request.log_out().await?;
     Ok(LoggedOut::home("You have been logged out."))
 }

@@ -5,6 +5,7 @@ mod account;
 mod docs;
 mod home;
 mod links;
+mod oidc;
 mod passkeys;
 mod password;
 mod security;
@@ -80,6 +81,13 @@ pub fn routes() -> Vec<rocket::Route> {
         passkeys::login_submit,
         passkeys::login_finish,
         passkeys::second_factor_submit,
+        oidc::authorize,
+        oidc::resume,
+        oidc::consent,
+        oidc::logout,
+        oidc::logout_confirmed,
+        oidc::applications_page,
+        oidc::revoke_submit,
     ]
 }
 
@@ -259,6 +267,15 @@ fn redirect_with(to: rocket::http::uri::Origin<'static>, message: &str) -> Flash
     Flash::success(Redirect::to(to), message.to_owned())
 }
 
+/// Where a browser goes once it has signed in: back to an application's pending sign-in
+/// (OpenID Connect) if it started one, otherwise its profile.
+fn signed_in_to(request: &AccountRequest<'_>) -> Origin<'static> {
+    match request.cookies.authorization() {
+        Some(_) => uri!(oidc::resume),
+        None => uri!(account::profile_page),
+    }
+}
+
 /// A `303 See Other` to the login page for a visitor whose session ended while a form of the
 /// account was open.
 fn log_in_first() -> PageFailure {
@@ -406,6 +423,17 @@ impl FormPage {
     /// The empty form.
     fn empty(&self, page: &Page<'_>) -> Template {
         self.render(page, None, &Refusal::default())
+    }
+
+    /// The empty form but for its field `name`, which shows `value`.
+    fn prefilled(&self, page: &Page<'_>, name: &str, value: &str) -> Template {
+        let mut values = json!({});
+        values[name] = value.into();
+        let context = json!({
+            "title": self.title,
+            "form": Refusal::default().context(values),
+        });
+        page.layout.render(self.template, context)
     }
 
     /// The empty form, with `extra` keys in its context.

@@ -9,7 +9,7 @@ use rocket::serde::json::{Value, json};
 use rocket::{get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{FormPage, Page, account_of, enrolling_account_of, redirect_with, submit};
+use super::{FormPage, Page, account_of, enrolling_account_of, submit};
 use crate::auth::{AuthError, Ceremony, SecondFactor};
 use crate::web::bodies::{
     EmailInput, NewPasskey, PageCredential, PasskeyAnswer, PasskeyRemoval, PasskeyStart,
@@ -206,8 +206,8 @@ pub async fn login_finish(
         Err(_) => Err(AuthError::PasskeyRefused),
     };
     match signed_in {
-        Ok(_) => Ok(redirect_with(
-            uri!(super::account::profile_page),
+        Ok(_) => Ok(Flash::success(
+            Redirect::to(super::signed_in_to(&page)),
             "You are logged in.",
         )),
         Err(AuthError::PasskeyRefused) => Ok(Flash::error(
@@ -238,8 +238,8 @@ pub async fn second_factor_submit(
     match signed_in {
         Ok(_) => {
             page.cookies.drop_sign_in_step();
-            Ok(redirect_with(
-                uri!(super::account::profile_page),
+            Ok(Flash::success(
+                Redirect::to(super::signed_in_to(&page)),
                 "You are logged in.",
             ))
         }

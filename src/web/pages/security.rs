@@ -10,7 +10,7 @@ use rocket::serde::json::json;
 use rocket::{Either, get, post, uri};
 use rocket_dyn_templates::Template;
 
-use super::{FormPage, Page, Refusal, account_of, enrolling_account_of, redirect_with, submit};
+use super::{FormPage, Page, Refusal, account_of, enrolling_account_of, submit};
 use crate::auth::{Account, AuthError, TotpSetup};
 use crate::time::readable;
 use crate::web::bodies::{FactorChange, PageAnswer, TotpCode};
@@ -63,8 +63,8 @@ pub async fn second_factor_submit(
     let signed_in = submit(form, complete, SECOND_FACTOR.again(&page)).await?;
     page.cookies.drop_sign_in_step();
     match signed_in {
-        true => Ok(redirect_with(
-            uri!(super::account::profile_page),
+        true => Ok(Flash::success(
+            Redirect::to(super::signed_in_to(&page)),
             "You are logged in.",
         )),
         false => Err(timed_out()),
