@@ -36,15 +36,20 @@ impl Fairing for SecurityHeaders {
         }
         // The pages of mailed links carry (or just carried) a token in their URL: never leak it
         // onward.
-        let referrer = match path.starts_with("/password/reset") || path.starts_with("/email/") {
+        // So do the OpenID Connect pages: their URLs carry an application's state, and the way
+        // back carries its code.
+        let tokens_in_url = ["/password/reset", "/email/", "/oauth/"];
+        let referrer = match tokens_in_url.iter().any(|prefix| path.starts_with(prefix)) {
             true => "no-referrer",
             false => "same-origin",
         };
         res.set_header(Header::new("Referrer-Policy", referrer));
-        // Pages and API answers show account data or forms; only static assets may be cached
+        // Pages and API answers show account data or forms; only static assets and the OpenID
+        // Connect provider's public documents (which set their own lifetime) may be cached
         // (not an error page under their path: it shows the visitor's header).
         let asset = path.starts_with("/static/") || path == "/favicon.ico";
-        if !(asset && res.status().class().is_success()) {
+        let published = path == "/.well-known/openid-configuration" || path == "/oauth/jwks";
+        if !((asset || published) && res.status().class().is_success()) {
             res.set_header(Header::new("Cache-Control", "no-store"));
         }
     }

@@ -11,6 +11,7 @@ mod journey;
 mod mail;
 mod mfa;
 mod oidc;
+mod oidc_rules;
 mod openapi;
 mod ops;
 mod pages_account;

@@ -409,10 +409,12 @@ impl<'a> Oidc<'a> {
             return Ok(to_client("unauthorized_client", "the client was removed"));
         };
         let session = account.and_then(|account| account.session.as_ref());
+        // A session made since the request began is fresh enough for anything; an older one
+        // only without `prompt=login`, and within `max_age`.
         let fresh_enough = session.is_some_and(|session| {
             let at = session.created_at;
-            (!request.login || at >= request.started_at)
-                && request.max_age.is_none_or(|max| now() - at <= max)
+            at >= request.started_at
+                || (!request.login && request.max_age.is_none_or(|max| now() - at <= max))
         });
         let (Some(account), Some(session), true) = (account, session, fresh_enough) else {
             return Ok(match request.silent {

@@ -276,6 +276,7 @@ pub struct TokenAnswer {
     /// A JWS (RS256 unless the client was registered for EdDSA).
     pub id_token: String,
     /// With the `offline_access` scope; rotated on every use.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     pub scope: String,
 }

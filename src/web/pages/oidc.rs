@@ -120,6 +120,11 @@ pub async fn authorize(query: OAuthQuery, page: Page<'_>) -> Result<Step, ErrorP
     match page.auth.oidc().authorize(query.authorize_params()).await {
         Ok(request) => {
             page.cookies.hold_authorization(&request);
+            // `prompt=login`: whatever session this browser has, its owner logs in again.
+            if request.login && !request.silent && page.layout.account().is_some() {
+                page.log_out().await?;
+                return Ok(log_in_first());
+            }
             go_on(&page, &request, None, false).await
         }
         Err(Refusal::Page(why)) => Err(refused(why)),
@@ -173,8 +178,7 @@ async fn go_on(
             if account.is_some() {
                 page.log_out().await?;
             }
-            let message = "Log in to continue to the application.";
-            Ok(Step::Flash(Flash::warning(Redirect::to("/login"), message)))
+            Ok(log_in_first())
         }
         Next::Consent(view) => Ok(Step::Page(consent_page(page, account.as_ref(), &view))),
         Next::Redirect(url) => {
@@ -188,6 +192,12 @@ async fn go_on(
             })
         }
     }
+}
+
+/// To the login page, which comes back here once the browser has logged in.
+fn log_in_first() -> Step {
+    let message = "Log in to continue to the application.";
+    Step::Flash(Flash::warning(Redirect::to("/login"), message))
 }
 
 /// The consent page: which application, what it will see, where the browser goes back.
