@@ -4,7 +4,9 @@
 //! and a pending step's count of wrong answers excepted).
 //! `PROPTEST_CASES` sets the number of requests (256 by default).
 
-use auth_service::db::schema::{account_tokens, recovery_codes, sessions, totp_credentials, users};
+use auth_service::db::schema::{
+    account_tokens, oidc_grants, oidc_tokens, recovery_codes, sessions, totp_credentials, users,
+};
 use diesel::prelude::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -63,6 +65,20 @@ const PATHS: &[&str] = &[
     "/email/verify",
     "/email/confirm",
     "/static/css/style.css",
+    "/.well-known/openid-configuration",
+    "/oauth/jwks",
+    "/oauth/authorize",
+    "/oauth/authorize?response_type=code&client_id=nobody&redirect_uri=https%3A%2F%2Fevil.test%2F",
+    "/oauth/authorize/resume",
+    "/oauth/token",
+    "/oauth/userinfo",
+    "/oauth/introspect",
+    "/oauth/revoke",
+    "/oauth/logout",
+    "/oauth/logout?id_token_hint=a.b.c&post_logout_redirect_uri=x",
+    "/account/applications",
+    "/account/applications/abcdefghijklmnopqrstuv",
+    "/account/applications/revoke",
 ];
 
 #[derive(Clone)]
@@ -126,6 +142,14 @@ fn field_name() -> impl Strategy<Value = String> {
         Just("challenge_id".to_owned()),
         Just("credential".to_owned()),
         Just("name".to_owned()),
+        Just("grant_type".to_owned()),
+        Just("client_id".to_owned()),
+        Just("client_secret".to_owned()),
+        Just("refresh_token".to_owned()),
+        Just("code_verifier".to_owned()),
+        Just("redirect_uri".to_owned()),
+        Just("decision".to_owned()),
+        Just("id_token_hint".to_owned()),
         "[a-z_\\[\\].%]{0,10}",
     ]
 }
@@ -148,7 +172,7 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn request(live_session: String) -> impl Strategy<Value = BadRequest> {
+fn request(live_session: String, client_id: String) -> impl Strategy<Value = BadRequest> {
     let method = prop_oneof![
         Just(Method::Get),
         Just(Method::Post),
@@ -160,6 +184,20 @@ fn request(live_session: String) -> impl Strategy<Value = BadRequest> {
         prop::sample::select(PATHS).prop_map(str::to_owned),
         ("(password/reset|email/verify|email/confirm)", "[a-z]{0,12}")
             .prop_map(|(page, token)| format!("/{page}?token={token}")),
+        // A registered client's authorization request, with junk in one parameter.
+        (
+            "(scope|state|nonce|prompt|max_age|code_challenge|login_hint|request)",
+            "[ -~]{0,40}"
+        )
+            .prop_map(move |(name, junk)| {
+                let junk = crate::helpers::form(&[(&name, &junk)]);
+                format!(
+                    "/oauth/authorize?response_type=code&client_id={client_id}\
+                     &redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&scope=openid\
+                     &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
+                     &code_challenge_method=S256&{junk}"
+                )
+            }),
         "[ -~]{0,30}".prop_map(|junk| format!("/{}", junk.replace(['#', '?', ' '], ""))),
     ];
     let content_type = prop_oneof![
@@ -204,6 +242,7 @@ type Snapshot = (
     Vec<(Vec<u8>, i32, i64, i64)>,
     Vec<(i32, bool, Vec<u8>, i64)>,
     Vec<Vec<u8>>,
+    (Vec<(Vec<u8>, Option<i64>)>, Vec<(i32, String, String)>),
 );
 
 /// Everything a rejected request must not change.
@@ -249,7 +288,21 @@ fn snapshot(app: &TestApp) -> Snapshot {
         .order(recovery_codes::code_hash)
         .load(conn)
         .unwrap();
-    (accounts, reset_tokens, live, totp, codes)
+    let tokens = oidc_tokens::table
+        .select((oidc_tokens::token_hash, oidc_tokens::spent_at))
+        .order(oidc_tokens::token_hash)
+        .load(conn)
+        .unwrap();
+    let grants = oidc_grants::table
+        .select((
+            oidc_grants::user_id,
+            oidc_grants::client_id,
+            oidc_grants::scopes,
+        ))
+        .order((oidc_grants::user_id, oidc_grants::client_id))
+        .load(conn)
+        .unwrap();
+    (accounts, reset_tokens, live, totp, codes, (tokens, grants))
 }
 
 #[test]
@@ -271,12 +324,23 @@ fn arbitrary_requests_never_get_a_5xx_and_rejected_ones_change_nothing() {
         "a pending authenticator"
     );
 
+    // A registered application, so that authorization requests get past the client check.
+    let client = crate::oidc::register(
+        &app,
+        auth_service::auth::oidc::NewClient {
+            public: true,
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            ..crate::oidc::confidential()
+        },
+    );
+    let client_id = client.client.client_id.clone();
+
     let config = Config {
         failure_persistence: None,
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
-    let outcome = runner.run(&request(live_session), |bad| {
+    let outcome = runner.run(&request(live_session, client_id), |bad| {
         let before = snapshot(&app);
         let mut request = app.client.req(bad.method, bad.path.clone()).body(&bad.body);
         if let Some(content_type) = &bad.content_type {

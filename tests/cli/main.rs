@@ -168,6 +168,7 @@ fn every_level_of_help_reads_like_a_manual() {
         &["sessions", "--help"],
         &["config", "check", "--help"],
         &["backup", "--help"],
+        &["oidc", "clients", "add", "--help"],
     ] {
         let text = stdout(&run(work.path(), &socket, args, "", &[]));
         assert!(text.contains("Usage: auth_service"), "{args:?}: {text}");
@@ -285,6 +286,137 @@ async fn the_commands_go_through_the_running_service_and_work_without_it() {
             "admin.backup",
             "admin.backup",
             "admin.user_deleted",
+        ]
+    );
+}
+
+/// The value after `name: ` on its line of `text`.
+fn field<'t>(text: &'t str, name: &str) -> &'t str {
+    let start = text
+        .find(&format!("{name}: "))
+        .unwrap_or_else(|| panic!("{name} in {text}"));
+    let rest = &text[start + name.len() + 2..];
+    &rest[..rest.find('\n').unwrap_or(rest.len())]
+}
+
+#[rocket::async_test]
+async fn oidc_clients_are_registered_shown_given_new_secrets_and_removed_and_keys_rotated() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let db = dir.join("auth.db");
+    let server = Server::start(db.to_str().unwrap(), dir, Limits::default());
+    let socket = server.admin_socket.clone();
+    let api = Api::new(&server);
+    let admin = |args: &[&str]| run(dir, &socket, args, "", &[]);
+
+    let added = stdout(&admin(&[
+        "oidc",
+        "clients",
+        "add",
+        "--name",
+        "Team wiki",
+        "--redirect-uri",
+        "https://wiki.example.com/callback",
+        "--redirect-uri",
+        "http://127.0.0.1/callback",
+        "--post-logout-uri",
+        "https://wiki.example.com/",
+        "--scopes",
+        "openid",
+        "email",
+    ]));
+    let (id, secret) = (field(&added, "client_id"), field(&added, "client_secret"));
+    assert_eq!(secret.len(), 43, "{added}");
+    assert!(added.contains("shown this once"), "{added}");
+    assert_eq!(field(&added, "scopes"), "openid email");
+    assert_eq!(
+        api.token_as(id, secret).await.json()["error"],
+        "invalid_grant"
+    );
+    assert_eq!(
+        api.token_as(id, "wrong").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let listed = stdout(&admin(&["oidc", "clients", "list"]));
+    assert_eq!(listed, format!("{id}  Team wiki  (confidential)\n"));
+    let shown = stdout(&admin(&["oidc", "clients", "show", id]));
+    assert!(
+        shown
+            .contains("redirect URIs: https://wiki.example.com/callback http://127.0.0.1/callback"),
+        "{shown}"
+    );
+    assert!(!shown.contains(secret), "the secret is shown only once");
+    let rotated = stdout(&admin(&["oidc", "clients", "rotate-secret", id]));
+    let new_secret = field(&rotated, "client_secret");
+    assert_ne!(new_secret, secret);
+    assert_eq!(
+        api.token_as(id, secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        api.token_as(id, new_secret).await.json()["error"],
+        "invalid_grant"
+    );
+
+    let public = stdout(&admin(&[
+        "oidc",
+        "clients",
+        "add",
+        "--name",
+        "Phone app",
+        "--public",
+        "--redirect-uri",
+        "com.example.app:/callback",
+    ]));
+    assert!(!public.contains("client_secret"), "{public}");
+    let refused = admin(&[
+        "oidc",
+        "clients",
+        "add",
+        "--name",
+        "Bad",
+        "--redirect-uri",
+        "http://evil.example.com/cb",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(
+        stderr.contains("plain http is for loopback addresses only"),
+        "{stderr}"
+    );
+
+    let jwks = async || {
+        api.get("/oauth/jwks").await.json()["keys"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(jwks().await, 1);
+    let key = stdout(&admin(&["oidc", "rotate-key"]));
+    assert!(key.starts_with("new signing key(s): "), "{key}");
+    assert_eq!(jwks().await, 2, "the retired key stays published");
+
+    stdout(&admin(&["oidc", "clients", "remove", id]));
+    assert_eq!(
+        api.token_as(id, new_secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let gone = admin(&["oidc", "clients", "show", id]);
+    assert_eq!(gone.status.code(), Some(1));
+
+    // Without the service the commands open the database themselves.
+    server.kill();
+    let listed = stdout(&admin(&["oidc", "clients", "list"]));
+    assert!(listed.contains("Phone app  (public)"), "{listed}");
+    assert_eq!(
+        admin_events(dir),
+        [
+            "admin.oidc_client_added",
+            "admin.oidc_client_secret_rotated",
+            "admin.oidc_client_added",
+            "admin.oidc_key_rotated",
+            "admin.oidc_client_removed",
         ]
     );
 }

@@ -281,6 +281,26 @@ impl Api {
             .body(body)
     }
 
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// `POST /oauth/token` with a refresh token that does not exist, authenticated as
+    /// `client_id` with `secret` (`client_secret_post`): 400 `invalid_grant` when the client
+    /// authenticated, 401 when not.
+    pub async fn token_as(&self, client_id: &str, secret: &str) -> Answer {
+        let fields = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "unknown"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ];
+        self.send(self.form(reqwest::Method::POST, "/oauth/token", &fields))
+            .await
+    }
+
     /// `GET /health/ready`.
     pub async fn ready(&self) -> Answer {
         self.send(self.http.get(format!("{}/health/ready", self.base)))
