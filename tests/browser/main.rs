@@ -14,6 +14,8 @@ use thirtyfour::{ChromiumLikeCapabilities, LoggingPrefsLogLevel};
 /// The app on `127.0.0.1:<free port>`, stopped when dropped.
 struct Served {
     base: String,
+    /// The service's auth layer, for what only its operator does (registering applications).
+    auth: auth_service::auth::Auth,
     shutdown: rocket::Shutdown,
     _dir: tempfile::TempDir,
 }
@@ -62,6 +64,7 @@ async fn serve_on(host: &str) -> Served {
         .merge(("admin_socket", ""))
         .merge(("public_base_url", &base));
     let rocket = auth_service::build(figment).ignite().await.unwrap();
+    let auth = rocket.state::<auth_service::auth::Auth>().unwrap().clone();
     let shutdown = rocket.shutdown();
     rocket::tokio::spawn(rocket.launch());
     rocket::tokio::task::spawn_blocking(move || wait_for_port(port))
@@ -69,6 +72,7 @@ async fn serve_on(host: &str) -> Served {
         .unwrap();
     Served {
         base,
+        auth,
         shutdown,
         _dir: dir,
     }
@@ -1121,5 +1125,157 @@ async fn a_passkey_signs_in_alone_and_as_a_second_factor_in_chromium() {
     check_state(d, &axe, State::out("second-factor-passkey")).await;
     click(d, "form[data-passkey] button[type='submit']").await;
     assert_path(d, "/profile").await;
+    browser.quit().await;
+}
+
+/// A relying party's redirect endpoint on a free loopback port: it answers every request with
+/// a small page and keeps the request lines it got (at most `max` requests).
+fn relying_party(max: usize) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(max).flatten() {
+            let mut line = String::new();
+            let _ = BufReader::new(&stream).read_line(&mut line);
+            kept.lock().unwrap().push(line.trim_end().to_owned());
+            let page = "<!doctype html><title>Team wiki</title><h1>Signed in to the wiki</h1>";
+            let _ = write!(
+                &stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    (port, seen)
+}
+
+#[rocket::async_test]
+#[ignore = "needs chromium; see README"]
+async fn an_application_signs_in_through_login_second_factor_and_consent_in_chromium() {
+    let axe = axe_source();
+    let app = serve().await;
+    let (rp_port, seen) = relying_party(20);
+    let registered = app
+        .auth
+        .oidc()
+        .clients()
+        .add(auth_service::auth::oidc::NewClient {
+            name: "Team wiki".into(),
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            public: true,
+            post_logout_uris: Vec::new(),
+            skip_consent: false,
+            scopes: Vec::new(),
+            pkce_optional: false,
+            id_token_alg: None,
+        })
+        .await
+        .unwrap();
+    let client_id = registered.client.client_id;
+    let browser = Browser::start().await;
+    let d = browser.driver();
+    let password = "first password";
+    d.goto(&format!("{}/signup", app.base)).await.unwrap();
+    fill(d, "email", EMAIL).await;
+    fill(d, "password", password).await;
+    submit(d).await;
+    assert_path(d, "/profile").await;
+    let (key, _) = set_up_authenticator(d, password, None).await;
+    click(d, "header form button").await;
+    // The setup's deliberately wrong code left a 401 in the console log; only what follows is
+    // checked.
+    d.browser_log().await.unwrap();
+
+    // The application sends the browser here; the account logs in with its second factor.
+    let redirect = format!("http://127.0.0.1:{rp_port}/callback");
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let authorize = format!(
+        "{}/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri={}\
+         &scope=openid%20email&state=st4te&nonce=n0nce\
+         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        app.base,
+        redirect.replace(':', "%3A").replace('/', "%2F"),
+    );
+    d.goto(&authorize).await.unwrap();
+    assert_path(d, "/login").await;
+    fill(d, "email", EMAIL).await;
+    fill(d, "password", password).await;
+    submit(d).await;
+    assert_path(d, "/login/second-factor").await;
+    fill(d, "code", &authenticator_code(&key, 1)).await;
+    submit(d).await;
+
+    // The consent page names the application and where the browser goes back.
+    assert_path(d, "/oauth/authorize/resume").await;
+    assert_eq!(text_of(d, "h1").await, "Sign in to Team wiki?");
+    check_state(d, &axe, State::signed_in("oauth-consent", EMAIL)).await;
+    let main = text_of(d, "main").await;
+    assert!(
+        main.contains("127.0.0.1:") && main.contains("email address"),
+        "{main}"
+    );
+    d.find(By::Css("button[value='allow']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // Back at the application with a code, the state and the issuer.
+    let deadline = Instant::now() + PATIENCE;
+    let mut url = d.current_url().await.unwrap();
+    while !url.as_str().starts_with(&redirect) && Instant::now() < deadline {
+        rocket::tokio::time::sleep(Duration::from_millis(50)).await;
+        url = d.current_url().await.unwrap();
+    }
+    assert!(
+        url.as_str().starts_with(&format!("{redirect}?code=")),
+        "{url}"
+    );
+    assert_eq!(text_of(d, "h1").await, "Signed in to the wiki");
+    let pairs: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(pairs["state"], "st4te");
+    assert_eq!(pairs["iss"], app.base);
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.starts_with("GET /callback?code="))
+    );
+
+    // The application exchanges the code: the ID token says a second factor was used.
+    let http = reqwest::Client::new();
+    let body = format!(
+        "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={verifier}&client_id={client_id}",
+        pairs["code"],
+        redirect.replace(':', "%3A").replace('/', "%2F"),
+    );
+    let answer = http
+        .post(format!("{}/oauth/token", app.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let tokens: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+    use base64::Engine;
+    let payload = tokens["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["nonce"], "n0nce");
     browser.quit().await;
 }

@@ -218,7 +218,7 @@ fn consent_page(page: &Page<'_>, account: Option<&Account>, view: &ConsentView) 
 /// What a scope lets an application have, in people's words.
 fn scope_words(scope: &str) -> Option<&'static str> {
     match scope {
-        "openid" => Some("Know who you are here (an identifier only it receives from us)"),
+        "openid" => Some("Know it is you (by an identifier, never your email or password)"),
         "email" => Some("See your email address and whether it is verified"),
         "offline_access" => Some("Stay signed in when you are not using it"),
         _ => None,
