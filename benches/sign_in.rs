@@ -2,6 +2,11 @@
 //! a password and an authenticator code, a password and a passkey, and a passkey alone, each
 //! through the whole HTTP stack (Rocket's local client) on one SQLite database, bcrypt at the
 //! release cost (12). Quote them as ratios to the password sign-in of the same run.
+//!
+//! And what the OpenID Connect provider's token endpoint costs beside that login: an
+//! application's whole sign-in (the authorization request of a signed-in browser, then the code
+//! exchange, an RS256 ID token signed), a refresh (rotation and a new ID token) and a userinfo
+//! read.
 
 use std::hint::black_box;
 
@@ -190,5 +195,112 @@ fn sign_ins(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sign_ins);
+/// The authorization request of a signed-in browser (a first-party client: no consent page)
+/// and the code exchange: the tokens.
+fn application_sign_in(bench: &Bench, session: &str, client_id: &str, secret: &str) -> Value {
+    let authorize = format!(
+        "/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri=https%3A%2F%2Fapp.bench.test%2Fcb\
+         &scope=openid%20email%20offline_access&state=s&nonce=n\
+         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+    );
+    let response = bench
+        .client
+        .get(authorize)
+        .cookie(rocket::http::Cookie::new("session_id", session.to_owned()))
+        .dispatch();
+    let location = response.headers().get_one("Location").unwrap().to_owned();
+    let code = location
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    token(
+        bench,
+        client_id,
+        secret,
+        &format!(
+            "grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.bench.test%2Fcb\
+         &code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        ),
+    )
+}
+
+fn token(bench: &Bench, client_id: &str, secret: &str, body: &str) -> Value {
+    let response = bench
+        .client
+        .post("/oauth/token")
+        .header(ContentType::Form)
+        .body(format!(
+            "{body}&client_id={client_id}&client_secret={secret}"
+        ))
+        .dispatch();
+    assert_eq!(response.status(), Status::Ok);
+    response.into_json().unwrap()
+}
+
+fn token_endpoint(c: &mut Criterion) {
+    let bench = Bench::new();
+    let session = bench.account("oidc@bench.test");
+    let auth = bench
+        .client
+        .rocket()
+        .state::<auth_service::auth::Auth>()
+        .unwrap();
+    let registered = rocket::async_test(auth.oidc().clients().add(
+        auth_service::auth::oidc::NewClient {
+            name: "bench".into(),
+            redirect_uris: vec!["https://app.bench.test/cb".into()],
+            public: false,
+            post_logout_uris: Vec::new(),
+            skip_consent: true,
+            scopes: Vec::new(),
+            pkce_optional: false,
+            id_token_alg: None,
+        },
+    ))
+    .unwrap();
+    let (id, secret) = (registered.client.client_id, registered.secret.unwrap());
+    let tokens = application_sign_in(&bench, &session, &id, &secret);
+    let refresh = std::cell::RefCell::new(tokens["refresh_token"].as_str().unwrap().to_owned());
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+
+    let mut group = c.benchmark_group("token endpoint");
+    group.sample_size(20);
+    group.bench_function("login (password)", |b| {
+        b.iter(|| black_box(bench.password("oidc@bench.test")))
+    });
+    group.bench_function("application sign-in (authorize + code exchange)", |b| {
+        b.iter(|| black_box(application_sign_in(&bench, &session, &id, &secret)))
+    });
+    group.bench_function("refresh", |b| {
+        b.iter(|| {
+            let body = format!(
+                "grant_type=refresh_token&refresh_token={}",
+                refresh.borrow()
+            );
+            let tokens = token(&bench, &id, &secret, &body);
+            *refresh.borrow_mut() = tokens["refresh_token"].as_str().unwrap().to_owned();
+            black_box(tokens)
+        })
+    });
+    group.bench_function("userinfo", |b| {
+        b.iter(|| {
+            let response = bench
+                .client
+                .get("/oauth/userinfo")
+                .header(rocket::http::Header::new(
+                    "Authorization",
+                    format!("Bearer {access}"),
+                ))
+                .dispatch();
+            assert_eq!(response.status(), Status::Ok);
+            black_box(response.into_string())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, sign_ins, token_endpoint);
 criterion_main!(benches);
