@@ -43,6 +43,12 @@ pub enum Command {
     UserDisableMfa {
         email: String,
     },
+    UserDisable {
+        email: String,
+    },
+    UserEnable {
+        email: String,
+    },
     SessionsRevoke {
         email: String,
     },
@@ -134,7 +140,7 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
             let when = |t: Option<i64>| t.map_or("never".into(), crate::time::rfc3339);
             Ok(format!(
                 "id: {}\nemail: {}\ncreated: {}\nemail verified: {}\nlive sessions: {}\n\
-                 trusted devices: {}\nlast seen: {}",
+                 trusted devices: {}\nlast seen: {}\ndisabled: {}",
                 shown.id,
                 shown.email,
                 crate::time::rfc3339(shown.created_at),
@@ -142,6 +148,7 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
                 shown.live_sessions,
                 shown.trusted_devices,
                 when(shown.last_seen_at),
+                when(shown.disabled_at),
             ))
         }
         Command::UserDisableMfa { email: raw } => {
@@ -157,6 +164,20 @@ pub async fn execute(auth: &Auth, command: Command) -> Result<String, String> {
                 ),
                 false => format!("{address} had no second factor; its sessions ended"),
             })
+        }
+        Command::UserDisable { email: raw } => {
+            let address = email(&raw)?;
+            let ended = operator.disable_user(&address).await.map_err(failed)?;
+            Ok(format!(
+                "{address} disabled: {} ended, its links, devices and applications' tokens \
+                 revoked",
+                counted(ended, "session", "sessions")
+            ))
+        }
+        Command::UserEnable { email: raw } => {
+            let address = email(&raw)?;
+            operator.enable_user(&address).await.map_err(failed)?;
+            Ok(format!("{address} enabled: it may sign in again"))
         }
         Command::SessionsRevoke { email: raw } => {
             let ended = operator

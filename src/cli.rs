@@ -112,6 +112,20 @@ enum UserAction {
         /// The account's email.
         email: String,
     },
+    /// Disable an account: it cannot sign in until enabled again.
+    ///
+    /// Every session ends, and everything derived from its credentials is void: mailed links,
+    /// trusted devices, pending sign-ins, and the codes and tokens its applications (OpenID
+    /// Connect) hold. Its data stays; `enable` undoes it.
+    Disable {
+        /// The account's email.
+        email: String,
+    },
+    /// Let a disabled account sign in again.
+    Enable {
+        /// The account's email.
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,6 +254,8 @@ fn command(action: Action) -> Result<Command, String> {
         Action::User(UserAction::Delete { email }) => Command::UserDelete { email },
         Action::User(UserAction::Show { email }) => Command::UserShow { email },
         Action::User(UserAction::DisableMfa { email }) => Command::UserDisableMfa { email },
+        Action::User(UserAction::Disable { email }) => Command::UserDisable { email },
+        Action::User(UserAction::Enable { email }) => Command::UserEnable { email },
         Action::Sessions(SessionsAction::Revoke { email }) => Command::SessionsRevoke { email },
         Action::Sessions(SessionsAction::Purge) => Command::SessionsPurge,
         Action::Oidc(OidcAction::RotateKey) => Command::OidcRotateKey,

@@ -100,6 +100,12 @@ impl Credentials<'_> {
             .await
             .map_err(|e| auth.throttled(caller, "login.throttled", e, Some(email.as_str())))?;
         match self.verify(email, password).await {
+            Ok((user, _)) if user.disabled_at.is_some() => {
+                auth.release(reservation).await;
+                auth.audit
+                    .record(caller, "login.disabled", &[Field::UserId(user.id)]);
+                Err(AuthError::AccountDisabled)
+            }
             Ok((user, check)) => Ok(Proof {
                 user,
                 password: check,

@@ -92,6 +92,9 @@ pub enum AuthError {
     /// in the last 5 minutes.
     #[error("current_password is required")]
     CurrentPasswordRequired,
+    /// The right password (or passkey) of an account the operator disabled.
+    #[error("this account is disabled")]
+    AccountDisabled,
     /// The current password an account action asked for is wrong.
     #[error("current password is wrong")]
     WrongPassword,

@@ -28,6 +28,8 @@ pub struct AccountSummary {
     pub trusted_devices: usize,
     /// When one of its live sessions was last used.
     pub last_seen_at: Option<i64>,
+    /// When the operator disabled it.
+    pub disabled_at: Option<i64>,
 }
 
 /// The operator, as audit lines name who acted: no address, no request.
@@ -140,6 +142,46 @@ impl Operator<'_> {
         Ok(())
     }
 
+    /// Disables the account `email`: it cannot sign in until enabled again; its sessions end
+    /// and everything derived from its credentials is void (mailed links, trusted devices,
+    /// pending sign-ins, its applications' codes and tokens). How many sessions ended.
+    pub async fn disable_user(self, email: &Email) -> Result<usize, AuthError> {
+        let auth = self.0;
+        let user = self.account(email).await?;
+        let (user_id, lifetimes) = (user.id, auth.lifetimes);
+        let ended = auth
+            .db
+            .write(move |tx| {
+                users::lock_account(tx, user_id)?;
+                users::set_disabled(tx, user_id, Some(now()))?;
+                revoke_derived_trust(tx, user_id, None)?;
+                sessions::delete_sessions_of(tx, user_id, None, now(), lifetimes)
+            })
+            .await?;
+        let fields = [
+            Field::UserId(user.id),
+            Field::Email(&user.email),
+            Field::Count(ended),
+        ];
+        auth.audit
+            .record(&operator(), "admin.user_disabled", &fields);
+        Ok(ended)
+    }
+
+    /// Lets the disabled account `email` sign in again.
+    pub async fn enable_user(self, email: &Email) -> Result<(), AuthError> {
+        let auth = self.0;
+        let user = self.account(email).await?;
+        let user_id = user.id;
+        auth.db
+            .write(move |tx| users::set_disabled(tx, user_id, None))
+            .await?;
+        let fields = [Field::UserId(user.id), Field::Email(&user.email)];
+        auth.audit
+            .record(&operator(), "admin.user_enabled", &fields);
+        Ok(())
+    }
+
     /// Deletes the account `email` as its owner would ([`super::Accounts::delete_account`]),
     /// without its password.
     pub async fn delete_user(self, email: &Email) -> Result<(), AuthError> {
@@ -161,11 +203,12 @@ impl Operator<'_> {
         let fields = [Field::UserId(user.id), Field::Email(&user.email)];
         auth.audit.record(&operator(), "admin.user_shown", &fields);
         let (user_id, lifetimes, at) = (user.id, auth.lifetimes, now());
-        let (live, trusted) = auth
+        let (live, trusted, disabled_at) = auth
             .db
             .run(move |c| {
                 let live = sessions::live_sessions(c, user_id, at, lifetimes)?;
-                Ok((live, devices::digests_of(c, user_id)?.len()))
+                let disabled_at = users::find_user_by_id(c, user_id)?.and_then(|u| u.disabled_at);
+                Ok((live, devices::digests_of(c, user_id)?.len(), disabled_at))
             })
             .await?;
         Ok(AccountSummary {
@@ -176,6 +219,7 @@ impl Operator<'_> {
             live_sessions: live.len(),
             trusted_devices: trusted,
             last_seen_at: live.iter().map(|s| s.last_seen_at).max(),
+            disabled_at,
         })
     }
 

@@ -9,7 +9,7 @@ use super::links::revoke_derived_trust;
 use super::view::{Account, SessionFacts};
 use super::{Auth, AuthError, Caller, token, user_agent};
 use crate::db::sessions::TOUCH_AFTER_SECS;
-use crate::db::{DbError, Tx, devices, factors, now, sessions, throttle_events};
+use crate::db::{DbError, Tx, devices, factors, now, sessions, throttle_events, users};
 
 /// A started session, for the client: its account, the id to hand to the client (the only
 /// copy of the raw value) and, when signing in made the client a trusted device, the device
@@ -136,7 +136,8 @@ impl Sessions<'_> {
         let stored = auth
             .db
             .write(move |tx| {
-                if !check.still_current(tx)? {
+                // A disabled account (the operator, since the password was checked) opens none.
+                if !check.still_current(tx)? || users::is_disabled(tx, user_id)? {
                     return Ok(None);
                 }
                 // A second factor set up since the sign-in read the account (under the row's

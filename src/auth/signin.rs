@@ -463,6 +463,10 @@ impl SignIn<'_> {
             .db
             .write(move |tx| {
                 users::lock_account(tx, user_id)?;
+                // Disabled by the operator since the step began: it ends as a voided step.
+                if users::is_disabled(tx, user_id)? {
+                    return Err(DbError::NotFound);
+                }
                 let spent = match &spend {
                     None => false,
                     Some(Spend::Step(step)) => factors::accept_step(tx, user_id, true, *step)?,

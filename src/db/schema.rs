@@ -22,6 +22,7 @@ diesel::table! {
         created_at -> BigInt,
         email_verified_at -> Nullable<BigInt>,
         credential_version -> Integer,
+        disabled_at -> Nullable<BigInt>,
     }
 }
 

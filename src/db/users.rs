@@ -21,6 +21,8 @@ pub struct User {
     /// Counts the changes of the account's credentials ([`advance_credential_version`]); a
     /// mailed link works only under the version it was issued with.
     pub credential_version: i32,
+    /// When the operator disabled it (`None`: it may sign in).
+    pub disabled_at: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -139,6 +141,24 @@ pub fn lock_account_by_email(tx: &mut Tx<'_>, email: &str) -> Result<Option<User
         .returning(users::all_columns)
         .get_result(&mut **tx)
         .optional()?)
+}
+
+/// Disables the account `id` at `at`, or enables it (`None`); `false` when no such account.
+pub fn set_disabled(tx: &mut Tx<'_>, id: i32, at: Option<i64>) -> Result<bool, DbError> {
+    let updated = diesel::update(users::table.find(id))
+        .set(users::disabled_at.eq(at))
+        .execute(&mut **tx)?;
+    Ok(updated == 1)
+}
+
+/// Whether the account `id` is disabled (or gone).
+pub fn is_disabled(conn: &mut AnyConnection, id: i32) -> Result<bool, DbError> {
+    let found: Option<Option<i64>> = users::table
+        .find(id)
+        .select(users::disabled_at)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_none_or(|at| at.is_some()))
 }
 
 /// Moves account `id`'s credential version on: every mailed link issued under the old one stops
@@ -270,6 +290,20 @@ mod tests {
             db.write_blocking(|tx| set_password_hash(tx, 42, "x")),
             Err(DbError::NotFound)
         ));
+    }
+
+    #[test]
+    fn disabling_an_account_is_stored_and_undone_and_a_missing_one_counts_as_disabled() {
+        let (db, _dir, user) = db_with_user();
+        assert!(!is_disabled(&mut conn(&db), user.id).unwrap());
+        assert!(write(&db, |tx| set_disabled(tx, user.id, Some(7))));
+        assert!(is_disabled(&mut conn(&db), user.id).unwrap());
+        let stored = find_user_by_id(&mut conn(&db), user.id).unwrap().unwrap();
+        assert_eq!(stored.disabled_at, Some(7));
+        assert!(write(&db, |tx| set_disabled(tx, user.id, None)));
+        assert!(!is_disabled(&mut conn(&db), user.id).unwrap());
+        assert!(!write(&db, |tx| set_disabled(tx, user.id + 1, None)));
+        assert!(is_disabled(&mut conn(&db), user.id + 1).unwrap());
     }
 
     #[test]

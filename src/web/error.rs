@@ -172,7 +172,8 @@ impl From<AuthError> for Problem {
             AuthError::NoSession
             | AuthError::InvalidResetToken
             | AuthError::InvalidLinkToken
-            | AuthError::EmailNotVerified => Status::Forbidden,
+            | AuthError::EmailNotVerified
+            | AuthError::AccountDisabled => Status::Forbidden,
             AuthError::NoSuchSession | AuthError::UnknownAccount => Status::NotFound,
             AuthError::AlreadyVerified => Status::Conflict,
             AuthError::OAuth(fault) => {

@@ -695,6 +695,52 @@ fn a_password_change_an_account_deletion_and_an_operator_revocation_revoke_the_t
 }
 
 #[test]
+fn an_operators_disable_revokes_everything_and_refuses_sign_in_until_enabled() {
+    let (app, client) = signed_in_with_client();
+    let tokens = exchange(
+        &app,
+        &client,
+        &code_for(&app, &client.client.client_id, &[]),
+    );
+    let email = auth_service::auth::Email::parse("ann@example.com").unwrap();
+    let operator = auth(&app).operator();
+    assert_eq!(
+        rocket::async_test(operator.disable_user(&email)).unwrap(),
+        1
+    );
+    assert_eq!(
+        app.page("/profile").status(),
+        Status::SeeOther,
+        "its session ended"
+    );
+    assert_eq!(
+        userinfo_status(&app, tokens["access_token"].as_str().unwrap()),
+        Status::Unauthorized
+    );
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let refreshed = token_request(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    );
+    assert_eq!(refreshed.status(), Status::BadRequest);
+    let login = app.login("ann@example.com", "pw");
+    assert_eq!(login.status(), Status::Forbidden);
+    assert_eq!(json(login)["message"], "this account is disabled");
+    assert_eq!(
+        app.login("ann@example.com", "wrong").status(),
+        Status::Unauthorized,
+        "told only after the right password"
+    );
+    let summary = rocket::async_test(operator.account_summary(&email)).unwrap();
+    assert!(summary.disabled_at.is_some());
+    assert!(app.db.audit_log().contains("login.disabled"));
+
+    rocket::async_test(operator.enable_user(&email)).unwrap();
+    assert_eq!(app.login("ann@example.com", "pw").status(), Status::Ok);
+}
+
+#[test]
 fn logout_needs_a_registered_return_uri_and_asks_without_a_matching_hint() {
     let (app, client) = signed_in_with_client();
     let code = code_for(&app, &client.client.client_id, &[]);

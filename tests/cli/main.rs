@@ -405,6 +405,31 @@ async fn oidc_clients_are_registered_shown_given_new_secrets_and_removed_and_key
     let gone = admin(&["oidc", "clients", "show", id]);
     assert_eq!(gone.status.code(), Some(1));
 
+    // An operator's disable ends the account's sessions and sign-ins until it is enabled.
+    api.register("ann@example.com", "pw").await;
+    let session = api
+        .login("ann@example.com", "pw")
+        .await
+        .session_id()
+        .unwrap();
+    let disabled = stdout(&admin(&["user", "disable", "ann@example.com"]));
+    assert!(
+        disabled.starts_with("ann@example.com disabled: 1 session ended"),
+        "{disabled}"
+    );
+    assert_eq!(api.profile(&session).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        api.login("ann@example.com", "pw").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let shown = stdout(&admin(&["user", "show", "ann@example.com"]));
+    assert!(!shown.contains("disabled: never"), "{shown}");
+    stdout(&admin(&["user", "enable", "ann@example.com"]));
+    assert_eq!(
+        api.login("ann@example.com", "pw").await.status,
+        StatusCode::OK
+    );
+
     // Without the service the commands open the database themselves.
     server.kill();
     let listed = stdout(&admin(&["oidc", "clients", "list"]));
@@ -417,6 +442,9 @@ async fn oidc_clients_are_registered_shown_given_new_secrets_and_removed_and_key
             "admin.oidc_client_added",
             "admin.oidc_key_rotated",
             "admin.oidc_client_removed",
+            "admin.user_disabled",
+            "admin.user_shown",
+            "admin.user_enabled",
         ]
     );
 }
