@@ -873,6 +873,55 @@ fn a_rotated_key_signs_new_tokens_and_the_retired_one_stays_published() {
 }
 
 #[test]
+fn the_cleanup_purges_expired_tokens_and_keys_retired_longer_than_a_token_lives() {
+    use auth_service::db::schema::oidc_keys;
+    let (app, client) = signed_in_with_client();
+    let tokens = exchange(
+        &app,
+        &client,
+        &code_for(&app, &client.client.client_id, &[]),
+    );
+    let access = tokens["access_token"].as_str().unwrap();
+    // Userinfo answers a POST as a GET.
+    let posted = app
+        .client
+        .post("/oauth/userinfo")
+        .header(Header::new("Authorization", format!("Bearer {access}")))
+        .dispatch();
+    assert_eq!(json(posted)["email"], "ann@example.com");
+    rocket::async_test(auth(&app).oidc().rotate_key()).unwrap();
+    let keys = |app: &TestApp| {
+        json(app.client.get("/oauth/jwks").dispatch())["keys"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(keys(&app), 2);
+    let long_ago = auth_service::db::now() - 601;
+    app.db.write(|c| {
+        diesel::update(oidc_keys::table.filter(oidc_keys::retired_at.is_not_null()))
+            .set(oidc_keys::retired_at.eq(long_ago))
+            .execute(c)?;
+        diesel::update(oidc_tokens::table)
+            .set(oidc_tokens::expires_at.eq(long_ago))
+            .execute(c)
+    });
+    assert_eq!(keys(&app), 1, "nothing it signed is still valid");
+    assert_eq!(
+        userinfo_status(&app, access),
+        Status::Unauthorized,
+        "expired"
+    );
+    let purged = rocket::async_test(auth(&app).operator().purge_expired()).unwrap();
+    assert_eq!(purged.oidc, 3, "an access token, a refresh token and a key");
+    let stored: i64 = oidc_keys::table
+        .count()
+        .get_result(&mut **app.db.conn())
+        .unwrap();
+    assert_eq!(stored, 1);
+}
+
+#[test]
 fn token_endpoint_answers_are_never_cached_and_bad_requests_are_oauth_errors() {
     let (app, client) = signed_in_with_client();
     let code = code_for(&app, &client.client.client_id, &[]);
