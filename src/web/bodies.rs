@@ -334,6 +334,13 @@ bodies! {
         pub client_secret: Option<String> = optional,
     }
 
+    /// A userinfo request's access token in the body (RFC 6750 2.2), for clients that cannot
+    /// send `Authorization: Bearer`; never both.
+    #[derive(ToSchema)]
+    pub struct BearerForm {
+        pub access_token: Option<String> = optional,
+    }
+
     /// A token to introspect (RFC 7662) or revoke (RFC 7009), and the client's credentials.
     #[derive(ToSchema)]
     pub struct TokenLookup {

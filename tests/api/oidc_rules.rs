@@ -921,6 +921,97 @@ fn the_cleanup_purges_expired_tokens_and_keys_retired_longer_than_a_token_lives(
     assert_eq!(stored, 1);
 }
 
+/// What the OpenID Foundation's basic certification plan also sends: requests without a
+/// nonce, with unknown parameters, display, locales and acr_values, scopes in another order,
+/// a generous max_age; a redirect URI with a query; the access token in userinfo's body.
+#[test]
+fn requests_as_the_conformance_suite_sends_them_succeed() {
+    let (app, client) = signed_in_with_client();
+    let id = client.client.client_id.as_str();
+    let code = code_for(&app, id, &[]);
+    exchange(&app, &client, &code);
+    let without_nonce = authorize_path(id, &[]).replace("&nonce=n-0S6", "");
+    let code = query_value(&approve(&app, &without_nonce), "code").unwrap();
+    let tokens = exchange(&app, &client, &code);
+    assert!(
+        claims_of(tokens["id_token"].as_str().unwrap())
+            .get("nonce")
+            .is_none()
+    );
+    for extra in [
+        ("extra", "unknown parameter"),
+        ("display", "popup"),
+        ("ui_locales", "se"),
+        ("claims_locales", "se"),
+        ("acr_values", "1 2"),
+        ("max_age", "10000"),
+        ("id_token_hint", "ignored.when.logged.in"),
+    ] {
+        let url = approve(&app, &authorize_path(id, &[extra]));
+        assert!(query_value(&url, "code").is_some(), "{extra:?}: {url}");
+    }
+    let reordered = authorize_path(id, &[]).replace(
+        "scope=openid+email+offline_access",
+        "scope=email+offline_access+openid",
+    );
+    assert!(query_value(&approve(&app, &reordered), "code").is_some());
+    let missing = authorize_path(id, &[]).replace("response_type=code&", "");
+    let url = destination(app.page(&missing));
+    assert_eq!(
+        query_value(&url, "error").as_deref(),
+        Some("unsupported_response_type")
+    );
+    let no_openid = authorize_path(id, &[]).replace("scope=openid+", "scope=");
+    assert_eq!(
+        query_value(&destination(app.page(&no_openid)), "error").as_deref(),
+        Some("invalid_scope")
+    );
+
+    let access = tokens["access_token"].as_str().unwrap();
+    let in_body = app
+        .client
+        .post("/oauth/userinfo")
+        .header(ContentType::Form)
+        .body(format!("access_token={access}"))
+        .dispatch();
+    assert_eq!(json(in_body)["email"], "ann@example.com");
+    let twice = app
+        .client
+        .post("/oauth/userinfo")
+        .header(ContentType::Form)
+        .header(Header::new("Authorization", format!("Bearer {access}")))
+        .body(format!("access_token={access}"))
+        .dispatch();
+    assert_eq!(json(twice)["error"], "invalid_request");
+
+    // A registered redirect URI with a query: the same query only, the code appended to it.
+    let with_query = register(
+        &app,
+        NewClient {
+            redirect_uris: vec!["https://app.example.com/callback?tenant=1".into()],
+            ..confidential()
+        },
+    );
+    let path = |uri: &str| {
+        authorize_path(&with_query.client.client_id, &[]).replace(
+            &crate::helpers::form(&[("redirect_uri", REDIRECT)]),
+            &crate::helpers::form(&[("redirect_uri", uri)]),
+        )
+    };
+    let url = approve(&app, &path("https://app.example.com/callback?tenant=1"));
+    assert!(
+        url.starts_with("https://app.example.com/callback?tenant=1&code="),
+        "{url}"
+    );
+    for uri in [
+        "https://app.example.com/callback?tenant=2",
+        "https://app.example.com/callback?tenant=1&x=2",
+        REDIRECT,
+    ] {
+        assert_error_page(&app, &path(uri));
+    }
+}
+
 #[test]
 fn token_endpoint_answers_are_never_cached_and_bad_requests_are_oauth_errors() {
     let (app, client) = signed_in_with_client();

@@ -20,7 +20,7 @@ use super::{Answer, ApiRequest, Input};
 use crate::auth::oidc::{ClientAuth, SCOPES, TokenRequest, Tokens};
 use crate::auth::{Auth, AuthError, Caller};
 use crate::time::rfc3339;
-use crate::web::bodies::{TokenForm, TokenLookup};
+use crate::web::bodies::{BearerForm, TokenForm, TokenLookup};
 use crate::web::error::{Message, Problem};
 
 pub fn routes() -> Vec<rocket::Route> {
@@ -353,13 +353,34 @@ pub struct UserInfo {
     pub email_verified: Option<bool>,
 }
 
-async fn userinfo(auth: &Auth, bearer: Bearer) -> Result<NoStore<UserInfo>, Problem> {
-    let token = bearer
-        .0
-        .ok_or(AuthError::OAuth(crate::auth::oidc::OAuthFault {
-            code: "invalid_token",
-            description: "an access token is required (Authorization: Bearer)",
-        }))?;
+/// The claims for the access token of the `Authorization: Bearer` header or of the body,
+/// never both (RFC 6750 2).
+async fn userinfo(
+    auth: &Auth,
+    bearer: Bearer,
+    in_body: Option<String>,
+) -> Result<NoStore<UserInfo>, Problem> {
+    let fault = |code, description| {
+        Problem::from(AuthError::OAuth(crate::auth::oidc::OAuthFault {
+            code,
+            description,
+        }))
+    };
+    let token = match (bearer.0, in_body) {
+        (Some(_), Some(_)) => {
+            return Err(fault(
+                "invalid_request",
+                "send the access token once: in the header or in the body",
+            ));
+        }
+        (Some(token), None) | (None, Some(token)) => token,
+        (None, None) => {
+            return Err(fault(
+                "invalid_token",
+                "an access token is required (Authorization: Bearer)",
+            ));
+        }
+    };
     let claims = auth.oidc().userinfo(&token).await?;
     Ok(NoStore::new(UserInfo {
         sub: claims.subject,
@@ -378,20 +399,23 @@ async fn userinfo_get(
     auth: &rocket::State<Auth>,
     bearer: Bearer,
 ) -> Result<NoStore<UserInfo>, Problem> {
-    userinfo(auth, bearer).await
+    userinfo(auth, bearer, None).await
 }
 
-/// As `GET /oauth/userinfo`.
-#[utoipa::path(tag = "openid connect", security(("bearer" = [])), responses(
+/// As `GET /oauth/userinfo`; the access token may come in the body instead (`access_token`).
+#[utoipa::path(tag = "openid connect", request_body = BearerForm, security(("bearer" = [])), responses(
     (status = 200, description = "the claims the token's scopes allow", body = UserInfo),
+    (status = 400, description = "invalid_request: the token both in the header and in the body"),
     (status = 401, description = "invalid_token: missing, unknown, expired or revoked"),
 ))]
-#[post("/oauth/userinfo")]
+#[post("/oauth/userinfo", data = "<body>")]
 async fn userinfo_post(
     auth: &rocket::State<Auth>,
     bearer: Bearer,
+    body: Input<BearerForm>,
 ) -> Result<NoStore<UserInfo>, Problem> {
-    userinfo(auth, bearer).await
+    let in_body = oauth_body(body)?.access_token;
+    userinfo(auth, bearer, in_body).await
 }
 
 /// RFC 7662's answer: `active`, and for an active token what it grants.
