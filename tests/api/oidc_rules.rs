@@ -961,6 +961,14 @@ fn requests_as_the_conformance_suite_sends_them_succeed() {
         query_value(&url, "error").as_deref(),
         Some("unsupported_response_type")
     );
+    let long = "n".repeat(513);
+    let too_long = destination(
+        app.page(&authorize_path(id, &[]).replace("nonce=n-0S6", &format!("nonce={long}"))),
+    );
+    assert_eq!(
+        query_value(&too_long, "error").as_deref(),
+        Some("invalid_request")
+    );
     let no_openid = authorize_path(id, &[]).replace("scope=openid+", "scope=");
     assert_eq!(
         query_value(&destination(app.page(&no_openid)), "error").as_deref(),

@@ -40,6 +40,10 @@ pub const CODE_TTL_SECS: i64 = 60;
 /// How long a browser's pending authorization request lasts (login and consent included).
 pub const REQUEST_TTL_SECS: i64 = 10 * 60;
 
+/// The longest `state`, `nonce` or `login_hint` taken (each is kept in the browser's cookie
+/// while it logs in, and `nonce` with the code).
+pub const MAX_ECHOED_LEN: usize = 512;
+
 /// The scopes this provider knows; others asked for are ignored (OpenID Connect Core 3.1.2.1).
 pub const SCOPES: [&str; 3] = ["openid", "email", "offline_access"];
 
@@ -300,6 +304,16 @@ impl<'a> Oidc<'a> {
             return Err(refuse(
                 "request_uri_not_supported",
                 "request_uri is not supported",
+            ));
+        }
+        // They travel in the browser's cookie and are stored with the code.
+        let long = [&params.state, &params.nonce, &params.login_hint]
+            .into_iter()
+            .any(|value| value.as_ref().is_some_and(|v| v.len() > MAX_ECHOED_LEN));
+        if long {
+            return Err(refuse(
+                "invalid_request",
+                "state, nonce and login_hint are at most 512 bytes each",
             ));
         }
         if params.response_type.as_deref() != Some("code") {
