@@ -146,26 +146,8 @@ impl Operator<'_> {
     /// and everything derived from its credentials is void (mailed links, trusted devices,
     /// pending sign-ins, its applications' codes and tokens). How many sessions ended.
     pub async fn disable_user(self, email: &Email) -> Result<usize, AuthError> {
-        let auth = self.0;
-        let user = self.account(email).await?;
-        let (user_id, lifetimes) = (user.id, auth.lifetimes);
-        let ended = auth
-            .db
-            .write(move |tx| {
-                users::lock_account(tx, user_id)?;
-                users::set_disabled(tx, user_id, Some(now()))?;
-                revoke_derived_trust(tx, user_id, None)?;
-                sessions::delete_sessions_of(tx, user_id, None, now(), lifetimes)
-            })
-            .await?;
-        let fields = [
-            Field::UserId(user.id),
-            Field::Email(&user.email),
-            Field::Count(ended),
-        ];
-        auth.audit
-            .record(&operator(), "admin.user_disabled", &fields);
-        Ok(ended)
+        self.end_everything(email, true, "admin.user_disabled")
+            .await
     }
 
     /// Lets the disabled account `email` sign in again.
@@ -227,12 +209,28 @@ impl Operator<'_> {
     /// trust of its devices, its mailed links), as "log out other devices" does; returns how
     /// many sessions ended.
     pub async fn revoke_sessions(self, email: &Email) -> Result<usize, AuthError> {
+        self.end_everything(email, false, "admin.sessions_revoked")
+            .await
+    }
+
+    /// Ends every session of the account `email` and voids what its credentials vouched for,
+    /// disabling it first when `disable`; audited as `event` with how many sessions ended.
+    async fn end_everything(
+        self,
+        email: &Email,
+        disable: bool,
+        event: &str,
+    ) -> Result<usize, AuthError> {
         let auth = self.0;
         let user = self.account(email).await?;
         let (user_id, lifetimes) = (user.id, auth.lifetimes);
         let ended = auth
             .db
             .write(move |tx| {
+                if disable {
+                    users::lock_account(tx, user_id)?;
+                    users::set_disabled(tx, user_id, Some(now()))?;
+                }
                 revoke_derived_trust(tx, user_id, None)?;
                 sessions::delete_sessions_of(tx, user_id, None, now(), lifetimes)
             })
@@ -242,8 +240,7 @@ impl Operator<'_> {
             Field::Email(&user.email),
             Field::Count(ended),
         ];
-        auth.audit
-            .record(&operator(), "admin.sessions_revoked", &fields);
+        auth.audit.record(&operator(), event, &fields);
         Ok(ended)
     }
 
