@@ -4,7 +4,7 @@
 //! authentication, refresh rotation, and every credential change revoking what was derived
 //! from it.
 
-use auth_service::auth::oidc::NewClient;
+use auth_service::auth::oidc::{NewClient, Registered};
 use auth_service::db::schema::{oidc_codes, oidc_tokens};
 use diesel::prelude::*;
 use rocket::http::{ContentType, Header, Status};
@@ -118,34 +118,31 @@ fn a_code_is_spent_once_and_a_second_use_revokes_what_the_first_issued() {
     assert!(app.db.audit_log().contains("oidc.code_reused"));
 }
 
-#[test]
-fn concurrent_exchanges_of_one_code_issue_tokens_once() {
-    let (app, client) = signed_in_with_client();
-    let code = code_for(&app, &client.client.client_id, &[]);
+/// `fields` sent to the token endpoint by 8 concurrent requests of `client`: their statuses.
+fn burst(app: &TestApp, client: &Registered, fields: &[(&str, &str)]) -> Vec<u16> {
     let rocket = auth_service::build(app.db.figment.clone());
-    let secret = client.secret.clone().unwrap();
-    let id = client.client.client_id.clone();
-    let statuses = rocket::async_test(async move {
+    let basic = base64_basic(&client.client.client_id, client.secret.as_deref().unwrap());
+    let body = crate::helpers::form(fields);
+    rocket::async_test(async move {
         let local = rocket::local::asynchronous::Client::untracked(rocket)
             .await
             .unwrap();
-        let body = crate::helpers::form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ]);
         let requests = (0..8).map(|_| {
             local
                 .post("/oauth/token")
                 .header(ContentType::Form)
-                .header(Header::new("Authorization", base64_basic(&id, &secret)))
+                .header(Header::new("Authorization", basic.clone()))
                 .body(body.clone())
                 .dispatch()
         });
         let answers = futures::future::join_all(requests).await;
-        answers.iter().map(|r| r.status().code).collect::<Vec<_>>()
-    });
+        answers.iter().map(|r| r.status().code).collect()
+    })
+}
+
+/// One of a burst's answers issued tokens, the others were refused as second uses, which
+/// revoked what the one issued: no token is left.
+fn assert_one_then_revoked(app: &TestApp, statuses: &[u16]) {
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,
@@ -155,12 +152,34 @@ fn concurrent_exchanges_of_one_code_issue_tokens_once() {
         statuses.iter().all(|s| *s == 200 || *s == 400),
         "{statuses:?}"
     );
-    // What the one success issued is revoked by the others' second uses.
     let live: i64 = oidc_tokens::table
         .count()
         .get_result(&mut **app.db.conn())
         .unwrap();
     assert_eq!(live, 0);
+}
+
+#[test]
+fn concurrent_exchanges_of_one_code_issue_tokens_once() {
+    let (app, client) = signed_in_with_client();
+    let code = code_for(&app, &client.client.client_id, &[]);
+    let fields = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    assert_one_then_revoked(&app, &burst(&app, &client, &fields));
+}
+
+#[test]
+fn concurrent_refreshes_of_one_token_rotate_it_once() {
+    let (app, client) = signed_in_with_client();
+    let code = code_for(&app, &client.client.client_id, &[]);
+    let tokens = exchange(&app, &client, &code);
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let fields = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    assert_one_then_revoked(&app, &burst(&app, &client, &fields));
 }
 
 #[test]

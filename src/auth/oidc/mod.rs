@@ -783,6 +783,9 @@ impl<'a> Oidc<'a> {
                 let Some(token) = stored::find_client_token(tx, &digest, &client_id)? else {
                     return Ok(None);
                 };
+                // As the token endpoint does before it spends a refresh token: a refresh in
+                // flight commits first (and its new tokens go too) or waits for this.
+                crate::db::users::lock_account(tx, token.user_id)?;
                 match token.kind.as_str() {
                     "refresh" => stored::revoke_family(tx, &token.family)?,
                     _ => stored::delete_token(tx, &digest)?,
@@ -892,7 +895,12 @@ impl<'a> Oidc<'a> {
         let revoked = self
             .0
             .db
-            .write(move |tx| stored::revoke_grant(tx, user_id, &id))
+            .write(move |tx| {
+                // No exchange or refresh of this account's runs meanwhile (they lock it too),
+                // so none issues tokens the withdrawal would miss.
+                crate::db::users::lock_account(tx, user_id)?;
+                stored::revoke_grant(tx, user_id, &id)
+            })
             .await?;
         if !revoked {
             return Err(AuthError::NoSuchApplication);
