@@ -461,7 +461,8 @@ impl Links<'_> {
     /// Spends an email-change token: the account moves to the new address in one update,
     /// which the unique index decides (of two accounts racing for one address, one wins; the
     /// other gets [`AuthError::EmailTaken`] and keeps its token). Its reset link and any
-    /// verification link of the old address are void; the new address is verified.
+    /// verification link of the old address are void, and so are its applications' codes and
+    /// tokens (OpenID Connect); the new address is verified.
     pub async fn confirm_email_change(
         self,
         caller: &Caller,
@@ -477,6 +478,8 @@ impl Links<'_> {
                 for purpose in [Purpose::Reset, Purpose::Verify] {
                     account_tokens::delete_of_user(tx, user.id, purpose)?;
                 }
+                // Applications were told the old address: their tokens end with it.
+                super::oidc::revoke_tokens_of(tx, user.id)?;
                 Ok(Some(user))
             })
             .await?;

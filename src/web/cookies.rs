@@ -213,20 +213,20 @@ impl Cookies<'_> {
     /// consents (encrypted and authenticated: the browser can neither read nor alter it).
     pub fn hold_authorization(&self, request: &Authorization) {
         let value = serde_json::to_string(request).expect("a request serializes");
-        let mut cookie = self.hardened(AUTHORIZATION, value);
+        let mut cookie = self.hardened(self.named(AUTHORIZATION), value);
         cookie.set_max_age(Duration::seconds(REQUEST_TTL_SECS));
         self.jar.add_private(cookie);
     }
 
     /// The pending authorization request, if this browser holds one.
     pub fn authorization(&self) -> Option<Authorization> {
-        let cookie = self.jar.get_private(AUTHORIZATION)?;
+        let cookie = self.jar.get_private(&self.named(AUTHORIZATION))?;
         serde_json::from_str(cookie.value()).ok()
     }
 
     /// Forgets the pending authorization request (answered).
     pub fn drop_authorization(&self) {
         self.jar
-            .remove_private(self.hardened(AUTHORIZATION, String::new()));
+            .remove_private(self.hardened(self.named(AUTHORIZATION), String::new()));
     }
 }

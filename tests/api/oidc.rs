@@ -125,9 +125,22 @@ pub fn approve(app: &TestApp, path: &str) -> String {
     if response.status() == Status::Ok && response.headers().get_one("Location").is_none() {
         let page = html(response);
         assert!(page.contains("Allow"), "{page}");
-        return destination(app.submit("/oauth/authorize", &[("decision", "allow")]));
+        return destination(answer_consent(app, &page, "allow"));
     }
     destination(response)
+}
+
+/// Answers the consent `page` with `decision`, as its form does.
+pub fn answer_consent<'a>(
+    app: &'a TestApp,
+    page: &str,
+    decision: &str,
+) -> rocket::local::blocking::LocalResponse<'a> {
+    let request_id = crate::helpers::hidden_value(page, "request_id").expect("a request_id");
+    app.submit(
+        "/oauth/authorize",
+        &[("decision", decision), ("request_id", &request_id)],
+    )
 }
 
 /// A code for `client` (consented in the browser).

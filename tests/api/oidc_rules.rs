@@ -11,9 +11,9 @@ use rocket::http::{ContentType, Header, Status};
 
 use crate::helpers::{TestApp, html, json};
 use crate::oidc::{
-    AFTER_LOGOUT, CHALLENGE, ISSUER, REDIRECT, VERIFIER, approve, auth, authorize_path,
-    base64_basic, claims_of, code_for, confidential, destination, exchange, provider, query_value,
-    register, signed_in_with_client, token_request, userinfo_status,
+    AFTER_LOGOUT, CHALLENGE, ISSUER, REDIRECT, VERIFIER, answer_consent, approve, auth,
+    authorize_path, base64_basic, claims_of, code_for, confidential, destination, exchange,
+    provider, query_value, register, signed_in_with_client, token_request, userinfo_status,
 };
 
 /// The answer of an authorization request that must not redirect: an error page, 400.
@@ -395,8 +395,15 @@ fn no_unsigned_tokens_and_no_request_objects() {
 #[test]
 fn the_pending_request_is_bound_to_its_browser_and_consent_needs_the_csrf_token() {
     let (app, client) = signed_in_with_client();
-    let consent = app.page(&authorize_path(&client.client.client_id, &[]));
+    let first = html(app.page(&authorize_path(&client.client.client_id, &[])));
+    // A request started since (another tab, another site's link) replaces the pending one:
+    // the first page's form no longer answers anything.
+    let consent = app
+        .page(&authorize_path(&client.client.client_id, &[]).replace("state=xyz", "state=second"));
     assert_eq!(consent.status(), Status::Ok);
+    let stale = answer_consent(&app, &first, "allow");
+    assert_eq!(stale.status(), Status::BadRequest);
+    assert!(stale.headers().get_one("Location").is_none());
     let csp = consent
         .headers()
         .get_one("Content-Security-Policy")
@@ -408,6 +415,7 @@ fn the_pending_request_is_bound_to_its_browser_and_consent_needs_the_csrf_token(
         page.contains("Team wiki") && page.contains("app.example.com"),
         "{page}"
     );
+    let consent = page;
 
     // Without the token, the form is refused and nothing is granted.
     let forged = app.submit_raw("/oauth/authorize", &[("decision", "allow")]);
@@ -442,10 +450,10 @@ fn the_pending_request_is_bound_to_its_browser_and_consent_needs_the_csrf_token(
         .to_owned();
     assert!(login_csp.contains("frame-ancestors 'none'"));
 
-    // Denying goes back with access_denied.
-    let url = destination(app.submit("/oauth/authorize", &[("decision", "deny")]));
+    // Denying goes back with access_denied, and the state of the request shown.
+    let url = destination(answer_consent(&app, &consent, "deny"));
     assert_eq!(query_value(&url, "error").as_deref(), Some("access_denied"));
-    assert_eq!(query_value(&url, "state").as_deref(), Some("xyz"));
+    assert_eq!(query_value(&url, "state").as_deref(), Some("second"));
 }
 
 #[test]
@@ -468,7 +476,7 @@ fn prompt_max_age_and_login_hint_are_honoured() {
     app.sign_up("ann@example.com", "pw");
     let resumed = html(app.page("/oauth/authorize/resume"));
     assert!(resumed.contains("Allow"));
-    let url = destination(app.submit("/oauth/authorize", &[("decision", "allow")]));
+    let url = destination(answer_consent(&app, &resumed, "allow"));
     assert!(query_value(&url, "code").is_some(), "{url}");
 
     // Consented: prompt=none now gets a code; prompt=consent asks again.
@@ -499,7 +507,12 @@ fn prompt_max_age_and_login_hint_are_honoured() {
                 )
                 .execute(c)
         });
-        let response = app.page(&authorize_path(&id, &[extra]));
+        // A link cannot log anyone out: a page asks first, and its form does.
+        let asked = html(app.page(&authorize_path(&id, &[extra])));
+        assert!(asked.contains("Log in again"), "{extra:?}: {asked}");
+        assert_eq!(app.page("/profile").status(), Status::Ok, "{extra:?}");
+        let request_id = crate::helpers::hidden_value(&asked, "request_id").unwrap();
+        let response = app.submit("/oauth/authorize/login", &[("request_id", &request_id)]);
         assert_eq!(
             response.headers().get_one("Location"),
             Some("/login"),
@@ -557,13 +570,13 @@ fn failed_client_authentication_is_throttled_and_audited() {
         })
         .collect();
     assert_eq!(statuses, [401, 401, 401, 429, 429]);
-    // The right secret is throttled too until the window passes: the budget is the client's.
+    // The right secret always passes (a client id is public: anyone could lock it out).
     let right = token_request(
         &app,
         &client,
         &[("grant_type", "refresh_token"), ("refresh_token", "x")],
     );
-    assert_eq!(right.status(), Status::TooManyRequests);
+    assert_eq!(json(right)["error"], "invalid_grant", "authenticated");
     let audit = app.db.audit_log();
     assert_eq!(
         audit.matches("oidc.client_auth_failed").count(),
@@ -1037,6 +1050,64 @@ fn requests_as_the_conformance_suite_sends_them_succeed() {
     ] {
         assert_error_page(&app, &path(uri));
     }
+}
+
+/// NUL and other control characters, and strings that are no client id, are refused as bad
+/// input (PostgreSQL refuses NUL in text: a query with one would fail as a 500).
+#[test]
+fn control_characters_and_junk_ids_are_refused_never_a_5xx() {
+    let (app, client) = signed_in_with_client();
+    let id = client.client.client_id.as_str();
+    assert_error_page(
+        &app,
+        &authorize_path("%00", &[]).replace("client_id=%2500", "client_id=%00"),
+    );
+    for param in ["nonce=n-0S6", "state=xyz"] {
+        let name = param.split('=').next().unwrap();
+        let path = authorize_path(id, &[]).replace(param, &format!("{name}=a%00b"));
+        let url = destination(app.page(&path));
+        assert_eq!(
+            query_value(&url, "error").as_deref(),
+            Some("invalid_request"),
+            "{name}"
+        );
+    }
+    let token = app
+        .client
+        .post("/oauth/token")
+        .header(ContentType::Form)
+        .body("grant_type=refresh_token&refresh_token=x&client_id=%00&client_secret=%00")
+        .dispatch();
+    assert_eq!(token.status(), Status::Unauthorized);
+    let long = "x".repeat(30_000);
+    let token = app
+        .client
+        .post("/oauth/token")
+        .header(ContentType::Form)
+        .body(format!(
+            "grant_type=refresh_token&refresh_token=x&client_id={long}"
+        ))
+        .dispatch();
+    assert_eq!(token.status(), Status::Unauthorized);
+    assert!(
+        !app.db.audit_log().contains(&long[..100]),
+        "a junk id is not written out"
+    );
+    let revoke = app.client.delete("/account/applications/%00").dispatch();
+    assert_eq!(revoke.status(), Status::NotFound);
+    let logout = app.page("/oauth/logout?client_id=%00&post_logout_redirect_uri=x");
+    assert_eq!(logout.status(), Status::BadRequest);
+    let introspect = app
+        .client
+        .post("/oauth/introspect")
+        .header(ContentType::Form)
+        .header(Header::new(
+            "Authorization",
+            base64_basic(id, client.secret.as_deref().unwrap()),
+        ))
+        .body("token=%00")
+        .dispatch();
+    assert_eq!(json(introspect)["active"], false);
 }
 
 #[test]

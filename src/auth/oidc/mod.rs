@@ -42,7 +42,7 @@ pub const REQUEST_TTL_SECS: i64 = 10 * 60;
 
 /// The longest `state`, `nonce` or `login_hint` taken (each is kept in the browser's cookie
 /// while it logs in, and `nonce` with the code).
-pub const MAX_ECHOED_LEN: usize = 512;
+pub const MAX_ECHOED_LEN: usize = 256;
 
 /// The scopes this provider knows; others asked for are ignored (OpenID Connect Core 3.1.2.1).
 pub const SCOPES: [&str; 3] = ["openid", "email", "offline_access"];
@@ -118,6 +118,9 @@ pub struct AuthorizeParams {
 /// browser's cookie holds (sealed by the web layer), so it is bound to that browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Authorization {
+    /// A random id the consent and re-login forms carry: a form answers only the request it
+    /// was shown for, not one that replaced it in the cookie since.
+    pub id: String,
     pub client_id: String,
     pub redirect_uri: String,
     /// The scopes asked for that this provider knows and the client may have, space-separated.
@@ -307,13 +310,15 @@ impl<'a> Oidc<'a> {
             ));
         }
         // They travel in the browser's cookie and are stored with the code.
-        let long = [&params.state, &params.nonce, &params.login_hint]
+        let echoed = [&params.state, &params.nonce, &params.login_hint];
+        let unfit = echoed
             .into_iter()
-            .any(|value| value.as_ref().is_some_and(|v| v.len() > MAX_ECHOED_LEN));
-        if long {
+            .flatten()
+            .any(|v| v.len() > MAX_ECHOED_LEN || !is_clean(v));
+        if unfit {
             return Err(refuse(
                 "invalid_request",
-                "state, nonce and login_hint are at most 512 bytes each",
+                "state, nonce and login_hint are at most 256 bytes each, without control characters",
             ));
         }
         if params.response_type.as_deref() != Some("code") {
@@ -381,6 +386,7 @@ impl<'a> Oidc<'a> {
             },
         };
         Ok(Authorization {
+            id: token::public_id(),
             client_id: client.client_id,
             redirect_uri: redirect_uri.to_owned(),
             scopes: scopes.join(" "),
@@ -439,32 +445,7 @@ impl<'a> Oidc<'a> {
         if consent == Some(false) {
             return Ok(to_client("access_denied", "the user declined"));
         }
-        let (user_id, client_id) = (account.id, client.client_id.clone());
-        let granted = self
-            .0
-            .db
-            .run(move |c| stored::find_grant(c, user_id, &client_id))
-            .await?;
-        let covered = granted.as_deref().is_some_and(|granted| {
-            let granted: Vec<&str> = granted.split(' ').collect();
-            request.scopes.split(' ').all(|s| granted.contains(&s))
-        });
-        let needs_consent = consent.is_none()
-            && (request.consent
-                || !(covered || client.skip_consent && client.secret_hash.is_some()));
-        if needs_consent {
-            return Ok(match request.silent {
-                true => to_client("consent_required", "the user has not consented"),
-                false => Next::Consent(ConsentView {
-                    client_name: client.name,
-                    scopes: SCOPES
-                        .into_iter()
-                        .filter(|s| request.scopes.split(' ').any(|asked| asked == *s))
-                        .collect(),
-                    redirect_host: host_of(&request.redirect_uri).to_owned(),
-                }),
-            });
-        }
+        let user_id = account.id;
         let code = token::generate();
         let row = Code {
             code_hash: token::digest(&code).to_vec(),
@@ -481,17 +462,58 @@ impl<'a> Oidc<'a> {
             expires_at: now() + CODE_TTL_SECS,
             spent_at: None,
         };
-        let scopes = union(granted.as_deref(), &request.scopes);
-        let record_grant = consent == Some(true) || !covered;
-        self.0
+        let skips = client.skip_consent && client.secret_hash.is_some();
+        let (asked, again) = (request.scopes.clone(), request.consent);
+        let version = account.credential_version();
+        // One transaction under the account's lock, as every credential change and every
+        // withdrawal takes it: the grant is read where the code is stored, and no code is
+        // stored for credentials changed, an account disabled or a grant withdrawn meanwhile.
+        let decided = self
+            .0
             .db
             .write(move |tx| {
-                if record_grant {
-                    stored::set_grant(tx, row.user_id, &row.client_id, &scopes, now())?;
+                let current = crate::db::users::lock_account(tx, user_id)?;
+                if current != Some(version) || crate::db::users::is_disabled(tx, user_id)? {
+                    return Ok(Decided::Stale);
                 }
-                stored::add_code(tx, &row)
+                let granted = stored::find_grant(tx, user_id, &row.client_id)?;
+                let covered = granted.as_deref().is_some_and(|granted| {
+                    let granted: Vec<&str> = granted.split(' ').collect();
+                    asked.split(' ').all(|s| granted.contains(&s))
+                });
+                if consent.is_none() && (again || !(covered || skips)) {
+                    return Ok(Decided::AskConsent);
+                }
+                if consent == Some(true) || !covered {
+                    let scopes = union(granted.as_deref(), &asked);
+                    stored::set_grant(tx, user_id, &row.client_id, &scopes, now())?;
+                }
+                stored::add_code(tx, &row)?;
+                Ok(Decided::Code)
             })
             .await?;
+        match decided {
+            Decided::Code => {}
+            Decided::Stale => {
+                return Ok(match request.silent {
+                    true => to_client("login_required", "the session ended"),
+                    false => Next::LogIn,
+                });
+            }
+            Decided::AskConsent => {
+                return Ok(match request.silent {
+                    true => to_client("consent_required", "the user has not consented"),
+                    false => Next::Consent(ConsentView {
+                        client_name: client.name,
+                        scopes: SCOPES
+                            .into_iter()
+                            .filter(|s| request.scopes.split(' ').any(|asked| asked == *s))
+                            .collect(),
+                        redirect_host: host_of(&request.redirect_uri).to_owned(),
+                    }),
+                });
+            }
+        }
         let fields = [Field::UserId(user_id), Field::Client(&client.client_id)];
         self.0.audit.record(caller, "oidc.authorized", &fields);
         let mut query = vec![("code", code.as_str())];
@@ -546,7 +568,9 @@ impl<'a> Oidc<'a> {
                 let Some(user_id) = owner else {
                     return Ok(Exchanged::Refused(None));
                 };
-                if crate::db::users::lock_account(tx, user_id)?.is_none() {
+                if crate::db::users::lock_account(tx, user_id)?.is_none()
+                    || crate::db::users::is_disabled(tx, user_id)?
+                {
                     return Ok(Exchanged::Refused(None));
                 }
                 let (grant, nonce) = match presented {
@@ -584,7 +608,11 @@ impl<'a> Oidc<'a> {
                                         description: "a refresh cannot widen the scopes granted",
                                     })));
                                 }
-                                grant.scopes = asked.join(" ");
+                                grant.scopes = SCOPES
+                                    .into_iter()
+                                    .filter(|s| asked.contains(s))
+                                    .collect::<Vec<_>>()
+                                    .join(" ");
                             }
                             (grant, None)
                         }
@@ -891,6 +919,9 @@ impl<'a> Oidc<'a> {
         account: &Account,
         client_id: &str,
     ) -> Result<(), AuthError> {
+        if !plausible_client_id(client_id) {
+            return Err(AuthError::NoSuchApplication);
+        }
         let (user_id, id) = (account.id, client_id.to_owned());
         let revoked = self
             .0
@@ -911,22 +942,28 @@ impl<'a> Oidc<'a> {
     }
 
     async fn client(self, client_id: &str) -> Result<Option<Client>, AuthError> {
+        if !plausible_client_id(client_id) {
+            return Ok(None);
+        }
         let id = client_id.to_owned();
         Ok(self.0.db.run(move |c| stored::find_client(c, &id)).await?)
     }
 
-    /// The client `auth` names, if it proves who it is: a confidential client's secret (its
-    /// failures throttled per client and per address, as logins are, and audited), a public
-    /// client's id alone.
+    /// The client `auth` names, if it proves who it is: a confidential client's secret, a
+    /// public client's id alone. A right secret always passes (it is 256 random bits: nothing
+    /// to guess, and a client id is public, so counting right answers would let anyone lock an
+    /// application out). A wrong one is counted per client and per address as a failed login
+    /// is, audited, and beyond the limit answered 429.
     async fn authenticate(self, caller: &Caller, auth: &ClientAuth) -> Result<Client, AuthError> {
         let client_id = auth.client_id.as_deref().ok_or(INVALID_CLIENT)?;
-        let client = self.client(client_id).await?;
-        let Some(client) = client else {
-            self.0.audit.record(
-                caller,
-                "oidc.client_auth_failed",
-                &[Field::Client(client_id)],
-            );
+        let Some(client) = self.client(client_id).await? else {
+            let named = match plausible_client_id(client_id) {
+                true => client_id,
+                false => "(not a client id)",
+            };
+            self.0
+                .audit
+                .record(caller, "oidc.client_auth_failed", &[Field::Client(named)]);
             return Err(INVALID_CLIENT);
         };
         let Some(stored_hash) = client.secret_hash.as_deref() else {
@@ -935,27 +972,50 @@ impl<'a> Oidc<'a> {
                 Some(_) => Err(INVALID_CLIENT),
             };
         };
+        let presented = auth.secret.as_deref().map(token::digest);
+        if presented.is_some_and(|digest| bool::from(digest.ct_eq(stored_hash))) {
+            return Ok(client);
+        }
         let counted = vec![
             (Scope::ClientAuth, client.client_id.clone()),
             (Scope::LoginAddress, caller.address_key()),
         ];
-        let reservation = self.0.gate(counted).await.map_err(|error| {
+        let failure = self.0.gate(counted).await.map_err(|error| {
             self.0
                 .throttled(caller, "oidc.client_auth_throttled", error, None)
         })?;
-        let presented = auth.secret.as_deref().map(token::digest);
-        let matches = presented.is_some_and(|digest| bool::from(digest.ct_eq(stored_hash)));
-        if matches {
-            self.0.release(reservation).await;
-            return Ok(client);
-        }
-        reservation.keep();
+        failure.keep();
         let fields = [Field::Client(&client.client_id)];
         self.0
             .audit
             .record(caller, "oidc.client_auth_failed", &fields);
         Err(INVALID_CLIENT)
     }
+}
+
+/// Whether `id` could be a client id (a public id: 22 base64url characters): anything else is
+/// looked up nowhere and audited as no id at all.
+fn plausible_client_id(id: &str) -> bool {
+    id.len() == 22
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether `text` has no control character (PostgreSQL refuses NUL in text; none belongs in
+/// a parameter).
+fn is_clean(text: &str) -> bool {
+    !text.chars().any(char::is_control)
+}
+
+/// What the authorization's transaction decided.
+enum Decided {
+    /// A code was stored.
+    Code,
+    /// The consent page first.
+    AskConsent,
+    /// The session's credentials changed (or the account was disabled) since it was read.
+    Stale,
 }
 
 /// What a token request presents, by digest.

@@ -84,6 +84,7 @@ pub fn routes() -> Vec<rocket::Route> {
         oidc::authorize,
         oidc::resume,
         oidc::consent,
+        oidc::log_in_again_submit,
         oidc::logout,
         oidc::logout_confirmed,
         oidc::applications_page,

@@ -120,10 +120,10 @@ pub async fn authorize(query: OAuthQuery, page: Page<'_>) -> Result<Step, ErrorP
     match page.auth.oidc().authorize(query.authorize_params()).await {
         Ok(request) => {
             page.cookies.hold_authorization(&request);
-            // `prompt=login`: whatever session this browser has, its owner logs in again.
+            // `prompt=login`: whatever session this browser has, its owner logs in again
+            // (asked first: a link elsewhere must not end a session).
             if request.login && !request.silent && page.layout.account().is_some() {
-                page.log_out().await?;
-                return Ok(log_in_first());
+                return Ok(log_in_again(&page, &request));
             }
             go_on(&page, &request, None, false).await
         }
@@ -142,9 +142,37 @@ pub async fn resume(page: Page<'_>) -> Result<Step, ErrorPage> {
 /// The consent page's answer: `decision` is `allow` or `deny`.
 #[post("/oauth/authorize", data = "<form>")]
 pub async fn consent(form: CheckedForm, page: Page<'_>) -> Result<Step, ErrorPage> {
-    let request = pending(&page)?;
+    let request = answered(&page, &form)?;
     let allow = form.fields.text("decision") == Ok("allow");
     go_on(&page, &request, Some(allow), true).await
+}
+
+/// The re-login page's answer: this session ends, and the login page comes back here.
+#[post("/oauth/authorize/login", data = "<form>")]
+pub async fn log_in_again_submit(form: CheckedForm, page: Page<'_>) -> Result<Step, ErrorPage> {
+    answered(&page, &form)?;
+    page.log_out().await?;
+    Ok(log_in_first())
+}
+
+/// The pending request a form answers: the one it was shown for (its `request_id`), which a
+/// request started since in another tab or by another site has not replaced.
+fn answered(page: &Page<'_>, form: &CheckedForm) -> Result<Authorization, ErrorPage> {
+    let request = pending(page)?;
+    match form.fields.text("request_id") == Ok(request.id.as_str()) {
+        true => Ok(request),
+        false => Err(refused(
+            "This form was for another sign-in request, started since in this browser. Start again from the application.",
+        )),
+    }
+}
+
+/// The page that asks a signed-in visitor to log in again (`prompt=login`, `max_age`).
+fn log_in_again(page: &Page<'_>, request: &Authorization) -> Step {
+    Step::Page(page.layout.render(
+        "oauth_login_again",
+        json!({"title": "Log in again", "request_id": request.id}),
+    ))
 }
 
 /// The pending request this browser holds, or the error page that says there is none.
@@ -172,15 +200,16 @@ async fn go_on(
         .proceed(&page.caller, request, account.as_ref(), consent)
         .await?
     {
-        Next::LogIn => {
-            // A session too old for the request (`prompt=login`, `max_age`) ends: its owner
-            // logs in again, and the new session is the one the application is told of.
-            if account.is_some() {
-                page.log_out().await?;
-            }
-            Ok(log_in_first())
-        }
-        Next::Consent(view) => Ok(Step::Page(consent_page(page, account.as_ref(), &view))),
+        // A session too old for the request (`max_age`): its owner is asked to log in again,
+        // and the new session is the one the application is told of.
+        Next::LogIn if account.is_some() => Ok(log_in_again(page, request)),
+        Next::LogIn => Ok(log_in_first()),
+        Next::Consent(view) => Ok(Step::Page(consent_page(
+            page,
+            request,
+            account.as_ref(),
+            &view,
+        ))),
         Next::Redirect(url) => {
             page.cookies.drop_authorization();
             Ok(match interstitial {
@@ -201,7 +230,12 @@ fn log_in_first() -> Step {
 }
 
 /// The consent page: which application, what it will see, where the browser goes back.
-fn consent_page(page: &Page<'_>, account: Option<&Account>, view: &ConsentView) -> Template {
+fn consent_page(
+    page: &Page<'_>,
+    request: &Authorization,
+    account: Option<&Account>,
+    view: &ConsentView,
+) -> Template {
     let scopes: Vec<&str> = view.scopes.iter().filter_map(|s| scope_words(s)).collect();
     page.layout.render(
         "oauth_consent",
@@ -211,6 +245,7 @@ fn consent_page(page: &Page<'_>, account: Option<&Account>, view: &ConsentView) 
             "scopes": scopes,
             "redirect_host": view.redirect_host,
             "email": account.map(|a| a.email.clone()),
+            "request_id": request.id,
         }),
     )
 }
