@@ -444,4 +444,10 @@ fn eddsa_id_tokens_verify_with_the_library_for_a_client_registered_for_them() {
         .claims(&verifier, &Nonce::new("n-0S6".into()))
         .unwrap();
     assert_eq!(claims.email().map(|e| e.as_str()), Some("ann@example.com"));
+    // at_hash with the hash Ed25519 goes with (SHA-512), as the library computes it.
+    let access = openidconnect::AccessToken::new(tokens["access_token"].as_str().unwrap().into());
+    let key = parsed.signing_key(&verifier).unwrap();
+    let expected =
+        AccessTokenHash::from_token(&access, parsed.signing_alg().unwrap(), key).unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected));
 }

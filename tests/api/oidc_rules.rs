@@ -173,6 +173,31 @@ fn concurrent_exchanges_of_one_code_issue_tokens_once() {
 }
 
 #[test]
+fn a_burst_of_first_jwks_requests_makes_one_signing_key() {
+    use auth_service::db::schema::oidc_keys;
+    let app = provider();
+    let rocket = auth_service::build(app.db.figment.clone());
+    let sets: Vec<usize> = rocket::async_test(async move {
+        let local = rocket::local::asynchronous::Client::untracked(rocket)
+            .await
+            .unwrap();
+        let requests = (0..8).map(|_| local.get("/oauth/jwks").dispatch());
+        let mut sets = Vec::new();
+        for response in futures::future::join_all(requests).await {
+            let set: serde_json::Value = response.into_json().await.unwrap();
+            sets.push(set["keys"].as_array().unwrap().len());
+        }
+        sets
+    });
+    assert_eq!(sets, [1; 8]);
+    let stored: i64 = oidc_keys::table
+        .count()
+        .get_result(&mut **app.db.conn())
+        .unwrap();
+    assert_eq!(stored, 1);
+}
+
+#[test]
 fn concurrent_refreshes_of_one_token_rotate_it_once() {
     let (app, client) = signed_in_with_client();
     let code = code_for(&app, &client.client.client_id, &[]);

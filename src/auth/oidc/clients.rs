@@ -199,21 +199,33 @@ fn check_uri(uri: &str) -> Result<(), &'static str> {
     if uri.contains('#') || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("a redirect URI has no fragment and no spaces");
     }
+    let scheme = scheme.to_ascii_lowercase();
+    if ["javascript", "data", "vbscript", "file", "blob"].contains(&scheme.as_str()) {
+        return Err("not a scheme a browser may be sent to with a code");
+    }
+    let Some(rest) = rest.strip_prefix("//") else {
+        return match scheme == "http" || scheme == "https" {
+            true => Err("not an absolute URI"),
+            false => Ok(()),
+        };
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if authority.contains(['@', '\\']) || authority.is_empty() {
+        return Err("a redirect URI names a host, without user information");
+    }
     if scheme == "http" {
-        let host = rest
-            .trim_start_matches("//")
-            .split(['/', '?'])
-            .next()
-            .unwrap_or("");
-        let loopback = ["127.0.0.1", "[::1]", "localhost"]
-            .iter()
-            .any(|l| host == *l || host.strip_prefix(l).is_some_and(|p| p.starts_with(':')));
-        if !loopback {
+        let host = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => {
+                if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err("not a port");
+                }
+                host
+            }
+            _ => authority,
+        };
+        if !["127.0.0.1", "[::1]", "localhost"].contains(&host) {
             return Err("plain http is for loopback addresses only; use https");
         }
-    }
-    if (scheme == "http" || scheme == "https") && !rest.starts_with("//") {
-        return Err("not an absolute URI");
     }
     Ok(())
 }
@@ -242,6 +254,12 @@ mod tests {
             "https://app.example.com/c b",
             "https:app",
             "",
+            "http://127.0.0.1:80@evil.example/cb",
+            "https://user@app.example.com/cb",
+            "javascript:alert(1)",
+            "JavaScript://%0aalert(1)",
+            "data:text/html,x",
+            "http://127.0.0.1:x/cb",
         ] {
             assert!(check_uri(bad).is_err(), "{bad}");
         }

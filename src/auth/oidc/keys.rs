@@ -29,7 +29,19 @@ impl Keys<'_> {
             .find(|key| key.alg == alg.name() && key.retired_at.is_none());
         let stored = match current {
             Some(key) => key,
-            None => self.add(alg, false).await?,
+            None => {
+                // One generation at a time in this process (RSA keys take a while to make): a
+                // burst of first requests waits for the first one's key, and reads it.
+                let _one = self.0.oidc.generating.lock().await;
+                let keys = self.0.db.run(stored::keys).await?;
+                let made = keys
+                    .into_iter()
+                    .find(|key| key.alg == alg.name() && key.retired_at.is_none());
+                match made {
+                    Some(key) => key,
+                    None => self.add(alg, false).await?,
+                }
+            }
         };
         Ok((stored.kid.clone(), self.private(&stored)?))
     }

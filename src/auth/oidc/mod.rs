@@ -55,6 +55,8 @@ pub(super) struct Provider {
     access_ttl: i64,
     refresh_ttl: i64,
     private_keys: Arc<Mutex<HashMap<String, Arc<jose::PrivateKey>>>>,
+    /// Held while a missing signing key is made.
+    generating: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Provider {
@@ -65,6 +67,7 @@ impl Provider {
             access_ttl: settings.oidc_access_token_ttl_secs,
             refresh_ttl: settings.oidc_refresh_token_ttl_secs,
             private_keys: Default::default(),
+            generating: Default::default(),
         }
     }
 }
@@ -682,6 +685,7 @@ impl<'a> Oidc<'a> {
             offline,
         } = issued;
         let lifetimes = access_ttl;
+        let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::Rs256);
         let mut claims = json!({
             "iss": issuer,
             "sub": subject,
@@ -692,7 +696,7 @@ impl<'a> Oidc<'a> {
             "auth_time": grant.auth_time,
             "amr": amr(&grant.amr),
             "sid": grant.session_id,
-            "at_hash": half_hash(&access_token),
+            "at_hash": half_hash(alg, &access_token),
         });
         if let Some(nonce) = nonce {
             claims["nonce"] = nonce.into();
@@ -701,7 +705,6 @@ impl<'a> Oidc<'a> {
             claims["email"] = email.email.clone().into();
             claims["email_verified"] = email.is_verified().into();
         }
-        let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::Rs256);
         let id_token = self.keys().sign(alg, &claims).await?;
         Ok(Tokens {
             access_token,
@@ -1126,9 +1129,13 @@ fn pkce_holds(challenge: Option<&str>, verifier: Option<&str>) -> bool {
     }
 }
 
-/// The left half of the SHA-256 of `token`, base64url: `at_hash` (OpenID Connect Core 3.1.3.6).
-fn half_hash(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(&Sha256::digest(token.as_bytes())[..16])
+/// `at_hash` (OpenID Connect Core 3.1.3.6): the left half of the hash of `token` that the ID
+/// token's algorithm uses, base64url: SHA-256 for RS256, SHA-512 for EdDSA with Ed25519.
+fn half_hash(alg: Alg, token: &str) -> String {
+    match alg {
+        Alg::Rs256 => URL_SAFE_NO_PAD.encode(&Sha256::digest(token.as_bytes())[..16]),
+        Alg::EdDsa => URL_SAFE_NO_PAD.encode(&sha2::Sha512::digest(token.as_bytes())[..32]),
+    }
 }
 
 /// A session's methods as RFC 8176 names them: a passkey is hardware-bound (`hwk`) with user
