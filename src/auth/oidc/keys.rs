@@ -46,10 +46,12 @@ impl Keys<'_> {
         Ok((stored.kid.clone(), self.private(&stored)?))
     }
 
-    /// `claims` signed with the current key of `alg`.
+    /// `claims` signed with the current key of `alg`, on a blocking thread: an RSA signature
+    /// is a millisecond or two of CPU, which the async workers must not spend.
     pub(super) async fn sign(self, alg: Alg, claims: &Value) -> Result<String, AuthError> {
         let (kid, key) = self.signing(alg).await?;
-        Ok(key.sign(&kid, claims))
+        let claims = claims.clone();
+        Ok(tokio::task::spawn_blocking(move || key.sign(&kid, &claims)).await?)
     }
 
     /// The claims of an ID token one of the published keys signed (expired or not).
