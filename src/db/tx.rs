@@ -62,25 +62,30 @@ pub(super) fn in_transaction<T>(
     synchronous: Synchronous,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
+    // What follows the transaction: SQLite's connection turns read-only again; a PostgreSQL
+    // transaction's settings end with it (`READ WRITE`, `SET LOCAL`), so nothing is sent.
     let (begin, end) = match (&*conn, synchronous) {
         (AnyConnection::Sqlite(_), Synchronous::Full) => (
             "PRAGMA query_only = OFF; PRAGMA synchronous = FULL; BEGIN IMMEDIATE;",
-            "PRAGMA query_only = ON;",
+            Some("PRAGMA query_only = ON;"),
         ),
         (AnyConnection::Sqlite(_), Synchronous::Normal) => (
             "PRAGMA query_only = OFF; PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE;",
-            "PRAGMA query_only = ON;",
+            Some("PRAGMA query_only = ON;"),
         ),
         (AnyConnection::Postgresql(_), Synchronous::Full) => {
-            ("BEGIN READ WRITE; SET LOCAL synchronous_commit = on;", "")
+            ("BEGIN READ WRITE; SET LOCAL synchronous_commit = on;", None)
         }
-        (AnyConnection::Postgresql(_), Synchronous::Normal) => {
-            ("BEGIN READ WRITE; SET LOCAL synchronous_commit = off;", "")
-        }
+        (AnyConnection::Postgresql(_), Synchronous::Normal) => (
+            "BEGIN READ WRITE; SET LOCAL synchronous_commit = off;",
+            None,
+        ),
     };
     if let Err(error) = conn.batch_execute(begin) {
         // SQLite may have turned writing on before BEGIN failed; turn it off again.
-        let _ = conn.batch_execute(end);
+        if let Some(end) = end {
+            let _ = conn.batch_execute(end);
+        }
         return Err(error.into());
     }
     let result = f(&mut Tx(conn)).and_then(|value| {
@@ -94,7 +99,7 @@ pub(super) fn in_transaction<T>(
     }
     // Setting a flag, no I/O: it cannot fail short of memory running out, and the writes are
     // committed either way, so their result stands.
-    if let Err(error) = conn.batch_execute(end) {
+    if let Some(Err(error)) = end.map(|end| conn.batch_execute(end)) {
         log::error!(target: "auth_service::db", "a connection stays writable: {error}");
     }
     result
@@ -119,6 +124,33 @@ mod tests {
             after.is_err(),
             "the connection is read-only again after the write"
         );
+    }
+
+    #[test]
+    fn a_write_runs_no_statement_that_fails() {
+        use diesel::connection::{Connection, InstrumentationEvent};
+        use std::sync::{Arc, Mutex};
+        let (db, _dir) = temp_db();
+        let mut held = conn(&db);
+        let failed = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&failed);
+        held.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::FinishQuery {
+                query,
+                error: Some(error),
+                ..
+            } = event
+            {
+                seen.lock().unwrap().push(format!("{query}: {error}"));
+            }
+        });
+        let stored = super::in_transaction(&mut held, crate::db::Synchronous::Full, |tx| {
+            crate::db::users::add_user(tx, "a@b.c", "h")
+        });
+        assert!(stored.is_ok(), "{stored:?}");
+        assert_eq!(*failed.lock().unwrap(), Vec::<String>::new());
+        let found = crate::db::users::find_user_by_email(&mut held, "a@b.c").unwrap();
+        assert!(found.is_some(), "the write is committed");
     }
 
     #[test]
