@@ -112,6 +112,10 @@ pub struct Settings {
     /// `full`: a commit waits until the log is on disk, so it survives a power cut; `normal`:
     /// a power cut can undo the last commits (a process crash still cannot).
     pub database_synchronous: Synchronous,
+    /// How stale a signed-in request's session may be when read from this instance's cache
+    /// (milliseconds): a session ended on another instance is refused here within it. 0: no
+    /// cache, every signed-in request reads the database.
+    pub session_cache_ms: u64,
     /// bcrypt work factor, 4–31.
     pub bcrypt_cost: u32,
     /// How many bcrypt hashes may run at once; 0 means one per CPU core.
@@ -242,6 +246,7 @@ impl Default for Settings {
             database_timeout_secs: 5,
             database_exclusive: true,
             database_synchronous: Synchronous::Full,
+            session_cache_ms: 1000,
             bcrypt_cost: 12,
             bcrypt_concurrency: 0,
             bcrypt_nice: 10,

@@ -137,6 +137,8 @@ impl Services {
             access: Access::from_exclusive(settings.database_exclusive),
             synchronous: settings.database_synchronous,
             timeout: std::time::Duration::from_secs(settings.database_timeout_secs),
+            session_cache: (settings.session_cache_ms > 0)
+                .then(|| std::time::Duration::from_millis(settings.session_cache_ms)),
         };
         let db = tokio::task::spawn_blocking(move || Db::open(&path, &options))
             .await

@@ -62,6 +62,11 @@ struct StageLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: &'static str,
 }
@@ -101,6 +106,7 @@ struct Inner {
     pool_size: Gauge,
     pool_in_use: Gauge,
     purged: Family<KindLabels, Counter>,
+    session_cache: Family<ResultLabels, Counter>,
 }
 
 /// The service's counters; empty (and free) when metrics are off.
@@ -189,6 +195,12 @@ impl Metrics {
                 "Rows the periodic cleanup deleted, by kind",
                 Family::default(),
             ),
+            session_cache: add(
+                r,
+                "session_cache_lookups",
+                "Session lookups answered by this instance's session cache (hit) or the database (miss)",
+                Family::default(),
+            ),
             registry,
         };
         // Every series exists from the start, at zero: a rate over a series that appears
@@ -207,6 +219,11 @@ impl Metrics {
         }
         for kind in PURGED_KINDS {
             inner.purged.get_or_create_owned(&KindLabels { kind });
+        }
+        for result in ["hit", "miss"] {
+            inner
+                .session_cache
+                .get_or_create_owned(&ResultLabels { result });
         }
         Metrics(Some(Arc::new(inner)))
     }
@@ -257,6 +274,17 @@ impl Metrics {
     pub fn pool_wait(&self, elapsed: Duration) {
         if let Some(inner) = &self.0 {
             inner.pool_wait_seconds.observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// Counts a session lookup of the session cache: a `hit`, or a miss that read the database.
+    pub fn session_cache(&self, hit: bool) {
+        if let Some(inner) = &self.0 {
+            let result = if hit { "hit" } else { "miss" };
+            inner
+                .session_cache
+                .get_or_create(&ResultLabels { result })
+                .inc();
         }
     }
 

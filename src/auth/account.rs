@@ -456,7 +456,7 @@ mod tests {
         let stale = || async {
             let stale = signed_in(&auth, "ann@b.com", "pw").await;
             let digest = crate::auth::token::digest(&stale.session_id);
-            crate::db::testing::write(&db, |tx| sessions::touch_session(tx, &digest, idle_since));
+            crate::db::testing::set_last_seen(&db, &digest, idle_since);
             stale.session_id
         };
         let patient = auth_on(&db, &dir, |s| {

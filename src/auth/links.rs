@@ -722,7 +722,7 @@ mod tests {
         let (_, signed_in) = with_session(&auth, "a@b.com", "pw").await;
         let idle_since = now() - 2 * auth.lifetimes.idle;
         let digest = token::digest(&signed_in.session_id);
-        crate::db::testing::write(&db, |tx| sessions::touch_session(tx, &digest, idle_since));
+        crate::db::testing::set_last_seen(&db, &digest, idle_since);
         let reset_token = reset_token(&auth, "a@b.com").await;
 
         spend_reset(&auth, &reset_token, None, "new").await.unwrap();

@@ -167,10 +167,7 @@ impl Sessions<'_> {
     pub async fn account_of(self, session_id: &str) -> Result<Account, AuthError> {
         let auth = self.0;
         let (digest, lifetimes, at) = (token::digest(session_id), auth.lifetimes, now());
-        let found = auth
-            .db
-            .read(move |c| sessions::find_session(c, &digest, at, lifetimes))
-            .await?;
+        let found = auth.db.live_session(digest.to_vec(), at, lifetimes).await?;
         let (session, user) = found.ok_or(AuthError::NoSession)?;
         let mut account = Account::from(user);
         let by_passkey = session.amr.split(' ').any(|method| method == "passkey");

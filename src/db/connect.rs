@@ -126,6 +126,9 @@ pub struct Options {
     /// connection, a lock, a statement, a connection to the server. Past it the request is
     /// answered 503 instead of hanging.
     pub timeout: Duration,
+    /// How stale a session read from this instance's cache may be (`session_cache_ms`);
+    /// `None`: no cache, every lookup is a query.
+    pub session_cache: Option<Duration>,
 }
 
 impl Default for Options {
@@ -135,6 +138,7 @@ impl Default for Options {
             access: Access::Exclusive,
             synchronous: Synchronous::Full,
             timeout: Duration::from_secs(5),
+            session_cache: Some(Duration::from_secs(1)),
         }
     }
 }

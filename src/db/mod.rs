@@ -42,6 +42,8 @@ pub mod schema;
 pub mod scratch;
 #[cfg(feature = "testing")]
 pub mod seed;
+mod session_cache;
+mod session_revocations;
 pub mod sessions;
 pub mod sign_in_steps;
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! The shared connection pool: opening the database (migrating it, checking it takes writes),
 //! pooled connections that are replaced once they report the database unavailable, and the
-//! read paths ([`Db::run`], [`Db::read`]). Writes are in `tx.rs`, backups in `backup.rs`.
+//! read paths ([`Db::run`], [`Db::read`], [`Db::live_session`] through the session cache). Writes are in `tx.rs`, backups in `backup.rs`.
 //!
 //! Lookups by a unique key use `get_result`, never `first`: `first` adds `LIMIT ?`, and SQLite
 //! re-prepares a statement whenever a bound `LIMIT` is bound again, so Diesel's cached statement
 //! would be parsed and planned anew on every request.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::RunQueryDsl;
@@ -15,7 +16,10 @@ use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 use super::DbError;
 use super::connect::{AnyConnection, Options, Synchronous, Target};
 use super::migrate::{embedded_versions, migrate};
+use super::session_cache::{Lookup, SessionCache};
+use super::sessions::{self, Lifetimes, Session};
 use super::tx::{Tx, in_transaction};
+use super::users::User;
 use crate::metrics::Metrics;
 
 /// A pooled connection, and whether it reported the database unavailable: such a connection
@@ -91,8 +95,10 @@ pub struct Db {
     pub(super) synchronous: Synchronous,
     /// Whether the pool's connections go to a PostgreSQL server (over the network).
     pub(super) postgres: bool,
-    /// Where waits for a pooled connection are reported.
-    metrics: Metrics,
+    /// Where waits for a pooled connection and session lookups are reported.
+    pub(super) metrics: Metrics,
+    /// This instance's cache of live sessions (`None`: off).
+    pub(super) sessions: Option<Arc<SessionCache>>,
 }
 
 impl Db {
@@ -131,6 +137,9 @@ impl Db {
             synchronous: options.synchronous,
             postgres,
             metrics: Metrics::default(),
+            sessions: options
+                .session_cache
+                .map(|bound| Arc::new(SessionCache::new(bound))),
         };
         if let Err(error) = db.write_at(Synchronous::Normal, write_probe) {
             let reason = match postgres {
@@ -257,7 +266,10 @@ impl Db {
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         let mut pooled = self.pooled()?;
-        let result = in_transaction(&mut pooled, synchronous, f);
+        let (result, stale) = in_transaction(&mut pooled, synchronous, f);
+        if let Some(cache) = &self.sessions {
+            cache.forget(&stale.users, &stale.sessions);
+        }
         pooled.checked(result)
     }
 
@@ -282,6 +294,46 @@ impl Db {
             }
             None => self.run(f).await,
         }
+    }
+
+    /// The live session with this digest at `at`, with its account: from this instance's
+    /// session cache when it holds it and is fresh, otherwise from the database (then cached).
+    pub async fn live_session(
+        &self,
+        digest: Vec<u8>,
+        at: i64,
+        lifetimes: Lifetimes,
+    ) -> Result<Option<(Session, User)>, DbError> {
+        let Some(cache) = self.sessions.clone() else {
+            return self
+                .read(move |c| sessions::find_session(c, &digest, at, lifetimes))
+                .await;
+        };
+        let generation = match cache.lookup(&digest, at, lifetimes) {
+            Lookup::Hit(found) => {
+                self.metrics.session_cache(true);
+                return Ok(Some(*found));
+            }
+            Lookup::Miss(generation) => generation,
+        };
+        self.metrics.session_cache(false);
+        if cache.claim_poll() {
+            let (db, cache) = (self.clone(), Arc::clone(&cache));
+            tokio::spawn(async move {
+                let polled = db.run(move |c| cache.poll(c)).await;
+                if let Err(error) = polled {
+                    log::warn!(target: "auth_service::db", "the session cache could not poll revocations: {error}");
+                }
+            });
+        }
+        let key = digest.clone();
+        let found = self
+            .read(move |c| sessions::find_session(c, &key, at, lifetimes))
+            .await?;
+        if let (Some(found), Some(generation)) = (&found, generation) {
+            cache.insert(digest, found, generation);
+        }
+        Ok(found)
     }
 }
 

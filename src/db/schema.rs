@@ -15,6 +15,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    session_revocations (id) {
+        id -> Binary,
+        user_id -> Integer,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Integer,
         email -> Text,
@@ -183,6 +191,7 @@ diesel::joinable!(oidc_tokens -> oidc_clients (client_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     sessions,
+    session_revocations,
     users,
     devices,
     account_tokens,

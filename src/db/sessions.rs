@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::{sessions, users};
-use super::{AnyConnection, DbError, Tx, User, now};
+use super::{AnyConnection, DbError, Tx, User, now, session_revocations};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
 #[diesel(
@@ -56,6 +56,11 @@ pub struct Lifetimes {
 }
 
 impl Lifetimes {
+    /// Whether `session` is live at `now` ([`Lifetimes::live_at`] on a row already read).
+    pub fn live(self, session: &Session, now: i64) -> bool {
+        session.last_seen_at > now - self.idle && session.created_at > now - self.absolute
+    }
+
     /// The SQL condition "this session is live at `now`".
     fn live_at(self, now: i64) -> live {
         live(now - self.idle, now - self.absolute)
@@ -146,10 +151,14 @@ pub fn delete_session_by_public_id(
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::public_id.eq(public_id))
         .filter(lifetimes.live_at(now));
-    Ok(diesel::delete(own)
+    let ended = diesel::delete(own)
         .returning((sessions::token_hash, sessions::device_hash))
         .get_result(&mut **tx)
-        .optional()?)
+        .optional()?;
+    if ended.is_some() {
+        tx.sessions_changed(user_id)?;
+    }
+    Ok(ended)
 }
 
 /// Deletes every session of account `user_id` but the one with the digest `keep` (none: every
@@ -172,19 +181,26 @@ pub fn delete_sessions_of(
         .filter(lifetimes.live_at(now))
         .count()
         .get_result(&mut **tx)?;
-    diesel::delete(others()).execute(&mut **tx)?;
+    if diesel::delete(others()).execute(&mut **tx)? > 0 {
+        tx.sessions_changed(user_id)?;
+    }
     Ok(usize::try_from(live).unwrap_or_default())
 }
 
-/// Records that the session with this token digest was used at `now`.
+/// Records that the session with this token digest was used at `now`, unless a use within the
+/// last [`TOUCH_AFTER_SECS`] is recorded already: two instances touching one session at once
+/// then write it once, and the second finds nothing to do instead of a row to fight over.
 pub fn touch_session(tx: &mut Tx<'_>, token_digest: &[u8], now: i64) -> Result<(), DbError> {
     diesel::update(sessions::table.find(token_digest))
+        .filter(sessions::last_seen_at.le(now - TOUCH_AFTER_SECS))
         .set(sessions::last_seen_at.eq(now))
         .execute(&mut **tx)?;
+    tx.session_touched(token_digest);
     Ok(())
 }
 
-/// Deletes every session that is over at `now`; returns how many.
+/// Deletes every session that is over at `now` and returns how many; forgets the revocations
+/// older than an hour too, which every instance's session cache has long read.
 pub fn delete_expired_sessions(
     tx: &mut Tx<'_>,
     now: i64,
@@ -193,7 +209,9 @@ pub fn delete_expired_sessions(
     let expired = sessions::last_seen_at
         .le(now - lifetimes.idle)
         .or(sessions::created_at.le(now - lifetimes.absolute));
-    Ok(diesel::delete(sessions::table.filter(expired)).execute(&mut **tx)?)
+    let deleted = diesel::delete(sessions::table.filter(expired)).execute(&mut **tx)?;
+    session_revocations::delete_before(tx, (now - 3600) * 1000)?;
+    Ok(deleted)
 }
 
 /// Deletes the live session with this token digest and returns its user's id; `None` when there
@@ -207,10 +225,14 @@ pub fn delete_session(
     let live = sessions::table
         .filter(sessions::token_hash.eq(token_digest))
         .filter(lifetimes.live_at(now));
-    Ok(diesel::delete(live)
+    let ended = diesel::delete(live)
         .returning(sessions::user_id)
         .get_result(&mut **tx)
-        .optional()?)
+        .optional()?;
+    if let Some(user_id) = ended {
+        tx.sessions_changed(user_id)?;
+    }
+    Ok(ended)
 }
 
 #[cfg(test)]
@@ -349,6 +371,12 @@ mod tests {
             touch_session(c, &session.token_hash, t).unwrap();
             let (touched, _) = found(c, 1, t + 50).unwrap();
             assert_eq!(touched.last_seen_at, t);
+            touch_session(c, &session.token_hash, t + TOUCH_AFTER_SECS - 1).unwrap();
+            let (again, _) = found(c, 1, t + 50).unwrap();
+            assert_eq!(
+                again.last_seen_at, t,
+                "a use recorded within the interval stays"
+            );
             Ok(())
         });
     }

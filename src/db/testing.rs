@@ -100,6 +100,17 @@ pub fn stored_links(db: &Db, purpose: &str) -> i64 {
         .unwrap()
 }
 
+/// Makes the session with this digest look unused since `last_seen_at`.
+pub fn set_last_seen(db: &Db, digest: &[u8], last_seen_at: i64) {
+    use crate::db::schema::sessions;
+    use diesel::prelude::*;
+    write(db, |tx| {
+        Ok(diesel::update(sessions::table.find(digest))
+            .set(sessions::last_seen_at.eq(last_seen_at))
+            .execute(&mut **tx)?)
+    });
+}
+
 /// Runs `f` in a committed write transaction.
 pub fn write<T>(db: &Db, f: impl FnOnce(&mut Tx<'_>) -> Result<T, DbError>) -> T {
     db.write_blocking(f).unwrap()

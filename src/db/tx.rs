@@ -18,30 +18,49 @@ use super::connect::{AnyConnection, Synchronous};
 /// rolled-back write looked stored. A `COMMIT` statement reports its own failure. Reads may run
 /// on a `Tx` too (it dereferences to the connection); every pooled connection outside a `Tx`
 /// is read-only, so a write that bypassed it would fail loudly instead of silently.
-pub struct Tx<'c>(&'c mut AnyConnection);
+pub struct Tx<'c> {
+    conn: &'c mut AnyConnection,
+    stale: Stale,
+}
 
 impl std::ops::Deref for Tx<'_> {
     type Target = AnyConnection;
 
     fn deref(&self) -> &AnyConnection {
-        self.0
+        self.conn
     }
 }
 
 impl std::ops::DerefMut for Tx<'_> {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        self.0
+        self.conn
     }
 }
 
 impl Tx<'_> {
+    /// Records that this transaction changes account `user_id`'s sessions or account row, so
+    /// that every instance's session cache drops what it holds of the account: this instance's
+    /// as soon as the transaction ends, the others' at their next poll (`session_cache.rs`).
+    /// Every data function that ends a session or changes an account calls it.
+    pub(super) fn sessions_changed(&mut self, user_id: i32) -> Result<(), DbError> {
+        super::session_revocations::record(self, user_id)?;
+        self.stale.users.push(user_id);
+        Ok(())
+    }
+
+    /// Drops the session with this digest from this instance's cache when the transaction ends
+    /// (its recorded use changed; other instances read it again within a touch interval).
+    pub(super) fn session_touched(&mut self, digest: &[u8]) {
+        self.stale.sessions.push(digest.to_vec());
+    }
+
     /// Holds, until this transaction ends, an exclusive lock named by `names`, so that a check
     /// and the write it decides (a throttle count) cannot interleave with another transaction's
     /// on the same names. SQLite's write transactions hold the database's one write lock
     /// already; on PostgreSQL each name takes a transaction-level advisory lock, in sorted
     /// order so that two transactions never wait on each other.
     pub fn lock(&mut self, names: &[&str]) -> Result<(), DbError> {
-        let AnyConnection::Postgresql(pg) = &mut *self.0 else {
+        let AnyConnection::Postgresql(pg) = &mut *self.conn else {
             return Ok(());
         };
         let mut names = names.to_vec();
@@ -56,12 +75,22 @@ impl Tx<'_> {
     }
 }
 
-/// Runs `f` in a write transaction on `conn` and commits it; rolls back on any error.
+/// What a write transaction made stale in this instance's session cache: accounts, and
+/// sessions by digest.
+#[derive(Debug, Default)]
+pub(super) struct Stale {
+    pub users: Vec<i32>,
+    pub sessions: Vec<Vec<u8>>,
+}
+
+/// Runs `f` in a write transaction on `conn` and commits it; rolls back on any error. Returns
+/// what the transaction made stale whatever the outcome, for the caller to drop from the cache
+/// (a failed `COMMIT` may still have committed; dropping an entry is always safe).
 pub(super) fn in_transaction<T>(
     conn: &mut AnyConnection,
     synchronous: Synchronous,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T, DbError>,
-) -> Result<T, DbError> {
+) -> (Result<T, DbError>, Stale) {
     // What follows the transaction: SQLite's connection turns read-only again; a PostgreSQL
     // transaction's settings end with it (`READ WRITE`, `SET LOCAL`), so nothing is sent.
     let (begin, end) = match (&*conn, synchronous) {
@@ -86,12 +115,17 @@ pub(super) fn in_transaction<T>(
         if let Some(end) = end {
             let _ = conn.batch_execute(end);
         }
-        return Err(error.into());
+        return (Err(error.into()), Stale::default());
     }
-    let result = f(&mut Tx(conn)).and_then(|value| {
-        conn.batch_execute("COMMIT")?;
+    let mut tx = Tx {
+        conn,
+        stale: Stale::default(),
+    };
+    let result = f(&mut tx).and_then(|value| {
+        tx.batch_execute("COMMIT")?;
         Ok(value)
     });
+    let Tx { conn, stale } = tx;
     if result.is_err() {
         // A failed statement or COMMIT may have ended the transaction already; if the ROLLBACK
         // fails too, the connection is replaced (the caller sees the first error).
@@ -102,7 +136,7 @@ pub(super) fn in_transaction<T>(
     if let Some(Err(error)) = end.map(|end| conn.batch_execute(end)) {
         log::error!(target: "auth_service::db", "a connection stays writable: {error}");
     }
-    result
+    (result, stale)
 }
 
 #[cfg(test)]
@@ -144,7 +178,7 @@ mod tests {
                 seen.lock().unwrap().push(format!("{query}: {error}"));
             }
         });
-        let stored = super::in_transaction(&mut held, crate::db::Synchronous::Full, |tx| {
+        let (stored, _) = super::in_transaction(&mut held, crate::db::Synchronous::Full, |tx| {
             crate::db::users::add_user(tx, "a@b.c", "h")
         });
         assert!(stored.is_ok(), "{stored:?}");

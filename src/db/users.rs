@@ -81,6 +81,9 @@ pub fn replace_password_hash(
     let changed = diesel::update(current)
         .set(users::hashed_password.eq(new))
         .execute(&mut **tx)?;
+    if changed == 1 {
+        tx.sessions_changed(id)?;
+    }
     Ok(changed == 1)
 }
 
@@ -94,9 +97,7 @@ pub fn mark_email_verified(tx: &mut Tx<'_>, id: i32, at: i64) -> Result<User, Db
 /// ([`DbError::EmailTaken`]).
 pub fn change_email(tx: &mut Tx<'_>, id: i32, new_email: &str, at: i64) -> Result<User, DbError> {
     let changes = (users::email.eq(new_email), users::email_verified_at.eq(at));
-    update_account(tx, id, changes)
-        .map_err(|e| DbError::unique_as(e, DbError::EmailTaken))?
-        .ok_or(DbError::NotFound)
+    update_account(tx, id, changes)?.ok_or(DbError::NotFound)
 }
 
 /// An update of one account by `C`, returning the account's row.
@@ -106,17 +107,23 @@ type UpdateAccount<C> = dsl::Returning<
 >;
 
 /// Applies `changes` to account `id` and returns the account as changed (`None`: no such
-/// account): what the updates that answer with the account share.
-fn update_account<'q, C>(tx: &mut Tx<'_>, id: i32, changes: C) -> QueryResult<Option<User>>
+/// account): what the updates that answer with the account share. The only unique column
+/// they set is the email, hence [`DbError::EmailTaken`] for a unique violation.
+fn update_account<'q, C>(tx: &mut Tx<'_>, id: i32, changes: C) -> Result<Option<User>, DbError>
 where
     C: AsChangeset<Target = users::table>,
     UpdateAccount<C>: LoadQuery<'q, AnyConnection, User>,
 {
-    diesel::update(users::table.find(id))
+    let updated = diesel::update(users::table.find(id))
         .set(changes)
         .returning(users::all_columns)
         .get_result(&mut **tx)
         .optional()
+        .map_err(|e| DbError::unique_as(e, DbError::EmailTaken))?;
+    if updated.is_some() {
+        tx.sessions_changed(id)?;
+    }
+    Ok(updated)
 }
 
 /// Locks account `id`'s row until the transaction ends (a write that changes nothing) and
@@ -148,6 +155,9 @@ pub fn set_disabled(tx: &mut Tx<'_>, id: i32, at: Option<i64>) -> Result<bool, D
     let updated = diesel::update(users::table.find(id))
         .set(users::disabled_at.eq(at))
         .execute(&mut **tx)?;
+    if updated == 1 {
+        tx.sessions_changed(id)?;
+    }
     Ok(updated == 1)
 }
 
@@ -167,13 +177,17 @@ pub fn advance_credential_version(tx: &mut Tx<'_>, id: i32) -> Result<(), DbErro
     diesel::update(users::table.find(id))
         .set(users::credential_version.eq(users::credential_version + 1))
         .execute(&mut **tx)?;
-    Ok(())
+    tx.sessions_changed(id)
 }
 
 /// Deletes account `id`; its sessions, devices and tokens go with it (foreign keys cascade).
 /// `false` when there was no such account.
 pub fn delete_user(tx: &mut Tx<'_>, id: i32) -> Result<bool, DbError> {
-    Ok(diesel::delete(users::table.find(id)).execute(&mut **tx)? == 1)
+    let deleted = diesel::delete(users::table.find(id)).execute(&mut **tx)? == 1;
+    if deleted {
+        tx.sessions_changed(id)?;
+    }
+    Ok(deleted)
 }
 
 #[cfg(test)]

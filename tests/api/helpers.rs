@@ -1,7 +1,9 @@
 //! `TestApp`: the production Rocket on a temporary database with a cheap bcrypt cost, plus named
 //! request helpers so each test reads as the journey it checks.
 
-use auth_service::db::schema::{account_tokens, sessions, throttle_events, users};
+use auth_service::db::schema::{
+    account_tokens, session_revocations, sessions, throttle_events, users,
+};
 use auth_service::db::scratch::Scratch;
 use auth_service::db::{Access, AnyConnection, Db, Manager, Options};
 use diesel::prelude::*;
@@ -10,6 +12,11 @@ use rocket::figment::Figment;
 use rocket::http::{Accept, ContentType, Cookie, Status};
 use rocket::local::blocking::{Client, LocalResponse};
 use rocket::serde::json::Value;
+
+/// How stale the test apps' session caches may be: short, so that a change made by another
+/// instance (or [`TestDb::write`]) is waited out quickly; long enough that a test's requests
+/// in a row use the cache.
+pub const SESSION_CACHE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A temporary database and the app configuration that points at it.
 pub struct TestDb {
@@ -31,7 +38,8 @@ impl TestDb {
             .merge(("mail_outbox_dir", dir.join("mail")))
             .merge(("bcrypt_cost", 4))
             .merge(("log_level", "critical"))
-            .merge(("admin_socket", ""));
+            .merge(("admin_socket", ""))
+            .merge(("session_cache_ms", SESSION_CACHE.as_millis() as u64));
         // On SQLite the debug profile keeps its mfa_key beside the database (the scratch
         // directory); PostgreSQL's would go to the working directory.
         let figment = match scratch.is_postgres() {
@@ -103,9 +111,31 @@ impl TestDb {
     }
 
     /// Runs `f`'s writes (a test moving a clock, say) in a committed transaction: outside one,
-    /// the pooled connections refuse to write, as the app's do.
+    /// the pooled connections refuse to write, as the app's do. To the app this is another
+    /// instance's change: it records a revocation of every account, as the data layer's own
+    /// changes do, and waits out the app's session cache bound, so the app reads them anew.
     pub fn write(&self, f: impl FnOnce(&mut AnyConnection) -> QueryResult<usize>) -> usize {
-        self.db().write_blocking(|tx| Ok(f(tx)?)).unwrap()
+        static REVOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let written = self
+            .db()
+            .write_blocking(|tx| {
+                let written = f(tx)?;
+                let accounts: Vec<i32> = users::table.select(users::id).load(&mut **tx)?;
+                for user_id in accounts {
+                    let n = REVOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let id = format!("test-{}-{n}", std::process::id()).into_bytes();
+                    diesel::insert_into(session_revocations::table)
+                        .values((
+                            session_revocations::id.eq(id),
+                            session_revocations::user_id.eq(user_id),
+                        ))
+                        .execute(&mut **tx)?;
+                }
+                Ok(written)
+            })
+            .unwrap();
+        std::thread::sleep(SESSION_CACHE + std::time::Duration::from_millis(20));
+        written
     }
 
     fn db(&self) -> &Db {

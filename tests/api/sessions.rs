@@ -214,3 +214,61 @@ fn a_login_rehashes_a_password_stored_at_a_lower_cost() {
     assert_eq!(wrong.status(), Status::Unauthorized);
     assert_eq!(app.db.stored_password_hash("bob@bob.com"), upgraded);
 }
+
+/// Each instance caches live sessions (`session_cache_ms`); a session ended on one instance is
+/// refused by another within that bound, never later, and by the one that ended it at once.
+#[test]
+fn a_session_ended_on_one_instance_is_refused_by_another_within_the_cache_bound() {
+    use rocket::http::Cookie;
+    use rocket::local::blocking::Client;
+    use std::time::{Duration, Instant};
+
+    let bound = Duration::from_millis(400);
+    let app = TestApp::with(|figment| {
+        figment
+            .merge(("database_exclusive", false))
+            .merge(("session_cache_ms", 400))
+    });
+    let other = Client::untracked(auth_service::build(app.db.figment.clone())).unwrap();
+    assert_eq!(app.register("bob@bob.com", "pw").status(), Status::Ok);
+    let session = app.session_for("bob@bob.com", "pw");
+    let profile = |client: &Client| {
+        let request = client
+            .get("/profile")
+            .cookie(Cookie::new("session_id", session.clone()));
+        request.dispatch().status()
+    };
+    // The other instance reads the session for a while, so that its cache holds it.
+    for _ in 0..20 {
+        assert_eq!(profile(&other), Status::Ok);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(app.logout(Some(&session)).status(), Status::SeeOther);
+    let ended = Instant::now();
+    assert_eq!(
+        profile(&app.client),
+        Status::Forbidden,
+        "at once where it ended"
+    );
+    let mut refused = None;
+    while ended.elapsed() < bound * 5 {
+        let asked = Instant::now();
+        match profile(&other) {
+            Status::Ok => assert!(
+                asked.duration_since(ended) < bound,
+                "honoured {:?} after the logout",
+                asked.duration_since(ended)
+            ),
+            Status::Forbidden => {
+                refused.get_or_insert(asked.duration_since(ended));
+            }
+            status => panic!("{status}"),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        refused.is_some(),
+        "the other instance refuses it in the end"
+    );
+    assert_eq!(profile(&other), Status::Forbidden, "and keeps refusing it");
+}
