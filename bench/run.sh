@@ -237,6 +237,18 @@ SQL
   pg2_profile() { backend_run postgres 2 pg2_profile profile; }
   rounds sqlite_profile pg_profile
   rounds pg1_profile pg2_profile
+  # 3,000 signed-in users last seen two minutes ago, read at random: each session's first
+  # request is due its once-a-minute touch (a write), the rest are reads.
+  sqlite_touch() { start_server "$(seed sqlite_touch 3000 120)"; load sqlite_touch profile "$connections" 3000; stop_server; }
+  pg_touch() {
+    local db
+    db=$(pg_schema bench_pg_touch)
+    "$tool" seed "$db" 3000 120 >&2
+    start_server "$db"
+    load pg_touch profile "$connections" 3000
+    stop_server
+  }
+  rounds sqlite_touch pg_touch
   hash_before=$(hash_time)
   sqlite_login() { backend_run sqlite 1 sqlite_login login; }
   pg1_login() { backend_run postgres 1 pg1_login login; }

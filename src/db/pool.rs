@@ -309,7 +309,17 @@ impl Db {
                 .read(move |c| sessions::find_session(c, &digest, at, lifetimes))
                 .await;
         };
-        let generation = match cache.lookup(&digest, at, lifetimes) {
+        let looked_up = cache.lookup(&digest, at, lifetimes);
+        if let Some(claim) = cache.claim_poll() {
+            let db = self.clone();
+            tokio::spawn(async move {
+                let polled = db.run(move |c| claim.cache().poll(c)).await;
+                if let Err(error) = polled {
+                    log::warn!(target: "auth_service::db", "the session cache could not poll revocations: {error}");
+                }
+            });
+        }
+        let generation = match looked_up {
             Lookup::Hit(found) => {
                 self.metrics.session_cache(true);
                 return Ok(Some(*found));
@@ -317,15 +327,6 @@ impl Db {
             Lookup::Miss(generation) => generation,
         };
         self.metrics.session_cache(false);
-        if cache.claim_poll() {
-            let (db, cache) = (self.clone(), Arc::clone(&cache));
-            tokio::spawn(async move {
-                let polled = db.run(move |c| cache.poll(c)).await;
-                if let Err(error) = polled {
-                    log::warn!(target: "auth_service::db", "the session cache could not poll revocations: {error}");
-                }
-            });
-        }
         let key = digest.clone();
         let found = self
             .read(move |c| sessions::find_session(c, &key, at, lifetimes))

@@ -5,18 +5,18 @@
 //! account row records a revocation in the same transaction ([`super::Tx::sessions_changed`]);
 //! the instance that made it drops the account's entries as soon as the transaction ends, the
 //! others at their next poll. So a session ended at time `t` on any instance is honoured
-//! nowhere after `t + bound`. Polls are made by requests (no background thread): a lookup that
-//! finds the last poll older than a quarter of the bound starts one; one that finds it older
-//! than the bound goes to the database. With the database unreachable, no poll completes and
-//! the cache serves nothing.
+//! nowhere after `t + bound`. Polls are made by requests (no background thread): any lookup
+//! that finds the last poll older than a quarter of the bound starts one; a lookup that finds
+//! it older than the bound goes to the database. With the database unreachable, no poll
+//! completes and the cache serves nothing.
 //!
 //! A lookup that misses reads the database and caches the answer only if no eviction happened
 //! while it read (a generation counter): an answer read just before a revocation committed is
 //! then never stored after the eviction meant for it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::sessions::{Lifetimes, Session, TOUCH_AFTER_SECS};
@@ -51,6 +51,21 @@ struct State {
 struct Entry {
     found: (Session, User),
     cached_at: Instant,
+}
+
+/// A claim on a poll ([`SessionCache::claim_poll`]).
+pub struct PollClaim(Arc<SessionCache>);
+
+impl PollClaim {
+    pub fn cache(&self) -> &SessionCache {
+        &self.0
+    }
+}
+
+impl Drop for PollClaim {
+    fn drop(&mut self) {
+        self.0.polling.store(false, Ordering::Release);
+    }
 }
 
 /// What the cache knows of a session.
@@ -124,27 +139,37 @@ impl SessionCache {
         }
     }
 
-    /// Whether a poll should start now; `true` claims it (the caller then runs [`Self::poll`]).
-    pub fn claim_poll(&self) -> bool {
+    /// A claim on the next poll, when one is due and none is running: its holder runs
+    /// [`Self::poll`]. The claim ends when it is dropped, whether the poll ran, failed or never
+    /// got a connection.
+    pub fn claim_poll(self: &Arc<Self>) -> Option<PollClaim> {
         let due = self
             .state()
             .polled_at
             .is_none_or(|p| p.elapsed() >= self.bound / 4);
-        due && !self.polling.swap(true, Ordering::AcqRel)
+        let claimed = due && !self.polling.swap(true, Ordering::AcqRel);
+        claimed.then(|| PollClaim(Arc::clone(self)))
     }
 
-    /// Reads the revocations recorded since the last poll and drops their accounts' entries;
-    /// ends the claim of [`Self::claim_poll`] either way.
+    /// Reads the revocations recorded since the last poll and drops their accounts' entries.
+    /// After a pause longer than an entry lives, it starts afresh: every entry is dropped and
+    /// only the revocations of the last [`COMMIT_LAG_MS`] are read.
     pub fn poll(&self, conn: &mut AnyConnection) -> Result<(), DbError> {
-        let result = self.read_revocations(conn);
-        self.polling.store(false, Ordering::Release);
-        result
-    }
-
-    fn read_revocations(&self, conn: &mut AnyConnection) -> Result<(), DbError> {
         let started = Instant::now();
         let now_ms = session_revocations::clock_ms(conn)?;
-        let since_ms = self.state().since_ms.unwrap_or(now_ms - COMMIT_LAG_MS);
+        let max_age = Duration::from_secs(TOUCH_AFTER_SECS.unsigned_abs());
+        let since_ms = {
+            let mut state = self.state();
+            let paused = state.polled_at.is_none_or(|p| p.elapsed() > max_age);
+            if paused {
+                state.entries.clear();
+                state.generation += 1;
+            }
+            state
+                .since_ms
+                .filter(|_| !paused)
+                .unwrap_or(now_ms - COMMIT_LAG_MS)
+        };
         let recent = session_revocations::since(conn, since_ms)?;
         let mut state = self.state();
         let users: Vec<i32> = recent
@@ -162,7 +187,6 @@ impl SessionCache {
                 .retain(|_, entry| !users.contains(&entry.found.1.id));
         }
         if state.entries.len() >= CAPACITY / 2 {
-            let max_age = Duration::from_secs(TOUCH_AFTER_SECS.unsigned_abs());
             state
                 .entries
                 .retain(|_, entry| entry.cached_at.elapsed() < max_age);
@@ -177,7 +201,6 @@ mod tests {
     use crate::db::Db;
     use crate::db::testing::*;
     use crate::db::{Access, Options, Tx, now};
-    use std::sync::Arc;
 
     const LIFETIMES: Lifetimes = Lifetimes {
         idle: 3600,
@@ -229,10 +252,102 @@ mod tests {
     async fn a_session_is_cached_only_once_a_poll_made_the_cache_fresh() {
         let (a, _b, _scratch, digest) = two_instances();
         assert!(live(&a, &digest).await, "read from the database");
+        assert!(
+            cache(&a).state().entries.is_empty(),
+            "not cached before a poll"
+        );
         poll(&a);
         assert!(live(&a, &digest).await, "read again, now cached");
         delete_unseen(&a, &digest);
         assert!(live(&a, &digest).await, "served from the cache");
+    }
+
+    #[test]
+    fn a_poll_claim_ends_when_dropped_whatever_became_of_the_poll() {
+        let cache = Arc::new(SessionCache::new(Duration::from_secs(1)));
+        let claim = cache.claim_poll().expect("due: never polled");
+        assert!(cache.claim_poll().is_none(), "one poll at a time");
+        drop(claim);
+        assert!(cache.claim_poll().is_some(), "claimable again");
+    }
+
+    /// Every data function that ends a session or changes an account makes both instances drop
+    /// what they cached of it: the one that made the change at once, the other at its poll.
+    #[rocket::async_test]
+    async fn every_change_to_a_session_or_an_account_reaches_both_caches() {
+        use crate::db::{sessions as s, users as u};
+        type Change = fn(&mut Tx<'_>, i32) -> Result<(), DbError>;
+        let digest = [1u8; 32];
+        let changes: [(&str, Change); 11] = [
+            ("set_password_hash", |tx, id| {
+                u::set_password_hash(tx, id, "new").map(drop)
+            }),
+            ("replace_password_hash", |tx, id| {
+                u::replace_password_hash(tx, id, "h", "new").map(drop)
+            }),
+            ("mark_email_verified", |tx, id| {
+                u::mark_email_verified(tx, id, 5).map(drop)
+            }),
+            ("change_email", |tx, id| {
+                u::change_email(tx, id, "new@b.com", 5).map(drop)
+            }),
+            ("set_disabled", |tx, id| {
+                u::set_disabled(tx, id, Some(5)).map(drop)
+            }),
+            ("advance_credential_version", u::advance_credential_version),
+            ("delete_user", |tx, id| u::delete_user(tx, id).map(drop)),
+            ("delete_sessions_of", |tx, id| {
+                s::delete_sessions_of(tx, id, None, now(), LIFETIMES).map(drop)
+            }),
+            ("delete_session_by_public_id", |tx, id| {
+                s::delete_session_by_public_id(tx, id, "s1", now(), LIFETIMES).map(drop)
+            }),
+            ("delete_session", |tx, _| {
+                s::delete_session(tx, &[1u8; 32], now(), LIFETIMES).map(drop)
+            }),
+            ("touch_session (a minute on)", |tx, _| {
+                s::touch_session(tx, &[1u8; 32], now() + 60)
+            }),
+        ];
+        for (name, change) in changes {
+            let (a, b, _scratch, _) = two_instances();
+            let cached =
+                |db: &Db| matches!(cache(db).lookup(&digest, now(), LIFETIMES), Lookup::Hit(_));
+            for db in [&a, &b] {
+                poll(db);
+                assert!(live(db, &digest).await);
+                assert!(cached(db), "{name}: cached");
+            }
+            let user = crate::db::users::find_user_by_email(&mut conn(&a), "a@b.com");
+            let user_id = user.unwrap().unwrap().id;
+            a.write_blocking(|tx| change(tx, user_id)).unwrap();
+            assert!(!cached(&a), "{name}: dropped at once where it was made");
+            if name.starts_with("touch") {
+                continue; // only this instance's copy: the other's is read again within a minute
+            }
+            assert!(cached(&b), "{name}: the other instance has not polled yet");
+            poll(&b);
+            assert!(!cached(&b), "{name}: dropped by the other instance's poll");
+        }
+    }
+
+    #[test]
+    fn writes_that_change_nothing_record_no_revocation() {
+        use crate::db::schema::session_revocations as revocations;
+        use diesel::prelude::*;
+        let (db, _dir, user) = db_with_user();
+        let digest = [1u8; 32];
+        write(&db, |tx| {
+            session(tx, user.id, &digest);
+            crate::db::users::replace_password_hash(tx, user.id, "h", "h")?;
+            crate::db::sessions::touch_session(tx, &digest, now())?;
+            crate::db::users::lock_account(tx, user.id).map(drop)
+        });
+        let recorded: i64 = revocations::table
+            .count()
+            .get_result(&mut **conn(&db))
+            .unwrap();
+        assert_eq!(recorded, 0);
     }
 
     #[rocket::async_test]

@@ -156,7 +156,7 @@ pub fn delete_session_by_public_id(
         .get_result(&mut **tx)
         .optional()?;
     if ended.is_some() {
-        tx.sessions_changed(user_id)?;
+        tx.sessions_changed(user_id);
     }
     Ok(ended)
 }
@@ -182,7 +182,7 @@ pub fn delete_sessions_of(
         .count()
         .get_result(&mut **tx)?;
     if diesel::delete(others()).execute(&mut **tx)? > 0 {
-        tx.sessions_changed(user_id)?;
+        tx.sessions_changed(user_id);
     }
     Ok(usize::try_from(live).unwrap_or_default())
 }
@@ -191,11 +191,13 @@ pub fn delete_sessions_of(
 /// last [`TOUCH_AFTER_SECS`] is recorded already: two instances touching one session at once
 /// then write it once, and the second finds nothing to do instead of a row to fight over.
 pub fn touch_session(tx: &mut Tx<'_>, token_digest: &[u8], now: i64) -> Result<(), DbError> {
-    diesel::update(sessions::table.find(token_digest))
+    let touched = diesel::update(sessions::table.find(token_digest))
         .filter(sessions::last_seen_at.le(now - TOUCH_AFTER_SECS))
         .set(sessions::last_seen_at.eq(now))
         .execute(&mut **tx)?;
-    tx.session_touched(token_digest);
+    if touched > 0 {
+        tx.session_touched(token_digest);
+    }
     Ok(())
 }
 
@@ -230,7 +232,7 @@ pub fn delete_session(
         .get_result(&mut **tx)
         .optional()?;
     if let Some(user_id) = ended {
-        tx.sessions_changed(user_id)?;
+        tx.sessions_changed(user_id);
     }
     Ok(ended)
 }

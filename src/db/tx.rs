@@ -41,11 +41,13 @@ impl Tx<'_> {
     /// Records that this transaction changes account `user_id`'s sessions or account row, so
     /// that every instance's session cache drops what it holds of the account: this instance's
     /// as soon as the transaction ends, the others' at their next poll (`session_cache.rs`).
-    /// Every data function that ends a session or changes an account calls it.
-    pub(super) fn sessions_changed(&mut self, user_id: i32) -> Result<(), DbError> {
-        super::session_revocations::record(self, user_id)?;
-        self.stale.users.push(user_id);
-        Ok(())
+    /// Every data function that ends a session or changes an account calls it. The revocation
+    /// row is written right before `COMMIT`, so its time (`at`) is close to the commit's and
+    /// no poll can pass it by while the transaction is still running.
+    pub(super) fn sessions_changed(&mut self, user_id: i32) {
+        if !self.stale.users.contains(&user_id) {
+            self.stale.users.push(user_id);
+        }
     }
 
     /// Drops the session with this digest from this instance's cache when the transaction ends
@@ -122,6 +124,9 @@ pub(super) fn in_transaction<T>(
         stale: Stale::default(),
     };
     let result = f(&mut tx).and_then(|value| {
+        for &user_id in &tx.stale.users {
+            super::session_revocations::record(tx.conn, user_id)?;
+        }
         tx.batch_execute("COMMIT")?;
         Ok(value)
     });

@@ -81,8 +81,8 @@ pub fn replace_password_hash(
     let changed = diesel::update(current)
         .set(users::hashed_password.eq(new))
         .execute(&mut **tx)?;
-    if changed == 1 {
-        tx.sessions_changed(id)?;
+    if changed == 1 && old != new {
+        tx.sessions_changed(id);
     }
     Ok(changed == 1)
 }
@@ -121,7 +121,7 @@ where
         .optional()
         .map_err(|e| DbError::unique_as(e, DbError::EmailTaken))?;
     if updated.is_some() {
-        tx.sessions_changed(id)?;
+        tx.sessions_changed(id);
     }
     Ok(updated)
 }
@@ -156,7 +156,7 @@ pub fn set_disabled(tx: &mut Tx<'_>, id: i32, at: Option<i64>) -> Result<bool, D
         .set(users::disabled_at.eq(at))
         .execute(&mut **tx)?;
     if updated == 1 {
-        tx.sessions_changed(id)?;
+        tx.sessions_changed(id);
     }
     Ok(updated == 1)
 }
@@ -177,7 +177,8 @@ pub fn advance_credential_version(tx: &mut Tx<'_>, id: i32) -> Result<(), DbErro
     diesel::update(users::table.find(id))
         .set(users::credential_version.eq(users::credential_version + 1))
         .execute(&mut **tx)?;
-    tx.sessions_changed(id)
+    tx.sessions_changed(id);
+    Ok(())
 }
 
 /// Deletes account `id`; its sessions, devices and tokens go with it (foreign keys cascade).
@@ -185,7 +186,7 @@ pub fn advance_credential_version(tx: &mut Tx<'_>, id: i32) -> Result<(), DbErro
 pub fn delete_user(tx: &mut Tx<'_>, id: i32) -> Result<bool, DbError> {
     let deleted = diesel::delete(users::table.find(id)).execute(&mut **tx)? == 1;
     if deleted {
-        tx.sessions_changed(id)?;
+        tx.sessions_changed(id);
     }
     Ok(deleted)
 }

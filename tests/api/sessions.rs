@@ -228,6 +228,7 @@ fn a_session_ended_on_one_instance_is_refused_by_another_within_the_cache_bound(
         figment
             .merge(("database_exclusive", false))
             .merge(("session_cache_ms", 400))
+            .merge(("metrics_enabled", true))
     });
     let other = Client::untracked(auth_service::build(app.db.figment.clone())).unwrap();
     assert_eq!(app.register("bob@bob.com", "pw").status(), Status::Ok);
@@ -243,6 +244,15 @@ fn a_session_ended_on_one_instance_is_refused_by_another_within_the_cache_bound(
         assert_eq!(profile(&other), Status::Ok);
         std::thread::sleep(Duration::from_millis(10));
     }
+    let metrics = other.get("/metrics").dispatch().into_string().unwrap();
+    let hits = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("session_cache_lookups_total{result=\"hit\"} "))
+        .and_then(|count| count.parse::<u64>().ok());
+    assert!(
+        hits.is_some_and(|hits| hits > 10),
+        "served from its cache: {hits:?}"
+    );
     assert_eq!(app.logout(Some(&session)).status(), Status::SeeOther);
     let ended = Instant::now();
     assert_eq!(
