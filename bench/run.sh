@@ -189,6 +189,14 @@ PY
   record "$name" "$conns" "$users"
 }
 
+# warm_up SCRIPT USERS: SCRIPT's load on every running instance for 2 s, not recorded, so that
+# what is measured is the steady state: session caches filled, connections open.
+warm_up() {
+  for p in "${ports[@]}"; do
+    BENCH_USERS=$2 timeout 30 wrk -t1 -c4 -d2s -s "bench/lua/$1.lua" "http://127.0.0.1:$p" >/dev/null
+  done
+}
+
 if [ "$backend" = postgres ]; then
   . .ci/postgres.sh
   pg_start
@@ -211,6 +219,7 @@ SQL
       postgres) db=$(pg_schema "bench_$3"); "$tool" seed "$db" 10000 >&2 ;;
     esac
     for _ in $(seq 1 "$2"); do SHARE=$2 start_server "$db"; done
+    [ "$4" = profile ] && warm_up profile 10000
     load_split "$3" "$4" "$connections" 10000
     stop_server
   }
@@ -223,6 +232,7 @@ SQL
       postgres) db=$(pg_schema "bench_$3"); "$tool" seed "$db" 10000 >&2 ;;
     esac
     for _ in $(seq 1 "$2"); do SHARE=$2 start_server "$db"; done
+    warm_up profile 10000
     load_split "${3}_alone" profile $((connections / 2)) 10000
     load_split "${3}_login" login $((connections / 2)) 10000 &
     local logins=$!
