@@ -1,6 +1,7 @@
 //! The shared connection pool: opening the database (migrating it, checking it takes writes),
 //! pooled connections that are replaced once they report the database unavailable, and the
-//! read paths ([`Db::run`], [`Db::read`], [`Db::live_session`] through the session cache). Writes are in `tx.rs`, backups in `backup.rs`.
+//! read paths ([`Db::run`], [`Db::read`], and [`Db::live_session`] through the session cache).
+//! Writes are in `tx.rs`, backups in `backup.rs`.
 //!
 //! Lookups by a unique key use `get_result`, never `first`: `first` adds `LIMIT ?`, and SQLite
 //! re-prepares a statement whenever a bound `LIMIT` is bound again, so Diesel's cached statement
@@ -304,10 +305,10 @@ impl Db {
         at: i64,
         lifetimes: Lifetimes,
     ) -> Result<Option<(Session, User)>, DbError> {
+        let key = digest.clone();
+        let read = self.read(move |c| sessions::find_session(c, &key, at, lifetimes));
         let Some(cache) = self.sessions.clone() else {
-            return self
-                .read(move |c| sessions::find_session(c, &digest, at, lifetimes))
-                .await;
+            return read.await;
         };
         let looked_up = cache.lookup(&digest, at, lifetimes);
         if let Some(claim) = cache.claim_poll() {
@@ -327,10 +328,7 @@ impl Db {
             Lookup::Miss(generation) => generation,
         };
         self.metrics.session_cache(false);
-        let key = digest.clone();
-        let found = self
-            .read(move |c| sessions::find_session(c, &key, at, lifetimes))
-            .await?;
+        let found = read.await?;
         if let (Some(found), Some(generation)) = (&found, generation) {
             cache.insert(digest, found, generation);
         }
